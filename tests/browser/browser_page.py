@@ -1,0 +1,177 @@
+"""Drive a notebook in a real JupyterLab / Notebook 7 page with Playwright (sync API).
+
+Helpers for what browser tests do over and over: write a notebook, open it, wait until its
+kernel is idle and connected (the first Shift+Enter after start-up can be lost otherwise), run
+cells one at a time, watch a widget's text change, click, interrupt, take screenshots.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from browser_jupyter import JupyterServer
+from playwright.sync_api import Locator, Page
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+_DONE_PROMPT = re.compile(r"^\[(\d+)\]:$")
+
+
+def write_notebook(server: JupyterServer, name: str, cells: Sequence[str]) -> str:
+    """Write a notebook of code cells ``cells`` into the server's root dir; return its path."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    notebook.metadata["language_info"] = {"name": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(notebook, server.root_dir / name)
+    return name
+
+
+def wait_until(
+    condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Poll ``condition`` until it returns something truthy; return that or fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+class NotebookPage:
+    """One open notebook in a browser page, with the server that serves it."""
+
+    def __init__(self, page: Page, server: JupyterServer, name: str) -> None:
+        self.page = page
+        self.server = server
+        self.name = name
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def open(self, timeout: float = 60.0) -> NotebookPage:
+        """Load the notebook page and wait until its kernel is idle and connected."""
+        self.page.goto(self.server.notebook_url(self.name))
+        self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
+        self.wait_kernel_idle(timeout)
+        return self
+
+    def wait_kernel_idle(self, timeout: float = 60.0) -> None:
+        """Wait until the server reports this notebook's kernel idle with a live websocket,
+        and the page's own kernel indicator says idle too."""
+
+        def idle() -> bool:
+            kernel = self.server.kernel_for(self.name)
+            return bool(
+                kernel
+                and kernel.get("execution_state") == "idle"
+                and kernel.get("connections", 0) >= 1
+            )
+
+        wait_until(idle, timeout, 0.2, f"the kernel of {self.name} to be idle (server side)")
+        self.page.wait_for_selector(
+            ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout * 1000
+        )
+        if self.server.app == "lab":
+            self.page.locator(".jp-StatusBar-TextItem", has_text="| Idle").first.wait_for(
+                timeout=timeout * 1000
+            )
+
+    # -- cells -----------------------------------------------------------------------------
+
+    @property
+    def cells(self) -> Locator:
+        return self.page.locator(".jp-Notebook .jp-Cell")
+
+    def cell(self, index: int) -> Locator:
+        return self.cells.nth(index)
+
+    def prompt(self, index: int) -> str:
+        """The execution prompt of cell ``index``: ``[ ]:``, ``[*]:`` or ``[n]:``."""
+        return (self.cell(index).locator(".jp-InputArea-prompt").text_content() or "").strip()
+
+    def run_cell(self, index: int, wait: bool = True, timeout: float = 60.0) -> None:
+        """Run cell ``index`` with Shift+Enter; with ``wait``, until its prompt shows a number
+        again. Without ``wait``, only until the kernel has started it (``[*]`` or done)."""
+        before = self.prompt(index)
+        self.cell(index).locator(".jp-InputArea-editor").click()
+        self.page.keyboard.press("Shift+Enter")
+
+        def started() -> bool:
+            now = self.prompt(index)
+            return now == "[*]:" or (now != before and bool(_DONE_PROMPT.match(now)))
+
+        wait_until(started, min(timeout, 30.0), 0.02, f"cell {index} to start")
+        if wait:
+            self.wait_cell_done(index, timeout)
+
+    def wait_cell_done(self, index: int, timeout: float = 60.0) -> None:
+        """Wait until cell ``index`` has finished executing (its prompt shows a number)."""
+        wait_until(
+            lambda: _DONE_PROMPT.match(self.prompt(index)),
+            timeout,
+            0.05,
+            f"cell {index} to finish (prompt is {self.prompt(index)!r})",
+        )
+
+    def run_cells(self, indices: Sequence[int], timeout: float = 60.0) -> None:
+        """Run cells one by one, each to completion."""
+        for index in indices:
+            self.run_cell(index, wait=True, timeout=timeout)
+
+    def output_text(self, index: int) -> str:
+        """All text shown in the output area of cell ``index``."""
+        return self.cell(index).locator(".jp-OutputArea").inner_text()
+
+    def interrupt_kernel(self) -> None:
+        """Press the notebook toolbar's interrupt button (the square)."""
+        self.page.locator(
+            ".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']"
+        ).first.click()
+
+    # -- widgets ---------------------------------------------------------------------------
+
+    def widget(self, index: int, selector: str = ".nbstream-root") -> Locator:
+        """The widget root rendered in the output of cell ``index``."""
+        return self.cell(index).locator(selector).first
+
+    def watch_text(
+        self,
+        locator: Locator,
+        until: Callable[[str], bool],
+        timeout: float = 30.0,
+        interval: float = 0.03,
+    ) -> list[str]:
+        """Sample ``locator``'s text until ``until(text)``; return the distinct texts seen,
+        in order (the last one satisfies ``until``)."""
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            text = locator.inner_text() if locator.count() else ""
+            if not seen or text != seen[-1]:
+                seen.append(text)
+            if until(text):
+                return seen
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:.0f} s; last text seen: {text[-300:]!r}"
+                )
+            time.sleep(interval)
+
+    # -- pictures --------------------------------------------------------------------------
+
+    def screenshot(self, name: str, locator: Locator | None = None) -> Path:
+        """Save a PNG of the page (or of ``locator``) as ``test-artifacts/<name>.png``."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        (locator or self.page).screenshot(path=str(path))
+        return path
