@@ -8,6 +8,7 @@ kernels reach it over 127.0.0.1 through the base URL written into the notebook's
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -41,6 +42,9 @@ def _missing_requirement() -> str | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = _missing_requirement()
+    if reason and os.environ.get("CI"):
+        # CI installs Chromium: a skipped browser suite there would pass without testing anything.
+        raise pytest.UsageError(f"CI is set but {reason}")
     for item in items:
         if "tests/browser/" not in item.nodeid.replace("\\", "/"):
             continue
