@@ -1,0 +1,762 @@
+"""The HTTP layer: stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with chunked streaming.
+
+Why the stdlib: no dependency, keep-alive works (chunked transfer encoding), and writes are plain
+socket sends, so a failed write is a client disconnect we can record. Unpaced streams are written
+in 64 KiB blocks, which is far faster than the openai SDK can parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import select
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from nbstream.server import demo, wire
+from nbstream.server.limits import AttemptCounter, RateLimit, RateLimiter
+from nbstream.server.options import OptionError, RequestOptions, parse_request_options
+from nbstream.server.replay import REPLAY_PREFIX, ReplayError, available, resolve, split_blocks
+
+CREATED = 1767225600  # fixed "created" timestamp: demo chunks are identical across runs
+FLUSH_BYTES = 64 * 1024
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+BUILTIN_MODELS = ("demo", "echo")
+_FAULT_MESSAGES = {
+    408: ("Request timed out (injected by the nbstream local server).", "timeout"),
+    409: ("Conflict (injected by the nbstream local server).", "conflict"),
+    429: ("Rate limit reached (injected by the nbstream local server).", "rate_limit_exceeded"),
+    500: ("The server had an error while processing your request (injected).", "server_error"),
+    502: ("Bad gateway (injected by the nbstream local server).", "bad_gateway"),
+    503: (
+        "The engine is currently overloaded (injected by the nbstream local server).",
+        "overloaded",
+    ),
+    504: ("Gateway timeout (injected by the nbstream local server).", "gateway_timeout"),
+}
+
+
+class _ClientGone(Exception):
+    """The client closed the connection (a failed write or EOF seen while waiting)."""
+
+
+class _ServerStopping(Exception):
+    """The server is shutting down: end the stream at once."""
+
+
+@dataclass
+class RequestRecord:
+    """What the server saw and did for one HTTP request (for tests and notebooks)."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    model: str | None = None
+    options: RequestOptions | None = None
+    stream: bool = False
+    attempt: int = 0
+    status: int | None = None
+    chunks_sent: int = 0
+    bytes_sent: int = 0
+    disconnected: bool = False
+    end_reason: str | None = None
+    ended: float | None = None
+    _done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        """True once the server finished with this request (any outcome)."""
+        return self._done.is_set()
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the request ended; False on timeout."""
+        return self._done.wait(timeout)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+    allow_reuse_address = True
+    app: LocalServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients going away (resets, broken pipes) are normal here; report anything else."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nbstream-local"
+    sys_version = ""
+    server: _HTTPServer
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.app._connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.app._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        if self.server.app.verbose:
+            super().log_message(format, *args)
+
+    def _start_record(self) -> RequestRecord:
+        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"}
+        record = RequestRecord(
+            request_id="req_" + uuid.uuid4().hex,
+            method=self.command,
+            path=self.path,
+            started=time.monotonic(),
+            headers=headers,
+        )
+        self.server.app._add_record(record)
+        return record
+
+    def _end(self, record: RequestRecord, reason: str) -> None:
+        if record.end_reason is None:
+            record.end_reason = reason
+        record.ended = time.monotonic()
+        record._done.set()
+
+    def _send_head(
+        self, record: RequestRecord, status: int, content_type: str, extra: dict[str, str]
+    ) -> None:
+        record.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("x-request-id", record.request_id)
+        self.send_header("openai-processing-ms", "1")
+        for name, value in extra.items():
+            self.send_header(name, value)
+
+    def _send_bytes(
+        self,
+        record: RequestRecord,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self._send_head(record, status, content_type, extra or self.server.app._limiter_headers())
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+            record.bytes_sent += len(body)
+        except OSError:
+            record.disconnected = True
+            self.close_connection = True
+            self._end(record, "client_disconnected")
+            return
+        self._end(record, "complete" if status < 400 else "error_status")
+
+    def _send_json(
+        self, record: RequestRecord, status: int, obj: Any, extra: dict[str, str] | None = None
+    ) -> None:
+        self._send_bytes(record, status, json.dumps(obj).encode(), extra=extra)
+
+    def _send_error(
+        self,
+        record: RequestRecord,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self._send_json(record, status, wire.error_body(message, type_, param, code), extra)
+
+    # -- routes ----------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        record = self._start_record()
+        app = self.server.app
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path in ("/v1/models", "/models"):
+            self._send_json(record, 200, {"object": "list", "data": app.model_list()})
+        elif path.startswith(("/v1/models/", "/models/")):
+            name = path.split("/models/", 1)[1]
+            entry = next((m for m in app.model_list() if m["id"] == name), None)
+            if entry is None:
+                self._send_error(
+                    record,
+                    404,
+                    app.unknown_model_message(name),
+                    param="model",
+                    code="model_not_found",
+                )
+            else:
+                self._send_json(record, 200, entry)
+        elif path in ("", "/health", "/v1"):
+            self._send_json(record, 200, {"status": "ok", "base_url": app.base_url})
+        else:
+            self._not_found(record)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        record = self._start_record()
+        try:
+            self._post(record)
+        except _ClientGone:
+            record.disconnected = True
+            self.close_connection = True
+            self._end(record, "client_disconnected")
+        except _ServerStopping:
+            self.close_connection = True
+            self._end(record, "server_stopped")
+        except Exception as exc:  # a bug here must not kill the connection silently
+            self.close_connection = True
+            if record.status is None:
+                self._send_error(record, 500, f"Local server error: {exc!r}", "server_error")
+            self._end(record, f"server_error: {exc!r}")
+            raise
+        finally:
+            if not record.done:
+                self._end(record, "complete")
+
+    def _not_found(self, record: RequestRecord) -> None:
+        self._send_error(
+            record,
+            404,
+            f"Unknown endpoint {self.command} {self.path}. This local server offers "
+            "GET /v1/models, POST /v1/chat/completions and POST /v1/responses.",
+            code="unknown_url",
+        )
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _post(self, record: RequestRecord) -> None:
+        app = self.server.app
+        raw = self._read_body()
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path in ("/v1/chat/completions", "/chat/completions"):
+            api = "chat"
+        elif path in ("/v1/responses", "/responses"):
+            api = "responses"
+        else:
+            self._not_found(record)
+            return
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self._send_error(
+                record,
+                400,
+                f"We could not parse the JSON body of your request ({exc}). "
+                "Send a JSON object with Content-Type: application/json.",
+                code="invalid_json",
+            )
+            return
+        if not isinstance(body, dict):
+            self._send_error(record, 400, "The request body must be a JSON object.")
+            return
+        record.body = body
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            self._send_error(
+                record,
+                400,
+                "Missing required parameter: 'model'. Try model='demo' with this local server.",
+                param="model",
+                code="missing_required_parameter",
+            )
+            return
+        try:
+            base, options = parse_request_options(model, body.get("nbstream"))
+        except OptionError as exc:
+            self._send_error(record, 400, str(exc), param=exc.param, code="invalid_nbstream_option")
+            return
+        record.model = base
+        record.options = options
+        record.stream = body.get("stream") is True
+        if api == "chat" and not isinstance(body.get("messages"), list):
+            self._send_error(
+                record,
+                400,
+                "Missing required parameter: 'messages' (a list of {role, content} objects).",
+                param="messages",
+                code="missing_required_parameter",
+            )
+            return
+        if api == "responses" and "input" not in body:
+            self._send_error(
+                record,
+                400,
+                "Missing required parameter: 'input' (a string or a list of input items).",
+                param="input",
+                code="missing_required_parameter",
+            )
+            return
+
+        # what will be served (errors before any fault: a bad model is a bad request)
+        replay_path: Path | None = None
+        if base.startswith(REPLAY_PREFIX):
+            try:
+                replay_path = resolve(app.streams_dir, base[len(REPLAY_PREFIX) :])
+            except ReplayError as exc:
+                self._send_error(record, exc.status, str(exc), param="model", code=exc.code)
+                return
+        elif base not in BUILTIN_MODELS:
+            self._send_error(
+                record, 404, app.unknown_model_message(base), param="model", code="model_not_found"
+            )
+            return
+
+        tokens, prompt_tokens, finish = self._plan_tokens(api, base, body, options)
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        if api == "responses":
+            max_tokens = body.get("max_output_tokens")
+        cost = prompt_tokens + (max_tokens if isinstance(max_tokens, int) else len(tokens))
+        allowed, reset_s, rl_headers = app._limiter.take(cost)
+        if not allowed:
+            retry = _retry_headers(reset_s)
+            self._send_error(
+                record,
+                429,
+                f"Rate limit reached for {base} on this local server: retry in {reset_s:.2f} s "
+                f"(limits: {app._limiter.limit}).",
+                "requests",
+                code="rate_limit_exceeded",
+                extra={**rl_headers, **retry},
+            )
+            return
+
+        key = options.key or hashlib.sha256(path.encode() + b"\0" + raw).hexdigest()
+        record.attempt = app._attempts.next(key)
+        if options.fail is not None and not (
+            options.fail_times is not None and record.attempt > options.fail_times
+        ):
+            message, code = _FAULT_MESSAGES[options.fail]
+            of = f" of {options.fail_times}" if options.fail_times is not None else ""
+            type_ = "requests" if options.fail == 429 else "server_error"
+            extra = {**rl_headers, **_retry_headers(options.retry_after)}
+            if options.fail == 429:
+                extra["x-ratelimit-remaining-requests"] = "0"
+            self._send_error(
+                record,
+                options.fail,
+                f"{message} Attempt {record.attempt}{of}.",
+                type_,
+                code=code,
+                extra=extra,
+            )
+            return
+
+        if replay_path is not None:
+            self._serve_replay(record, replay_path, options, rl_headers)
+            return
+        ident = hashlib.sha256(path.encode() + b"\0" + json.dumps(body, sort_keys=True).encode())
+        ident_hex = ident.hexdigest()[:24]
+        created = CREATED
+        if api == "chat":
+            chunk_id = "chatcmpl-" + ident_hex
+            if not record.stream:
+                completion = wire.chat_completion(
+                    "".join(tokens),
+                    chunk_id=chunk_id,
+                    model=base,
+                    created=created,
+                    finish_reason=finish,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=len(tokens),
+                )
+                self._wait_before_body(record, options)
+                self._send_json(record, 200, completion, extra=rl_headers)
+                return
+            stream_options = body.get("stream_options") or {}
+            include_usage = isinstance(stream_options, dict) and bool(
+                stream_options.get("include_usage")
+            )
+            blocks = wire.chat_stream(
+                tokens,
+                chunk_id=chunk_id,
+                model=base,
+                created=created,
+                finish_reason=finish,
+                include_usage=include_usage,
+                prompt_tokens=prompt_tokens,
+            )
+        else:
+            response_id = "resp_" + ident_hex
+            incomplete = "max_output_tokens" if finish == "length" else None
+            if not record.stream:
+                full = wire.response_full(
+                    tokens,
+                    response_id=response_id,
+                    model=base,
+                    created=created,
+                    input_tokens=prompt_tokens,
+                    instructions=body.get("instructions"),
+                    incomplete_reason=incomplete,
+                )
+                self._wait_before_body(record, options)
+                self._send_json(record, 200, full, extra=rl_headers)
+                return
+            blocks = wire.responses_stream(
+                tokens,
+                response_id=response_id,
+                model=base,
+                created=created,
+                input_tokens=prompt_tokens,
+                instructions=body.get("instructions"),
+                incomplete_reason=incomplete,
+            )
+        self._stream(record, blocks, options, api, rl_headers)
+
+    def _plan_tokens(
+        self, api: str, base: str, body: dict[str, Any], options: RequestOptions
+    ) -> tuple[list[str], int, str]:
+        """(answer tokens, prompt token count, finish reason) for the demo/echo models."""
+        if api == "chat":
+            messages = body.get("messages") or []
+            prompt_text, user_text = demo.chat_prompt_text(messages), demo.last_user_text(messages)
+            limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        else:
+            prompt_text, user_text = demo.responses_input_text(body)
+            instructions = body.get("instructions")
+            if isinstance(instructions, str):
+                prompt_text = instructions + "\n" + prompt_text
+            limit = body.get("max_output_tokens")
+        if base.startswith(REPLAY_PREFIX):
+            return [], demo.count_tokens(prompt_text), "stop"
+        if base == "echo" or options.echo:
+            tokens = demo.tokenize(user_text)
+            if options.tokens is not None:
+                tokens = tokens[: options.tokens]
+        else:
+            tokens = demo.demo_tokens(options.tokens)
+        finish = "stop"
+        if isinstance(limit, int) and limit >= 0 and len(tokens) > limit:
+            tokens = tokens[:limit]
+            finish = "length"
+        return tokens, demo.count_tokens(prompt_text), finish
+
+    # -- writing -----------------------------------------------------------------------------
+    def _wait(self, record: RequestRecord, seconds: float) -> None:
+        """Sleep, watching the socket: a client that closes meanwhile is seen at once."""
+        app = self.server.app
+        deadline = time.monotonic() + seconds
+        sock = self.connection
+        while True:
+            if app._stopping.is_set():
+                raise _ServerStopping
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            readable, _, _ = select.select([sock], [], [], min(remaining, 0.05))
+            if readable:
+                try:
+                    peek = sock.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    raise _ClientGone from None
+                if not peek:
+                    raise _ClientGone
+                time.sleep(max(0.0, deadline - time.monotonic()))  # pipelined bytes: just wait
+                return
+
+    def _wait_before_body(self, record: RequestRecord, options: RequestOptions) -> None:
+        ttft = options.ttft if options.ttft is not None else self.server.app.ttft
+        if ttft:
+            self._wait(record, ttft)
+
+    def _write_raw(self, record: RequestRecord, data: bytes) -> None:
+        try:
+            self.wfile.write(data)
+        except OSError:
+            raise _ClientGone from None
+        record.bytes_sent += len(data)
+
+    def _stream(
+        self,
+        record: RequestRecord,
+        blocks: wire.Stream,
+        options: RequestOptions,
+        api: str,
+        headers: dict[str, str],
+        content_type: str = SSE_CONTENT_TYPE,
+    ) -> None:
+        """Send SSE blocks with chunked encoding, applying pacing and the injected faults."""
+        app = self.server.app
+        self._send_head(record, 200, content_type, headers)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        ttft = options.ttft if options.ttft is not None else app.ttft
+        delay = options.chunk_delay(app.tokens_per_s)
+        paced = bool(ttft or delay or options.stall_after is not None)
+        pending: list[bytes] = []
+        pending_size = 0
+        pending_chunks = 0
+        sent = 0  # chunks counted so far (buffered or written)
+
+        def flush() -> None:
+            nonlocal pending, pending_size, pending_chunks
+            if not pending:
+                return
+            data = b"".join(pending)
+            self._write_raw(record, b"%X\r\n%b\r\n" % (len(data), data))
+            record.chunks_sent += pending_chunks
+            pending, pending_size, pending_chunks = [], 0, 0
+
+        def put(block: bytes, counted: bool) -> None:
+            nonlocal pending_size, pending_chunks
+            pending.append(block)
+            pending_size += len(block)
+            pending_chunks += counted
+            if paced or pending_size >= FLUSH_BYTES:
+                flush()
+
+        malformed_done = stalled = False
+        for block, counted in blocks:
+            if app._stopping.is_set():
+                raise _ServerStopping
+            if counted:
+                if options.disconnect_after is not None and sent >= options.disconnect_after:
+                    flush()
+                    self.close_connection = True  # no terminating chunk: the body is cut short
+                    self._end(record, "injected_disconnect")
+                    return
+                if options.error_after is not None and sent >= options.error_after:
+                    put(wire.injected_error_block(api, options.error_message, sent), False)
+                    flush()
+                    self._write_raw(record, b"0\r\n\r\n")
+                    self._end(record, "injected_error")
+                    return
+                if (
+                    options.malformed_after is not None
+                    and sent >= options.malformed_after
+                    and not malformed_done
+                ):
+                    malformed_done = True
+                    put(wire.MALFORMED_BLOCK, False)
+                if options.stall_after is not None and sent >= options.stall_after and not stalled:
+                    stalled = True
+                    flush()
+                    self._wait(record, options.stall)
+                if sent == 0 and ttft:
+                    flush()
+                    self._wait(record, ttft)
+                elif sent > 0 and delay:
+                    self._wait(record, delay)
+                sent += 1
+            put(block, counted)
+        flush()
+        self._write_raw(record, b"0\r\n\r\n")
+        self._end(record, "complete")
+
+    def _serve_replay(
+        self, record: RequestRecord, path: Path, options: RequestOptions, headers: dict[str, str]
+    ) -> None:
+        data = path.read_bytes()
+        if path.suffix == ".json":
+            self._wait_before_body(record, options)
+            status = options.status or 400
+            self._send_bytes(record, status, data, "application/json", extra=headers)
+            return
+        blocks = split_blocks(data)
+        api = (
+            "responses"
+            if b"\nevent: response." in data[:4096] or data.startswith(b"event:")
+            else "chat"
+        )
+        self._stream(record, blocks, options, api, headers)
+
+
+def _retry_headers(seconds: float) -> dict[str, str]:
+    return {
+        "Retry-After": str(max(0, math.ceil(seconds))),
+        "retry-after-ms": str(max(0, int(round(seconds * 1000)))),
+    }
+
+
+class LocalServer:
+    """The local server: start it, point a client at ``base_url``, read ``requests``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        streams_dir: str | Path | None = None,
+        tokens_per_s: float | None = None,
+        ttft: float = 0.0,
+        rate_limit: RateLimit | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.streams_dir = Path(streams_dir) if streams_dir is not None else None
+        self.tokens_per_s = tokens_per_s
+        self.ttft = ttft
+        self.verbose = verbose
+        self._limiter = RateLimiter(rate_limit)
+        self._attempts = AttemptCounter()
+        self._records: list[RequestRecord] = []
+        self._records_lock = threading.Condition()
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+    def start(self) -> LocalServer:
+        """Bind and serve in a daemon thread (idempotent)."""
+        if self._httpd is not None:
+            return self
+        httpd = _HTTPServer((self.host, self.requested_port), _Handler)
+        httpd.app = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"nbstream-server-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, cut open connections, release the port (idempotent)."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        for conn in list(self._connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # addresses
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            return self.requested_port
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no path)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as ``base_url`` to ``openai.OpenAI``: ``http://127.0.0.1:PORT/v1``."""
+        return self.url + "/v1"
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<LocalServer {self.base_url} {state}>"
+
+    # observability
+    def _add_record(self, record: RequestRecord) -> None:
+        with self._records_lock:
+            self._records.append(record)
+            self._records_lock.notify_all()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Records of every request so far, oldest first (a copy)."""
+        with self._records_lock:
+            return list(self._records)
+
+    @property
+    def last_request(self) -> RequestRecord | None:
+        with self._records_lock:
+            return self._records[-1] if self._records else None
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RequestRecord]:
+        """Block until at least ``count`` requests arrived; raises ``TimeoutError``."""
+        with self._records_lock:
+            if not self._records_lock.wait_for(lambda: len(self._records) >= count, timeout):
+                raise TimeoutError(
+                    f"{len(self._records)} of {count} requests arrived in {timeout} s"
+                )
+            return list(self._records)
+
+    def wait_idle(self, timeout: float = 10.0) -> list[RequestRecord]:
+        """Block until every request so far has ended; raises ``TimeoutError``."""
+        deadline = time.monotonic() + timeout
+        for record in self.requests:
+            if not record.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"request {record.request_id} still running after {timeout} s")
+        return self.requests
+
+    def wait_for_disconnect(self, timeout: float = 10.0) -> RequestRecord:
+        """Block until some request ended because the client went away; raises ``TimeoutError``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in self.requests:
+                if record.disconnected:
+                    return record
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no client disconnect seen within {timeout} s")
+            time.sleep(0.01)
+
+    def reset(self) -> None:
+        """Forget records, attempt counters and rate-limit usage (between scenarios)."""
+        with self._records_lock:
+            self._records.clear()
+        self._attempts.reset()
+        self._limiter.reset()
+
+    # models
+    def model_list(self) -> list[dict[str, Any]]:
+        names = list(BUILTIN_MODELS) + [REPLAY_PREFIX + n for n in available(self.streams_dir)]
+        return [
+            {"id": n, "object": "model", "created": CREATED, "owned_by": "nbstream"} for n in names
+        ]
+
+    def unknown_model_message(self, name: str) -> str:
+        replay = (
+            f"'replay:<file>' for a file in {self.streams_dir}"
+            if self.streams_dir is not None
+            else "'replay:<file>' when started with streams_dir"
+        )
+        return (
+            f"The model {name!r} does not exist on the nbstream local server. "
+            f"Use 'demo' (a Markdown answer), 'echo' (repeats your prompt) or {replay}; "
+            "add options after '?', e.g. 'demo?ttft=0.5&tokens_per_s=20'. "
+            "To use OpenAI instead, set OPENAI_API_KEY."
+        )
+
+    def _limiter_headers(self) -> dict[str, str]:
+        return self._limiter.headers()
