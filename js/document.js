@@ -1,0 +1,115 @@
+// Stream state without DOM: one document per widget model, shared by all its views.
+//
+// apply(frame) appends the new text of a `frame` message; reconcile(snapshot) takes the synced
+// `snapshot` trait. Frames carry offsets: a frame whose offset is past what we hold means we missed
+// something (anywidget drops custom messages sent before the frontend rendered), so we ask Python
+// for a resync (it re-sends the snapshot) instead of showing a text with a hole.
+
+import { FINAL_STATUSES, partKey, resync } from "./protocol.js";
+
+function newVersion(version) {
+  return { version, seq: 0, status: "pending", reason: null, metrics: {}, parts: new Map() };
+}
+
+export class StreamDocument {
+  /** @param {{send?: (msg: object) => void, now?: () => number}} opts */
+  constructor({ send = () => {}, now = () => Date.now() } = {}) {
+    this.send = send;
+    this.now = now;
+    this.versions = [];
+    this.current = 0;
+    this.resyncPending = false;
+    this.resyncAt = 0;
+    this.gaps = 0;
+    this.listeners = new Set();
+  }
+
+  /** Call fn(change) after each change; returns an unsubscribe function. */
+  subscribe(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  emit(change) {
+    for (const fn of this.listeners) fn(change);
+  }
+
+  version(i) {
+    while (this.versions.length <= i) this.versions.push(newVersion(this.versions.length));
+    return this.versions[i];
+  }
+
+  /** Text of one part of a version ("" when absent). */
+  text(version = this.current, key = "0:text:") {
+    return this.versions[version]?.parts.get(key)?.text ?? "";
+  }
+
+  isStreaming() {
+    const v = this.versions[this.current];
+    return !!v && !FINAL_STATUSES.has(v.status);
+  }
+
+  /** Take the synced snapshot. A version's snapshot wins unless we already hold newer frames. */
+  reconcile(snapshot) {
+    if (!snapshot || !Array.isArray(snapshot.versions)) return;
+    this.resyncPending = false;
+    for (const sv of snapshot.versions) {
+      const v = this.version(sv.version);
+      if ((sv.seq ?? 0) < v.seq) continue; // frames already brought us past this snapshot
+      v.seq = sv.seq ?? 0;
+      v.status = sv.status ?? v.status;
+      v.reason = sv.reason ?? null;
+      v.metrics = sv.metrics ?? {};
+      const parts = new Map();
+      for (const p of sv.parts ?? []) {
+        parts.set(partKey(p), { choice: p.choice ?? 0, kind: p.kind ?? "text", index: p.index ?? null,
+          text: p.text ?? "", meta: { ...(p.meta ?? {}) } });
+      }
+      v.parts = parts;
+    }
+    if (typeof snapshot.current === "number") this.current = snapshot.current;
+    this.emit({ type: "snapshot", version: this.current });
+  }
+
+  /** Append a frame. Returns false (and asks for a resync) when it found a gap. */
+  apply(frame) {
+    const v = this.version(frame.version ?? 0);
+    if ((frame.seq ?? 0) <= v.seq) return true; // already included (snapshot came later)
+    let ok = true;
+    for (const p of frame.parts ?? []) {
+      const key = partKey(p);
+      let part = v.parts.get(key);
+      if (!part) {
+        part = { choice: p.choice ?? 0, kind: p.kind ?? "text", index: p.index ?? null, text: "", meta: {} };
+        v.parts.set(key, part);
+      }
+      if (p.meta) Object.assign(part.meta, p.meta);
+      const have = part.text.length;
+      const end = p.offset + p.text.length;
+      if (p.offset === have) part.text += p.text;
+      else if (p.offset < have) {
+        if (end > have) part.text += p.text.slice(have - p.offset); // overlap: keep the new tail
+      } else ok = false; // a gap: something was lost
+    }
+    if (!ok) {
+      this.gaps += 1;
+      this.requestResync(v.version);
+      return false;
+    }
+    v.seq = frame.seq ?? v.seq;
+    if (frame.status) v.status = frame.status;
+    if (frame.metrics) v.metrics = frame.metrics;
+    if (v.version > this.current) this.current = v.version;
+    this.emit({ type: "frame", version: v.version });
+    return true;
+  }
+
+  /** Ask Python to re-send the snapshot (at most once per second while one is pending). */
+  requestResync(version = this.current) {
+    const t = this.now();
+    if (this.resyncPending && t - this.resyncAt < 1000) return;
+    this.resyncPending = true;
+    this.resyncAt = t;
+    this.send(resync(version));
+  }
+}

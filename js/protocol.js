@@ -1,0 +1,60 @@
+// The widget's wire protocol: mirrors nbstream/protocol.py (change both together).
+//
+// State tiers (lonboard style):
+// - Python -> JS synced traits, set rarely: `snapshot` ({protocol, current, versions: [{version, seq,
+//   status, reason, metrics, parts: [{choice, kind, index?, text, meta?}]}]}), `format`, `language`,
+//   `mode`, `rerunnable`, `resumable`, `uid`.
+// - Python -> JS custom messages, <= ~60/s: `frame` {type, version, seq, parts: [{choice, kind,
+//   index?, offset, text, meta?}], status?, metrics?, final?}. `offset` counts UTF-16 code units (JS
+//   string length) already sent for that part: a larger offset than what the document holds is a gap,
+//   answered with a `resync`. `log_page` answers a log_page request.
+// - JS -> Python custom messages, rare: stop, regenerate, resume, retry, resync, log_page.
+// - UI-only state (log panel open, version page shown, scroll) is never synced.
+//
+// DOM hooks for tests (stable, documented here):
+//   .nbstream-root                 the widget root; attribute data-status = current version's status,
+//                                  data-mode = the `mode` trait, data-version = version shown (0-based)
+//   [data-testid=answer]           the rendered answer of the version shown
+//   [data-testid=stop]             Stop button (title says "interrupt the kernel (■)" in blocking mode)
+//   [data-testid=regenerate]       Regenerate button (hidden when the source is not re-runnable)
+//   [data-testid=resume]           Continue button (shown for stopped/incomplete resumable versions)
+//   [data-testid=copy]             Copy button
+//   [data-testid=version-pager]    ‹ n/m › pager; [data-testid=version-prev|version-next|version-label]
+//   [data-testid=status]           status line
+//   [data-testid=error]            error message (status error/incomplete)
+//   [data-testid=log-toggle]       opens the chunk-log panel ([data-testid=log-panel])
+//   [data-testid=log-row]          one chunk row (data-index = chunk index)
+//   [data-testid=log-raw]          raw JSON of a row (shown on demand)
+//   [data-testid=log-download]     JSONL download;  [data-testid=log-timeline] the timeline plot
+//   [data-testid=log-request]      one request record (attempt) of the version
+
+export const PROTOCOL_VERSION = 1;
+
+// Python -> JS
+export const FRAME = "frame";
+export const LOG_PAGE = "log_page";
+export const ERROR = "error";
+
+// JS -> Python
+export const STOP = "stop";
+export const REGENERATE = "regenerate";
+export const RESUME = "resume";
+export const RETRY = "retry";
+export const RESYNC = "resync";
+
+export const FINAL_STATUSES = new Set(["done", "stopped", "error", "incomplete"]);
+
+/** Key of a part: choice, kind and (tool calls) index. */
+export function partKey(part) {
+  return `${part.choice ?? 0}:${part.kind ?? "text"}:${part.index ?? ""}`;
+}
+
+export const stop = () => ({ type: STOP });
+export const regenerate = () => ({ type: REGENERATE });
+export const resume = () => ({ type: RESUME });
+export const retry = () => ({ type: RETRY });
+export const resync = (version) => ({ type: RESYNC, version });
+/** Ask for chunk-log rows of a version; `raw` adds raw JSON, `times` all arrival times, `jsonl` the export. */
+export const logPage = ({ id, version, start = 0, count = 100, raw = false, times = false, jsonl = false }) => ({
+  type: LOG_PAGE, id, version, start, count, raw, times, jsonl,
+});
