@@ -52,7 +52,7 @@ const md = new MarkdownIt({
   breaks: false,
   highlight: (code, lang) => `<pre class="hljs"><code class="language-${escapeHtml(lang || "text")}">${highlight(code, lang)}</code></pre>`,
 });
-md.use(texmath, { engine: katex, delimiters: ["dollars", "brackets"], katexOptions: { throwOnError: false, output: "htmlAndMathml" } });
+md.use(texmath, { engine: katex, delimiters: ["dollars", "brackets"], katexOptions: { throwOnError: false, strict: "ignore", trust: false, output: "htmlAndMathml" } });
 md.renderer.rules.image = (tokens, idx) => {
   // No remote images (a data leak channel): a link with the alt text instead.
   const token = tokens[idx];
