@@ -15,6 +15,8 @@ Endpoints
 ---------
 ``GET /v1/models`` (and ``/v1/models/{id}``), ``POST /v1/chat/completions``, ``POST /v1/responses``;
 streamed (``"stream": true``, ``stream_options.include_usage`` honoured for chat) and not.
+``POST /v1/moderations`` (trigger words) and Resume-style continuation of the demo answer: see
+``nbstream/server/resilience.py``.
 Every response has a unique ``x-request-id`` and
 ``x-ratelimit-limit|remaining|reset-requests|tokens`` headers. Errors use OpenAI's body
 ``{"error": {"message", "type", "param", "code"}}``: invalid JSON -> 400 ``invalid_json``; missing

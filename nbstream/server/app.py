@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from nbstream.server import demo, wire
+from nbstream.server import demo, resilience, wire
 from nbstream.server.limits import AttemptCounter, RateLimit, RateLimiter
 from nbstream.server.options import OptionError, RequestOptions, parse_request_options
 from nbstream.server.replay import REPLAY_PREFIX, ReplayError, available, resolve, split_blocks
@@ -243,7 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
             record,
             404,
             f"Unknown endpoint {self.command} {self.path}. This local server offers "
-            "GET /v1/models, POST /v1/chat/completions and POST /v1/responses.",
+            "GET /v1/models, POST /v1/chat/completions, POST /v1/responses "
+            "and POST /v1/moderations.",
             code="unknown_url",
         )
 
@@ -259,6 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
             api = "chat"
         elif path in ("/v1/responses", "/responses"):
             api = "responses"
+        elif path in ("/v1/moderations", "/moderations"):
+            self._moderations(record, raw)  # see nbstream/server/resilience.py
+            return
         else:
             self._not_found(record)
             return
@@ -429,6 +433,21 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._stream(record, blocks, options, api, rl_headers)
 
+    def _moderations(self, record: RequestRecord, raw: bytes) -> None:
+        """``POST /v1/moderations``: deterministic trigger words (``resilience.py``)."""
+        try:
+            body = json.loads(raw)
+            base, options = parse_request_options(str(body.get("model") or "moderation"), None)
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+            self._send_error(record, 400, f"Send a JSON object with 'input' ({exc}).")
+            return
+        except OptionError as exc:
+            self._send_error(record, 400, str(exc), param=exc.param, code="invalid_nbstream_option")
+            return
+        record.body, record.model, record.options = body, base, options
+        self._wait_before_body(record, options)
+        self._send_json(record, 200, resilience.moderation_response(body, base))
+
     def _plan_tokens(
         self, api: str, base: str, body: dict[str, Any], options: RequestOptions
     ) -> tuple[list[str], int, str]:
@@ -451,6 +470,8 @@ class _Handler(BaseHTTPRequestHandler):
                 tokens = tokens[: options.tokens]
         else:
             tokens = demo.demo_tokens(options.tokens)
+            if api == "chat":  # Resume: continue a partial demo answer (resilience.py)
+                tokens = resilience.continued_tokens(tokens, messages) or tokens
         finish = "stop"
         if isinstance(limit, int) and limit >= 0 and len(tokens) > limit:
             tokens = tokens[:limit]
