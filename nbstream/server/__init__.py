@@ -33,6 +33,10 @@ Models
 - ``replay:<file>``: a file of ``streams_dir`` byte for byte: ``.sse`` as ``text/event-stream``,
   ``.json`` as an HTTP 400 ``application/json`` body exactly as recorded (status overridable with
   ``status``). Only plain file names inside ``streams_dir``; path tricks get a 400.
+  ``.jsonl``: an nbstream ChunkLog (format in :mod:`nbstream.log`) streamed again: one attempt
+  (the last with chunks, or ``log_attempt``), each chunk's JSON as logged, ``event:`` lines for
+  Responses logs, a logged mid-stream error payload at the end, ``[DONE]`` for finished chat logs;
+  text-source logs become chat chunks.
   Faults and pacing apply to replays too (counted per SSE event carrying ``data:`` other than
   ``[DONE]``); with neither, the bytes sent equal the file.
 - ``max_tokens`` / ``max_completion_tokens`` (chat) and ``max_output_tokens`` (Responses) cut the
@@ -70,6 +74,7 @@ Faults:
   ``error_message`` sets the message.
 - ``stall_after`` (N) + ``stall`` (s, default 30): after N chunks, send nothing for S seconds.
 - ``key`` (str): the attempt-counting key. ``status`` (int): HTTP status for ``.json`` replays.
+  ``log_attempt`` (int): which attempt of a ``.jsonl`` ChunkLog to replay.
 
 Server-wide rate limit: ``serve(rate_limit=RateLimit(requests=10, tokens=5000, window_s=1.0))``.
 Each request spends one request and (prompt tokens + max tokens, or the planned answer length)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nbstream.server import demo, resilience, wire
+from nbstream.server.chunklog import chunklog_stream
 from nbstream.server.limits import AttemptCounter, RateLimit, RateLimiter
 from nbstream.server.options import OptionError, RequestOptions, parse_request_options
 from nbstream.server.replay import REPLAY_PREFIX, ReplayError, available, resolve, split_blocks
@@ -599,6 +600,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._wait_before_body(record, options)
             status = options.status or 400
             self._send_bytes(record, status, data, "application/json", extra=headers)
+            return
+        if path.suffix == ".jsonl":
+            try:
+                api, blocks = chunklog_stream(data, options.log_attempt)
+            except ReplayError as exc:
+                self._send_error(record, exc.status, str(exc), param="model", code=exc.code)
+                return
+            self._stream(record, blocks, options, api, headers)
             return
         blocks = split_blocks(data)
         api = (

@@ -47,6 +47,7 @@ class RequestOptions:
     stall: float = 30.0
     key: str | None = None
     status: int | None = None
+    log_attempt: int | None = None
 
     def chunk_delay(self, default_tokens_per_s: float | None) -> float:
         """Seconds to wait between two chunks (0 = as fast as possible)."""
@@ -67,6 +68,7 @@ _INTS = {
     "error_after",
     "stall_after",
     "status",
+    "log_attempt",
 }
 _BOOLS = {"echo"}
 _STRS = {"error_message", "key"}

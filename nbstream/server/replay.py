@@ -12,7 +12,7 @@ from pathlib import Path
 from nbstream.server.wire import Stream
 
 REPLAY_PREFIX = "replay:"
-SERVABLE_SUFFIXES = (".sse", ".json")
+SERVABLE_SUFFIXES = (".sse", ".json", ".jsonl")
 _BLOCK = re.compile(rb".*?(?:\r\n\r\n|\n\n|\r\r)|.+", re.S)
 _DATA_LINE = re.compile(rb"^data:[ ]?(.*?)\r?$", re.M)
 
