@@ -8,7 +8,7 @@ see events. ``choice`` is the index of the choice (``n > 1``); everything defaul
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +65,11 @@ class TokenLogprob:
 
 @dataclass(frozen=True, slots=True)
 class LogprobsDelta:
-    """Log-probabilities for tokens just streamed (content or refusal)."""
+    """Log-probabilities for tokens just streamed; ``kind`` says whether of content or refusal."""
 
     tokens: tuple[TokenLogprob, ...]
     choice: int = 0
+    kind: str = "content"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """A choice ended with ``reason`` (``stop``, ``length``, ``tool_calls``, ``content_filter``...)."""
+    """A choice ended with ``reason`` (``stop``, ``length``, ``tool_calls``, ``content_filter``)."""
 
     reason: str | None
     choice: int = 0
@@ -101,22 +102,22 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The upstream reported an error in the stream (mid-stream error payload, ``response.failed``)."""
+    """The upstream reported an error in the stream (error payload, ``response.failed``)."""
 
     message: str
     code: str | None = None
     incomplete: bool = False
 
 
-Event = Union[
-    Started,
-    TextDelta,
-    RefusalDelta,
-    ReasoningDelta,
-    ToolCallDelta,
-    LogprobsDelta,
-    ContentFilter,
-    Usage,
-    Finished,
-    Failed,
-]
+Event = (
+    Started
+    | TextDelta
+    | RefusalDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | LogprobsDelta
+    | ContentFilter
+    | Usage
+    | Finished
+    | Failed
+)

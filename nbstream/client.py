@@ -1,0 +1,89 @@
+"""Which OpenAI client to use when none is given: one place, one client per endpoint.
+
+Order: an explicit client (passed by the caller, never replaced) > ``OPENAI_API_KEY`` /
+``OPENAI_BASE_URL`` from the environment > the bundled local server started in-process, announced
+with a one-line notice so nobody mistakes the demo model for a real one. Clients are cached per
+(endpoint, key, sync/async) so their connection pools are reused across runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sys
+import threading
+from typing import Any
+
+import openai
+
+from nbstream.redact import register_secret
+
+LOCAL_KEY = "nbstream-local"
+_clients: dict[tuple[str, str, bool, int], Any] = {}
+_lock = threading.Lock()
+_announced = False
+
+
+def _key_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:16]  # never keep the key itself as a dict key
+
+
+def _announce(base_url: str) -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        print(
+            f"nbstream: no OPENAI_API_KEY or OPENAI_BASE_URL set - using the bundled local demo "
+            f"server at {base_url} (set OPENAI_API_KEY to use OpenAI).",
+            file=sys.stderr,
+        )
+
+
+def resolve_endpoint() -> tuple[str | None, str, bool]:
+    """``(base_url, api_key, is_local)`` from the environment, else the local server (started)."""
+    key = os.environ.get("OPENAI_API_KEY")
+    base_url = os.environ.get("OPENAI_BASE_URL") or None
+    if key or base_url:
+        key = key or LOCAL_KEY  # a key-less compatible server (vLLM, Ollama) still needs a value
+        register_secret(key)
+        return base_url, key, False
+    from nbstream.server import start_background
+
+    server = start_background()
+    _announce(server.base_url)
+    return server.base_url, LOCAL_KEY, True
+
+
+def _cached(base_url: str | None, key: str, is_async: bool) -> Any:
+    loop_id = 0
+    if is_async:  # an async client's pooled connections belong to one event loop
+        try:
+            loop_id = id(asyncio.get_running_loop())
+        except RuntimeError:
+            loop_id = 0
+    cache_key = (base_url or "", _key_id(key), is_async, loop_id)
+    with _lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            cls = openai.AsyncOpenAI if is_async else openai.OpenAI
+            client = cls(api_key=key, base_url=base_url)
+            _clients[cache_key] = client
+        return client
+
+
+def default_client(is_async: bool = False) -> Any:
+    """The client to use when none was given (``OpenAI``/``AsyncOpenAI``), cached per endpoint."""
+    base_url, key, _local = resolve_endpoint()
+    return _cached(base_url, key, is_async)
+
+
+def client_for(
+    base_url: str | None = None, api_key: str | None = None, is_async: bool = False
+) -> Any:
+    """A cached client for an explicit endpoint (e.g. the ``%%stream --base-url`` option)."""
+    if base_url is None and api_key is None:
+        return default_client(is_async)
+    key = api_key or os.environ.get("OPENAI_API_KEY") or LOCAL_KEY
+    register_secret(key)
+    return _cached(base_url, key, is_async)

@@ -1,0 +1,335 @@
+"""ChunkLog: every chunk as received, with time, index and attempt, plus request-level records.
+
+Why this shape: the log is written on the hot path of a stream, so a chunk costs one list append
+of a tuple holding the chunk's JSON text exactly as the server sent it (no copy, no re-serialising).
+Records become dicts only when read. Memory is bounded: past ``max_memory`` records, everything in
+memory is appended to a JSONL spill file and only line offsets stay in memory. Every record that
+leaves the log (iteration, pages, exports) goes through :mod:`nbstream.redact`.
+
+JSONL format, one object a line (chunk lines are written compactly, starting
+``{"type":"chunk",`` with ``"data":<the chunk JSON as received>`` last, or ``"text"`` for text
+sources)::
+
+    {"type": "request", "attempt": 1, "t": 0.0, "source": "chat", "params": {...}, "wall_time": ..}
+    {"type": "response", "attempt": 1, "t": 0.1, "status": 200, "request_id": .., "headers": {..}}
+    {"type":"chunk","attempt":1,"index":0,"t":0.2,"data":{...}}
+    {"type": "error", "attempt": 1, "t": 0.9, "message": .., "error_type": .., "data": {..}}
+    {"type": "end", "attempt": 1, "t": 1.0, "status": "done", "reason": null}
+
+``t`` is seconds since that attempt's request started (monotonic clock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import weakref
+from array import array
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from nbstream.redact import redact_obj, redact_text
+
+RATE_LIMIT_PREFIXES = ("x-ratelimit-", "retry-after", "x-request-id", "openai-processing-ms")
+JSON_KINDS = frozenset({"chat", "responses"})
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+class ChunkLog:
+    """The record of a run (all its attempts): ``len(log)``, ``for rec in log``, ``page(i, n)``."""
+
+    def __init__(self, max_memory: int = 10_000, spill_path: str | Path | None = None) -> None:
+        if max_memory < 1:
+            raise ValueError("max_memory must be at least 1 record")
+        self.max_memory = max_memory
+        self._mem: list[Any] = []  # tuple (attempt, index, t, raw) for chunks; dict otherwise
+        self._kinds: dict[int, str] = {}
+        self._request_ids: dict[int, str | None] = {}
+        self._spill_path: str | None = str(spill_path) if spill_path is not None else None
+        self._own_spill = False
+        self._offsets = array("q")  # byte offset of each spilled line
+        self._spill_size = 0
+        self._lock = threading.Lock()
+
+    # ---- writing (called by StreamRun) -------------------------------------------------------
+
+    def begin(
+        self,
+        attempt: int,
+        source: str,
+        params: Mapping[str, Any] | None = None,
+        wall_time: float | None = None,
+    ) -> None:
+        """A new attempt starts: what was asked (secrets removed) and by which source kind."""
+        self._kinds[attempt] = source
+        rec: dict[str, Any] = {"type": "request", "attempt": attempt, "t": 0.0, "source": source}
+        if params is not None:
+            rec["params"] = redact_obj(_jsonable(params))
+        if wall_time is not None:
+            rec["wall_time"] = wall_time
+        self._append(rec)
+
+    def response(
+        self,
+        attempt: int,
+        t: float,
+        status: int | None,
+        request_id: str | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """The HTTP response head: status, request id and the rate-limit headers."""
+        self._request_ids[attempt] = request_id
+        rec = {
+            "type": "response",
+            "attempt": attempt,
+            "t": t,
+            "status": status,
+            "request_id": request_id,
+            "headers": redact_obj(dict(headers or {})),
+        }
+        self._append(rec)
+
+    def chunk(self, attempt: int, index: int, t: float, raw: Any) -> None:
+        """One chunk as received: its JSON text (or dict), or the text of a text source."""
+        mem = self._mem
+        mem.append((attempt, index, t, raw))
+        if len(mem) > self.max_memory:
+            self._spill()
+
+    def error(
+        self,
+        attempt: int,
+        t: float,
+        message: str,
+        error_type: str | None = None,
+        status: int | None = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """An error: HTTP status errors, mid-stream error payloads (``data`` = the payload)."""
+        rec: dict[str, Any] = {
+            "type": "error",
+            "attempt": attempt,
+            "t": t,
+            "message": redact_text(message),
+            "error_type": error_type,
+        }
+        if status is not None:
+            rec["status"] = status
+        if data is not None:
+            rec["data"] = redact_obj(_parse(data))
+        if headers:
+            rec["headers"] = redact_obj(dict(headers))
+        self._append(rec)
+
+    def end(self, attempt: int, t: float, status: str, reason: str | None) -> None:
+        """How the attempt ended."""
+        self._append(
+            {
+                "type": "end",
+                "attempt": attempt,
+                "t": t,
+                "status": status,
+                "reason": redact_text(reason) if reason else reason,
+            }
+        )
+
+    def _append(self, rec: Any) -> None:
+        self._mem.append(rec)
+        if len(self._mem) > self.max_memory:
+            self._spill()
+
+    # ---- spilling -----------------------------------------------------------------------------
+
+    def _ensure_spill_file(self) -> str:
+        if self._spill_path is None:
+            fd, path = tempfile.mkstemp(prefix="nbstream-log-", suffix=".jsonl")
+            os.close(fd)
+            self._spill_path = path
+            self._own_spill = True
+            weakref.finalize(self, _remove, path)
+        elif not self._offsets:
+            Path(self._spill_path).write_bytes(b"")
+        return self._spill_path
+
+    def _spill(self) -> None:
+        with self._lock:
+            records, self._mem = self._mem, []
+            path = self._ensure_spill_file()
+            offsets = self._offsets
+            pos = self._spill_size
+            lines = []
+            for rec in records:
+                line = (self._line(rec) + "\n").encode("utf-8")
+                offsets.append(pos)
+                pos += len(line)
+                lines.append(line)
+            with open(path, "ab") as f:
+                f.write(b"".join(lines))
+            self._spill_size = pos
+
+    @property
+    def spill_path(self) -> str | None:
+        """The JSONL file holding records beyond the memory cap (None until the first spill)."""
+        return self._spill_path if self._offsets else None
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def _line(self, rec: Any) -> str:
+        """One record as a redacted JSON line; a chunk's raw JSON is spliced, not re-encoded."""
+        if type(rec) is tuple:
+            attempt, index, t, raw = rec
+            head = f'{{"type":"chunk","attempt":{attempt},"index":{index},"t":{t!r},'
+            if isinstance(raw, str):
+                if self._kinds.get(attempt) in JSON_KINDS:
+                    body = raw.replace("\n", " ").replace("\r", " ")
+                    return head + '"data":' + redact_text(body) + "}"
+                return head + '"text":' + redact_text(json.dumps(raw, ensure_ascii=False)) + "}"
+            return head + '"data":' + redact_text(json.dumps(raw, ensure_ascii=False)) + "}"
+        return redact_text(json.dumps(rec, ensure_ascii=False))
+
+    def _record(self, rec: Any) -> dict[str, Any]:
+        if type(rec) is tuple:
+            return json.loads(self._line(rec))
+        return redact_obj(rec)
+
+    def __len__(self) -> int:
+        return len(self._offsets) + len(self._mem)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Every record in order, as redacted dicts (spilled ones are read back from the file)."""
+        with self._lock:
+            spilled = len(self._offsets)
+            mem = list(self._mem)
+            path = self._spill_path
+        if spilled and path:
+            with open(path, encoding="utf-8") as f:
+                for i, line in enumerate(f):
+                    if i >= spilled:
+                        break
+                    yield json.loads(line)
+        for rec in mem:
+            yield self._record(rec)
+
+    def page(self, start: int, count: int) -> list[dict[str, Any]]:
+        """Records ``start .. start+count`` (what the widget's log panel fetches on demand)."""
+        with self._lock:
+            spilled = len(self._offsets)
+            mem = list(self._mem)
+            path = self._spill_path
+            offsets = self._offsets[start:spilled] if start < spilled else array("q")
+        out: list[dict[str, Any]] = []
+        end = start + count
+        if start < spilled and path:
+            with open(path, "rb") as f:
+                f.seek(offsets[0])
+                for _ in range(min(end, spilled) - start):
+                    out.append(json.loads(f.readline()))
+        for rec in mem[max(0, start - spilled) : max(0, end - spilled)]:
+            out.append(self._record(rec))
+        return out
+
+    def chunks(self, attempt: int | None = None) -> Iterator[dict[str, Any]]:
+        """Only the chunk records (of one attempt if given)."""
+        for rec in self:
+            if rec["type"] == "chunk" and (attempt is None or rec["attempt"] == attempt):
+                yield rec
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts (requests) the log holds."""
+        return max(self._kinds, default=0)
+
+    def source_kind(self, attempt: int) -> str | None:
+        return self._kinds.get(attempt)
+
+    def request_id(self, attempt: int) -> str | None:
+        return self._request_ids.get(attempt)
+
+    def to_jsonl(self, path: str | Path) -> Path:
+        """Write the whole log (redacted) as JSON lines; returns the path."""
+        path = Path(path)
+        with self._lock:
+            spilled = len(self._offsets)
+            size = self._spill_size
+            mem = list(self._mem)
+            spill = self._spill_path
+        with open(path, "wb") as out:
+            if spilled and spill:
+                with open(spill, "rb") as f:
+                    remaining = size
+                    while remaining > 0:
+                        block = f.read(min(1 << 20, remaining))
+                        if not block:
+                            break
+                        out.write(block)
+                        remaining -= len(block)
+            out.write("".join(self._line(r) + "\n" for r in mem).encode("utf-8"))
+        return path
+
+    @classmethod
+    def read(cls, path: str | Path, max_memory: int = 10_000) -> ChunkLog:
+        """Load a log written by :meth:`to_jsonl` (for replay or inspection)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no chunk log at {str(path)!r}: pass a .jsonl written by to_jsonl"
+            )
+        log = cls(max_memory=max_memory)
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{path.name} line {lineno} is not JSON ({exc}); is it a chunk log "
+                        "written by ChunkLog.to_jsonl?"
+                    ) from None
+                if not isinstance(rec, dict) or "type" not in rec:
+                    raise ValueError(f"{path.name} line {lineno}: not a chunk-log record")
+                if rec["type"] == "request":
+                    log._kinds[rec.get("attempt", 1)] = rec.get("source", "chat")
+                elif rec["type"] == "response":
+                    log._request_ids[rec.get("attempt", 1)] = rec.get("request_id")
+                log._append(rec)
+        return log
+
+    def __repr__(self) -> str:
+        spill = f", spilled={len(self._offsets)}" if self._offsets else ""
+        return f"ChunkLog(records={len(self)}, attempts={self.attempts}{spill})"
+
+
+def _parse(data: Any) -> Any:
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return _jsonable(data)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Make request parameters JSON-ready without failing on SDK objects or NotGiven sentinels."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        try:
+            return _jsonable(dump(mode="json"))
+        except Exception:
+            pass
+    return repr(obj)

@@ -1,0 +1,136 @@
+"""Chat Completions chunks -> events: a pure state machine over the SDK's ``ChatCompletionChunk``.
+
+Handles what real servers send: ``n > 1`` interleaved choices, refusal deltas, parallel tool
+calls, ``delta.reasoning`` / ``reasoning_content`` (extra fields of compatible servers), the usage
+chunk with empty ``choices``, Azure chunks with ``prompt_filter_results`` /
+``content_filter_results``, logprobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openai._models import construct_type
+from openai.types.chat import ChatCompletionChunk
+
+from nbstream.events import (
+    ContentFilter,
+    Event,
+    Finished,
+    LogprobsDelta,
+    ReasoningDelta,
+    RefusalDelta,
+    Started,
+    TextDelta,
+    TokenLogprob,
+    ToolCallDelta,
+    Usage,
+)
+
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def chunk_from_json(data: dict[str, Any]) -> ChatCompletionChunk:
+    """Build a chunk from its JSON the way the SDK does (lenient: Azure's ``object: ""`` passes)."""
+    return construct_type(type_=ChatCompletionChunk, value=data)  # type: ignore[return-value]
+
+
+def usage_event(usage: Any) -> Usage:
+    """``CompletionUsage`` (or a Responses usage) -> :class:`Usage`; unreported fields stay None."""
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if prompt is None and completion is None:  # Responses API names
+        prompt = getattr(usage, "input_tokens", None)
+        completion = getattr(usage, "output_tokens", None)
+        out_details = getattr(usage, "output_tokens_details", None)
+        in_details = getattr(usage, "input_tokens_details", None)
+    else:
+        out_details = getattr(usage, "completion_tokens_details", None)
+        in_details = getattr(usage, "prompt_tokens_details", None)
+    extra = getattr(usage, "model_extra", None) or {}
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=getattr(usage, "total_tokens", None),
+        reasoning_tokens=getattr(out_details, "reasoning_tokens", None) if out_details else None,
+        cached_tokens=getattr(in_details, "cached_tokens", None) if in_details else None,
+        extra=dict(extra),
+    )
+
+
+def _logprobs(items: Any) -> tuple[TokenLogprob, ...]:
+    return tuple(
+        TokenLogprob(
+            token=lp.token,
+            logprob=lp.logprob,
+            top=tuple((t.token, t.logprob) for t in (lp.top_logprobs or ())),
+        )
+        for lp in items
+    )
+
+
+class ChatAdapter:
+    """``handle(chunk) -> list[Event]``; remembers only whether it has started."""
+
+    kind = "chat"
+
+    def __init__(self) -> None:
+        self._started = False
+
+    def handle(self, chunk: ChatCompletionChunk) -> list[Event]:
+        """Events carried by one chunk, in wire order (text before finish, usage last)."""
+        events: list[Event] = []
+        if not self._started and chunk.model:
+            self._started = True
+            events.append(Started(model=chunk.model, response_id=chunk.id or None))
+        extra = chunk.model_extra
+        if extra:
+            pfr = extra.get("prompt_filter_results")
+            if pfr:
+                events.append(ContentFilter(results={"prompt_filter_results": pfr}, choice=None))
+        moderation = chunk.moderation
+        if moderation is not None:
+            events.append(ContentFilter(results={"moderation": moderation.to_dict()}, choice=None))
+        for choice in chunk.choices:
+            i = choice.index
+            delta = choice.delta
+            if delta is not None:
+                dextra = delta.model_extra
+                if dextra:
+                    for name in _REASONING_FIELDS:
+                        value = dextra.get(name)
+                        if value and isinstance(value, str):
+                            events.append(ReasoningDelta(value, i))
+                            break
+                if delta.content:
+                    events.append(TextDelta(delta.content, i))
+                if delta.refusal:
+                    events.append(RefusalDelta(delta.refusal, i))
+                if delta.tool_calls:
+                    for tc in delta.tool_calls:
+                        fn = tc.function
+                        events.append(
+                            ToolCallDelta(
+                                index=tc.index,
+                                arguments=(fn.arguments or "") if fn else "",
+                                id=tc.id,
+                                name=fn.name if fn else None,
+                                choice=i,
+                            )
+                        )
+            lp = choice.logprobs
+            if lp is not None:
+                if lp.content:
+                    events.append(LogprobsDelta(_logprobs(lp.content), i, "content"))
+                if lp.refusal:
+                    events.append(LogprobsDelta(_logprobs(lp.refusal), i, "refusal"))
+            cextra = choice.model_extra
+            if cextra:
+                cfr = cextra.get("content_filter_results")
+                if cfr:
+                    events.append(ContentFilter(results=cfr, choice=i))
+            if choice.finish_reason:
+                events.append(Finished(choice.finish_reason, i))
+        if chunk.usage is not None:
+            events.append(usage_event(chunk.usage))
+        return events

@@ -1,0 +1,212 @@
+"""I/O around an ``openai`` ``Stream`` / ``AsyncStream``: iterate, capture raw JSON, close at once.
+
+The SDK decodes SSE and builds the typed chunks (we never parse SSE ourselves). To log each chunk
+exactly as received without re-serialising it, we keep the ``data`` text of the SDK's own
+``ServerSentEvent`` as it passes by (a wrapper around the stream's event iterator, installed
+before iteration starts). If that is not possible, the chunk is dumped from its model instead.
+
+``close()`` from another thread first shuts the socket down (which wakes a read blocked in
+``recv`` at once, and the server sees the disconnect), then closes the response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletionChunk
+
+from nbstream.events import Event
+from nbstream.sources.base import AOpened, Opened, ResponseMeta, select_headers
+from nbstream.sources.openai_chat import ChatAdapter
+from nbstream.sources.openai_responses import ResponsesAdapter
+
+
+class AutoAdapter:
+    """Chooses the chat or Responses adapter from the first item's type."""
+
+    def __init__(self) -> None:
+        self.kind = "openai"
+        self._inner: Any = None
+
+    def handle(self, item: Any) -> list[Event]:
+        inner = self._inner
+        if inner is None:
+            inner = self._inner = (
+                ChatAdapter() if isinstance(item, ChatCompletionChunk) else ResponsesAdapter()
+            )
+            self.kind = inner.kind
+        return inner.handle(item)
+
+
+def adapter_for(kind: str) -> Any:
+    if kind == "chat":
+        return ChatAdapter()
+    if kind == "responses":
+        return ResponsesAdapter()
+    return AutoAdapter()
+
+
+class _Capture:
+    """The last SSE ``data`` text the SDK decoded, and the one already handed out as a chunk."""
+
+    __slots__ = ("data", "used")
+
+    def __init__(self) -> None:
+        self.data: str | None = None
+        self.used: str | None = None
+
+    def pending(self) -> str | None:
+        return self.data if self.data is not self.used else None
+
+
+def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
+    """Observe the SDK's decoded SSE events. If the stream had already started, the wrapper is
+    never called and ``cap.data`` stays None: chunks are then dumped from their models."""
+    original = getattr(stream, "_iter_events", None)
+    if original is None:
+        return
+
+    if is_async:
+
+        async def aiter_events() -> Any:
+            async for sse in original():
+                cap.data = sse.data
+                yield sse
+
+        stream._iter_events = aiter_events
+    else:
+
+        def iter_events() -> Any:
+            for sse in original():
+                cap.data = sse.data
+                yield sse
+
+        stream._iter_events = iter_events
+
+
+def response_meta(response: Any) -> ResponseMeta:
+    """Status, ``x-request-id`` and rate-limit headers of an httpx response."""
+    if response is None:
+        return ResponseMeta()
+    headers = getattr(response, "headers", None)
+    return ResponseMeta(
+        status=getattr(response, "status_code", None),
+        request_id=headers.get("x-request-id") if headers is not None else None,
+        headers=select_headers(headers),
+    )
+
+
+def _shutdown_socket(response: Any) -> None:
+    """Wake a read blocked in another thread: shut the connection's socket down."""
+    try:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+    except Exception:
+        sock = None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _dump(item: Any) -> Any:
+    return item.model_dump(mode="json", exclude_unset=True)
+
+
+def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
+    """Wrap a sync SDK stream as one attempt."""
+    cap = _Capture()
+    _install_capture(stream, cap, is_async=False)
+    adapter = adapter_for(kind)
+
+    def items() -> Iterator[tuple[Any, list[Event]]]:
+        handle = adapter.handle
+        for item in stream:
+            raw = cap.data
+            if raw is None or raw is cap.used:
+                raw = _dump(item)
+            else:
+                cap.used = raw
+            yield raw, handle(item)
+
+    def close() -> None:
+        response = stream.response
+        _shutdown_socket(response)
+        # A read racing in another thread fails, and the run sees Stop.
+        with contextlib.suppress(Exception):
+            response.close()
+
+    opened = Opened(
+        items(),
+        kind=kind,
+        meta=response_meta(stream.response),
+        close=close,
+        pending_raw=cap.pending,
+        adapter=adapter,
+    )
+    return opened
+
+
+def open_async_stream(stream: openai.AsyncStream[Any], kind: str = "openai") -> AOpened:
+    """Wrap an async SDK stream as one attempt."""
+    cap = _Capture()
+    _install_capture(stream, cap, is_async=True)
+    adapter = adapter_for(kind)
+
+    async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
+        handle = adapter.handle
+        async for item in stream:
+            raw = cap.data
+            if raw is None or raw is cap.used:
+                raw = _dump(item)
+            else:
+                cap.used = raw
+            yield raw, handle(item)
+
+    async def aclose() -> None:
+        await stream.close()
+
+    opened = AOpened(
+        items(),
+        kind=kind,
+        meta=response_meta(stream.response),
+        aclose=aclose,
+        pending_raw=cap.pending,
+        adapter=adapter,
+    )
+    return opened
+
+
+class StreamSource:
+    """A stream the caller already opened: single use (not re-runnable)."""
+
+    rerunnable = False
+    params = None
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._used = False
+        self.supports_sync = isinstance(stream, openai.Stream)
+        self.supports_async = isinstance(stream, openai.AsyncStream)
+        self.kind = "openai"
+
+    def _take(self) -> Any:
+        if self._used:
+            raise RuntimeError(
+                "this openai stream was already consumed; pass a zero-argument callable "
+                "(lambda: client.chat.completions.create(..., stream=True)) to make it re-runnable"
+            )
+        self._used = True
+        return self._stream
+
+    def open(self) -> Opened:
+        return open_stream(self._take())
+
+    async def aopen(self) -> AOpened:
+        return open_async_stream(self._take())
+
+    def __repr__(self) -> str:
+        return f"StreamSource({type(self._stream).__name__})"

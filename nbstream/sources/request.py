@@ -1,0 +1,82 @@
+"""Re-runnable requests: the parameters and the client, so Regenerate, Resume and retries can ask
+again. ``open()`` calls ``client.chat.completions.create(**params, stream=True)`` (or
+``client.responses.create``); the SDK does the HTTP, the SSE decoding and the typing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import openai
+
+from nbstream.sources.base import AOpened, Opened
+from nbstream.sources.openai_stream import open_async_stream, open_stream
+
+
+class _Request:
+    kind = "chat"
+    rerunnable = True
+
+    def __init__(self, params: Mapping[str, Any], client: Any = None) -> None:
+        if not isinstance(params, Mapping):
+            raise TypeError(
+                f"{type(self).__name__} takes the request parameters as a dict, e.g. "
+                "{'model': 'gpt-4o-mini', 'messages': [...]}; got " + type(params).__name__
+            )
+        params = dict(params)
+        params.pop("stream", None)  # always streamed
+        if "api_key" in params:
+            raise TypeError(
+                "api_key is not a request parameter: give it to the client "
+                "(OpenAI(api_key=...)) or set OPENAI_API_KEY"
+            )
+        self.params: dict[str, Any] = params
+        self.client = client
+        self.supports_sync = client is None or isinstance(client, openai.OpenAI)
+        self.supports_async = client is None or isinstance(client, openai.AsyncOpenAI)
+
+    def _client(self, is_async: bool) -> Any:
+        if self.client is not None:
+            return self.client
+        from nbstream.client import default_client
+
+        return default_client(is_async=is_async)
+
+    def _create(self, client: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def open(self) -> Opened:
+        return open_stream(self._create(self._client(False)), kind=self.kind)
+
+    async def aopen(self) -> AOpened:
+        stream = await self._create(self._client(True))
+        return open_async_stream(stream, kind=self.kind)
+
+    def with_params(self, **changes: Any) -> _Request:
+        """A copy with some parameters changed (e.g. a resume prompt)."""
+        return type(self)({**self.params, **changes}, client=self.client)
+
+    def __repr__(self) -> str:
+        model = self.params.get("model")
+        base = getattr(self.client, "base_url", None)
+        where = f", base_url={str(base)!r}" if base is not None else ""
+        return f"{type(self).__name__}(model={model!r}{where})"
+
+
+class ChatRequest(_Request):
+    """A Chat Completions request: ``ChatRequest({"model": ..., "messages": [...]}, client)``."""
+
+    kind = "chat"
+
+    def _create(self, client: Any) -> Any:
+        return client.chat.completions.create(**self.params, stream=True)
+
+
+class ResponsesRequest(_Request):
+    """A Responses API request: ``ResponsesRequest({"model": ..., "input": ...}, client)``."""
+
+    kind = "responses"
+
+    def _create(self, client: Any) -> Any:
+        return client.responses.create(**self.params, stream=True)
