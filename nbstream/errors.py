@@ -1,0 +1,254 @@
+"""Errors users understand: one message that says what went wrong and what to do, never a secret.
+
+The SDK's exceptions are precise but arrive as a deep traceback ending in ``httpx2`` internals, and
+some carry the request (with its headers) or a key fragment in their text. :func:`explain` maps
+them to :class:`NbstreamError` subclasses with a ``message`` (what happened) and a ``hint`` (what to
+do), both passed through ``nbstream.redact``. In IPython the error prints as those two lines, not
+as a traceback (``_render_traceback_``); the widget shows :attr:`NbstreamError.text`.
+
+Raise them with ``raise explain(exc, ...) from None``: the SDK frames are dropped on purpose; the
+original class name and status stay on the error (``original``, ``status``, ``request_id``).
+This module does not import openai: SDK errors are recognised by ``sys.modules`` and duck typing.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+from nbstream.redact import redact_text
+
+
+class NbstreamError(Exception):
+    """Base of nbstream's user-facing errors: ``message`` + ``hint``, already redacted."""
+
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        original: str | None = None,
+    ) -> None:
+        self.message = redact_text(message)
+        self.hint = redact_text(hint)
+        self.status = status
+        self.request_id = request_id
+        self.original = original
+        super().__init__(self.text)
+
+    @property
+    def text(self) -> str:
+        """What the widget shows: the message, then what to do."""
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+    def record(self) -> dict[str, Any]:
+        """JSON-safe dict for the chunk log."""
+        return {
+            "type": "error",
+            "kind": self.kind,
+            "message": self.message,
+            "hint": self.hint,
+            "status": self.status,
+            "request_id": self.request_id,
+            "original": self.original,
+        }
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython: show our two lines instead of a traceback through the SDK."""
+        return [f"{type(self).__name__}: {self.message}", *([self.hint] if self.hint else [])]
+
+
+class MissingAPIKey(NbstreamError):
+    kind = "missing_api_key"
+
+
+class AuthenticationFailed(NbstreamError):
+    kind = "authentication"
+
+
+class UnknownModel(NbstreamError):
+    kind = "unknown_model"
+
+
+class BadBaseURL(NbstreamError):
+    kind = "bad_base_url"
+
+
+class BadRequest(NbstreamError):
+    kind = "bad_request"
+
+
+class ConnectionFailed(NbstreamError):
+    kind = "connection"
+
+
+class RequestTimedOut(NbstreamError):
+    kind = "timeout"
+
+
+class RateLimited(NbstreamError):
+    kind = "rate_limited"
+
+
+class ServerError(NbstreamError):
+    kind = "server_error"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 20:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _is(exc: BaseException, name: str) -> bool:
+    openai = sys.modules.get("openai")
+    cls = getattr(openai, name, None) if openai is not None else None
+    return isinstance(cls, type) and isinstance(exc, cls)
+
+
+def _server_message(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if body.get("message"):
+            return str(body["message"])
+    return str(getattr(exc, "message", None) or exc)
+
+
+def _code(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    body = getattr(exc, "body", None)
+    if code is None and isinstance(body, dict):
+        inner = body.get("error", body)
+        code = inner.get("code") if isinstance(inner, dict) else None
+    return str(code or "")
+
+
+_ENDPOINTS = re.compile(
+    r"/(chat/completions|responses|completions|embeddings|moderations|models)\b.*$"
+)
+_MODEL_MISSING = re.compile(r"\bmodel\b.*\b(does not exist|not found|unknown)", re.IGNORECASE)
+
+
+def _url_of(exc: BaseException) -> str | None:
+    """The base URL the failing request used (its URL without the endpoint path)."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    return _ENDPOINTS.sub("", str(url)) if url is not None else None
+
+
+def explain(
+    exc: BaseException, *, base_url: str | None = None, model: str | None = None
+) -> NbstreamError:
+    """Turn any exception from creating or reading a stream into a clear :class:`NbstreamError`."""
+    if isinstance(exc, NbstreamError):
+        return exc
+    original = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    request_id = getattr(exc, "request_id", None)
+    where = base_url or _url_of(exc) or "the server"
+    server_says = _server_message(exc)
+    common = {"status": status, "request_id": request_id, "original": original}
+    text = str(exc)
+
+    missing = "must be set" in text or "missing credentials" in text.lower()
+    if _is(exc, "OpenAIError") and "api_key" in text and missing:
+        return MissingAPIKey(
+            "No API key is set.",
+            "Set the OPENAI_API_KEY environment variable (or pass api_key=... to the client). "
+            "Without a key and a base URL, nbstream uses its local demo server instead.",
+            original=original,
+        )
+    if status == 401 or _is(exc, "AuthenticationError"):
+        return AuthenticationFailed(
+            f"The API key was rejected by {where} (HTTP 401): {server_says}",
+            "Check OPENAI_API_KEY (a typo, a revoked key, or a key for another organisation or "
+            "server); for a compatible server, use the key that server expects.",
+            **common,
+        )
+    if status == 404:
+        about_model = _code(exc) == "model_not_found" or _MODEL_MISSING.search(server_says)
+        if about_model:
+            name = f" {model!r}" if model else ""
+            return UnknownModel(
+                f"Unknown model{name} at {where}: {server_says}",
+                "Check the model name (client.models.list() lists what this server offers); "
+                "some models need an organisation with access.",
+                **common,
+            )
+        return BadBaseURL(
+            f"{where} answered HTTP 404: it does not look like an OpenAI-compatible API.",
+            "Check the base URL: it usually ends with /v1 (e.g. http://localhost:8000/v1).",
+            **common,
+        )
+    if status == 429:
+        quota = _code(exc) == "insufficient_quota"
+        return RateLimited(
+            f"Rate limited by {where} (HTTP 429): {server_says}",
+            "Your quota is used up: check your plan and billing."
+            if quota
+            else "Wait a little and retry, or lower the number of streams running at once.",
+            **common,
+        )
+    if status is not None and status >= 500:
+        return ServerError(
+            f"{where} failed (HTTP {status}): {server_says}",
+            "This is on the server's side: retry in a moment (nbstream already retried "
+            "before the first token).",
+            **common,
+        )
+    if status is not None and 400 <= status < 500:
+        return BadRequest(
+            f"The server rejected the request (HTTP {status}): {server_says}",
+            "Fix the parameter the message names, then run the cell again.",
+            **common,
+        )
+    chain = _chain(exc)
+    if _is(exc, "APITimeoutError") or any(isinstance(e, TimeoutError) for e in chain):
+        return RequestTimedOut(
+            f"The request to {where} timed out.",
+            "The server may be overloaded or the network slow: retry, or raise the client's "
+            "timeout (OpenAI(timeout=...)).",
+            original=original,
+        )
+    refused = any(isinstance(e, ConnectionRefusedError) for e in chain) or any(
+        "connection refused" in str(e).lower() or "connect call failed" in str(e).lower()
+        for e in chain
+    )
+    if refused:
+        return ConnectionFailed(
+            f"Could not connect to {where}: connection refused.",
+            "Is the server running, and on this port? Check the base URL (OPENAI_BASE_URL), "
+            "or unset it to use nbstream's local demo server.",
+            original=original,
+        )
+    names = " ".join(type(e).__name__ for e in chain)
+    if (
+        "UnsupportedProtocol" in names
+        or "InvalidURL" in names
+        or "Name or service not known" in str(chain[-1])
+    ):
+        return BadBaseURL(
+            f"The base URL {where} cannot be reached: {redact_text(str(chain[-1]))}",
+            "Check the base URL: a full URL such as https://api.openai.com/v1 or "
+            "http://127.0.0.1:8000/v1.",
+            original=original,
+        )
+    if _is(exc, "APIConnectionError") or isinstance(exc, ConnectionError):
+        return ConnectionFailed(
+            f"The connection to {where} failed: {redact_text(str(chain[-1]) or original)}",
+            "Check the network and the base URL, then run the cell again.",
+            original=original,
+        )
+    return NbstreamError(f"{original}: {text}", "", **common)
