@@ -555,6 +555,7 @@ class _Handler(BaseHTTPRequestHandler):
                 flush()
 
         malformed_done = stalled = False
+        due = 0.0  # when the next paced chunk is due (monotonic)
         for block, counted in blocks:
             if app._stopping.is_set():
                 raise _ServerStopping
@@ -581,11 +582,16 @@ class _Handler(BaseHTTPRequestHandler):
                     stalled = True
                     flush()
                     self._wait(record, options.stall)
+                    due = 0.0
                 if sent == 0 and ttft:
                     flush()
                     self._wait(record, ttft)
                 elif sent > 0 and delay:
-                    self._wait(record, delay)
+                    # a schedule, not a sleep per chunk: the average rate stays exact
+                    now = time.monotonic()
+                    due = max(due + delay, now - delay) if due else now + delay
+                    if due > now:
+                        self._wait(record, due - now)
                 sent += 1
             put(block, counted)
         flush()
