@@ -35,7 +35,7 @@ from typing import Any
 from nbstream.redact import redact_obj, redact_text
 
 RATE_LIMIT_PREFIXES = ("x-ratelimit-", "retry-after", "x-request-id", "openai-processing-ms")
-JSON_KINDS = frozenset({"chat", "responses"})
+JSON_KINDS = frozenset({"chat", "responses", "openai"})  # "openai": SDK stream, API not yet known
 
 
 def _remove(path: str) -> None:
@@ -76,6 +76,14 @@ class ChunkLog:
         if wall_time is not None:
             rec["wall_time"] = wall_time
         self._append(rec)
+
+    def set_source(self, attempt: int, source: str) -> None:
+        """Correct an attempt's source kind once known (an SDK stream is chat or Responses)."""
+        self._kinds[attempt] = source
+        for rec in reversed(self._mem):
+            if type(rec) is dict and rec["type"] == "request" and rec["attempt"] == attempt:
+                rec["source"] = source
+                break
 
     def response(
         self,

@@ -236,6 +236,8 @@ class StreamRun:
                     self._opened = None
                 if opened is not None:
                     opened.close()
+                    if opened.kind != self.source.kind:
+                        self.log.set_source(attempt, opened.kind)
             if (
                 exc is not None
                 and self._should_retry(exc, attempt, t0, opened)
@@ -293,6 +295,8 @@ class StreamRun:
             finally:
                 if opened is not None:
                     await opened.aclose()
+                    if opened.kind != self.source.kind:
+                        self.log.set_source(attempt, opened.kind)
             if exc is not None and self._should_retry(exc, attempt, t0, opened):
                 await asyncio.sleep(self._retry_delay)
                 if not self._stop_requested:
@@ -415,7 +419,7 @@ class StreamRun:
             info.message,
             error_type=info.error_type,
             status=info.status,
-            data=opened.pending_raw() if opened is not None else None,
+            data=(opened.pending_raw() if opened is not None else None) or info.data,
             headers=info.headers,
         )
         self.log.end(attempt, self._clock() - t0, "retry", f"retrying in {delay:.3g}s")
@@ -460,7 +464,7 @@ class StreamRun:
                 info.message,
                 error_type=info.error_type,
                 status=info.status,
-                data=opened.pending_raw() if opened is not None else getattr(exc, "data", None),
+                data=(opened.pending_raw() if opened is not None else None) or info.data,
                 headers=info.headers,
             )
             if info.status is not None and self._http_status is None:
