@@ -324,3 +324,37 @@ def test_serve_in_a_child_process(shared_streams: Path) -> None:
             text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert text and pid != os.getpid()
     assert server.process.poll() is not None
+
+
+def test_records_are_bounded_and_counted() -> None:
+    server = LocalServer(max_records=3).start()
+    try:
+        for _ in range(5):
+            _request(server, "/models")
+        assert len(server.requests) == 3
+        assert len(server.wait_for_requests(5, timeout=1)) == 3
+        with pytest.raises(TimeoutError):
+            server.wait_for_requests(6, timeout=0.1)
+        server.reset()
+        assert server.requests == [] and server.last_request is None
+    finally:
+        server.stop()
+
+
+def test_wait_for_disconnect_of_a_given_request(local_server: LocalServer) -> None:
+    client = _client(local_server)
+    streams = [
+        client.chat.completions.create(model="demo?tokens_per_s=40", messages=USER, stream=True)
+        for _ in range(2)
+    ]
+    for stream in streams:
+        next(iter(stream))
+    second = local_server.requests[1].request_id
+    streams[1].close()
+    record = local_server.wait_for_disconnect(timeout=3, request_id=second)
+    assert record.request_id == second and not local_server.requests[0].disconnected
+    with pytest.raises(TimeoutError):
+        local_server.wait_for_disconnect(
+            timeout=0.2, request_id=local_server.requests[0].request_id
+        )
+    streams[0].close()

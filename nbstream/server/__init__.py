@@ -91,7 +91,9 @@ list of ``RequestRecord``: ``request_id``, ``method``, ``path``, ``headers`` (no
 (``complete``, ``client_disconnected``, ``injected_disconnect``, ``injected_error``,
 ``error_status``, ``server_stopped``), ``started``/``ended`` (``time.monotonic()``), ``.wait(t)``),
 ``.last_request``, ``.wait_for_requests(n, timeout)``, ``.wait_idle(timeout)``,
-``.wait_for_disconnect(timeout)``, ``.reset()``, ``.stop()``.
+``.wait_for_disconnect(timeout, request_id=None)``, ``.reset()``, ``.stop()``. Only the last
+``max_records`` (10,000) records are kept. ``ProcessServer`` (``serve(process=True)``) has
+``.base_url``, ``.url``, ``.process``, ``.stop()`` and no records.
 """
 
 from __future__ import annotations

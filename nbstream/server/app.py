@@ -644,8 +644,10 @@ class LocalServer:
         ttft: float = 0.0,
         rate_limit: RateLimit | None = None,
         verbose: bool = False,
+        max_records: int = 10_000,
     ) -> None:
         self.host = host
+        self.max_records = max_records  # oldest records are dropped past this (long sessions)
         self.requested_port = port
         self.streams_dir = Path(streams_dir) if streams_dir is not None else None
         self.tokens_per_s = tokens_per_s
@@ -654,6 +656,7 @@ class LocalServer:
         self._limiter = RateLimiter(rate_limit)
         self._attempts = AttemptCounter()
         self._records: list[RequestRecord] = []
+        self._total = 0  # requests seen since start or reset (records may have been dropped)
         self._records_lock = threading.Condition()
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -726,6 +729,9 @@ class LocalServer:
     def _add_record(self, record: RequestRecord) -> None:
         with self._records_lock:
             self._records.append(record)
+            self._total += 1
+            if len(self._records) > self.max_records:
+                del self._records[: len(self._records) - self.max_records]
             self._records_lock.notify_all()
 
     @property
@@ -742,10 +748,8 @@ class LocalServer:
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RequestRecord]:
         """Block until at least ``count`` requests arrived; raises ``TimeoutError``."""
         with self._records_lock:
-            if not self._records_lock.wait_for(lambda: len(self._records) >= count, timeout):
-                raise TimeoutError(
-                    f"{len(self._records)} of {count} requests arrived in {timeout} s"
-                )
+            if not self._records_lock.wait_for(lambda: self._total >= count, timeout):
+                raise TimeoutError(f"{self._total} of {count} requests arrived in {timeout} s")
             return list(self._records)
 
     def wait_idle(self, timeout: float = 10.0) -> list[RequestRecord]:
@@ -756,12 +760,15 @@ class LocalServer:
                 raise TimeoutError(f"request {record.request_id} still running after {timeout} s")
         return self.requests
 
-    def wait_for_disconnect(self, timeout: float = 10.0) -> RequestRecord:
-        """Block until some request ended because the client went away; raises ``TimeoutError``."""
+    def wait_for_disconnect(
+        self, timeout: float = 10.0, request_id: str | None = None
+    ) -> RequestRecord:
+        """Block until a request (the first such, or ``request_id``) ended because the client
+        went away; raises ``TimeoutError``."""
         deadline = time.monotonic() + timeout
         while True:
             for record in self.requests:
-                if record.disconnected:
+                if record.disconnected and request_id in (None, record.request_id):
                     return record
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"no client disconnect seen within {timeout} s")
@@ -771,6 +778,7 @@ class LocalServer:
         """Forget records, attempt counters and rate-limit usage (between scenarios)."""
         with self._records_lock:
             self._records.clear()
+            self._total = 0
         self._attempts.reset()
         self._limiter.reset()
 
