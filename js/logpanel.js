@@ -105,7 +105,7 @@ export class LogPanel {
     this.request({ start, count: PAGE, ...extra }, (msg) => {
       if (start !== this.rows.length) return; // a newer refresh started
       for (const row of msg.rows ?? []) this.addRow(row);
-      this.summary.textContent = `${msg.total ?? 0} chunks`;
+      this.summary.textContent = `${msg.times ? `${msg.times.length} chunks, ` : ""}${msg.total ?? 0} records`;
       this.more.hidden = this.rows.length >= (msg.total ?? 0);
       if (msg.times) this.timelineBox.replaceChildren(timeline(msg.times));
       if (msg.requests) this.paintRequests(msg.requests);
@@ -129,8 +129,11 @@ export class LogPanel {
     const button = h("button", { className: "nbstream-btn nbstream-small", title: "Show the raw chunk", onclick: () => this.showRaw(row.index, raw, button) }, "raw");
     raw.append(button);
     const t = Number.isFinite(row.t) ? `${(row.t * 1000).toFixed(1)} ms` : "";
-    this.tbody.append(h("tr", { "data-testid": "log-row", "data-index": String(row.index) },
-      h("td", { text: String(row.index) }), h("td", { text: t }), h("td", { className: "nbstream-log-delta", text: row.delta ?? "" }), raw));
+    const chunk = row.type === "chunk";
+    // chunk rows are [data-testid=log-row]; request/response/error/end records [data-testid=log-record]
+    this.tbody.append(h("tr", { "data-testid": chunk ? "log-row" : "log-record", "data-index": String(row.index), className: chunk ? "" : "nbstream-log-meta" },
+      h("td", { text: chunk ? String(row.chunk ?? row.index) : row.type }), h("td", { text: t }),
+      h("td", { className: "nbstream-log-delta", text: row.delta ?? "" }), raw));
   }
 
   showRaw(index, cell, button) {

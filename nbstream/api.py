@@ -1,0 +1,118 @@
+"""Public entry points: ``stream()`` shows any stream live; ``chat()`` asks a model and shows it.
+
+Two modes, because the kernel allows two (see the facts on button clicks while a cell runs):
+
+- waiting (default): the cell runs the stream to the end, so Run All, ``--out`` and headless
+  nbval/nbclient runs capture the whole answer. The notebook's interrupt (■) acts as Stop. The
+  Stop *button* cannot reach a kernel busy with a synchronous cell, and the widget says so; for a
+  clickable Stop while waiting, use ``view = stream(..., background=True)`` then ``await view``.
+- background: the cell returns at once; the stream runs as a task on the kernel's event loop
+  (async sources) or in a thread (sync sources), and Stop takes effect within milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from nbstream.widget import StreamView
+
+Format = Literal["markdown", "text", "code"]
+
+
+def stream(
+    source: Any,
+    *,
+    format: Format = "markdown",  # noqa: A002 - the option's natural name
+    language: str = "",
+    background: bool = False,
+    display: bool = True,
+    max_fps: float = 60.0,
+    hooks: Sequence[Any] = (),
+    retry: Any = None,
+) -> StreamView:
+    """Show ``source`` streaming live and return its :class:`StreamView`.
+
+    ``source``: an OpenAI ``Stream``/``AsyncStream`` (chat chunks or Responses events), a
+    zero-argument callable returning one (re-runnable: Regenerate works), an (async) iterable of
+    ``str``, a ``ChatRequest``/``ResponsesRequest``, a ``ChunkLog`` or a ``.jsonl`` log path.
+    ``format``: ``markdown`` (default), ``text`` or ``code`` (with ``language``).
+    ``background=False`` runs to the end before returning; ``True`` returns at once.
+    ``display=False`` does not display the widget (scripts, tests, composing layouts).
+    """
+    view = StreamView(
+        source, format=format, language=language, max_fps=max_fps, hooks=hooks, retry=retry
+    )
+    if display and _in_ipython():
+        view._display_live()
+    return view.start(background=background)
+
+
+def chat(
+    prompt_or_messages: str | Sequence[dict[str, Any]],
+    *,
+    model: str | None = None,
+    client: Any = None,
+    api: Literal["chat", "responses"] = "chat",
+    system: str | None = None,
+    format: Format = "markdown",  # noqa: A002
+    background: bool = False,
+    display: bool = True,
+    **params: Any,
+) -> StreamView:
+    """Ask a model and show the answer live: ``nbstream.chat("Explain SSE", model="gpt-4o-mini")``.
+
+    Uses ``client`` or the default one (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, else the bundled
+    local server with its ``demo`` model). ``api="responses"`` uses the Responses API. Extra
+    ``params`` go to the request (``temperature=0.2``, ``max_tokens=200``...). Regenerate and
+    Continue work because the request is kept.
+    """
+    from nbstream.sources.request import ChatRequest, ResponsesRequest
+
+    if model is None:
+        model = _default_model()
+    if isinstance(prompt_or_messages, str):
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt_or_messages}]
+    elif isinstance(prompt_or_messages, Sequence) and all(
+        isinstance(m, dict) for m in prompt_or_messages
+    ):
+        messages = [dict(m) for m in prompt_or_messages]
+    else:
+        raise TypeError(
+            "chat() takes a prompt string or a list of messages like "
+            "[{'role': 'user', 'content': '...'}], got " + type(prompt_or_messages).__name__
+        )
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    if api == "chat":
+        request: Any = ChatRequest({"model": model, "messages": messages, **params}, client)
+    elif api == "responses":
+        request = ResponsesRequest({"model": model, "input": messages, **params}, client)
+    else:
+        raise ValueError(f"api must be 'chat' or 'responses', got {api!r}")
+    return stream(request, format=format, background=background, display=display)
+
+
+def _default_model() -> str:
+    """The model when none is given: ``NBSTREAM_MODEL``, else ``demo`` on the local server."""
+    import os
+
+    from nbstream.client import resolve_endpoint
+
+    if os.environ.get("NBSTREAM_MODEL"):
+        return os.environ["NBSTREAM_MODEL"]
+    _base_url, _key, is_local = resolve_endpoint()
+    if is_local:
+        return "demo"
+    raise ValueError(
+        "chat() needs a model when OPENAI_API_KEY/OPENAI_BASE_URL point at a real server: pass "
+        "model='gpt-4o-mini' (or any model it serves), or set NBSTREAM_MODEL"
+    )
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None

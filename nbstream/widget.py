@@ -1,0 +1,701 @@
+"""StreamView: the anywidget that shows a stream live, with Stop, Regenerate, versions and the log.
+
+Python owns the state: each version is one :class:`~nbstream.run.StreamRun`. The frontend gets
+(see :mod:`nbstream.protocol`) the complete text in the synced ``snapshot`` trait, refreshed rarely
+(start and end of a version, status changes, a resync request), and only the *new* text in ``frame``
+custom messages, batched by the :class:`~nbstream.coalesce.Coalescer` to at most ~60 per second.
+
+It works with no frontend at all (scripts, tests): messages then go nowhere and ``.text``,
+``.wait()`` and ``await view`` behave the same. It knows nothing of OpenAI: it drives sources
+through ``StreamRun``; what can be regenerated or resumed is asked of the source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from nbstream import protocol
+from nbstream.coalesce import DEFAULT_MAX_FPS, Coalescer, Frame, PartKey
+from nbstream.events import Event, TextDelta
+from nbstream.log import ChunkLog
+from nbstream.run import FINAL, StreamRun
+from nbstream.sources import to_source
+
+STATIC = Path(__file__).parent / "static"
+_BUNDLE = STATIC / "widget.js"
+_STYLES = STATIC / "widget.css"
+_MISSING_BUNDLE = """
+export default { render({ model, el }) {
+  const p = document.createElement("pre");
+  const paint = () => { const v = (model.get("snapshot").versions || []).at(-1);
+    p.textContent = "nbstream: the widget bundle is missing (run `npm run build` in the nbstream "
+      + "checkout, or reinstall nbstream).\\n\\n" + ((v && v.parts.find((x) => x.kind === "text")
+      || {}).text || ""); };
+  model.on("change:snapshot", paint); paint(); el.appendChild(p);
+} };
+"""
+
+METRICS_INTERVAL_S = 0.25  # live metrics ride along with frames at most 4 times a second
+LOG_PAGE_MAX = 1000
+JSONL_MAX_BYTES = 20_000_000
+TEXT = PartKey(0, "text")
+
+
+class _Version:
+    """One answer of the view: its run, its coalescer and the text already sent in frames."""
+
+    def __init__(self, index: int, run: StreamRun, prefix: str = "") -> None:
+        self.index = index
+        self.run = run
+        self.prefix = prefix  # resumed versions start with the partial answer
+        self.joiner: Any = None  # resume.OverlapJoiner for resumed versions
+        self.sent: dict[PartKey, list[str]] = {}
+        self.meta: dict[PartKey, dict[str, Any]] = {}
+        self.seq = 0
+        self.coalescer: Coalescer | None = None
+        self.done = concurrent.futures.Future()
+        self.task: asyncio.Task[Any] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.metrics_at = -1.0
+        self.metrics_cache: dict[str, Any] = {}
+
+    @property
+    def text(self) -> str:
+        if self.joiner is not None:
+            return self.joiner.joined
+        return self.run.text
+
+    def metrics(self, *, fresh: bool = False) -> dict[str, Any]:
+        now = time.monotonic()
+        if fresh or now - self.metrics_at >= METRICS_INTERVAL_S:
+            self.metrics_at = now
+            self.metrics_cache = protocol.jsonable(self.run.metrics.to_dict())
+        return self.metrics_cache
+
+
+class StreamView(anywidget.AnyWidget):
+    """A live view of a streamed answer. Usually made by :func:`nbstream.stream` / ``chat``.
+
+    ``view.text`` is the answer so far, ``view.status`` where it is, ``view.stop()`` stops it from
+    any thread, ``view.regenerate()`` asks again (kept as a new version), ``view.wait()`` /
+    ``await view`` wait for the end.
+    """
+
+    _esm = _BUNDLE if _BUNDLE.exists() else _MISSING_BUNDLE
+    _css = _STYLES if _STYLES.exists() else ""
+
+    uid = traitlets.Unicode("").tag(sync=True)
+    """Random id of this view's model: the frontend keeps one document per uid for all its views."""
+
+    snapshot = traitlets.Dict().tag(sync=True)
+    """Every version's complete text per part, status, reason and metrics, and the ``seq`` of the
+    last frame it includes (:class:`nbstream.protocol.Snapshot`). Set rarely: start and end of a
+    version, status changes, resync. What a reloaded page or a saved notebook shows."""
+
+    format = traitlets.Unicode("markdown").tag(sync=True)
+    """How the answer renders: ``markdown`` (code highlighting, math), ``text`` or ``code``."""
+
+    language = traitlets.Unicode("").tag(sync=True)
+    """Language of the code for ``format="code"`` (syntax highlighting)."""
+
+    mode = traitlets.Unicode("idle").tag(sync=True)
+    """How a Stop click can reach the kernel: ``idle``, ``background`` (the cell returned),
+    ``await`` (the cell awaits the view), ``blocking`` (a synchronous cell holds the kernel: the
+    widget tells the user to interrupt the kernel instead)."""
+
+    rerunnable = traitlets.Bool(False).tag(sync=True)
+    """True when the source can be asked again: shows Regenerate."""
+
+    resumable = traitlets.Bool(False).tag(sync=True)
+    """True when a stopped/incomplete answer can be continued (Chat requests): shows Continue."""
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        format: str = "markdown",  # noqa: A002 - the public option's name
+        language: str = "",
+        max_fps: float = DEFAULT_MAX_FPS,
+        hooks: Sequence[Any] = (),
+        retry: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
+        if format not in ("markdown", "text", "code"):
+            raise ValueError(f"format must be 'markdown', 'text' or 'code', got {format!r}")
+        super().__init__(uid=uuid.uuid4().hex, format=format, language=language, **kwargs)
+        self._source = to_source(source) if source is not None else None
+        self._max_fps = max_fps
+        self._hooks = list(hooks)
+        self._retry = retry
+        self._clock = clock
+        self._versions: list[_Version] = []
+        self._lock = threading.RLock()  # orders frames and snapshots
+        self._background = False
+        self._live_display: tuple[str, int | None] | None = None
+        self.frames_sent = 0  # measurements: frames and bytes of custom messages sent
+        self.bytes_sent = 0
+        self.snapshot_bytes = 0  # bytes of snapshot trait updates
+        self.rerunnable = bool(getattr(self._source, "rerunnable", False))
+        self.resumable = self._can_resume(self._source)
+        self.snapshot = self._build_snapshot()
+        self.on_msg(self._on_frontend_msg)
+
+    # ---- public surface -------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The answer of the newest version so far (choice 0)."""
+        v = self._current()
+        return v.text if v is not None else ""
+
+    @property
+    def status(self) -> str:
+        """``pending``, ``streaming``, ``done``, ``stopped``, ``error`` or ``incomplete``."""
+        v = self._current()
+        return v.run.status if v is not None else "pending"
+
+    @property
+    def reason(self) -> str | None:
+        """Why the newest version ended the way it did (None when done normally)."""
+        v = self._current()
+        return v.run.reason if v is not None else None
+
+    @property
+    def run(self) -> StreamRun | None:
+        """The newest version's StreamRun (state, choices, tool calls, usage)."""
+        v = self._current()
+        return v.run if v is not None else None
+
+    @property
+    def log(self) -> ChunkLog | None:
+        """The newest version's chunk log (every raw chunk, timed; exportable as JSONL)."""
+        v = self._current()
+        return v.run.log if v is not None else None
+
+    @property
+    def metrics(self) -> Any:
+        """The newest version's :class:`~nbstream.metrics.Metrics` (TTFT, tokens/s, usage...)."""
+        v = self._current()
+        return v.run.metrics if v is not None else None
+
+    @property
+    def versions(self) -> list[StreamRun]:
+        """Every answer of this view, oldest first (Regenerate and Continue add one)."""
+        return [v.run for v in self._versions]
+
+    def stop(self, reason: str = "stopped by user") -> None:
+        """Stop the running answer from any thread: closes the HTTP stream, keeps the text."""
+        v = self._current()
+        if v is not None:
+            v.run.stop(reason)
+
+    def regenerate(self, *, background: bool | None = None) -> StreamView:
+        """Ask the same request again; the earlier answers stay as versions."""
+        if self._source is None or not getattr(self._source, "rerunnable", False):
+            raise RuntimeError(
+                "this stream cannot be regenerated: its source is a one-shot stream. Pass a "
+                "re-runnable source to nbstream.stream() (a ChatRequest, or a zero-argument "
+                "callable that returns the stream), or use nbstream.chat()."
+            )
+        self._require_idle("regenerate")
+        return self._launch(self._source, background=self._bg(background))
+
+    def resume(self, *, background: bool | None = None) -> StreamView:
+        """Continue a stopped or incomplete answer as a new version (partial text kept).
+
+        For Chat requests the partial answer goes back as the assistant's turn and the model is
+        asked to continue where it stopped; the repeated overlap is dropped when joining.
+        """
+        from nbstream.resume import OverlapJoiner, continuation_messages
+
+        v = self._current()
+        if v is None or not self._can_resume(self._source):
+            raise RuntimeError(
+                "resume needs a Chat Completions request (nbstream.chat() or a ChatRequest with "
+                "messages); for other sources use regenerate()."
+            )
+        self._require_idle("resume")
+        partial = v.text
+        messages = continuation_messages(self._source.params["messages"], partial)
+        source = self._source.with_params(messages=messages)
+        joiner = OverlapJoiner(partial)
+        return self._launch(source, background=self._bg(background), prefix=partial, joiner=joiner)
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the newest version ends; return its text. Interrupt (■) = Stop."""
+        v = self._current()
+        if v is None:
+            return ""
+        if v.loop is not None and not v.done.done() and _running_loop() is v.loop:
+            raise RuntimeError(
+                "this stream runs on this thread's event loop, so blocking here would freeze it: "
+                "use `await view` (or `await view.wait_async()`) instead of view.wait()."
+            )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                step = 0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic()))
+                try:
+                    v.done.result(timeout=step)
+                    break
+                except concurrent.futures.TimeoutError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(
+                            f"the stream did not end within {timeout} s (status {self.status})"
+                        ) from None
+        except KeyboardInterrupt:
+            self._interrupted(v)
+        return v.text
+
+    async def wait_async(self) -> str:
+        """Wait for the end without blocking the event loop (Stop clicks still arrive)."""
+        v = self._current()
+        if v is None:
+            return ""
+        previous = self.mode
+        if not v.done.done():
+            self.mode = "await"
+        try:
+            await asyncio.shield(asyncio.wrap_future(v.done))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # the notebook's interrupt (■) while awaiting: acts as Stop, keeps the text
+            task = asyncio.current_task()
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            self._interrupted(v)
+            while not v.done.done():
+                await asyncio.sleep(0.01)
+        finally:
+            if self.mode == "await":
+                self.mode = previous if not v.done.done() else "idle"
+        return v.text
+
+    def __await__(self) -> Generator[Any, None, StreamView]:
+        yield from self.wait_async().__await__()
+        return self
+
+    def __repr__(self) -> str:
+        v = self._current()
+        if v is None:
+            return "<StreamView pending>"
+        n = len(v.text)
+        extra = f", version {v.index + 1}/{len(self._versions)}" if len(self._versions) > 1 else ""
+        return f"<StreamView {v.run.status}: {n} chars{extra}>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widget view plus a static copy of the answer (text/markdown, text/plain), so
+        GitHub, nbconvert and nbviewer show it without widget state.
+
+        When ``stream()`` already displayed this view live in the running cell, the cell's result
+        is only the text/plain repr: the answer is not shown twice.
+        """
+        if self._live_display is not None and self._live_display[1] == _execution_count():
+            return {"text/plain": repr(self)}
+        return self._full_bundle(**kwargs)
+
+    def _full_bundle(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = dict(bundle[0] if isinstance(bundle, tuple) else (bundle or {}))
+        data["text/plain"] = repr(self)
+        data["text/markdown"] = self._static_markdown()
+        return data
+
+    def _display_live(self) -> None:
+        """Display now (the live view) and remember the display id, so the end of the stream can
+        put the final text/markdown into this same output (saved notebooks show the answer)."""
+        try:
+            from IPython.display import display
+        except ImportError:
+            return
+        handle = display(self._full_bundle(), raw=True, display_id=True)
+        if handle is not None:
+            self._live_display = (handle.display_id, _execution_count())
+
+    def _update_live_display(self) -> None:
+        if self._live_display is None:
+            return
+        try:
+            from IPython.display import update_display
+
+            update_display(self._full_bundle(), raw=True, display_id=self._live_display[0])
+        except Exception:  # noqa: BLE001 - no frontend / no kernel: nothing to update
+            pass
+
+    # ---- running --------------------------------------------------------------------------
+
+    def start(self, *, background: bool = False) -> StreamView:
+        """Run the source given at construction: to the end (``background=False``) or as a
+        task/thread, returning at once (``background=True``). ``nbstream.stream()`` calls this."""
+        if self._source is None:
+            raise RuntimeError("StreamView(source) was made without a source: nothing to run")
+        if self._versions:
+            raise RuntimeError("this view already ran its source: use regenerate() to ask again")
+        self._background = background
+        return self._launch(self._source, background=background)
+
+    def _bg(self, background: bool | None) -> bool:
+        return self._background if background is None else background
+
+    def _require_idle(self, what: str) -> None:
+        v = self._current()
+        if v is not None and not v.done.done():
+            raise RuntimeError(f"cannot {what} while an answer is streaming: stop it first")
+
+    def _launch(
+        self, source: Any, *, background: bool, prefix: str = "", joiner: Any = None
+    ) -> StreamView:
+        source = to_source(source)
+        run = StreamRun(source, log=ChunkLog(), clock=self._clock, hooks=self._hooks,
+                        retry=self._retry)  # fmt: skip
+        with self._lock:
+            v = _Version(len(self._versions), run, prefix)
+            v.joiner = joiner
+            self._versions.append(v)
+        v.coalescer = Coalescer(
+            lambda frame: self._emit(v, frame),
+            max_fps=self._max_fps,
+            clock=self._clock,
+            schedule=self._scheduler(v),
+            metrics=v.metrics,
+        )
+        run.subscribe(lambda r, events: self._on_run(v, events))
+        if prefix:
+            v.coalescer.add([TextDelta(prefix)])
+        self._push_snapshot()
+        if background:
+            self._run_background(v)
+        else:
+            self._run_blocking(v)
+        return self
+
+    def _run_blocking(self, v: _Version) -> None:
+        """Waiting mode: the cell ends when the stream ends. Interrupt (■) acts as Stop."""
+        self.mode = "blocking"
+        run = v.run
+        try:
+            if run.source.supports_sync or _running_loop() is None:
+                run.run()
+            else:
+                # an async-only source from a synchronous cell (the kernel's loop is busy with
+                # this cell): drive it on a private loop in a helper thread, wait here.
+                self._run_in_thread(v, asyncio_run=True)
+                self.wait()
+        except KeyboardInterrupt:
+            self._interrupted(v)
+        finally:
+            self._finish(v)
+            self.mode = "idle"
+
+    def _run_background(self, v: _Version) -> None:
+        """Background mode: return at once; the stream runs as a task on the running loop
+        (async sources) or in a thread (sync sources). Stop clicks arrive within milliseconds."""
+        self.mode = "background"
+        loop = _running_loop()
+        if loop is not None and v.run.source.supports_async:
+            v.loop = loop
+            v.task = loop.create_task(self._arun(v))
+        else:
+            self._run_in_thread(v, asyncio_run=not v.run.source.supports_sync)
+
+    async def _arun(self, v: _Version) -> None:
+        try:
+            await v.run.arun()
+        finally:
+            self._finish(v)
+
+    def _run_in_thread(self, v: _Version, *, asyncio_run: bool) -> None:
+        def target() -> None:
+            try:
+                if asyncio_run:
+                    asyncio.run(v.run.arun())
+                else:
+                    v.run.run()
+            finally:
+                self._finish(v)
+
+        v.thread = threading.Thread(target=target, name=f"nbstream-v{v.index}", daemon=True)
+        v.thread.start()
+
+    def _interrupted(self, v: _Version) -> None:
+        v.run.stop("interrupted (kernel interrupt)")
+        if v.thread is not None and v.thread is not threading.current_thread():
+            v.thread.join(timeout=5)
+
+    def _finish(self, v: _Version) -> None:
+        """The run returned: make sure the final frame and snapshot went out, wake waiters."""
+        if v.run.status not in FINAL:  # should not happen: run() always concludes
+            v.run.stop("ended without a final status")
+        self._close_version(v)
+        if self._current() is v and self.mode != "await":
+            self.mode = "idle"
+
+    def _scheduler(self, v: _Version) -> Callable[[float, Callable[[], None]], Any]:
+        def schedule(delay: float, callback: Callable[[], None]) -> None:
+            loop = v.loop
+            if loop is not None and _running_loop() is loop:
+                loop.call_later(delay, callback)
+                return
+            timer = threading.Timer(delay, callback)
+            timer.daemon = True
+            timer.start()
+
+        return schedule
+
+    # ---- run -> frames and snapshots --------------------------------------------------------
+
+    def _on_run(self, v: _Version, events: list[Event]) -> None:
+        coalescer = v.coalescer
+        assert coalescer is not None
+        if events:
+            if v.joiner is not None:
+                events = self._join(v, events)
+            coalescer.add(events)
+            return
+        status = v.run.status
+        if status in FINAL:
+            self._close_version(v)
+        else:
+            coalescer.update(status)
+            self._push_snapshot()
+
+    def _join(self, v: _Version, events: list[Event]) -> list[Event]:
+        """Resumed versions: drop the continuation's repetition of the partial answer."""
+        out: list[Event] = []
+        for e in events:
+            if isinstance(e, TextDelta) and e.choice == 0:
+                text = v.joiner.feed(e.text)
+                if text:
+                    out.append(TextDelta(text))
+            else:
+                out.append(e)
+        return out
+
+    def _close_version(self, v: _Version) -> None:
+        coalescer = v.coalescer
+        assert coalescer is not None
+        if v.done.done():
+            return
+        if v.joiner is not None:
+            tail = v.joiner.finish()
+            if tail:
+                coalescer.add([TextDelta(tail)])
+        v.metrics(fresh=True)
+        coalescer.close(v.run.status)
+        self._push_snapshot()
+        self._update_live_display()
+        if not v.done.done():
+            v.done.set_result(v.run.status)
+
+    def _emit(self, v: _Version, frame: Frame) -> None:
+        with self._lock:
+            for part in frame.parts:
+                v.sent.setdefault(part.key, []).append(part.text)
+                if part.meta:
+                    v.meta.setdefault(part.key, {}).update(part.meta)
+            v.seq = frame.seq
+            self._send_msg(protocol.frame_message(frame, v.index))
+            self.frames_sent += 1
+
+    def _send_msg(self, msg: dict[str, Any]) -> None:
+        self.bytes_sent += len(json.dumps(msg, ensure_ascii=False).encode("utf-8"))
+        self.send(msg)
+
+    def _build_snapshot(self) -> dict[str, Any]:
+        versions = []
+        for v in self._versions:
+            run = v.run
+            versions.append(
+                {
+                    "version": v.index,
+                    "seq": v.seq,
+                    "status": run.status,
+                    "reason": run.reason,
+                    "metrics": v.metrics_cache,
+                    "parts": [
+                        protocol.snapshot_part(key, "".join(pieces), v.meta.get(key))
+                        for key, pieces in v.sent.items()
+                    ],
+                }
+            )
+        return {
+            "protocol": protocol.PROTOCOL_VERSION,
+            "current": max(0, len(self._versions) - 1),
+            "versions": versions,
+        }
+
+    def _push_snapshot(self) -> None:
+        with self._lock:
+            snap = self._build_snapshot()
+            self.snapshot_bytes += len(json.dumps(snap, ensure_ascii=False).encode("utf-8"))
+            self.snapshot = snap
+
+    def _current(self) -> _Version | None:
+        versions = self._versions
+        return versions[-1] if versions else None
+
+    # ---- frontend -> Python -----------------------------------------------------------------
+
+    def _on_frontend_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        try:
+            msg = protocol.parse_inbound(content)
+        except ValueError as exc:
+            self._send_msg({"type": protocol.ERROR, "message": str(exc)})
+            return
+        kind = msg["type"]
+        try:
+            if kind == protocol.STOP:
+                self.stop()
+            elif kind == protocol.RESYNC:
+                self._push_snapshot()
+            elif kind in (protocol.REGENERATE, protocol.RETRY):
+                self.regenerate(background=True)
+            elif kind == protocol.RESUME:
+                self.resume(background=True)
+            elif kind == protocol.LOG_PAGE:
+                self._send_msg(self._log_page(msg))
+        except RuntimeError as exc:
+            self._send_msg({"type": protocol.ERROR, "message": str(exc)})
+
+    def _log_page(self, msg: dict[str, Any]) -> dict[str, Any]:
+        reply: dict[str, Any] = {"type": protocol.LOG_PAGE, "id": msg.get("id")}
+        try:
+            index = int(msg.get("version", len(self._versions) - 1))
+            log = self._versions[index].run.log
+        except (IndexError, TypeError, ValueError):
+            reply["error"] = f"no version {msg.get('version')!r}"
+            return reply
+        reply["version"] = index
+        reply["total"] = len(log)
+        if msg.get("jsonl"):
+            text = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in log)
+            if len(text) > JSONL_MAX_BYTES:
+                reply["error"] = (
+                    "the log is too large to download through the widget: use "
+                    "view.log.to_jsonl('run.jsonl') in a cell"
+                )
+            else:
+                reply["jsonl"] = text
+            return reply
+        start = max(0, int(msg.get("start", 0)))
+        count = max(0, min(LOG_PAGE_MAX, int(msg.get("count", 100))))
+        raw = bool(msg.get("raw"))
+        reply["rows"] = [
+            log_row(start + i, rec, raw=raw) for i, rec in enumerate(log.page(start, count))
+        ]
+        if msg.get("times"):
+            times: list[float] = []
+            requests: list[dict[str, Any]] = []
+            for rec in log:
+                if rec.get("type") == "chunk":
+                    times.append(rec.get("t", 0.0))
+                else:
+                    requests.append({k: v for k, v in rec.items() if k not in ("data", "params")})
+            reply["times"] = times
+            reply["requests"] = requests
+        return reply
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _can_resume(source: Any) -> bool:
+        params = getattr(source, "params", None)
+        return (
+            getattr(source, "kind", None) == "chat"
+            and hasattr(source, "with_params")
+            and isinstance(params, dict)
+            and isinstance(params.get("messages"), list)
+        )
+
+    def _static_markdown(self) -> str:
+        v = self._current()
+        if v is None:
+            return "*(waiting for the answer)*"
+        text = v.text
+        if self.format == "code":
+            body = f"```{self.language}\n{text}\n```"
+        elif self.format == "text":
+            body = "\n".join("    " + line for line in text.splitlines()) or "    "
+        else:
+            body = text
+        if v.run.status != "done":
+            body += f"\n\n*[{v.run.status}{': ' + v.run.reason if v.run.reason else ''}]*"
+        return body
+
+
+def log_row(index: int, rec: dict[str, Any], *, raw: bool = False) -> dict[str, Any]:
+    """One chunk-log record as a row of the log panel: index, time, the delta it carried."""
+    kind = rec.get("type", "?")
+    row: dict[str, Any] = {
+        "index": index,
+        "type": kind,
+        "t": rec.get("t"),
+        "attempt": rec.get("attempt"),
+    }
+    if kind == "chunk":
+        row["chunk"] = rec.get("index")
+        row["delta"] = _delta_text(rec.get("data", rec.get("text")))
+    else:
+        row["delta"] = " ".join(
+            f"{k}={v}"
+            for k, v in rec.items()
+            if k not in ("type", "t", "attempt", "data", "params") and v not in (None, "", {})
+        )
+    if raw:
+        row["raw"] = rec
+    return row
+
+
+def _delta_text(data: Any) -> str:
+    """The human part of a raw chunk: content/reasoning/refusal/tool arguments, or the text."""
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, dict):
+        return "" if data is None else str(data)
+    out: list[str] = []
+    for choice in data.get("choices") or []:
+        delta = (choice or {}).get("delta") or {}
+        for key in ("reasoning_content", "reasoning", "content", "refusal"):
+            if isinstance(delta.get(key), str):
+                out.append(delta[key])
+        for call in delta.get("tool_calls") or []:
+            fn = (call or {}).get("function") or {}
+            out.append(f"{fn.get('name') or ''}{fn.get('arguments') or ''}")
+        if choice.get("finish_reason"):
+            out.append(f"[finish: {choice['finish_reason']}]")
+    if isinstance(data.get("delta"), str):
+        out.append(data["delta"])
+    if not out and data.get("type"):
+        out.append(f"[{data['type']}]")
+    if not out and data.get("usage"):
+        out.append("[usage]")
+    return "".join(out)
+
+
+def _execution_count() -> int | None:
+    """The running cell's execution count (None outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return getattr(shell, "execution_count", None) if shell is not None else None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

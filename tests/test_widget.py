@@ -1,0 +1,294 @@
+"""StreamView without a frontend, fed by the real openai client over HTTP from the local server.
+
+What goes to the frontend is captured where it leaves the widget (``send``, the comm's entry
+point); everything else is the real thing: server, SDK, StreamRun, coalescer, widget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+
+import openai
+import pytest
+
+from nbstream import protocol
+from nbstream.sources.request import ChatRequest
+from nbstream.widget import StreamView
+
+
+def capture(view: StreamView) -> list[dict]:
+    sent: list[dict] = []
+    view.send = sent.append  # the comm's entry point: record what the frontend would get
+    return sent
+
+
+def frames_of(sent: list[dict], version: int = 0) -> list[dict]:
+    return [m for m in sent if m["type"] == "frame" and m["version"] == version]
+
+
+def frame_text(frames: list[dict]) -> str:
+    text = ""
+    for f in frames:
+        for p in f["parts"]:
+            if p["kind"] == "text" and p["choice"] == 0:
+                assert p["offset"] == len(text.encode("utf-16-le")) // 2, "offsets are contiguous"
+                text += p["text"]
+    return text
+
+
+def snapshot_text(view: StreamView, version: int = 0) -> str:
+    v = view.snapshot["versions"][version]
+    return "".join(p["text"] for p in v["parts"] if p["kind"] == "text" and p["choice"] == 0)
+
+
+def chat_request(server, *, client=None, **options) -> ChatRequest:
+    client = client or openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+    return ChatRequest(
+        {
+            "model": "demo",
+            "messages": [{"role": "user", "content": "hi"}],
+            "extra_body": {"nbstream": options},
+        },
+        client,
+    )
+
+
+def test_fast_stream_frames_are_rate_limited_and_carry_only_new_text(local_server):
+    view = StreamView(chat_request(local_server, tokens=20_000, tokens_per_s=20_000))
+    sent = capture(view)
+    t0 = time.monotonic()
+    view.start()
+    elapsed = time.monotonic() - t0
+    frames = frames_of(sent)
+    assert view.status == "done"
+    assert frame_text(frames) == view.text  # the sum of the frames is the answer
+    assert snapshot_text(view) == view.text  # and the final snapshot holds it all
+    assert len(view.text) > 50_000
+    # at most ~60 frames/s, whatever the token rate (+2: the first frame and the final flush)
+    assert len(frames) <= 60 * elapsed * 1.1 + 2, (len(frames), elapsed)
+    chunks = view.metrics.chunks
+    assert chunks > 20 * len(frames)  # genuinely batched
+    size = len(view.text.encode())
+    ratio = view.bytes_sent / size
+    assert ratio < 1.3, ratio  # frames carry new text only: no re-sending of the whole answer
+    # snapshots: a few small ones while streaming, the complete text once at the end
+    total = (view.bytes_sent + view.snapshot_bytes) / size
+    assert total < 2.4, total
+    print(f"\n{chunks} chunks in {elapsed:.2f}s -> {len(frames)} frames "
+          f"({len(frames) / elapsed:.1f}/s); bytes per byte of text: frames {ratio:.3f}, "
+          f"frames + snapshots {total:.3f}")  # fmt: skip
+
+
+def test_first_token_is_sent_without_waiting_for_an_interval(local_server):
+    view = StreamView(chat_request(local_server, tokens=5, delay=0.2))
+    sent = capture(view)
+    stamps: list[float] = []
+    view.send = lambda m: (sent.append(m), stamps.append(time.monotonic()))
+    t0 = time.monotonic()
+    view.start()
+    frames = frames_of(sent)
+    text_frames = [i for i, f in enumerate(frames) if f["parts"]]
+    # slow tokens (one per 200 ms): each arrives as its own frame, none waits for the next one
+    assert len(text_frames) >= 5
+    assert frame_text(frames) == view.text
+    assert stamps[0] - t0 < 1.0
+
+
+def test_snapshot_and_repr_are_deterministic(local_server):
+    view = StreamView(chat_request(local_server, tokens=30))
+    assert repr(view) == "<StreamView pending>"
+    view.start()
+    assert re.fullmatch(r"<StreamView done: \d+ chars>", repr(view))
+    assert repr(view) == f"<StreamView done: {len(view.text)} chars>"
+    assert "0x" not in repr(view)
+    bundle = view._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(view)
+    assert bundle["text/markdown"] == view.text
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    snap = view.snapshot
+    assert snap["current"] == 0
+    assert snap["versions"][0]["status"] == "done"
+    assert snap["versions"][0]["metrics"]["chars"] == len(view.text)
+    json.dumps(snap)  # JSON-safe
+
+
+def test_stop_from_another_thread_closes_the_server_connection(local_server):
+    view = StreamView(chat_request(local_server, tokens=2000, tokens_per_s=100))
+    sent = capture(view)
+    threading.Timer(0.5, view.stop).start()
+    t0 = time.monotonic()
+    view.start()  # waiting mode, in this thread; stopped from the timer thread
+    assert time.monotonic() - t0 < 3
+    assert view.status == "stopped"
+    assert view.reason == "stopped by user"
+    assert 0 < len(view.text) < 2000 * 3
+    record = local_server.last_request
+    assert record.wait(5)
+    assert record.disconnected and record.end_reason == "client_disconnected"
+    assert frame_text(frames_of(sent)) == view.text  # the partial text reached the frontend
+    assert snapshot_text(view) == view.text
+    assert frames_of(sent)[-1]["status"] == "stopped"
+    assert view._repr_mimebundle_()["text/markdown"].endswith("*[stopped: stopped by user]*")
+
+
+def test_stop_click_in_background_mode_is_fast(local_server):
+    view = StreamView(chat_request(local_server, tokens=2000, tokens_per_s=100))
+    capture(view)
+    view.start(background=True)
+    assert view.mode == "background"
+    deadline = time.monotonic() + 5
+    while not view.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    view._on_frontend_msg(view, {"type": "stop"}, [])  # what a Stop click delivers
+    view.wait(timeout=5)
+    assert time.monotonic() - t0 < 0.1 + 0.05  # Stop within ~100 ms
+    assert view.status == "stopped"
+    assert local_server.last_request.wait(5)
+    assert local_server.last_request.end_reason == "client_disconnected"
+    assert view.mode == "idle"
+
+
+def test_async_source_in_background_then_await(local_server):
+    async def main() -> StreamView:
+        client = openai.AsyncOpenAI(base_url=local_server.base_url, api_key="x", max_retries=0)
+        view = StreamView(chat_request(local_server, client=client, tokens=3000, tokens_per_s=200))
+        sent = capture(view)
+        view.start(background=True)
+        assert view._versions[0].task is not None  # a task on this loop, not a thread
+        await asyncio.sleep(0.4)
+        loop = asyncio.get_running_loop()
+        threading.Timer(0.1, lambda: loop.call_soon_threadsafe(view.stop)).start()
+        text = await view.wait_async()
+        assert text == view.text
+        assert frame_text(frames_of(sent)) == view.text
+        await client.close()
+        return view
+
+    view = asyncio.run(main())
+    assert view.status == "stopped"
+    assert local_server.last_request.wait(5)
+    assert local_server.last_request.disconnected
+
+
+def test_wait_on_the_loop_that_runs_the_stream_says_to_await(local_server):
+    async def main() -> None:
+        client = openai.AsyncOpenAI(base_url=local_server.base_url, api_key="x", max_retries=0)
+        view = StreamView(chat_request(local_server, client=client, tokens=50, tokens_per_s=100))
+        capture(view)
+        view.start(background=True)
+        with pytest.raises(RuntimeError, match="await view"):
+            view.wait()
+        await view
+        assert view.status == "done"
+        await client.close()
+
+    asyncio.run(main())
+
+
+def test_regenerate_adds_a_version_with_its_own_log_and_metrics(local_server):
+    view = StreamView(chat_request(local_server, tokens=40))
+    sent = capture(view)
+    assert view.rerunnable
+    view.start()
+    first = view.text
+    view._on_frontend_msg(view, {"type": "regenerate"}, [])  # the Regenerate button
+    view.wait(timeout=10)
+    assert len(view.versions) == 2
+    assert view.versions[0].text == first
+    assert view.text == first  # the demo model is deterministic
+    assert len(local_server.requests) == 2
+    ids = [v.metrics.request_id for v in view.versions]
+    assert ids[0] and ids[1] and ids[0] != ids[1]
+    assert view.versions[0].log is not view.versions[1].log
+    snap = view.snapshot
+    assert snap["current"] == 1
+    assert [v["status"] for v in snap["versions"]] == ["done", "done"]
+    assert frame_text(frames_of(sent, 1)) == view.text
+    assert repr(view) == f"<StreamView done: {len(first)} chars, version 2/2>"
+
+
+def test_regenerate_a_one_shot_stream_says_what_to_do():
+    view = StreamView(iter(["a", "b"]))
+    capture(view)
+    view.start()
+    assert not view.rerunnable
+    with pytest.raises(RuntimeError, match="re-runnable source"):
+        view.regenerate()
+    sent = capture(view)
+    view._on_frontend_msg(view, {"type": "regenerate"}, [])
+    assert sent[-1]["type"] == "error" and "re-runnable" in sent[-1]["message"]
+
+
+def test_resume_continues_a_stopped_answer_without_repeating(local_server):
+    view = StreamView(chat_request(local_server, tokens=400, tokens_per_s=200))
+    capture(view)
+    assert view.resumable
+    threading.Timer(0.5, view.stop).start()
+    view.start()
+    assert view.status == "stopped"
+    partial = view.text
+    view.resume()
+    assert len(view.versions) == 2
+    assert view.text.startswith(partial)
+    body = local_server.last_request.body
+    assert body["messages"][-2] == {"role": "assistant", "content": partial}
+    assert view.status in ("done", "incomplete")
+    assert snapshot_text(view, 1) == view.text
+
+
+def test_resync_and_log_pages(local_server):
+    view = StreamView(chat_request(local_server, tokens=25))
+    sent = capture(view)
+    view.start()
+    assert view.snapshot["versions"][0]["seq"] == frames_of(sent)[-1]["seq"]
+    n_snap = view.snapshot
+    view.snapshot = {}  # forget, to see that a resync sends it again
+    view._on_frontend_msg(view, {"type": "resync", "version": 0}, [])
+    assert view.snapshot == n_snap
+    chunks = view.metrics.chunks
+    page = {"type": protocol.LOG_PAGE, "id": 7, "version": 0, "start": 0, "count": 1000}
+    view._on_frontend_msg(view, {**page, "times": True}, [])
+    reply = sent[-1]
+    assert reply["type"] == "log_page" and reply["id"] == 7
+    rows = [r for r in reply["rows"] if r["type"] == "chunk"]
+    assert len(rows) == chunks == len(reply["times"])
+    assert "".join(r["delta"] for r in rows).startswith(view.text[:20])
+    assert all("raw" not in r for r in reply["rows"])  # raw JSON only on demand
+    assert any(r.get("type") == "response" and r.get("request_id") for r in reply["requests"])
+    view._on_frontend_msg(
+        view, {"type": "log_page", "id": 8, "version": 0, "start": rows[3]["index"], "count": 1,
+               "raw": True}, []
+    )  # fmt: skip
+    raw = sent[-1]["rows"][0]["raw"]
+    assert raw["type"] == "chunk" and raw["data"]["object"] == "chat.completion.chunk"
+    view._on_frontend_msg(view, {"type": "log_page", "id": 9, "version": 0, "jsonl": True}, [])
+    lines = sent[-1]["jsonl"].splitlines()
+    assert len(lines) == len(view.log) and all(json.loads(line) for line in lines)
+    view._on_frontend_msg(view, {"type": "bogus"}, [])
+    assert sent[-1]["type"] == "error" and "unknown widget message" in sent[-1]["message"]
+
+
+def test_no_frontend_plain_text_source_and_formats():
+    view = StreamView(iter(["# Hi", "\n\nthere"]), format="code", language="md")
+    view.start()
+    assert view.text == "# Hi\n\nthere"
+    assert view._repr_mimebundle_()["text/markdown"] == "```md\n# Hi\n\nthere\n```"
+    with pytest.raises(ValueError, match="format must be"):
+        StreamView(iter([]), format="html")
+    with pytest.raises(RuntimeError, match="already ran"):
+        view.start()
+
+
+def test_error_keeps_partial_text_and_says_why(local_server):
+    view = StreamView(chat_request(local_server, tokens=200, error_after=10))
+    sent = capture(view)
+    view.start()
+    assert view.status in ("error", "incomplete")  # a mid-stream error payload
+    assert view.text and view.reason
+    assert frame_text(frames_of(sent)) == view.text
+    assert view.snapshot["versions"][0]["reason"] == view.reason
