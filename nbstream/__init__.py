@@ -22,15 +22,16 @@ __all__ = [
 _LAZY = {
     "stream": ("nbstream.api", "stream"),
     "chat": ("nbstream.api", "chat"),
-    "compare": ("nbstream.api", "compare"),
+    "compare": ("nbstream.sidebyside", "compare"),
     "StreamView": ("nbstream.widget", "StreamView"),
     "ChunkLog": ("nbstream.log", "ChunkLog"),
     "replay": ("nbstream.sources.replay", "replay"),
 }
 
 if TYPE_CHECKING:
-    from nbstream.api import chat, compare, stream
+    from nbstream.api import chat, stream
     from nbstream.log import ChunkLog
+    from nbstream.sidebyside import compare
     from nbstream.sources.replay import replay
     from nbstream.widget import StreamView
 

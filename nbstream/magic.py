@@ -25,6 +25,7 @@ from traitlets.config import Configurable
 
 from nbstream.conversations import Conversations
 from nbstream.interpolate import InterpolationError, fill
+from nbstream.output import show_final, show_live, start_detached, view_final
 
 FORMATS = ("markdown", "text", "code")
 APIS = ("chat", "responses")
@@ -328,12 +329,16 @@ class StreamMagics(Magics):
         if inv.temperature is not None:
             options["temperature"] = inv.temperature
         if inv.max_tokens is not None:
-            options["max_tokens"] = inv.max_tokens
+            key = "max_output_tokens" if inv.api == "responses" else "max_tokens"
+            options[key] = inv.max_tokens
         if inv.base_url is not None:
-            options["base_url"] = inv.base_url
+            from nbstream.client import client_for
+
+            # background streams run on the kernel's event loop: they need the async client
+            options["client"] = client_for(inv.base_url, is_async=inv.background)
         return options
 
-    def _chat(self, inv: Invocation, prompt: str, system: str | None) -> Any:
+    def _chat(self, inv: Invocation, prompt: str, system: str | None) -> None:
         import nbstream
 
         options = self._request_options(inv, system)
@@ -345,35 +350,41 @@ class StreamMagics(Magics):
                 conversation.system = system
             options.pop("system", None)
             message = conversation.messages(prompt)
-        view = nbstream.chat(
-            message,
-            model=inv.models[0],
-            format=inv.format,
-            background=inv.background,
-            **options,
-        )
+
+        def start() -> Any:
+            return nbstream.chat(
+                message,
+                model=inv.models[0],
+                format=inv.format,
+                background=True,
+                display=False,
+                **options,
+            )
 
         def finish(view: Any) -> None:
             if conversation is not None:
                 conversation.record(prompt, view.text)
             self._store(inv, view)
 
-        _when_done(view, finish, inv.background)
-        return view
+        self._show(inv, start, finish)
 
-    def _replay(self, inv: Invocation) -> Any:
+    def _replay(self, inv: Invocation) -> None:
         import nbstream
 
         assert inv.replay is not None
-        view = nbstream.stream(
-            nbstream.replay(inv.replay, speed=inv.speed),
-            format=inv.format,
-            background=inv.background,
-        )
-        _when_done(view, lambda v: self._store(inv, v), inv.background)
-        return view
+        path, speed = inv.replay, inv.speed
 
-    def _compare(self, inv: Invocation, prompt: str, system: str | None) -> Any:
+        def start() -> Any:
+            return nbstream.stream(
+                nbstream.replay(path, speed=speed),
+                format=inv.format,
+                background=True,
+                display=False,
+            )
+
+        self._show(inv, start, lambda view: self._store(inv, view))
+
+    def _compare(self, inv: Invocation, prompt: str, system: str | None) -> None:
         import nbstream
 
         models = [m for m in inv.models for _ in range(inv.n)]
@@ -384,28 +395,63 @@ class StreamMagics(Magics):
             background=inv.background,
             **self._request_options(inv, system),
         )
-        if inv.out is not None:
-            _when_done(
-                board,
-                lambda b: self.shell.user_ns.__setitem__(inv.out, b.texts),
-                inv.background,
-            )
-        return board
+        if inv.out is None:
+            return
+        name = inv.out
+        if inv.background:
+            remaining = set(range(len(board.views)))
+
+            def one_done(view: Any, index: int) -> None:
+                remaining.discard(index)
+                if not remaining:
+                    self.shell.user_ns[name] = board.texts
+
+            for index, view in enumerate(board.views):
+                when_done(view, lambda v, i=index: one_done(v, i))
+        else:
+            self.shell.user_ns[name] = board.texts
+
+    def _show(self, inv: Invocation, start: Any, finish: Any) -> None:
+        """Start a single stream, show it live, and apply --out/--log/--chat when it ends."""
+        if inv.background:
+            view = start()  # a task on the kernel's event loop: the cell returns at once
+            show_live(view)
+            when_done(view, finish)
+            return
+        view = start_detached(start)  # its own thread, so this cell can wait for it
+        view.mode = "blocking"  # a Stop click cannot reach this busy kernel: say "interrupt"
+        show_live(view)
+        view.wait()  # the interrupt button (■) stops the stream and keeps the partial text
+        if view.mode == "blocking":
+            view.mode = "idle"
+        finish(view)
+        markdown, plain = view_final(view)
+        show_final(markdown, plain, like=view)
 
     def _store(self, inv: Invocation, view: Any) -> None:
         if inv.out is not None:
             self.shell.user_ns[inv.out] = view.text
-        if inv.log is not None:
+        if inv.log is not None and view.log is not None:
             inv.log.parent.mkdir(parents=True, exist_ok=True)
             view.log.to_jsonl(inv.log)
 
 
-def _when_done(view: Any, fn: Any, background: bool) -> None:
-    """Call ``fn(view)`` once the stream has ended: now in waiting mode, later in background."""
-    if not background:
+def when_done(view: Any, fn: Any) -> None:
+    """Call ``fn(view)`` once, when the view's current answer has ended (background streams)."""
+    from nbstream.run import FINAL
+
+    called = False
+
+    def check(_change: Any = None) -> None:
+        nonlocal called
+        if called or view.status not in FINAL:
+            return
+        called = True
+        view.unobserve(check, names="snapshot")
         fn(view)
-        return
-    view.on_done(fn)
+
+    view.observe(check, names="snapshot")
+    check()
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -1,0 +1,246 @@
+"""Several streams side by side in one output: ``nbstream.compare(...)`` and ``%%stream -m A -m B``.
+
+Each column is an ordinary :class:`~nbstream.widget.StreamView` (its own Stop, Regenerate,
+metrics and chunk log); this module only starts them together, lays them out in a grid and waits
+for all of them. The streams run concurrently: as tasks on the kernel's event loop in background
+mode (so many of them stay responsive), or each on its own thread while a waiting cell blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, Literal
+
+from nbstream.output import show_final, show_live, start_detached, view_final
+
+Format = Literal["markdown", "text", "code"]
+
+
+class Comparison:
+    """Streams shown side by side. ``.views`` are the columns, ``.texts`` their answers.
+
+    ``stop()`` stops every column; ``wait()`` (or ``await comparison``) waits for all of them.
+    """
+
+    def __init__(self, views: Sequence[Any], labels: Sequence[str]) -> None:
+        if len(views) != len(labels):
+            raise ValueError("one label per view")
+        self.views = list(views)
+        self.labels = list(labels)
+        self.widget = _grid(self.views, self.labels)
+
+    @property
+    def texts(self) -> list[str]:
+        """Each column's answer so far, in column order."""
+        return [view.text for view in self.views]
+
+    @property
+    def statuses(self) -> list[str]:
+        """Each column's status (``streaming``, ``done``, ``stopped``...)."""
+        return [view.status for view in self.views]
+
+    @property
+    def logs(self) -> list[Any]:
+        """Each column's chunk log."""
+        return [view.log for view in self.views]
+
+    @property
+    def metrics(self) -> list[Any]:
+        """Each column's metrics (time to first token, tokens per second, usage...)."""
+        return [view.metrics for view in self.views]
+
+    def stop(self, reason: str = "stopped by user") -> None:
+        """Stop every column that is still streaming; their partial answers are kept."""
+        for view in self.views:
+            view.stop(reason)
+
+    def wait(self, timeout: float | None = None) -> list[str]:
+        """Block until every column has ended; the interrupt button (■) stops them all."""
+        try:
+            for view in self.views:
+                view.wait(timeout)
+        except KeyboardInterrupt:
+            self.stop("interrupted (kernel interrupt)")
+            for view in self.views:
+                view.wait(5)
+        return self.texts
+
+    async def wait_async(self) -> list[str]:
+        """Wait for every column without blocking the event loop (Stop clicks still arrive)."""
+        await asyncio.gather(*(view.wait_async() for view in self.views))
+        return self.texts
+
+    def __await__(self) -> Generator[Any, None, Comparison]:
+        yield from self.wait_async().__await__()
+        return self
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.views[index]
+
+    def __repr__(self) -> str:
+        columns = ", ".join(
+            f"{label}: {view.status}, {len(view.text)} chars"
+            for label, view in zip(self.labels, self.views, strict=True)
+        )
+        return f"<Comparison of {len(self.views)} streams: {columns}>"
+
+    def final_markdown(self) -> tuple[str, str]:
+        """``(markdown, plain)``: every column's answer under its label."""
+        markdown_parts, plain_parts = [], []
+        for label, view in zip(self.labels, self.views, strict=True):
+            markdown, plain = view_final(view)
+            markdown_parts.append(f"#### {label}\n\n{markdown}")
+            plain_parts.append(f"== {label} ==\n{plain}")
+        return "\n\n---\n\n".join(markdown_parts), "\n\n".join(plain_parts)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The grid for a live frontend, each answer as Markdown for static renderers."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        markdown, _plain = self.final_markdown()
+        data["text/plain"] = repr(self)
+        data["text/markdown"] = markdown
+        return data
+
+
+def labels_for(models: Sequence[str | None], default: str = "default model") -> list[str]:
+    """Column titles: the model name, numbered when a model appears more than once."""
+    names = [m or default for m in models]
+    counts = {name: names.count(name) for name in names}
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(f"{name} #{seen[name]}" if counts[name] > 1 else name)
+    return labels
+
+
+def _grid(views: Sequence[Any], labels: Sequence[str]) -> Any:
+    import ipywidgets as widgets
+
+    columns = []
+    for label, view in zip(labels, views, strict=True):
+        title = widgets.HTML(value=f"<b>{_escape(label)}</b>")
+        columns.append(widgets.VBox([title, view], layout=widgets.Layout(min_width="0")))
+    return widgets.GridBox(
+        columns,
+        layout=widgets.Layout(
+            grid_template_columns=f"repeat({min(len(views), 3)}, minmax(0, 1fr))",
+            grid_gap="8px",
+            width="100%",
+        ),
+    )
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def compare(
+    prompt: str | Sequence[dict[str, Any]] | None = None,
+    *,
+    models: Sequence[str | None] | None = None,
+    n: int = 1,
+    sources: Sequence[Any] | None = None,
+    labels: Sequence[str] | None = None,
+    api: Literal["chat", "responses"] = "chat",
+    system: str | None = None,
+    client: Any = None,
+    format: Format = "markdown",  # noqa: A002 - the option's natural name
+    background: bool = False,
+    display: bool = True,
+    **params: Any,
+) -> Comparison:
+    """Stream several answers side by side and return the :class:`Comparison`.
+
+    Either a ``prompt`` (a string or messages) asked of every model in ``models``, ``n`` times
+    each (``compare("Explain SSE", models=["gpt-4o-mini", "gpt-4.1-mini"])``), or ready-made
+    ``sources`` (anything ``nbstream.stream`` accepts: requests, callables, iterables, logs).
+    Extra ``params`` (``temperature=0.7``...) go to every request. ``background=False`` waits
+    for every column; ``True`` returns at once (then ``await comparison`` or ``.wait()`` later).
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    starters: list[Callable[[], Any]] = []
+    if sources is not None:
+        if prompt is not None or models is not None:
+            raise TypeError("compare() takes a prompt (with models) or sources, not both")
+        if not sources:
+            raise ValueError("compare() needs at least one source")
+        if n != 1:
+            raise ValueError("n applies to a prompt; with sources, pass one source per column")
+        starters.extend(_stream_starter(source, format) for source in sources)
+        default_labels = [f"stream {i + 1}" for i in range(len(starters))]
+    else:
+        if prompt is None:
+            raise TypeError(
+                "compare() needs a prompt and models, e.g. "
+                "compare('Explain SSE', models=['demo', 'echo']), or sources=[...]"
+            )
+        chosen = list(models) if models else [None]
+        columns = [m for m in chosen for _ in range(n)]
+        for model in columns:
+            starters.append(
+                _chat_starter(prompt, model, api, system, client, format, params),
+            )
+        default_labels = labels_for(columns)
+    titles = list(labels) if labels is not None else default_labels
+    if len(titles) != len(starters):
+        raise ValueError(f"{len(starters)} columns but {len(titles)} labels")
+
+    if background:
+        views = [start() for start in starters]
+    else:
+        # each column on its own thread, so they stream concurrently while this cell waits
+        views = [start_detached(start) for start in starters]
+        for view in views:
+            view.mode = "blocking"
+    board = Comparison(views, titles)
+    if display:
+        show_live(board.widget)
+    if background:
+        return board
+    board.wait()
+    for view in views:
+        if view.mode == "blocking":
+            view.mode = "idle"
+    if display:
+        markdown, plain = board.final_markdown()
+        show_final(markdown, plain, like=board.widget)
+    return board
+
+
+def _stream_starter(source: Any, format: str) -> Callable[[], Any]:  # noqa: A002
+    import nbstream
+
+    return lambda: nbstream.stream(source, format=format, background=True, display=False)
+
+
+def _chat_starter(
+    prompt: Any,
+    model: str | None,
+    api: str,
+    system: str | None,
+    client: Any,
+    format: str,  # noqa: A002
+    params: dict[str, Any],
+) -> Callable[[], Any]:
+    import nbstream
+
+    return lambda: nbstream.chat(
+        prompt,
+        model=model,
+        api=api,
+        system=system,
+        client=client,
+        format=format,
+        background=True,
+        display=False,
+        **params,
+    )
