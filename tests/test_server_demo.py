@@ -122,3 +122,40 @@ def test_responses_non_streamed_and_incomplete(local_server: LocalServer) -> Non
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
     assert response.output_text == "".join(demo_tokens(16))
+
+
+def test_n_choices_interleaved(local_server: LocalServer) -> None:
+    chunks = _chat_chunks(
+        local_server,
+        model="demo?tokens=12",
+        messages=USER,
+        n=3,
+        stream_options={"include_usage": True},
+    )
+    texts: dict[int, str] = {0: "", 1: "", 2: ""}
+    finishes: dict[int, str] = {}
+    for chunk in chunks[:-1]:
+        assert len(chunk.choices) == 1
+        choice = chunk.choices[0]
+        texts[choice.index] += choice.delta.content or ""
+        if choice.finish_reason:
+            finishes[choice.index] = choice.finish_reason
+    assert texts == {i: "".join(demo_tokens(12, choice=i)) for i in range(3)}
+    assert texts[1].startswith("# Streaming in notebooks (take 2)")
+    assert finishes == {0: "stop", 1: "stop", 2: "stop"}
+    assert [c.choices[0].index for c in chunks[3:6]] == [0, 1, 2]  # round-robin
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 36
+
+
+def test_n_choices_non_streamed_and_bad_n(local_server: LocalServer) -> None:
+    client = _client(local_server)
+    completion = client.chat.completions.create(model="demo?tokens=5", messages=USER, n=2)
+    assert [c.message.content for c in completion.choices] == [
+        "".join(demo_tokens(5, choice=i)) for i in range(2)
+    ]
+    try:
+        client.chat.completions.create(model="demo", messages=USER, n=0)
+    except openai.BadRequestError as exc:
+        assert exc.param == "n"
+    else:
+        raise AssertionError("n=0 was accepted")

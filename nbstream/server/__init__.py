@@ -39,6 +39,9 @@ Models
   text-source logs become chat chunks.
   Faults and pacing apply to replays too (counted per SSE event carrying ``data:`` other than
   ``[DONE]``); with neither, the bytes sent equal the file.
+- ``n`` (chat, 1-16): several choices, one per chunk, interleaved round-robin, each with its own
+  role and finish chunk; choice i > 0 of ``demo`` is titled "(take i+1)"
+  (``demo_tokens(count, choice=i)``).
 - ``max_tokens`` / ``max_completion_tokens`` (chat) and ``max_output_tokens`` (Responses) cut the
   demo answer: ``finish_reason="length"`` / ``status="incomplete"``.
 

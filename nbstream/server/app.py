@@ -31,6 +31,7 @@ CREATED = 1767225600  # fixed "created" timestamp: demo chunks are identical acr
 FLUSH_BYTES = 64 * 1024
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 BUILTIN_MODELS = ("demo", "echo")
+MAX_CHOICES = 16
 _FAULT_MESSAGES = {
     408: ("Request timed out (injected by the nbstream local server).", "timeout"),
     409: ("Conflict (injected by the nbstream local server).", "conflict"),
@@ -333,11 +334,24 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
 
-        tokens, prompt_tokens, finish = self._plan_tokens(api, base, body, options)
+        n = body.get("n", 1) if api == "chat" else 1
+        if n is None:
+            n = 1
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CHOICES:
+            self._send_error(
+                record,
+                400,
+                f"'n' must be an integer from 1 to {MAX_CHOICES}, got {n!r}.",
+                param="n",
+            )
+            return
+        plans = [self._plan_tokens(api, base, body, options, choice) for choice in range(n)]
+        tokens, prompt_tokens, finish = plans[0]
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         if api == "responses":
             max_tokens = body.get("max_output_tokens")
-        cost = prompt_tokens + (max_tokens if isinstance(max_tokens, int) else len(tokens))
+        answer = sum(len(p[0]) for p in plans)
+        cost = prompt_tokens + (max_tokens * n if isinstance(max_tokens, int) else answer)
         allowed, reset_s, rl_headers = app._limiter.take(cost)
         if not allowed:
             retry = _retry_headers(reset_s)
@@ -383,13 +397,13 @@ class _Handler(BaseHTTPRequestHandler):
             chunk_id = "chatcmpl-" + ident_hex
             if not record.stream:
                 completion = wire.chat_completion(
-                    "".join(tokens),
+                    ["".join(p[0]) for p in plans],
                     chunk_id=chunk_id,
                     model=base,
                     created=created,
-                    finish_reason=finish,
+                    finish_reason=[p[2] for p in plans],
                     prompt_tokens=prompt_tokens,
-                    completion_tokens=len(tokens),
+                    completion_tokens=answer,
                 )
                 self._wait_before_body(record, options)
                 self._send_json(record, 200, completion, extra=rl_headers)
@@ -398,15 +412,26 @@ class _Handler(BaseHTTPRequestHandler):
             include_usage = isinstance(stream_options, dict) and bool(
                 stream_options.get("include_usage")
             )
-            blocks = wire.chat_stream(
-                tokens,
-                chunk_id=chunk_id,
-                model=base,
-                created=created,
-                finish_reason=finish,
-                include_usage=include_usage,
-                prompt_tokens=prompt_tokens,
-            )
+            if n > 1:
+                blocks = wire.chat_stream_choices(
+                    [p[0] for p in plans],
+                    chunk_id=chunk_id,
+                    model=base,
+                    created=created,
+                    finish_reasons=[p[2] for p in plans],
+                    include_usage=include_usage,
+                    prompt_tokens=prompt_tokens,
+                )
+            else:
+                blocks = wire.chat_stream(
+                    tokens,
+                    chunk_id=chunk_id,
+                    model=base,
+                    created=created,
+                    finish_reason=finish,
+                    include_usage=include_usage,
+                    prompt_tokens=prompt_tokens,
+                )
         else:
             response_id = "resp_" + ident_hex
             incomplete = "max_output_tokens" if finish == "length" else None
@@ -450,9 +475,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(record, 200, resilience.moderation_response(body, base))
 
     def _plan_tokens(
-        self, api: str, base: str, body: dict[str, Any], options: RequestOptions
+        self, api: str, base: str, body: dict[str, Any], options: RequestOptions, choice: int = 0
     ) -> tuple[list[str], int, str]:
-        """(answer tokens, prompt token count, finish reason) for the demo/echo models."""
+        """(answer tokens, prompt token count, finish reason) of one choice of demo/echo."""
         if api == "chat":
             messages = body.get("messages") or []
             prompt_text, user_text = demo.chat_prompt_text(messages), demo.last_user_text(messages)
@@ -470,7 +495,7 @@ class _Handler(BaseHTTPRequestHandler):
             if options.tokens is not None:
                 tokens = tokens[: options.tokens]
         else:
-            tokens = demo.demo_tokens(options.tokens)
+            tokens = demo.demo_tokens(options.tokens, choice)
             if api == "chat":  # Resume: continue a partial demo answer (resilience.py)
                 tokens = resilience.continued_tokens(tokens, messages) or tokens
         finish = "stop"

@@ -70,16 +70,26 @@ _DEMO_TOKENS = tokenize(DEMO_ANSWER)
 _FILLER_TOKENS = tokenize("\n\n" + _FILLER)
 
 
-def demo_tokens(count: int | None = None) -> list[str]:
-    """The demo answer's tokens; with ``count``, exactly that many (cut, or padded with filler)."""
+def demo_tokens(count: int | None = None, choice: int = 0) -> list[str]:
+    """The demo answer's tokens; with ``count``, exactly that many (cut, or padded with filler).
+
+    ``choice`` > 0 (``n>1`` requests) gives a variant whose title says which take it is, so the
+    choices of one response differ visibly and deterministically.
+    """
+    base = _DEMO_TOKENS if choice == 0 else _variant_tokens(choice)
     if count is None:
-        return list(_DEMO_TOKENS)
-    if count <= len(_DEMO_TOKENS):
-        return _DEMO_TOKENS[:count]
-    out = list(_DEMO_TOKENS)
+        return list(base)
+    if count <= len(base):
+        return base[:count]
+    out = list(base)
     while len(out) < count:
         out.extend(_FILLER_TOKENS[: count - len(out)])
     return out
+
+
+def _variant_tokens(choice: int) -> list[str]:
+    title, rest = DEMO_ANSWER.split("\n", 1)
+    return tokenize(f"{title} (take {choice + 1})\n{rest}")
 
 
 def _content_text(content: Any) -> str:

@@ -97,17 +97,63 @@ def chat_stream(
     yield DONE, False
 
 
-def chat_completion(
-    text: str,
+def chat_stream_choices(
+    choices: list[list[str]],
     *,
     chunk_id: str,
     model: str,
     created: int,
-    finish_reason: str,
+    finish_reasons: list[str],
+    include_usage: bool,
+    prompt_tokens: int,
+) -> Stream:
+    """``n>1``: one choice per chunk, interleaved round-robin like api.openai.com (each choice has
+    its own role chunk and finish chunk)."""
+    base = {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+    }
+    usage_field = {"usage": None} if include_usage else {}
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None) -> tuple[bytes, bool]:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return sse_data({**base, "choices": [choice], **usage_field}), True
+
+    for index in range(len(choices)):
+        yield chunk(index, {"role": "assistant", "content": "", "refusal": None}, None)
+    longest = max((len(tokens) for tokens in choices), default=0)
+    for step in range(longest):
+        for index, tokens in enumerate(choices):
+            if step < len(tokens):
+                yield chunk(index, {"content": tokens[step]}, None)
+            if step == len(tokens) - 1:
+                yield chunk(index, {}, finish_reasons[index])
+    for index, tokens in enumerate(choices):
+        if not tokens:
+            yield chunk(index, {}, finish_reasons[index])
+    if include_usage:
+        completion = sum(len(tokens) for tokens in choices)
+        usage = {**base, "choices": [], "usage": chat_usage(prompt_tokens, completion)}
+        yield sse_data(usage), True
+    yield DONE, False
+
+
+def chat_completion(
+    text: str | list[str],
+    *,
+    chunk_id: str,
+    model: str,
+    created: int,
+    finish_reason: str | list[str],
     prompt_tokens: int,
     completion_tokens: int,
 ) -> dict[str, Any]:
-    """A non-streamed ``chat.completion`` object."""
+    """A non-streamed ``chat.completion`` object (``text`` a list when ``n>1``)."""
+    texts = [text] if isinstance(text, str) else text
+    finishes = [finish_reason] * len(texts) if isinstance(finish_reason, str) else finish_reason
     return {
         "id": chunk_id,
         "object": "chat.completion",
@@ -116,11 +162,12 @@ def chat_completion(
         "system_fingerprint": FINGERPRINT,
         "choices": [
             {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
+                "index": index,
+                "message": {"role": "assistant", "content": content, "refusal": None},
                 "logprobs": None,
-                "finish_reason": finish_reason,
+                "finish_reason": finishes[index],
             }
+            for index, content in enumerate(texts)
         ],
         "usage": chat_usage(prompt_tokens, completion_tokens),
         "service_tier": "default",
