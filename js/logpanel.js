@@ -131,7 +131,7 @@ export class LogPanel {
     const t = Number.isFinite(row.t) ? `${(row.t * 1000).toFixed(1)} ms` : "";
     const chunk = row.type === "chunk";
     // chunk rows are [data-testid=log-row]; request/response/error/end records [data-testid=log-record]
-    this.tbody.append(h("tr", { "data-testid": chunk ? "log-row" : "log-record", "data-index": String(row.index), className: chunk ? "" : "nbstream-log-meta" },
+    this.tbody.append(h("tr", { "data-testid": chunk ? "log-row" : "log-record", "data-index": String(chunk ? row.chunk : row.index), className: chunk ? "" : "nbstream-log-meta" },
       h("td", { text: chunk ? String(row.chunk ?? row.index) : row.type }), h("td", { text: t }),
       h("td", { className: "nbstream-log-delta", text: row.delta ?? "" }), raw));
   }

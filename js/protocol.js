@@ -23,7 +23,7 @@
 //   [data-testid=status]           status line
 //   [data-testid=error]            error message (status error/incomplete)
 //   [data-testid=log-toggle]       opens the chunk-log panel ([data-testid=log-panel])
-//   [data-testid=log-row]          one chunk row (data-index = record position in the log);
+//   [data-testid=log-row]          one chunk row (data-index = the chunk index in its attempt);
 //                                  request/response/error/end records are [data-testid=log-record]
 //   [data-testid=log-raw]          raw JSON of a row (shown on demand)
 //   [data-testid=log-download]     JSONL download;  [data-testid=log-timeline] the timeline plot
