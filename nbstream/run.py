@@ -139,13 +139,23 @@ class StreamRun:
 
         return unsubscribe
 
-    def stop(self, reason: str = "stopped by user") -> None:
-        """Stop now, from any thread or task: closes the HTTP response, keeps the partial text."""
+    def stop(
+        self,
+        reason: str = "stopped by user",
+        *,
+        status: Literal["stopped", "incomplete"] = "stopped",
+    ) -> None:
+        """Stop now, from any thread or task: closes the HTTP response, keeps the partial text.
+
+        ``status="incomplete"`` is for stops that are failures, not choices (a stall timeout):
+        the view then offers Resume / Retry.
+        """
         with self._lock:
             if self.status in FINAL or self._stop_requested:
                 return
             self._stop_requested = True
             self._stop_reason = reason
+            self._stop_status = status
             opened, loop, task, owner = self._opened, self._loop, self._task, self._owner
         self._wake.set()
         if loop is not None:
@@ -162,6 +172,12 @@ class StreamRun:
             return  # same thread (hook, listener): the loop breaks after this chunk
         if opened is not None:
             opened.close()
+
+    def set_reason(self, reason: str | None) -> None:
+        """Say what is happening while streaming ("retrying in 3 s (attempt 2/4)", "queued for
+        the rate limit") and notify listeners; ignored once the run has ended."""
+        if self.status not in FINAL:
+            self._set_status(self.status, reason)
 
     def run(self) -> StreamRun:
         """Stream to the end in this thread (blocking). Returns self."""
@@ -429,6 +445,7 @@ class StreamRun:
 
     _retry_delay = 0.0
     _t_attempt = 0.0
+    _stop_status: Status = "stopped"
 
     def _on_interrupt(self, reason: str) -> None:
         if self.status in FINAL:
@@ -455,7 +472,7 @@ class StreamRun:
         state = self.state
         status: Status
         if stopped or self._stop_requested:
-            status, reason = "stopped", self._stop_reason or "stopped"
+            status, reason = self._stop_status, self._stop_reason or "stopped"
         elif exc is not None:
             info = describe_error(exc)
             self.log.error(
@@ -469,10 +486,13 @@ class StreamRun:
             )
             if info.status is not None and self._http_status is None:
                 self._http_status = info.status
-            status, reason = "error", info.message
+            # a failure after the first token: no silent retry (it would duplicate text); the
+            # partial answer is kept and Resume / Retry are offered
+            status = "incomplete" if state.first_content else "error"
+            reason = info.message
         elif state.error is not None:
             failed = state.error
-            status = "incomplete" if failed.incomplete else "error"
+            status = "incomplete" if failed.incomplete or state.first_content else "error"
             reason = failed.message
         else:
             status, reason = "done", None
