@@ -1,0 +1,221 @@
+"""%%stream streaming in a real kernel against the bundled local server (no key, no network).
+
+Each test runs cells the way a notebook does and checks what the cell showed, what landed in
+the user's namespace, and what the in-kernel local server received.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kernel_session import Execution, KernelSession
+
+from nbstream.server.demo import demo_tokens
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+FAST = "rate=2000&ttft=0"  # the in-kernel server is paced like a real model by default
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelSession]:
+    session = KernelSession(tmp_path_factory.mktemp("magic-stream"))
+    try:
+        session.ok("%load_ext nbstream\nfrom nbstream.server import start_background")
+        yield session
+    finally:
+        session.close()
+
+
+def requests_seen(kernel: KernelSession) -> int:
+    return kernel.value("len(start_background().requests)")
+
+
+def last_body(kernel: KernelSession) -> dict:
+    return kernel.value("start_background().requests[-1].body")
+
+
+def live_and_final(result: Execution) -> tuple[dict, dict]:
+    """The two outputs of a waiting cell: the live widget, then the static final answer."""
+    displays = [o for o in result.outputs if o["type"] == "display_data"]
+    assert len(displays) == 2, result.outputs
+    live, final = (d["data"] for d in displays)
+    assert live[WIDGET]["model_id"] and live["text/plain"] == ""
+    assert final[WIDGET]["model_id"] == ""  # hidden next to the live widget in JupyterLab
+    return live, final
+
+
+def test_waiting_cell_shows_widget_then_final_answer_and_stores_out(kernel: KernelSession) -> None:
+    expected = "".join(demo_tokens(25))
+    result = kernel.ok(f"%%stream -m demo?tokens=25&{FAST} --out answer\nHello there")
+    _live, final = live_and_final(result)
+    assert final["text/markdown"] == expected
+    assert final["text/plain"] == expected
+    assert kernel.value("answer") == expected
+    assert last_body(kernel)["messages"] == [{"role": "user", "content": "Hello there"}]
+
+
+def test_first_stream_says_it_uses_the_local_server(tmp_path: Path) -> None:
+    session = KernelSession(tmp_path)
+    try:
+        session.ok("%load_ext nbstream")
+        result = session.ok(f"%stream -m echo?{FAST} hi")
+        assert "no OPENAI_API_KEY or OPENAI_BASE_URL set" in result.stderr
+        assert "bundled local demo server at http://127.0.0.1:" in result.stderr
+        again = session.ok(f"%stream -m echo?{FAST} hi")
+        assert "bundled local" not in again.stderr  # said once per kernel
+    finally:
+        session.close()
+
+
+def test_interpolation_fills_names_and_keeps_double_braces(kernel: KernelSession) -> None:
+    kernel.ok("topic = 'server-sent events'\nitems = {'n': 3}")
+    result = kernel.ok(
+        f"%%stream -m echo?{FAST}\nExplain {{topic}} in {{items[n]}} lines, as {{{{json}}}}"
+    )
+    _live, final = live_and_final(result)
+    assert final["text/plain"] == "Explain server-sent events in 3 lines, as {json}"
+
+
+def test_missing_name_sends_nothing(kernel: KernelSession) -> None:
+    before = requests_seen(kernel)
+    result = kernel.run(f"%%stream -m echo?{FAST}\nSummarize {{not_defined_anywhere}}")
+    assert result.ename == "UsageError"
+    assert "not_defined_anywhere" in (result.evalue or "")
+    assert result.outputs == []
+    assert requests_seen(kernel) == before
+
+
+def test_line_magic_prompt_with_apostrophe(kernel: KernelSession) -> None:
+    result = kernel.ok(f"%stream -m echo?{FAST} What's {{topic}}?")
+    assert live_and_final(result)[1]["text/plain"] == "What's server-sent events?"
+
+
+def test_request_options_reach_the_server(kernel: KernelSession) -> None:
+    kernel.ok(f"%%stream -m demo?{FAST} -s 'You are terse.' -t 0.25 --max-tokens 7\nHi")
+    body = last_body(kernel)
+    assert body["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert body["temperature"] == 0.25
+    assert body["max_tokens"] == 7
+
+
+def test_responses_api(kernel: KernelSession) -> None:
+    expected = "".join(demo_tokens(12))
+    result = kernel.ok(f"%%stream --api responses -m demo?tokens=12&{FAST} --out r\nHi")
+    assert live_and_final(result)[1]["text/markdown"] == expected
+    assert kernel.value("start_background().requests[-1].path").endswith("/responses")
+    assert kernel.value("r") == expected
+
+
+def test_config_default_model_and_format(kernel: KernelSession) -> None:
+    kernel.ok(f'%config Stream.model = "echo?{FAST}"\n%config Stream.format = "code"')
+    try:
+        result = kernel.ok("%stream print(1)")
+        assert live_and_final(result)[1]["text/markdown"] == "```\nprint(1)\n```"
+    finally:
+        kernel.ok('%config Stream.model = None\n%config Stream.format = "markdown"')
+
+
+def test_chat_carries_history_across_cells_and_resets(kernel: KernelSession) -> None:
+    kernel.ok("%stream --reset --chat trip")
+    kernel.ok(f"%%stream -m echo?{FAST} --chat trip -s 'Plan trips.'\nWhere to in May?")
+    kernel.ok(f"%%stream -m echo?{FAST} --chat trip\nAnd in June?")
+    assert last_body(kernel)["messages"] == [
+        {"role": "system", "content": "Plan trips."},
+        {"role": "user", "content": "Where to in May?"},
+        {"role": "assistant", "content": "Where to in May?"},
+        {"role": "user", "content": "And in June?"},
+    ]
+    shown = kernel.ok("%stream --chat trip --show").plain
+    assert "Conversation 'trip': 2 exchange(s)" in shown
+    kernel.ok("%stream --chat trip --reset")
+    kernel.ok(f"%%stream -m echo?{FAST} --chat trip\nFresh start")
+    assert last_body(kernel)["messages"] == [{"role": "user", "content": "Fresh start"}]
+
+
+def test_log_then_replay_reproduces_the_answer(kernel: KernelSession, tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "answer.jsonl"
+    expected = "".join(demo_tokens(30))
+    kernel.ok(f"%%stream -m demo?tokens=30&{FAST} --log {log}\nHi")
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sum(r["type"] == "chunk" for r in records) >= 30
+    before = requests_seen(kernel)
+    result = kernel.ok(f"%stream --replay {log} --speed 0 --out replayed")
+    assert live_and_final(result)[1]["text/markdown"] == expected
+    assert kernel.value("replayed") == expected
+    assert requests_seen(kernel) == before  # a replay sends no request
+
+
+def test_background_returns_at_once_and_fills_out_at_the_end(kernel: KernelSession) -> None:
+    started = time.monotonic()
+    result = kernel.ok("%%stream -b -m demo?tokens=30&rate=20&ttft=0 --out later\nHi")
+    assert time.monotonic() - started < 1.2  # 30 tokens at 20/s take 1.5 s
+    displays = [o for o in result.outputs if o["type"] == "display_data"]
+    assert len(displays) == 1 and displays[0]["data"][WIDGET]["model_id"]
+    assert kernel.value("'later' in globals()") is False
+    deadline = time.monotonic() + 20
+    while not kernel.value("'later' in globals()"):
+        assert time.monotonic() < deadline, "background stream never finished"
+        time.sleep(0.2)
+    assert kernel.value("later") == "".join(demo_tokens(30))
+
+
+def test_several_models_side_by_side(kernel: KernelSession) -> None:
+    result = kernel.ok(f"%%stream -m demo?tokens=8&{FAST} -m echo?{FAST} --out both\nCompare us")
+    _live, final = live_and_final(result)
+    demo_text = "".join(demo_tokens(8))
+    assert f"#### demo?tokens=8&{FAST}\n\n{demo_text}" in final["text/markdown"]
+    assert f"#### echo?{FAST}\n\nCompare us" in final["text/markdown"]
+    assert kernel.value("both") == [demo_text, "Compare us"]
+
+
+def test_n_samples_make_numbered_columns(kernel: KernelSession) -> None:
+    result = kernel.ok(f"%%stream -n 3 -m echo?{FAST} --out three\nSame")
+    markdown = live_and_final(result)[1]["text/markdown"]
+    for i in (1, 2, 3):
+        assert f"#### echo?{FAST} #{i}" in markdown
+    assert kernel.value("three") == ["Same"] * 3
+
+
+def test_unknown_model_is_shown_as_an_error_not_a_traceback(kernel: KernelSession) -> None:
+    result = kernel.ok("%%stream -m no-such-model --out failed\nHi")
+    final = live_and_final(result)[1]
+    assert final["text/plain"].startswith("[error")
+    assert "no-such-model" in final["text/plain"]
+    assert kernel.value("failed") == ""
+
+
+def test_base_url_option_uses_that_endpoint(kernel: KernelSession) -> None:
+    kernel.ok(
+        "from nbstream.server import serve\n_other_cm = serve()\nother = _other_cm.__enter__()"
+    )
+    try:
+        kernel.ok(
+            "get_ipython().run_cell_magic('stream', "
+            f"f'--base-url {{other.base_url}} -m echo?{FAST}', 'Over there')"
+        )
+        assert kernel.value("len(other.requests)") == 1
+        assert kernel.value("other.requests[0].body['messages'][-1]['content']") == "Over there"
+    finally:
+        kernel.ok("_other_cm.__exit__(None, None, None)")
+
+
+def test_interrupt_stops_the_stream_and_keeps_partial_text(kernel: KernelSession) -> None:
+    import threading
+
+    timer = threading.Timer(1.5, kernel.manager.interrupt_kernel)
+    timer.start()
+    try:
+        result = kernel.run("%%stream -m demo?rate=10&ttft=0 --out partial\nHi", timeout=60)
+    finally:
+        timer.cancel()
+    assert result.status == "ok", (result.ename, result.evalue)
+    final = live_and_final(result)[1]
+    assert "[stopped" in final["text/plain"]
+    partial = kernel.value("partial")
+    full = "".join(demo_tokens())
+    assert 0 < len(partial) < len(full) and full.startswith(partial)
+    assert kernel.value("start_background().requests[-1].disconnected") is True
