@@ -1,0 +1,132 @@
+"""Replay: a live run's log, exported and read back, reproduces the same text per choice, tool
+calls, usage and errors; ``speed`` follows the recorded timing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+import nbstream
+from nbstream.log import ChunkLog
+from nbstream.run import StreamRun
+from nbstream.server import LocalServer
+from nbstream.sources import to_source
+from nbstream.sources.replay import ReplaySource
+from nbstream.sources.request import ChatRequest, ResponsesRequest
+
+USER = [{"role": "user", "content": "hello"}]
+STREAMS = Path(__file__).resolve().parents[1].parent / "shared" / "streams"
+needs_streams = pytest.mark.skipif(
+    not STREAMS.is_dir(), reason=f"recorded streams not found at {STREAMS}"
+)
+
+
+def _live(server: LocalServer, model: str, responses: bool = False) -> StreamRun:
+    client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+    if responses:
+        return StreamRun(ResponsesRequest({"model": model, "input": "hi"}, client)).run()
+    return StreamRun(ChatRequest({"model": model, "messages": USER}, client)).run()
+
+
+def _same_answer(a: StreamRun, b: StreamRun) -> None:
+    assert b.status == a.status and b.reason == a.reason
+    assert len(a.state.choices) == len(b.state.choices)
+    for ca, cb in zip(a.state.choices, b.state.choices, strict=True):
+        assert (cb.text, cb.refusal, cb.reasoning, cb.finish_reason) == (
+            ca.text,
+            ca.refusal,
+            ca.reasoning,
+            ca.finish_reason,
+        )
+        assert [t.to_dict() for t in cb.tool_calls] == [t.to_dict() for t in ca.tool_calls]
+    assert b.state.usage == a.state.usage
+    assert b.metrics.chunks == a.metrics.chunks
+    assert b.metrics.request_id == a.metrics.request_id  # from the logged response record
+
+
+@needs_streams
+@pytest.mark.parametrize(
+    "name",
+    [
+        "02-openai-chat-single-tool-call-args.sse",
+        "03-openai-chat-parallel-tool-calls.sse",
+        "08-openai-responses-reasoning-summary-long.sse",
+        "10-openrouter-chat-error-midstream.sse",
+        "13-openai-chat-refusal-deltas.sse",
+        "14-openai-chat-n3-interleaved-choices.sse",
+        "17-together-via-hf-router-long-emoji-split.sse",
+    ],
+)
+def test_round_trip_through_jsonl(name: str, module_server: LocalServer, tmp_path: Path) -> None:
+    live = _live(module_server, f"replay:{name}", responses="responses" in name)
+    path = live.log.to_jsonl(tmp_path / "run.jsonl")
+    replayed = StreamRun(nbstream.replay(path, speed=0)).run()
+    _same_answer(live, replayed)
+    # the replay's own log holds the same chunk data: a replay of a replay is the same again
+    assert [c["data"] for c in replayed.log.chunks()] == [c["data"] for c in live.log.chunks()]
+    again = StreamRun(ReplaySource(replayed.log, speed=0)).run()
+    _same_answer(live, again)
+
+
+def test_async_replay_and_to_source_of_a_path(local_server: LocalServer, tmp_path: Path) -> None:
+    live = _live(local_server, "demo?tokens=40")
+    path = live.log.to_jsonl(tmp_path / "demo.jsonl")
+    source = to_source(str(path))
+    assert isinstance(source, ReplaySource) and source.rerunnable
+
+    async def main() -> StreamRun:
+        return await StreamRun(source).arun()
+
+    _same_answer(live, asyncio.run(main()))
+    _same_answer(live, StreamRun(source).run())  # re-runnable: Regenerate replays again
+
+
+def test_replay_keeps_the_original_timing(local_server: LocalServer) -> None:
+    live = _live(local_server, "demo?tokens=12&delay=0.05")
+    recorded = [c["t"] for c in live.log.chunks()]
+    span = recorded[-1] - recorded[0]
+    assert span > 0.4
+    started = time.monotonic()
+    replayed = StreamRun(ReplaySource(live.log, speed=1.0)).run()
+    elapsed = time.monotonic() - started
+    assert replayed.text == live.text
+    assert elapsed >= span * 0.9
+    gaps = [c["t"] for c in replayed.log.chunks()]
+    assert gaps[-1] - gaps[0] == pytest.approx(span, abs=0.15)
+    started = time.monotonic()
+    StreamRun(ReplaySource(live.log, speed=4.0)).run()
+    assert time.monotonic() - started < span * 0.6
+
+
+def test_stop_interrupts_a_replay_wait(local_server: LocalServer) -> None:
+    live = _live(local_server, "demo?tokens=5&delay=0.01")
+    log = ChunkLog()
+    for rec in live.log:  # stretch the timing: one chunk, then a 30 s gap
+        if rec["type"] == "chunk" and rec["index"] > 1:
+            rec = {**rec, "t": 30.0}
+        log._append(rec)
+        if rec["type"] == "request":
+            log._kinds[1] = rec["source"]
+    run = StreamRun(ReplaySource(log, speed=1.0))
+    timer = threading.Timer(0.5, run.stop, ("enough",))  # from another thread, mid-wait
+    timer.start()
+    started = time.monotonic()
+    run.run()
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert run.status == "stopped" and run.reason == "enough"
+    assert run.metrics.chunks == 2
+
+
+def test_replay_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no chunk log"):
+        nbstream.replay(tmp_path / "nope.jsonl")
+    with pytest.raises(ValueError, match="speed"):
+        ReplaySource(ChunkLog(), speed=-1)
+    with pytest.raises(ValueError, match="0 attempt"):
+        ReplaySource(ChunkLog())
