@@ -159,3 +159,45 @@ def test_n_choices_non_streamed_and_bad_n(local_server: LocalServer) -> None:
         assert exc.param == "n"
     else:
         raise AssertionError("n=0 was accepted")
+
+
+def test_reasoning_then_answer_chat(local_server: LocalServer) -> None:
+    from nbstream.server.demo import reasoning_tokens
+
+    chunks = _chat_chunks(
+        local_server,
+        model="demo?reasoning=30&tokens=5",
+        messages=USER,
+        stream_options={"include_usage": True},
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    thinking = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    assert thinking == "".join(reasoning_tokens(30)) and thinking.startswith("**Planning")
+    assert "".join(d.content or "" for d in deltas) == "".join(demo_tokens(5))
+    first_content = next(i for i, d in enumerate(deltas) if d.content)
+    assert all(getattr(d, "reasoning_content", None) is None for d in deltas[first_content:])
+    usage = chunks[-1].usage
+    assert usage.completion_tokens == 35
+    assert usage.completion_tokens_details.reasoning_tokens == 30
+    full = _client(local_server).chat.completions.create(
+        model="demo?reasoning=3&tokens=2", messages=USER
+    )
+    assert full.choices[0].message.reasoning_content == "".join(reasoning_tokens(3))
+
+
+def test_reasoning_summary_events_responses(local_server: LocalServer) -> None:
+    from nbstream.server.demo import reasoning_tokens
+
+    events = list(
+        _client(local_server).responses.create(
+            model="demo?reasoning=12&tokens=4", input="hi", stream=True
+        )
+    )
+    summary = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert summary == "".join(reasoning_tokens(12)) and text == "".join(demo_tokens(4))
+    done = events[-1].response
+    assert [item.type for item in done.output] == ["reasoning", "message"]
+    assert done.output_text == text
+    assert done.usage.output_tokens_details.reasoning_tokens == 12
+    assert [e.sequence_number for e in events] == list(range(len(events)))

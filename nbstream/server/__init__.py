@@ -60,6 +60,10 @@ Pacing and the demo:
 - ``tokens`` (int): the demo answer has exactly this many content tokens (10k/100k benchmarks);
   with echo, caps the echo.
 - ``echo`` (bool): echo the prompt instead of the demo answer (same as ``model="echo"``).
+- ``reasoning`` (int): stream that many reasoning tokens before the answer: chat
+  ``delta.reasoning_content`` chunks (vLLM/DeepSeek style; ``message.reasoning_content`` when not
+  streamed), Responses a reasoning item with ``response.reasoning_summary_text.delta`` events;
+  counted in usage as reasoning tokens. Not combined with ``n>1``.
 
 Faults:
 - ``fail`` (408/409/429/500/502/503/504): answer that status with an OpenAI error body and

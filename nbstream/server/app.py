@@ -350,7 +350,8 @@ class _Handler(BaseHTTPRequestHandler):
         max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         if api == "responses":
             max_tokens = body.get("max_output_tokens")
-        answer = sum(len(p[0]) for p in plans)
+        thinking = demo.reasoning_tokens(options.reasoning) if options.reasoning else None
+        answer = sum(len(p[0]) for p in plans) + len(thinking or ())
         cost = prompt_tokens + (max_tokens * n if isinstance(max_tokens, int) else answer)
         allowed, reset_s, rl_headers = app._limiter.take(cost)
         if not allowed:
@@ -403,7 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
                     created=created,
                     finish_reason=[p[2] for p in plans],
                     prompt_tokens=prompt_tokens,
-                    completion_tokens=answer,
+                    completion_tokens=answer - len(thinking or ()),
+                    reasoning=thinking,
                 )
                 self._wait_before_body(record, options)
                 self._send_json(record, 200, completion, extra=rl_headers)
@@ -431,6 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
                     finish_reason=finish,
                     include_usage=include_usage,
                     prompt_tokens=prompt_tokens,
+                    reasoning=thinking,
                 )
         else:
             response_id = "resp_" + ident_hex
@@ -444,6 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
                     input_tokens=prompt_tokens,
                     instructions=body.get("instructions"),
                     incomplete_reason=incomplete,
+                    reasoning=thinking,
                 )
                 self._wait_before_body(record, options)
                 self._send_json(record, 200, full, extra=rl_headers)
@@ -456,6 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
                 input_tokens=prompt_tokens,
                 instructions=body.get("instructions"),
                 incomplete_reason=incomplete,
+                reasoning=thinking,
             )
         self._stream(record, blocks, options, api, rl_headers)
 

@@ -57,6 +57,12 @@ $$
 > That is all: the demo model is deterministic, so the same request gives the same answer.
 """
 
+DEMO_REASONING = (
+    "**Planning the answer**\n\nThe user wants to see streaming at work. I will show a heading, "
+    "a short list, a code block, a table and some math, so that every renderer is exercised. "
+    "Keep it short, and keep it deterministic. "
+)
+
 _TOKEN = re.compile(r"\s*\S+|\s+")
 _FILLER = "Token streaming keeps going so benchmarks have something long to read."
 
@@ -84,6 +90,15 @@ def demo_tokens(count: int | None = None, choice: int = 0) -> list[str]:
     out = list(base)
     while len(out) < count:
         out.extend(_FILLER_TOKENS[: count - len(out)])
+    return out
+
+
+def reasoning_tokens(count: int) -> list[str]:
+    """``count`` tokens of the demo's reasoning text (repeated as needed)."""
+    base = tokenize(DEMO_REASONING)
+    out: list[str] = []
+    while len(out) < count:
+        out.extend(base[: count - len(out)])
     return out
 
 

@@ -35,6 +35,7 @@ class RequestOptions:
     # demo model
     tokens: int | None = None
     echo: bool = False
+    reasoning: int = 0
     # faults
     fail: int | None = None
     fail_times: int | None = None
@@ -61,6 +62,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(RequestOptions)}
 _FLOATS = {"ttft", "tokens_per_s", "delay", "retry_after", "stall"}
 _INTS = {
     "tokens",
+    "reasoning",
     "fail",
     "fail_times",
     "disconnect_after",

@@ -32,14 +32,15 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def chat_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+def chat_usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict:
+    """Usage as api.openai.com reports it (``completion_tokens`` includes reasoning tokens)."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -56,8 +57,12 @@ def chat_stream(
     finish_reason: str,
     include_usage: bool,
     prompt_tokens: int,
+    reasoning: list[str] | None = None,
 ) -> Stream:
-    """Chat Completions chunks as api.openai.com sends them (role chunk, deltas, finish, usage)."""
+    """Chat Completions chunks as api.openai.com sends them (role chunk, deltas, finish, usage).
+
+    ``reasoning`` tokens come first as ``delta.reasoning_content`` (as vLLM / DeepSeek send them).
+    """
     usage_tail = ',"usage":null' if include_usage else ""
     head = (
         f'data: {{"id":"{chunk_id}","object":"chat.completion.chunk","created":{created},'
@@ -70,8 +75,11 @@ def chat_stream(
         ).encode(),
         True,
     )
-    mid = '"delta":{"content":'
     tail = '},"logprobs":null,"finish_reason":null}]' + usage_tail + "}\n\n"
+    mid = '"delta":{"reasoning_content":'
+    for token in reasoning or ():
+        yield (head + mid + _dumps(token) + tail).encode(), True
+    mid = '"delta":{"content":'
     for token in tokens:
         yield (head + mid + _dumps(token) + tail).encode(), True
     yield (
@@ -91,7 +99,9 @@ def chat_stream(
             "model": model,
             "system_fingerprint": FINGERPRINT,
             "choices": [],
-            "usage": chat_usage(prompt_tokens, len(tokens)),
+            "usage": chat_usage(
+                prompt_tokens, len(tokens) + len(reasoning or ()), len(reasoning or ())
+            ),
         }
         yield sse_data(usage), True
     yield DONE, False
@@ -150,9 +160,11 @@ def chat_completion(
     finish_reason: str | list[str],
     prompt_tokens: int,
     completion_tokens: int,
+    reasoning: list[str] | None = None,
 ) -> dict[str, Any]:
     """A non-streamed ``chat.completion`` object (``text`` a list when ``n>1``)."""
     texts = [text] if isinstance(text, str) else text
+    extra = {"reasoning_content": "".join(reasoning)} if reasoning else {}
     finishes = [finish_reason] * len(texts) if isinstance(finish_reason, str) else finish_reason
     return {
         "id": chunk_id,
@@ -163,23 +175,26 @@ def chat_completion(
         "choices": [
             {
                 "index": index,
-                "message": {"role": "assistant", "content": content, "refusal": None},
+                "message": {"role": "assistant", "content": content, "refusal": None, **extra},
                 "logprobs": None,
                 "finish_reason": finishes[index],
             }
             for index, content in enumerate(texts)
         ],
-        "usage": chat_usage(prompt_tokens, completion_tokens),
+        "usage": chat_usage(
+            prompt_tokens, completion_tokens + len(reasoning or ()), len(reasoning or ())
+        ),
         "service_tier": "default",
     }
 
 
-def responses_usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def responses_usage(input_tokens: int, text_tokens: int, reasoning_tokens: int = 0) -> dict:
+    output_tokens = text_tokens + reasoning_tokens
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0},
         "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": input_tokens + output_tokens,
     }
 
@@ -235,6 +250,11 @@ def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
     }
 
 
+def _reasoning_item(item_id: str, text: str | None) -> dict[str, Any]:
+    summary = [] if text is None else [{"type": "summary_text", "text": text}]
+    return {"id": item_id, "type": "reasoning", "summary": summary}
+
+
 def responses_stream(
     tokens: list[str],
     *,
@@ -244,9 +264,12 @@ def responses_stream(
     input_tokens: int,
     instructions: Any = None,
     incomplete_reason: str | None = None,
+    reasoning: list[str] | None = None,
 ) -> Stream:
-    """Responses API events: created, in_progress, item/part added, text deltas, done, completed."""
-    item_id = "msg_" + response_id.removeprefix("resp_")
+    """Responses API events: created, in_progress, [reasoning summary item], message item with
+    text deltas, done events, completed (or incomplete) with usage."""
+    ident = response_id.removeprefix("resp_")
+    item_id = "msg_" + ident
     seq = 0
 
     def event(kind: str, **fields: Any) -> tuple[bytes, bool]:
@@ -269,17 +292,33 @@ def responses_stream(
 
     yield event("response.created", response=response("in_progress", [], None))
     yield event("response.in_progress", response=response("in_progress", [], None))
+    output: list[dict[str, Any]] = []
+    if reasoning:
+        rs_id = "rs_" + ident
+        yield event("response.output_item.added", item=_reasoning_item(rs_id, None), output_index=0)
+        empty = {"type": "summary_text", "text": ""}
+        where = {"item_id": rs_id, "output_index": 0, "summary_index": 0}
+        yield event("response.reasoning_summary_part.added", **where, part=empty)
+        for token in reasoning:
+            yield event("response.reasoning_summary_text.delta", **where, delta=token)
+        summary = "".join(reasoning)
+        yield event("response.reasoning_summary_text.done", **where, text=summary)
+        done_part = {"type": "summary_text", "text": summary}
+        yield event("response.reasoning_summary_part.done", **where, part=done_part)
+        output.append(_reasoning_item(rs_id, summary))
+        yield event("response.output_item.done", item=output[-1], output_index=0)
+    index = len(output)
     yield event(
         "response.output_item.added",
         item=_message_item(item_id, "", "in_progress"),
-        output_index=0,
+        output_index=index,
     )
     empty_part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
     yield event(
         "response.content_part.added",
         content_index=0,
         item_id=item_id,
-        output_index=0,
+        output_index=index,
         part=empty_part,
     )
     for token in tokens:
@@ -289,7 +328,7 @@ def responses_stream(
             delta=token,
             item_id=item_id,
             logprobs=[],
-            output_index=0,
+            output_index=index,
         )
     text = "".join(tokens)
     yield event(
@@ -297,19 +336,23 @@ def responses_stream(
         content_index=0,
         item_id=item_id,
         logprobs=[],
-        output_index=0,
+        output_index=index,
         text=text,
     )
     part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
     yield event(
-        "response.content_part.done", content_index=0, item_id=item_id, output_index=0, part=part
+        "response.content_part.done",
+        content_index=0,
+        item_id=item_id,
+        output_index=index,
+        part=part,
     )
     item_status = "incomplete" if incomplete_reason else "completed"
-    item = _message_item(item_id, text, item_status)
-    yield event("response.output_item.done", item=item, output_index=0)
+    output.append(_message_item(item_id, text, item_status))
+    yield event("response.output_item.done", item=output[-1], output_index=index)
     final = "response.incomplete" if incomplete_reason else "response.completed"
-    usage = responses_usage(input_tokens, len(tokens))
-    yield event(final, response=response(item_status, [item], usage))
+    usage = responses_usage(input_tokens, len(tokens), len(reasoning or ()))
+    yield event(final, response=response(item_status, output, usage))
 
 
 def response_full(
@@ -321,17 +364,20 @@ def response_full(
     input_tokens: int,
     instructions: Any = None,
     incomplete_reason: str | None = None,
+    reasoning: list[str] | None = None,
 ) -> dict[str, Any]:
     """A non-streamed ``response`` object."""
-    item_id = "msg_" + response_id.removeprefix("resp_")
+    ident = response_id.removeprefix("resp_")
     status = "incomplete" if incomplete_reason else "completed"
+    output = [_reasoning_item("rs_" + ident, "".join(reasoning))] if reasoning else []
+    output.append(_message_item("msg_" + ident, "".join(tokens), status))
     return response_object(
         response_id=response_id,
         model=model,
         created=created,
         status=status,
-        output=[_message_item(item_id, "".join(tokens), status)],
-        usage=responses_usage(input_tokens, len(tokens)),
+        output=output,
+        usage=responses_usage(input_tokens, len(tokens), len(reasoning or ())),
         instructions=instructions,
         incomplete_reason=incomplete_reason,
     )
