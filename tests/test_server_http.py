@@ -286,7 +286,7 @@ def test_stop_cuts_open_streams_and_releases_port() -> None:
 
 def test_cli_serve_prints_url_and_serves() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nbstream", "serve", "--port", "0", "--tokens-per-s", "1000"],
+        [sys.executable, "-m", "nbstream", "serve", "--port", "0", "--limit-requests", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -300,6 +300,8 @@ def test_cli_serve_prints_url_and_serves() -> None:
         client = openai.OpenAI(base_url=match.group(1), api_key="local", max_retries=0)
         completion = client.chat.completions.create(model="demo?tokens=4", messages=USER)
         assert completion.choices[0].message.content == "".join(demo_tokens(4))
+        with pytest.raises(openai.RateLimitError):  # --limit-requests 1 per minute
+            client.chat.completions.create(model="demo?tokens=4", messages=USER)
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
