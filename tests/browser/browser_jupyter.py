@@ -48,9 +48,14 @@ class JupyterServer:
         return f"{self.base_url}{path.lstrip('/')}{sep}token={self.token}"
 
     def notebook_url(self, name: str) -> str:
-        """The page that opens notebook ``name`` (relative to the root dir) in this app."""
-        prefix = "lab/tree" if self.app == "lab" else "notebooks"
-        return self.url(f"{prefix}/{name}")
+        """The page that opens notebook ``name`` (relative to the root dir) in this app.
+
+        In JupyterLab each notebook gets a workspace of its own: the default workspace would
+        reopen every notebook of earlier tests next to it."""
+        if self.app == "lab":
+            workspace = "".join(c if c.isalnum() else "-" for c in name)
+            return self.url(f"lab/workspaces/{workspace}/tree/{name}")
+        return self.url(f"notebooks/{name}")
 
     def api(self, path: str, method: str = "GET") -> Any:
         """Call the server's REST API (``/api/...``) and decode the JSON answer."""

@@ -175,3 +175,60 @@ class NotebookPage:
         path = ARTIFACTS / f"{name}.png"
         (locator or self.page).screenshot(path=str(path))
         return path
+
+
+class StreamWidget:
+    """nbstream's ``StreamView`` as rendered in one cell, through its documented DOM hooks
+    (``js/protocol.js``): ``.nbstream-root[data-status]``, ``[data-testid=answer]``, ..."""
+
+    FINAL = ("done", "stopped", "error", "incomplete")
+
+    def __init__(self, notebook: NotebookPage, cell: int) -> None:
+        self.notebook = notebook
+        self.page = notebook.page
+        self.root = notebook.cell(cell).locator(".nbstream-root").first
+
+    def part(self, testid: str) -> Locator:
+        return self.root.locator(f"[data-testid={testid}]").first
+
+    @property
+    def answer(self) -> Locator:
+        return self.part("answer")
+
+    def wait_rendered(self, timeout: float = 30.0) -> StreamWidget:
+        self.root.wait_for(timeout=timeout * 1000)
+        return self
+
+    def status(self) -> str:
+        return self.root.get_attribute("data-status") or ""
+
+    def status_line(self) -> str:
+        return self.part("status").inner_text()
+
+    def wait_status(self, *statuses: str, timeout: float = 30.0) -> str:
+        """Wait until the root's ``data-status`` is one of ``statuses`` (any final one if none)."""
+        wanted = statuses or self.FINAL
+        return wait_until(
+            lambda: self.status() if self.status() in wanted else None,
+            timeout,
+            0.05,
+            f"widget status in {wanted} (now {self.status()!r}; {self.status_line()!r})",
+        )
+
+    def answer_text(self) -> str:
+        return self.answer.inner_text()
+
+    def watch_answer(self, until: Callable[[str], bool], timeout: float = 30.0) -> list[str]:
+        """Sample the rendered answer until ``until(text)``; the distinct texts seen, in order."""
+        return self.notebook.watch_text(self.answer, until, timeout)
+
+    def copied_text(self) -> str:
+        """Press Copy and read the clipboard: the answer's source text exactly as the widget holds
+        it (the context must grant clipboard permissions)."""
+        self.part("copy").click()
+        wait_until(lambda: self.part("copy").inner_text() != "Copy", 5, 0.02, "the copy to finish")
+        assert self.part("copy").inner_text() == "Copied", self.part("copy").inner_text()
+        return self.page.evaluate("() => navigator.clipboard.readText()")
+
+    def click(self, testid: str) -> None:
+        self.part(testid).click()

@@ -91,7 +91,8 @@ def jupyter_notebook7(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def llm_server():
     """nbstream's local OpenAI-compatible server, in this process, on 127.0.0.1."""
-    serve = pytest.importorskip("nbstream.server").serve
+    from nbstream.server import serve
+
     with serve() as server:
         yield server
 
@@ -138,7 +139,10 @@ def page(chromium, page_events: PageEvents, request: pytest.FixtureRequest):
     """A fresh browser context and page; a screenshot lands in test-artifacts/ if the test fails."""
     from browser_page import ARTIFACTS
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context = chromium.new_context(
+        viewport={"width": 1280, "height": 900},
+        permissions=["clipboard-read", "clipboard-write"],  # the widget's Copy button
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
 
