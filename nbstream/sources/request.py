@@ -5,13 +5,17 @@ again. ``open()`` calls ``client.chat.completions.create(**params, stream=True)`
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 import openai
 
+from nbstream.redact import redact_text
 from nbstream.sources.base import AOpened, Opened
 from nbstream.sources.openai_stream import open_async_stream, open_stream
+
+_NO_RETRY: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 class _Request:
@@ -37,11 +41,20 @@ class _Request:
         self.supports_async = client is None or isinstance(client, openai.AsyncOpenAI)
 
     def _client(self, is_async: bool) -> Any:
-        if self.client is not None:
-            return self.client
-        from nbstream.client import default_client
+        """The client for one attempt, with the SDK's own retries off: nbstream owns retries
+        (see nbstream/retry.py), so every HTTP attempt is visible and none is doubled. The
+        copy shares the original client's connection pool (keep-alive across cells)."""
+        client = self.client
+        if client is None:
+            from nbstream.client import default_client
 
-        return default_client(is_async=is_async)
+            client = default_client(is_async=is_async)
+        if getattr(client, "max_retries", 0) == 0:
+            return client
+        cached = _NO_RETRY.get(client)
+        if cached is None:
+            cached = _NO_RETRY[client] = client.with_options(max_retries=0)
+        return cached
 
     def _create(self, client: Any) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -61,7 +74,7 @@ class _Request:
         model = self.params.get("model")
         base = getattr(self.client, "base_url", None)
         where = f", base_url={str(base)!r}" if base is not None else ""
-        return f"{type(self).__name__}(model={model!r}{where})"
+        return redact_text(f"{type(self).__name__}(model={model!r}{where})")
 
 
 class ChatRequest(_Request):
