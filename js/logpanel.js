@@ -60,7 +60,7 @@ export class LogPanel {
     this.timelineBox = h("div", { className: "nbstream-log-timeline" });
     this.tbody = h("tbody");
     this.table = h("table", { className: "nbstream-log-table" },
-      h("thead", {}, h("tr", {}, h("th", { text: "#" }), h("th", { text: "time" }), h("th", { text: "delta" }), h("th", { text: "" }))),
+      h("thead", {}, h("tr", {}, h("th", { text: "#" }), h("th", { text: "time" }), h("th", { text: "delta" }), h("th", { text: "" }), h("th", { text: "" }))),
       this.tbody);
     this.panel = h("div", { "data-testid": "log-panel", className: "nbstream-log-panel", hidden: "" },
       h("div", { className: "nbstream-log-bar" }, this.summary, this.download), this.requests, this.timelineBox, this.table, this.more);
@@ -133,7 +133,8 @@ export class LogPanel {
     // chunk rows are [data-testid=log-row]; request/response/error/end records [data-testid=log-record]
     this.tbody.append(h("tr", { "data-testid": chunk ? "log-row" : "log-record", "data-index": String(chunk ? row.chunk : row.index), className: chunk ? "" : "nbstream-log-meta" },
       h("td", { text: chunk ? String(row.chunk ?? row.index) : row.type }), h("td", { text: t }),
-      h("td", { className: "nbstream-log-delta", text: row.delta ?? "" }), raw));
+      h("td", { className: "nbstream-log-delta", text: row.delta ?? "" }),
+      h("td", { className: "nbstream-log-note", text: row.note ?? "" }), raw));
   }
 
   showRaw(index, cell, button) {

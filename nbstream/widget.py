@@ -646,7 +646,7 @@ def log_row(index: int, rec: dict[str, Any], *, raw: bool = False) -> dict[str, 
     }
     if kind == "chunk":
         row["chunk"] = rec.get("index")
-        row["delta"] = _delta_text(rec.get("data", rec.get("text")))
+        row["delta"], row["note"] = _delta_text(rec.get("data", rec.get("text")))
     else:
         row["delta"] = " ".join(
             f"{k}={v}"
@@ -658,13 +658,14 @@ def log_row(index: int, rec: dict[str, Any], *, raw: bool = False) -> dict[str, 
     return row
 
 
-def _delta_text(data: Any) -> str:
-    """The human part of a raw chunk: content/reasoning/refusal/tool arguments, or the text."""
+def _delta_text(data: Any) -> tuple[str, str]:
+    """The human part of a raw chunk: (the text it adds, a note such as a finish reason)."""
     if isinstance(data, str):
-        return data
+        return data, ""
     if not isinstance(data, dict):
-        return "" if data is None else str(data)
+        return ("" if data is None else str(data)), ""
     out: list[str] = []
+    notes: list[str] = []
     for choice in data.get("choices") or []:
         delta = (choice or {}).get("delta") or {}
         for key in ("reasoning_content", "reasoning", "content", "refusal"):
@@ -674,14 +675,16 @@ def _delta_text(data: Any) -> str:
             fn = (call or {}).get("function") or {}
             out.append(f"{fn.get('name') or ''}{fn.get('arguments') or ''}")
         if choice.get("finish_reason"):
-            out.append(f"[finish: {choice['finish_reason']}]")
+            notes.append(f"finish: {choice['finish_reason']}")
     if isinstance(data.get("delta"), str):
         out.append(data["delta"])
-    if not out and data.get("type"):
-        out.append(f"[{data['type']}]")
-    if not out and data.get("usage"):
-        out.append("[usage]")
-    return "".join(out)
+    elif data.get("type"):
+        notes.append(str(data["type"]))
+    if data.get("usage"):
+        notes.append("usage")
+    if data.get("error"):
+        notes.append("error")
+    return "".join(out), ", ".join(notes)
 
 
 def _execution_count() -> int | None:
