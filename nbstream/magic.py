@@ -80,6 +80,7 @@ class Invocation:
     base_url: str | None
     api: str
     out: str | None
+    view: str | None
     chat: str | None
     background: bool
     replay: Path | None
@@ -156,6 +157,7 @@ def check(args: Any, config: Stream) -> Invocation:
     if speed < 0:
         raise UsageError(f"--speed must be 0 (as fast as possible) or more, got {speed}")
     _identifier("--out", args.out)
+    _identifier("--view", args.view)
     if args.chat is not None and not args.chat.strip():
         raise UsageError("--chat needs a conversation name, e.g. --chat trip")
     background = config.background
@@ -175,6 +177,7 @@ def check(args: Any, config: Stream) -> Invocation:
         base_url=args.base_url or config.base_url,
         api=args.api or config.api,
         out=args.out,
+        view=args.view,
         chat=args.chat,
         background=background,
         replay=Path(args.replay).expanduser() if args.replay else None,
@@ -201,8 +204,8 @@ def check(args: Any, config: Stream) -> Invocation:
             )
     if inv.log is not None and inv.columns > 1:
         raise UsageError("--log saves one stream's log: with several columns use compare().logs")
-    if (inv.reset or inv.show) and inv.out is not None:
-        raise UsageError("--reset/--show manage conversations and do not stream: drop --out")
+    if (inv.reset or inv.show) and (inv.out is not None or inv.view is not None):
+        raise UsageError("--reset/--show manage conversations and do not stream: drop --out/--view")
     return inv
 
 
@@ -239,6 +242,12 @@ class StreamMagics(Magics):
     @argument("--base-url", metavar="URL", help="An OpenAI-compatible endpoint.")
     @argument("--api", choices=APIS, help="chat (Chat Completions, default) or responses.")
     @argument("-o", "--out", metavar="NAME", help="Store the final answer's text in NAME.")
+    @argument(
+        "--view",
+        metavar="NAME",
+        help="Store the live view in NAME at once (to stop, await or inspect it: NAME.stop(), "
+        "await NAME, NAME.log, NAME.metrics).",
+    )
     @argument(
         "-c",
         "--chat",
@@ -395,6 +404,8 @@ class StreamMagics(Magics):
             background=inv.background,
             **self._request_options(inv, system),
         )
+        if inv.view is not None:
+            self.shell.user_ns[inv.view] = board
         if inv.out is None:
             return
         name = inv.out
@@ -413,14 +424,19 @@ class StreamMagics(Magics):
 
     def _show(self, inv: Invocation, start: Any, finish: Any) -> None:
         """Start a single stream, show it live, and apply --out/--log/--chat when it ends."""
+        start = _usage_errors(start)
         if inv.background:
             view = start()  # a task on the kernel's event loop: the cell returns at once
             show_live(view)
+            if inv.view is not None:
+                self.shell.user_ns[inv.view] = view
             when_done(view, finish)
             return
         view = start_detached(start)  # its own thread, so this cell can wait for it
         view.mode = "blocking"  # a Stop click cannot reach this busy kernel: say "interrupt"
         show_live(view)
+        if inv.view is not None:
+            self.shell.user_ns[inv.view] = view
         view.wait()  # the interrupt button (■) stops the stream and keeps the partial text
         if view.mode == "blocking":
             view.mode = "idle"
@@ -434,6 +450,18 @@ class StreamMagics(Magics):
         if inv.log is not None and view.log is not None:
             inv.log.parent.mkdir(parents=True, exist_ok=True)
             view.log.to_jsonl(inv.log)
+
+
+def _usage_errors(start: Any) -> Any:
+    """Bad arguments found by the public API (e.g. no model for a real server) -> UsageError."""
+
+    def wrapped() -> Any:
+        try:
+            return start()
+        except (TypeError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+
+    return wrapped
 
 
 def when_done(view: Any, fn: Any) -> None:

@@ -219,3 +219,26 @@ def test_interrupt_stops_the_stream_and_keeps_partial_text(kernel: KernelSession
     full = "".join(demo_tokens())
     assert 0 < len(partial) < len(full) and full.startswith(partial)
     assert kernel.value("start_background().requests[-1].disconnected") is True
+
+
+def test_view_option_gives_a_handle_to_stop_and_await(kernel: KernelSession) -> None:
+    kernel.ok("%%stream -b -m demo?rate=5&ttft=0 --view live --out live_text\nHi")
+    assert kernel.value("live.status") in ("pending", "streaming")
+    kernel.ok("live.stop()\nawait live")
+    assert kernel.value("live.status") == "stopped"
+    deadline = time.monotonic() + 10
+    while not kernel.value("'live_text' in globals()"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert kernel.value("live_text") == kernel.value("live.text")
+
+
+def test_no_model_for_a_real_endpoint_is_a_usage_error(tmp_path: Path) -> None:
+    session = KernelSession(tmp_path, extra_env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    try:
+        session.ok("%load_ext nbstream")
+        result = session.run("%stream hi")
+        assert result.ename == "UsageError"
+        assert "needs a model" in (result.evalue or "")
+    finally:
+        session.close()
