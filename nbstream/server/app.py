@@ -13,6 +13,7 @@ import json
 import math
 import select
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -99,8 +100,6 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients going away (resets, broken pipes) are normal here; report anything else."""
-        import sys
-
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 FAIL_STATUSES = (408, 409, 429, 500, 502, 503, 504)
+MAX_VALUES = {"tokens": 5_000_000, "reasoning": 1_000_000}  # answers are built in memory
 
 
 class OptionError(ValueError):
@@ -123,6 +124,9 @@ def build_options(raw: dict[str, Any], param: str = "nbstream") -> RequestOption
             valid = ", ".join(sorted(set(_FIELDS) | set(ALIASES)))
             raise OptionError(f"Unknown nbstream option {given!r}. Valid options: {valid}.", param)
         values[name] = _convert(name, value, param)
+    for name, cap in MAX_VALUES.items():
+        if values.get(name, 0) > cap:
+            raise OptionError(f"nbstream option {name!r} is at most {cap:,}.", param)
     fail = values.get("fail")
     if fail is not None and fail not in FAIL_STATUSES:
         allowed = ", ".join(map(str, FAIL_STATUSES))
