@@ -138,6 +138,13 @@ class ChunkLog:
             rec["headers"] = redact_obj(dict(headers))
         self._append(rec)
 
+    def note(self, attempt: int, t: float, kind: str, **fields: Any) -> None:
+        """Any other request-level record (``retry``, ``flag``, ``rate_limit``, ``stall``...):
+        what the resilience layer decided and why, so the log tells the whole story."""
+        rec: dict[str, Any] = {"type": kind, "attempt": attempt, "t": t}
+        rec.update(redact_obj(_jsonable(fields)))
+        self._append(rec)
+
     def end(self, attempt: int, t: float, status: str, reason: str | None) -> None:
         """How the attempt ended."""
         self._append(
