@@ -360,3 +360,16 @@ def test_wait_for_disconnect_of_a_given_request(local_server: LocalServer) -> No
             timeout=0.2, request_id=local_server.requests[0].request_id
         )
     streams[0].close()
+
+
+def test_records_never_keep_credentials(local_server: LocalServer) -> None:
+    planted = "sk-test-PLANTED-0123456789abcdef"
+    client = openai.OpenAI(
+        base_url=local_server.base_url,
+        api_key=planted,
+        default_headers={"api-key": planted, "Cookie": f"k={planted}"},
+    )
+    client.chat.completions.create(model="demo?tokens=2", messages=USER)
+    record = local_server.last_request
+    assert planted not in repr(record) and planted not in repr(local_server.requests)
+    assert "authorization" not in record.headers and "api-key" not in record.headers

@@ -33,6 +33,10 @@ FLUSH_BYTES = 64 * 1024
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 BUILTIN_MODELS = ("demo", "echo")
 MAX_CHOICES = 16
+# never kept in request records: credentials (OpenAI, Azure, proxies, cookies)
+SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "openai-api-key"}
+)
 _FAULT_MESSAGES = {
     408: ("Request timed out (injected by the nbstream local server).", "timeout"),
     409: ("Conflict (injected by the nbstream local server).", "conflict"),
@@ -127,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _start_record(self) -> RequestRecord:
-        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"}
+        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() not in SECRET_HEADERS}
         record = RequestRecord(
             request_id="req_" + uuid.uuid4().hex,
             method=self.command,
