@@ -1,0 +1,71 @@
+"""Default client resolution: explicit > environment > the bundled local server (announced)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+import pytest
+
+import nbstream.client as nbclient
+from nbstream.run import StreamRun
+from nbstream.server import LocalServer, stop_background
+from nbstream.server.demo import demo_tokens
+from nbstream.sources.request import ChatRequest
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(nbclient, "_clients", {})
+    monkeypatch.setattr(nbclient, "_announced", False)
+    yield
+    stop_background()
+
+
+def test_no_key_starts_the_local_server_and_says_so(
+    fresh, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    client = nbclient.default_client()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bundled local demo server" in err
+    assert str(client.base_url).startswith("http://127.0.0.1:")
+    assert nbclient.default_client() is client
+    nbclient.default_client()
+    assert capsys.readouterr().err == ""  # said once
+    params = {"model": "demo?tokens=4&ttft=0", "messages": [{"role": "user", "content": "x"}]}
+    run = StreamRun(ChatRequest(params)).run()
+    assert run.status == "done" and run.text == "".join(demo_tokens(4))
+
+
+def test_env_base_url_wins_and_async_clients_are_per_loop(
+    fresh, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", local_server.base_url)
+    assert isinstance(nbclient.default_client(), openai.OpenAI)
+
+    async def one() -> tuple[object, str]:
+        client = nbclient.default_client(is_async=True)
+        assert nbclient.default_client(is_async=True) is client
+        req = ChatRequest(
+            {"model": "demo?tokens=3", "messages": [{"role": "user", "content": "x"}]}
+        )
+        return client, (await StreamRun(req).arun()).text
+
+    first, text1 = asyncio.run(one())
+    second, text2 = asyncio.run(one())  # a new loop must not reuse the old loop's pool
+    assert first is not second
+    assert text1 == text2 == "".join(demo_tokens(3))
+    assert {r.path for r in local_server.requests} == {"/v1/chat/completions"}
+
+
+def test_explicit_client_is_never_replaced(local_server: LocalServer) -> None:
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="explicit", max_retries=0)
+    req = ChatRequest(
+        {"model": "demo?tokens=2", "messages": [{"role": "user", "content": "x"}]}, client
+    )
+    assert req.supports_sync and not req.supports_async
+    assert StreamRun(req).run().text == "".join(demo_tokens(2))
+    assert local_server.requests[-1].headers.get("x-stainless-lang") == "python"
