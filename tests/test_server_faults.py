@@ -191,7 +191,7 @@ def test_slow_trickle_and_ttft(local_server: LocalServer) -> None:
     assert arrivals[0] - started >= 0.28
     assert headers_at < arrivals[0] - 0.2  # headers come at once, like a real server
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    assert len(gaps) == 5 and min(gaps) >= 0.04
+    assert len(gaps) == 5 and sum(gaps) >= 5 * 0.05 - 0.01  # paced on a schedule
 
 
 def test_client_close_is_detected_while_paced(local_server: LocalServer) -> None:
