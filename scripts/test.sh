@@ -29,8 +29,8 @@ section "Python tests, browser tests included (pytest)"
 
 section "Tutorial notebooks (pytest --nbval notebooks/)"
 nbval_args=(--nbval notebooks/)
-if [ -f notebooks/sanitize.cfg ]; then
-    nbval_args+=(--nbval-sanitize-with notebooks/sanitize.cfg)
+if [ -f notebooks/nbval-sanitize.cfg ]; then
+    nbval_args+=(--nbval-sanitize-with notebooks/nbval-sanitize.cfg)
 fi
 "$PYTHON" -m pytest "${nbval_args[@]}"
 
