@@ -135,8 +135,16 @@ class StreamView(anywidget.AnyWidget):
     ) -> None:
         if format not in ("markdown", "text", "code"):
             raise ValueError(f"format must be 'markdown', 'text' or 'code', got {format!r}")
-        super().__init__(uid=uuid.uuid4().hex, format=format, language=language, **kwargs)
-        self._source = to_source(source) if source is not None else None
+        src = to_source(source) if source is not None else None
+        super().__init__(
+            uid=uuid.uuid4().hex,
+            format=format,
+            language=language,
+            rerunnable=bool(getattr(src, "rerunnable", False)),
+            resumable=self._can_resume(src),
+            **kwargs,
+        )
+        self._source = src
         self._max_fps = max_fps
         self._hooks = list(hooks)
         self._retry = retry
@@ -148,8 +156,6 @@ class StreamView(anywidget.AnyWidget):
         self.frames_sent = 0  # measurements: frames and bytes of custom messages sent
         self.bytes_sent = 0
         self.snapshot_bytes = 0  # bytes of snapshot trait updates
-        self.rerunnable = bool(getattr(self._source, "rerunnable", False))
-        self.resumable = self._can_resume(self._source)
         self.snapshot = self._build_snapshot()
         self.on_msg(self._on_frontend_msg)
 

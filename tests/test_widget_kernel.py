@@ -1,0 +1,145 @@
+"""StreamView in a real IPython kernel: waiting mode output, interrupt (■) = Stop, Stop clicks
+reaching a cell that awaits the view. The kernel talks to the local server over real HTTP."""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+
+import pytest
+from kernel_session import KernelSession
+
+from nbstream.server.demo import demo_tokens
+
+SETUP = """
+import openai, nbstream
+from nbstream.sources.request import ChatRequest
+sync_client = openai.OpenAI(base_url={base!r}, api_key="sk-local-test", max_retries=0)
+async_client = openai.AsyncOpenAI(base_url={base!r}, api_key="sk-local-test", max_retries=0)
+def ask(client=sync_client, **options):
+    return ChatRequest({{"model": "demo", "messages": [{{"role": "user", "content": "hi"}}],
+                        "extra_body": {{"nbstream": options}}}}, client)
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel(module_server, tmp_path_factory) -> KernelSession:
+    session = KernelSession(Path(tmp_path_factory.mktemp("kernel")))
+    try:
+        session.ok(SETUP.format(base=module_server.base_url))
+        yield session
+    finally:
+        session.close()
+
+
+def iopub_until_reply(kernel: KernelSession, msg_id: str, timeout: float, on_msg=None) -> dict:
+    """Collect iopub messages of one execution until its execute_reply arrives."""
+    client = kernel.client
+    deadline = time.monotonic() + timeout
+    seen: list[dict] = []
+    while time.monotonic() < deadline:
+        try:
+            msg = client.get_iopub_msg(timeout=0.05)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                seen.append(msg)
+                if on_msg is not None:
+                    on_msg(msg)
+        except queue.Empty:
+            pass
+        try:
+            reply = client.get_shell_msg(timeout=0.01)
+        except queue.Empty:
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            # drain what is left of this execution's output
+            while True:
+                try:
+                    msg = client.get_iopub_msg(timeout=0.3)
+                except queue.Empty:
+                    break
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    seen.append(msg)
+                    if on_msg is not None:
+                        on_msg(msg)
+            return {"reply": reply, "iopub": seen}
+    raise AssertionError(f"no execute_reply within {timeout} s")
+
+
+def test_waiting_mode_output_has_the_final_answer_and_no_duplicate(kernel, module_server):
+    result = kernel.ok("v = nbstream.stream(ask(tokens=60))\nv")
+    expected = "".join(demo_tokens(60))
+    kinds = [o["type"] for o in result.outputs]
+    assert kinds == ["display_data", "update_display_data", "execute_result"]
+    live, final, value = result.outputs
+    assert "application/vnd.jupyter.widget-view+json" in live["data"]
+    # the live output is updated at the end: saved notebooks show the final answer statically
+    assert final["transient"]["display_id"] == live["transient"]["display_id"]
+    assert final["data"]["text/markdown"] == expected
+    assert final["data"]["text/plain"] == f"<StreamView done: {len(expected)} chars>"
+    # the cell's value is only the deterministic repr: the answer is not shown twice
+    assert value["data"] == {"text/plain": f"<StreamView done: {len(expected)} chars>"}
+    assert kernel.value("v.text") == expected
+
+
+def test_interrupt_acts_as_stop_in_waiting_mode(kernel, module_server):
+    module_server.reset()
+    msg_id = kernel.client.execute("v = nbstream.stream(ask(tokens=3000, tokens_per_s=50))")
+    modes: list[str] = []
+
+    def on_msg(msg: dict) -> None:
+        state = msg["content"].get("data", {}).get("state", {})
+        if msg["header"]["msg_type"] == "comm_msg" and "mode" in state:
+            modes.append(state["mode"])
+
+    time.sleep(1.5)
+    kernel.manager.interrupt_kernel()
+    done = iopub_until_reply(kernel, msg_id, timeout=20, on_msg=on_msg)
+    assert done["reply"]["content"]["status"] == "ok"  # no traceback: interrupt = Stop
+    assert not [m for m in done["iopub"] if m["header"]["msg_type"] == "error"]
+    assert "blocking" in modes  # the widget was told the button cannot reach the kernel
+    assert kernel.value("v.status") == "stopped"
+    assert kernel.value("len(v.text)") > 0
+    record = module_server.last_request
+    assert record.wait(5) and record.disconnected
+
+
+def test_stop_click_reaches_a_cell_that_awaits_the_view(kernel, module_server):
+    module_server.reset()
+    code = (
+        "v = nbstream.stream(ask(async_client, tokens=3000, tokens_per_s=50), background=True)\n"
+        "print('model', v.model_id, flush=True)\n"
+        "await v\n"
+        "print('ended', v.status)"
+    )
+    client = kernel.client
+    msg_id = client.execute(code)
+    model_id: list[str] = []
+    clicked: list[float] = []
+
+    def on_msg(msg: dict) -> None:
+        if msg["header"]["msg_type"] == "stream" and msg["content"]["text"].startswith("model "):
+            model_id.append(msg["content"]["text"].split()[1])
+
+    def click_when_ready(msg: dict) -> None:
+        on_msg(msg)
+        if model_id and not clicked:
+            time.sleep(0.8)  # let some text stream
+            stop = client.session.msg(
+                "comm_msg",
+                {"comm_id": model_id[0], "data": {"method": "custom", "content": {"type": "stop"}}},
+            )
+            client.shell_channel.send(stop)
+            clicked.append(time.monotonic())
+
+    done = iopub_until_reply(kernel, msg_id, timeout=30, on_msg=click_when_ready)
+    assert clicked, "the cell never printed its model id"
+    assert time.monotonic() - clicked[0] < 5
+    out = "".join(
+        m["content"]["text"] for m in done["iopub"] if m["header"]["msg_type"] == "stream"
+    )
+    assert "ended stopped" in out
+    assert done["reply"]["content"]["status"] == "ok"
+    record = module_server.last_request
+    assert record.wait(5) and record.disconnected
+    assert record.chunks_sent < 3000
