@@ -1,0 +1,135 @@
+// The view in jsdom with a minimal stand-in for the anywidget model (get/on/off/send): what a
+// frontend sees after frames and snapshots, and what the buttons send.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { StreamDocument } from "./document.js";
+import { View } from "./view.js";
+
+function makeModel(traits = {}) {
+  const handlers = new Map();
+  const state = { mode: "background", rerunnable: true, resumable: false, format: "markdown", language: "", ...traits };
+  return {
+    sent: [],
+    get: (k) => state[k],
+    set(k, v) { state[k] = v; for (const fn of handlers.get(`change:${k}`) ?? []) fn(); },
+    on(name, fn) { handlers.set(name, [...(handlers.get(name) ?? []), fn]); },
+    off(name, fn) { handlers.set(name, (handlers.get(name) ?? []).filter((f) => f !== fn)); },
+    send(msg) { this.sent.push(msg); },
+  };
+}
+
+const text = (offset, t) => ({ choice: 0, kind: "text", offset, text: t });
+
+describe("View", () => {
+  let rafs;
+  beforeEach(() => {
+    rafs = [];
+    vi.stubGlobal("requestAnimationFrame", (fn) => rafs.push(fn));
+  });
+  afterEach(() => vi.unstubAllGlobals());
+  const flush = () => { const fns = rafs; rafs = []; fns.forEach((f) => f()); };
+
+  it("paints once per animation frame however many frames arrive", () => {
+    const model = makeModel();
+    const doc = new StreamDocument({ send: (m) => model.send(m) });
+    const el = document.createElement("div");
+    const view = new View(el, model, doc);
+    const paints = view.paints;
+    let offset = 0;
+    for (let i = 0; i < 100; i++) {
+      doc.apply({ type: "frame", version: 0, seq: i + 1, parts: [text(offset, "w ")], status: "streaming" });
+      offset += 2;
+    }
+    expect(rafs.length).toBe(1);
+    flush();
+    expect(view.paints).toBe(paints + 1);
+    const root = el.querySelector(".nbstream-root");
+    expect(root.dataset.status).toBe("streaming");
+    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("w ".repeat(100).trim());
+    expect(el.querySelector("[data-testid=stop]").hidden).toBe(false);
+    expect(el.querySelector("[data-testid=regenerate]").disabled).toBe(true);
+  });
+
+  it("Stop sends stop; in blocking mode the widget says to interrupt the kernel", () => {
+    const model = makeModel({ mode: "blocking" });
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
+    flush();
+    const stop = el.querySelector("[data-testid=stop]");
+    expect(stop.textContent).toContain("interrupt the kernel");
+    expect(stop.title).toContain("interrupt the kernel (■)");
+    stop.click();
+    expect(model.sent).toEqual([{ type: "stop" }]);
+    expect(el.querySelector("[data-testid=status]").textContent).toContain("interrupt button (■)");
+  });
+
+  it("done: status line, usage shown as absent, Regenerate enabled, pager across versions", () => {
+    const model = makeModel();
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.reconcile({ protocol: 1, current: 1, versions: [
+      { version: 0, seq: 3, status: "stopped", reason: "stopped by user", metrics: { ttft_s: 0.25, tokens: 12, tokens_estimated: true, duration_s: 1.5, model: "demo", request_id: "req_1" }, parts: [{ choice: 0, kind: "text", text: "first" }] },
+      { version: 1, seq: 9, status: "done", reason: null, metrics: { tokens: 30, tokens_per_s: 42.5, usage: { prompt_tokens: 5, completion_tokens: 30 }, request_id: "req_2" }, parts: [{ choice: 0, kind: "text", text: "second" }] },
+    ] });
+    flush();
+    const q = (id) => el.querySelector(`[data-testid=${id}]`);
+    expect(q("stop").hidden).toBe(true);
+    expect(q("regenerate").disabled).toBe(false);
+    expect(q("version-label").textContent).toBe("2/2");
+    expect(q("status").textContent).toContain("req_2");
+    expect(q("status").textContent).toContain("usage 5 in / 30 out");
+    q("version-prev").click();
+    flush();
+    expect(q("answer").textContent.trim()).toBe("first");
+    expect(q("version-label").textContent).toBe("1/2");
+    expect(q("status").textContent).toContain("usage: not reported");
+    expect(q("status").textContent).toContain("12 tokens (est.)");
+    expect(q("error").textContent).toBe("stopped by user");
+    q("regenerate").click();
+    expect(model.sent).toEqual([{ type: "regenerate" }]);
+  });
+
+  it("Regenerate hidden for one-shot sources; Continue shown for a resumable stopped answer", () => {
+    const model = makeModel({ rerunnable: false, resumable: true });
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "cut")], status: "stopped", final: true });
+    flush();
+    expect(el.querySelector("[data-testid=regenerate]").hidden).toBe(true);
+    const resume = el.querySelector("[data-testid=resume]");
+    expect(resume.hidden).toBe(false);
+    resume.click();
+    expect(model.sent).toEqual([{ type: "resume" }]);
+  });
+
+  it("the log panel fetches rows on demand and renders them as text", () => {
+    const model = makeModel();
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "x")], status: "done", final: true });
+    flush();
+    expect(el.querySelector("[data-testid=log-panel]").hidden).toBe(true);
+    expect(model.sent).toEqual([]); // nothing fetched while collapsed
+    el.querySelector("[data-testid=log-toggle]").click();
+    const req = model.sent.at(-1);
+    expect(req).toMatchObject({ type: "log_page", version: 0, start: 0, times: true });
+    doc.emit({ type: "log_page", msg: { type: "log_page", id: req.id, total: 3, times: [0.01],
+      rows: [
+        { index: 0, type: "request", t: 0, delta: "source=chat" },
+        { index: 1, type: "chunk", chunk: 0, t: 0.01, delta: "<img src=x onerror=alert(1)>", note: "" },
+        { index: 2, type: "end", t: 0.02, delta: "status=done" },
+      ], requests: [{ type: "response", request_id: "req_9", status: 200 }] } });
+    const rows = el.querySelectorAll("[data-testid=log-row]");
+    expect(rows.length).toBe(1);
+    expect(rows[0].dataset.index).toBe("0");
+    expect(rows[0].querySelector("img")).toBeNull(); // deltas are text, never HTML
+    expect(rows[0].textContent).toContain("<img src=x onerror=alert(1)>");
+    expect(el.querySelectorAll("[data-testid=log-record]").length).toBe(2);
+    expect(el.querySelector("[data-testid=log-requests]").textContent).toContain("req_9");
+    expect(el.querySelector("[data-testid=log-timeline]")).not.toBeNull();
+  });
+});
