@@ -4,8 +4,8 @@
 // - Python -> JS synced traits, set rarely: `snapshot` ({protocol, current, versions: [{version, seq,
 //   status, reason, metrics, parts: [{choice, kind, index?, text, meta?}]}]}), `format`, `language`,
 //   `mode`, `rerunnable`, `resumable`, `uid`.
-// - Python -> JS custom messages, <= ~60/s: `frame` {type, version, seq, parts: [{choice, kind,
-//   index?, offset, text, meta?}], status?, metrics?, final?}. `offset` counts UTF-16 code units (JS
+// - Python -> JS custom messages, <= ~60/s: `frame` {type, version, seq, parts: [{choice?, kind?,
+//   index?, offset, text, meta?}], status?, metrics?, final?} (choice defaults to 0, kind to "text"). `offset` counts UTF-16 code units (JS
 //   string length) already sent for that part: a larger offset than what the document holds is a gap,
 //   answered with a `resync`. `log_page` answers a log_page request.
 // - JS -> Python custom messages, rare: stop, regenerate, resume, retry, resync, log_page.

@@ -6,8 +6,9 @@ Mirrors ``js/protocol.js``; change both together. State tiers (as in lonboard):
   ``snapshot`` = every version's complete text per part, status, reason, metrics, and the ``seq``
   of the last frame it includes. A reloaded page, a second view and a saved notebook read it.
 - Python -> JS, custom messages, at most ~60/s: ``frame`` = only the new text since the previous
-  frame per part, each with its ``offset`` (UTF-16 code units, i.e. JS string length) so a view
-  that missed a frame sees a gap and asks for a ``resync``; status/metrics only when changed.
+  frame per part (``choice`` defaults to 0, ``kind`` to "text"), each with its ``offset``
+  (UTF-16 code units, i.e. JS string length) so a view that missed a frame sees a gap and asks
+  for a ``resync``; status/metrics only when changed.
   ``log_page`` answers a ``log_page`` request.
 - JS -> Python, custom messages, rare: ``stop``, ``regenerate``, ``resume``, ``retry``,
   ``resync``, ``log_page``.
@@ -96,13 +97,13 @@ class Snapshot(TypedDict):
 
 
 def part_to_wire(part: Part) -> WirePart:
-    """One part of a frame, as JSON."""
-    wire: WirePart = {
-        "choice": part.key.choice,
-        "kind": part.key.kind,
-        "offset": part.offset,
-        "text": part.text,
-    }
+    """One part of a frame, as JSON. ``choice`` 0 and ``kind`` "text" are the defaults and are
+    left out (most frames carry only the first choice's text: fewer bytes per frame)."""
+    wire: WirePart = {"offset": part.offset, "text": part.text}
+    if part.key.choice != 0:
+        wire["choice"] = part.key.choice
+    if part.key.kind != "text":
+        wire["kind"] = part.key.kind
     if part.key.index is not None:
         wire["index"] = part.key.index
     if part.meta:

@@ -34,7 +34,7 @@ def frame_text(frames: list[dict]) -> str:
     text = ""
     for f in frames:
         for p in f["parts"]:
-            if p["kind"] == "text" and p["choice"] == 0:
+            if p.get("kind", "text") == "text" and p.get("choice", 0) == 0:
                 assert p["offset"] == len(text.encode("utf-16-le")) // 2, "offsets are contiguous"
                 text += p["text"]
     return text
