@@ -1,0 +1,333 @@
+"""The widget in real JupyterLab (headless Chromium): render cost, Stop latency, first token.
+
+Run: ``.venv/bin/python bench/bench_browser.py [--tokens 100000] [--trials 10] [--quick]``
+
+One JupyterLab (``tests/browser/browser_jupyter.py``), one Chromium (Playwright, Debian's
+``/usr/bin/chromium``), one notebook driven like a user would (``tests/browser/browser_page.py``),
+and nbstream's local server in this process (the kernel reaches it over 127.0.0.1; this process
+sees each request's records, including when the client hung up).
+
+Figures:
+
+1. Render cost while ``--tokens`` tokens of the ``demo`` Markdown (headings, lists, code, tables,
+   math) stream at full speed in a background stream. Before the page loads, an init script wraps
+   ``requestAnimationFrame`` so the script time of every frame's rAF callbacks (where the widget
+   paints) is summed per frame; a separate rAF loop records frame-to-frame deltas (frame time as
+   the page lives it, layout included; 16.7 ms is the 60 Hz floor) and a PerformanceObserver
+   counts long tasks. Baseline, same run, same page: the same text revealed over the same
+   duration, but re-rendered whole on every animation frame with the widget's own renderer
+   (``bench/fullrender.js`` -> ``js/markdown.js``, bundled here with esbuild) into a
+   ``.nbstream-root .nbstream-answer`` element. Target: p95 <= 16 ms.
+2. Stop latency: from the click on the widget's Stop button (a capture listener stamps
+   ``performance.timeOrigin + performance.now()``) to the server seeing the connection closed
+   (``RequestRecord.ended``, converted to the same wall clock), in background mode (the cell has
+   returned) and waiting mode (top-level ``await view``). Target: p95 <= 100 ms.
+3. First token: from the kernel's hook seeing the first content chunk (``time.time()`` in a
+   StreamRun hook, right after the SDK yielded it) to a MutationObserver seeing text in the
+   widget's answer element (``performance.timeOrigin + performance.now()``). The request has a
+   0.5 s time-to-first-token so the widget is mounted first. Target: <= 20 ms.
+
+Screenshots land in ``test-artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import REPO, header, median, percentile
+
+sys.path.insert(0, str(REPO / "tests" / "browser"))
+
+from browser_jupyter import start_jupyter  # noqa: E402
+from browser_page import NotebookPage, StreamWidget, wait_until, write_notebook  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from streams import setup_cell  # noqa: E402
+
+from nbstream.server import serve  # noqa: E402
+from nbstream.server.demo import demo_tokens  # noqa: E402
+
+INIT_SCRIPT = """
+(() => {
+  const orig = window.requestAnimationFrame.bind(window);
+  const B = (window.__bench = { on: false, work: new Map(), orig });
+  window.requestAnimationFrame = (cb) => orig((ts) => {
+    const t0 = performance.now();
+    try { cb(ts); } finally {
+      if (B.on) B.work.set(ts, (B.work.get(ts) || 0) + performance.now() - t0);
+    }
+  });
+  B.start = () => {
+    const R = (B.rec = { deltas: [], long: [], stopped: false });
+    B.work = new Map(); B.on = true;
+    let last = null;
+    const loop = (ts) => {
+      if (R.stopped) return;
+      if (last !== null) R.deltas.push(ts - last);
+      last = ts; orig(loop);
+    };
+    orig(loop);
+    R.po = new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) R.long.push(e.duration);
+    });
+    R.po.observe({ type: "longtask" });
+  };
+  B.stop = () => {
+    const R = B.rec; R.stopped = true; B.on = false; R.po.disconnect();
+    return { deltas: R.deltas, work: [...B.work.values()], long: R.long };
+  };
+  document.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest("[data-testid=stop]"))
+      B.stopClick = performance.timeOrigin + performance.now();
+  }, true);
+  B.watchFirstText = (cellIndex) => {
+    B.firstText = null;
+    const answerOf = () => {
+      const cell = document.querySelectorAll(".jp-Notebook .jp-Cell")[cellIndex];
+      return cell && cell.querySelector(".nbstream-root [data-testid=answer]");
+    };
+    const old = answerOf(); // the previous run's widget: its text does not count
+    const obs = new MutationObserver(() => {
+      const answer = answerOf();
+      if (answer && answer !== old && answer.textContent.length > 0) {
+        B.firstText = performance.timeOrigin + performance.now();
+        obs.disconnect();
+      }
+    });
+    obs.observe(document.body, { subtree: true, childList: true, characterData: true });
+  };
+})();
+"""
+
+BASELINE_JS = """
+async ({ text, duration, limit }) => {
+  const render = window.__nbstreamRenderMarkdown;
+  const root = document.createElement("div");
+  root.className = "nbstream-root";
+  root.style.cssText = "position:fixed;left:0;top:0;width:900px;height:100vh;overflow:hidden;"
+    + "background:white;z-index:100000";
+  const el = document.createElement("div");
+  el.className = "nbstream-answer";
+  root.appendChild(el);
+  document.body.appendChild(root);
+  const orig = window.__bench.orig;
+  const deltas = [], work = [];
+  let last = null, frac = 0;
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    const step = (ts) => {
+      if (last !== null) deltas.push(ts - last);
+      last = ts;
+      const elapsed = performance.now() - t0;
+      frac = Math.min(1, elapsed / duration);
+      const w0 = performance.now();
+      el.innerHTML = render(text.slice(0, Math.floor(text.length * frac)));
+      work.push(performance.now() - w0);
+      if (frac >= 1 || elapsed > limit) resolve(); else orig(step);
+    };
+    orig(step);
+  });
+  root.remove();
+  return { deltas, work, frac, frames: work.length };
+}
+"""
+
+
+def build_baseline_bundle(out: Path) -> str:
+    """Bundle ``bench/fullrender.js`` (the widget's renderer) with the repo's esbuild."""
+    esbuild = REPO / "node_modules" / ".bin" / "esbuild"
+    if not esbuild.exists():
+        raise SystemExit("bench_browser needs esbuild: run `npm ci` in the repository first")
+    subprocess.run(
+        [
+            str(esbuild),
+            str(REPO / "bench" / "fullrender.js"),
+            "--bundle",
+            "--format=iife",
+            "--minify",
+            "--loader:.woff2=empty",
+            "--loader:.woff=empty",
+            "--loader:.ttf=empty",
+            "--alias:katex=./node_modules/katex/dist/katex.mjs",
+            f"--outfile={out}",
+            "--log-level=warning",
+        ],
+        cwd=REPO,
+        check=True,
+    )
+    return out.read_text()
+
+
+def summary(values: list[float], unit: str = "ms") -> str:
+    if not values:
+        return "(none)"
+    return (
+        f"p50 {median(values):.1f} {unit}, p95 {percentile(values, 95):.1f} {unit}, "
+        f"max {max(values):.1f} {unit} (n={len(values)})"
+    )
+
+
+def render_cost(nb: NotebookPage, tokens: int, text: str, quick: bool) -> dict[str, Any]:
+    page = nb.page
+    page.evaluate("() => window.__bench.start()")
+    t0 = time.monotonic()
+    nb.run_cell(1, wait=False)
+    widget = StreamWidget(nb, 1).wait_rendered()
+    widget.wait_status("done", timeout=600)
+    duration = time.monotonic() - t0
+    rec = page.evaluate("() => window.__bench.stop()")
+    shown = widget.copied_text()
+    if shown != text:
+        raise SystemExit(f"the widget holds {len(shown):,} chars, expected {len(text):,}")
+    limit = 30_000 if quick else 120_000
+    base = page.evaluate(BASELINE_JS, {"text": text, "duration": duration * 1000, "limit": limit})
+    return {"duration": duration, "rec": rec, "base": base, "paint_chars": len(shown)}
+
+
+def screenshots(nb: NotebookPage) -> list[Path]:
+    """A second run of the same stream, for pictures only (screenshots disturb frame times)."""
+    nb.run_cell(1, wait=False)
+    widget = StreamWidget(nb, 1).wait_rendered()
+    wait_until(lambda: len(widget.answer.inner_text()) > 3000 or widget.status() == "done", 60)
+    nb.cell(1).scroll_into_view_if_needed()
+    paths = [nb.screenshot("bench-render-midstream")]
+    widget.wait_status("done", timeout=600)
+    paths.append(nb.screenshot("bench-render-done"))
+    return paths
+
+
+def stop_latency(nb: NotebookPage, llm: Any, cell: int, trials: int) -> list[float]:
+    """Click Stop ``trials`` times; ms from the click to the server seeing the disconnect."""
+    offset = time.time() - time.monotonic()
+    latencies = []
+    for _ in range(trials):
+        before = len(llm.requests)
+        nb.run_cell(cell, wait=False)
+        widget = StreamWidget(nb, cell).wait_rendered()
+        wait_until(lambda w=widget: len(w.answer.inner_text()) > 200, 30, what="streamed text")
+        wait_until(lambda b=before: len(llm.requests) > b, 10, what="the request")
+        record = llm.requests[-1]
+        widget.click("stop")
+        record.wait(10)
+        widget.wait_status("stopped", timeout=30)
+        nb.wait_cell_done(cell, timeout=30)
+        clicked = nb.page.evaluate("() => window.__bench.stopClick")
+        if not record.disconnected or record.ended is None:
+            raise SystemExit(f"the server did not see a disconnect: {record.end_reason}")
+        latencies.append((record.ended + offset) * 1000 - clicked)
+    return latencies
+
+
+def first_token(nb: NotebookPage, trials: int) -> list[float]:
+    """ms from the kernel seeing the first content chunk to its text in the widget's DOM."""
+    out = []
+    for _ in range(trials):
+        nb.page.evaluate("() => window.__bench.watchFirstText(4)")
+        nb.run_cell(4, wait=True)
+        widget = StreamWidget(nb, 4).wait_rendered()
+        widget.wait_status("done", timeout=30)
+        nb.run_cell(5, wait=True)
+        py_t = float(nb.output_text(5).strip().split()[-1])
+        dom_t = nb.page.evaluate("() => window.__bench.firstText")
+        if dom_t is None:
+            raise SystemExit("the MutationObserver never saw the first text")
+        out.append(dom_t - py_t * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=100_000)
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 tokens, 2 trials")
+    args = parser.parse_args()
+    if args.quick:
+        args.tokens, args.trials = 3_000, 2
+    header(f"widget in real JupyterLab: {args.tokens:,}-token render, {args.trials} trials")
+    if not CHROMIUM.exists():
+        raise SystemExit(f"bench_browser needs Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    text = "".join(demo_tokens(args.tokens))
+    home = Path(tempfile.mkdtemp(prefix="nbstream-bench-"))
+    bundle = build_baseline_bundle(home / "fullrender.js")
+    server = None
+    try:
+        with serve() as llm, sync_playwright() as pw:
+            server = start_jupyter("lab", home / "jupyter")
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(
+                    viewport={"width": 1280, "height": 900},
+                    permissions=["clipboard-read", "clipboard-write"],
+                )
+                context.add_init_script(INIT_SCRIPT)
+                page = context.new_page()
+                page.set_default_timeout(60_000)
+                first_hook = (
+                    "import time\nFIRST = {}\n"
+                    "def first_hook(run, events):\n"
+                    "    if 't' not in FIRST and run.state.first_content:\n"
+                    "        FIRST['t'] = time.time()"
+                )
+                cells = [
+                    setup_cell(llm.base_url) + "\n" + first_hook,
+                    f"view = nbstream.stream(ask(tokens={args.tokens}), background=True)",
+                    "view = nbstream.stream(ask(tokens=100000, tokens_per_s=500), background=True)",
+                    "view = nbstream.stream(ask(tokens=100000, tokens_per_s=500), "
+                    "background=True)\nawait view",
+                    "FIRST.clear()\nview = nbstream.stream(ask(tokens=30, ttft=0.5, "
+                    "tokens_per_s=100), hooks=[first_hook], background=True)",
+                    "print('FIRST', repr(FIRST['t']))",
+                ]
+                name = write_notebook(server, "bench.ipynb", cells)
+                nb = NotebookPage(page, server, name).open(timeout=120)
+                page.add_script_tag(content=bundle)
+                nb.run_cell(0, wait=True)
+
+                render = render_cost(nb, args.tokens, text, args.quick)
+                shots = screenshots(nb)
+                stop_bg = stop_latency(nb, llm, 2, args.trials)
+                stop_await = stop_latency(nb, llm, 3, args.trials)
+                first = first_token(nb, args.trials)
+            finally:
+                browser.close()
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+    rec, base = render["rec"], render["base"]
+    work = rec["work"]
+    print(
+        f"render: {args.tokens:,} tokens ({len(text):,} chars) streamed and painted in "
+        f"{render['duration']:.1f} s"
+    )
+    print(f"  nbstream frame time (rAF delta):        {summary(rec['deltas'])}")
+    print(f"  nbstream rAF script work per frame:     {summary(work)}")
+    print(f"  nbstream long tasks (>50 ms): {len(rec['long'])}, total {sum(rec['long']):.0f} ms")
+    print(f"  baseline (full re-render each frame) frame time: {summary(base['deltas'])}")
+    print(
+        f"  baseline render work per frame:          {summary(base['work'])}; reached "
+        f"{base['frac'] * 100:.0f}% of the text in the time budget"
+    )
+    ratio = percentile(base["deltas"], 95) / percentile(rec["deltas"], 95)
+    print(
+        f"  frame time p95: nbstream {percentile(rec['deltas'], 95):.1f} ms vs baseline "
+        f"{percentile(base['deltas'], 95):.1f} ms ({ratio:.1f}x); target <= 16 ms "
+        "(60 Hz frames are 16.7 ms apart)"
+    )
+    print(f"stop latency, background mode: {summary(stop_bg)}  (target p95 <= 100 ms)")
+    print(f"stop latency, waiting (await): {summary(stop_await)}")
+    print(f"first token, SDK chunk -> DOM: {summary(first)}  (target <= 20 ms)")
+    print("screenshots: " + ", ".join(str(p.relative_to(REPO)) for p in shots))
+
+
+if __name__ == "__main__":
+    main()
