@@ -138,7 +138,7 @@ class ChunkLog:
             rec["headers"] = redact_obj(dict(headers))
         self._append(rec)
 
-    def note(self, attempt: int, t: float, kind: str, **fields: Any) -> None:
+    def note(self, attempt: int, t: float, kind: str, /, **fields: Any) -> None:
         """Any other request-level record (``retry``, ``flag``, ``rate_limit``, ``stall``...):
         what the resilience layer decided and why, so the log tells the whole story."""
         rec: dict[str, Any] = {"type": kind, "attempt": attempt, "t": t}

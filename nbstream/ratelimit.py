@@ -167,6 +167,8 @@ class Limiter:
     ``min_tokens``: wait for the token reset when fewer tokens than this remain.
     ``probe``: streams admitted at once before any header is known.
     ``default_block_s``: how long a 429 without Retry-After (and without reset headers) blocks.
+    ``reset_margin_s``: added to every reset time: our clock and the server's window never agree
+    exactly, and arriving a few ms early turns a whole queue into 429s.
     """
 
     def __init__(
@@ -176,6 +178,7 @@ class Limiter:
         min_tokens: int = 1,
         probe: int = 1,
         default_block_s: float = 1.0,
+        reset_margin_s: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
         poll_s: float = 0.01,
     ) -> None:
@@ -183,6 +186,7 @@ class Limiter:
         self.min_tokens = min_tokens
         self.probe = max(1, probe)
         self.default_block_s = default_block_s
+        self.reset_margin_s = reset_margin_s
         self.clock = clock
         self.poll_s = poll_s
         self._cond = threading.Condition()
@@ -312,11 +316,11 @@ class Limiter:
                 if info.remaining_requests is not None:
                     self._remaining_requests = info.remaining_requests
                     if info.reset_requests_s is not None:
-                        self._requests_reset_at = now + info.reset_requests_s
+                        self._requests_reset_at = now + info.reset_requests_s + self.reset_margin_s
                 if info.remaining_tokens is not None:
                     self._remaining_tokens = info.remaining_tokens
                     if info.reset_tokens_s is not None:
-                        self._tokens_reset_at = now + info.reset_tokens_s
+                        self._tokens_reset_at = now + info.reset_tokens_s + self.reset_margin_s
             self._cond.notify_all()
 
     def _on_429(
@@ -334,7 +338,9 @@ class Limiter:
                 delay = info.reset_requests_s
             if delay is None:
                 delay = self.default_block_s
-            self._blocked_until = max(self._blocked_until, self.clock() + delay)
+            self._blocked_until = max(
+                self._blocked_until, self.clock() + delay + self.reset_margin_s
+            )
             self._remaining_requests = 0
             self._requests_reset_at = self._blocked_until
             self._cond.notify_all()

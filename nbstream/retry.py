@@ -123,7 +123,7 @@ class RetryDecision:
             "attempt": self.attempt,
             "max_attempts": self.max_attempts,
             "delay_s": round(self.delay, 4),
-            "kind": self.failure.kind,
+            "failure": self.failure.kind,
             "status": self.failure.status,
             "retry_after_s": self.failure.retry_after,
             "error": self.failure.message,

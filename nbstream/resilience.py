@@ -1,0 +1,406 @@
+"""The resilience layer wired into a StreamRun: retries, rate limits, stalls, hooks, budget, Resume.
+
+Each feature lives in its own module (``retry``, ``ratelimit``, ``stall``, ``hooks``, ``budget``,
+``resume``, ``errors``); this one only plugs them into :class:`~nbstream.run.StreamRun`'s extension
+points, so a run is built the same way everywhere (``api.stream``, the magic, tests)::
+
+    res = Resilience(retry=RetryPolicy(max_attempts=4), stall=StallPolicy(10, 5),
+                     hooks=[KeywordHook(keywords=["secret"], action="stop")], max_tokens=2000)
+    run = res.build(ChatRequest(params, client))   # a StreamRun, not started
+    run.run()                                      # or: await run.arun()
+    if run.status == "incomplete":
+        more = res.resume(run).run()               # continues the answer; more.text is the new part
+
+What goes where:
+
+- **retries** (before the first token only): ``StreamRun(retry=...)`` asks :class:`Retrier` per
+  failed attempt; the decision goes to the log (``{"type": "retry", ...}``) and to the status line
+  (``run.reason = "HTTP 503, retrying in 1.2 s (attempt 2/4)"``). Request sources call the SDK
+  with ``max_retries=0`` (``sources/request.py``), so no attempt is doubled or hidden.
+- **rate limits**: request sources are wrapped so each attempt first takes a ticket from the
+  endpoint's :class:`~nbstream.ratelimit.Limiter` (queued FIFO when the budget is low or after a
+  429) and reports the response's ``x-ratelimit-*`` headers back; ``run.resilience.rate_limit``
+  holds the last :class:`~nbstream.ratelimit.RateLimitInfo` for the status line.
+- **stalls**: a :class:`~nbstream.stall.Watch` per attempt (started once the attempt is admitted);
+  on timeout the run is stopped with ``status="incomplete"`` and the reason.
+- **hooks and budget**: a :class:`~nbstream.hooks.HookSet` sees every text delta of choice 0 with
+  the accumulated text; flags become ``{"type": "flag", ...}`` log records and ``run.resilience.
+  flags``; a ``stop`` flag stops the run (status ``stopped``, reason "stopped by <hook>: ...").
+  A :class:`~nbstream.budget.BudgetGuard` is one more hook; the session budget is checked
+  before the first attempt.
+- **Resume**: :meth:`Resilience.resume` builds a run of the continuation request whose text
+  deltas go through :class:`~nbstream.resume.OverlapJoiner`, so ``partial + new.text`` has
+  neither a gap nor a repeated part. **Retry** is simply :meth:`Resilience.build` on the same
+  source again (a new version).
+
+Keep-alive: request sources without a client use ``nbstream.client.default_client`` (one client and
+connection pool per endpoint); the no-retry copy shares that pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbstream.budget import BudgetGuard, Price, SessionBudget, session_budget
+from nbstream.events import Event, Finished, TextDelta, Usage
+from nbstream.hooks import ChunkHook, Flag, HookSet
+from nbstream.log import ChunkLog
+from nbstream.ratelimit import Limiter, RateLimitInfo, limiter_for
+from nbstream.resume import OverlapJoiner, Style, continuation_messages
+from nbstream.retry import Retrier, RetryDecision, RetryPolicy, parse_retry_after
+from nbstream.run import StreamRun
+from nbstream.sources import AOpened, Opened, Source, to_source
+from nbstream.stall import StallPolicy, Watch, watchdog
+
+
+@dataclass
+class Resilience:
+    """Settings for robust streams; :meth:`build` applies them to one run.
+
+    ``retry``: attempts before the first token (None: no retry). ``stall``: first-chunk and
+    inter-chunk timeouts (None: off). ``hooks``: ``on_chunk`` hooks. ``max_tokens`` /
+    ``max_cost`` (+ ``prices``): per-stream budget; ``session``: the shared session budget.
+    ``rate_limit``: queue request sources per endpoint from their ``x-ratelimit-*`` headers.
+    ``rand`` / ``sleep`` / ``asleep``: injectable for tests (backoff draws and waits).
+    """
+
+    retry: RetryPolicy | None = field(default_factory=RetryPolicy)
+    stall: StallPolicy | None = field(default_factory=StallPolicy)
+    hooks: Sequence[ChunkHook] = ()
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    prices: Mapping[str, Price] | None = None
+    session: SessionBudget | None = field(default_factory=session_budget)
+    rate_limit: bool = True
+    limiter_options: Mapping[str, Any] = field(default_factory=dict)
+    rand: Callable[[], float] | None = None
+
+    def build(self, source: Any, *, log: ChunkLog | None = None, **run_options: Any) -> StreamRun:
+        """A :class:`StreamRun` of ``source`` with every resilience feature attached (not run)."""
+        src = to_source(source)
+        model = (src.params or {}).get("model") if src.params else None
+        guard = RunGuard(self, model if isinstance(model, str) else None)
+        if self.rate_limit and _request_of(src) is not None:
+            src = LimitedSource(src, guard)
+        run = StreamRun(src, log=log, hooks=[guard], retry=guard.retry, **run_options)
+        guard.attach(run)
+        return run
+
+    def resume(
+        self,
+        run: StreamRun,
+        *,
+        style: Style = "prompt",
+        params: Mapping[str, Any] | None = None,
+        log: ChunkLog | None = None,
+        **run_options: Any,
+    ) -> StreamRun:
+        """A run that continues ``run``'s partial answer (Chat Completions or Responses requests).
+
+        Its ``text`` is only what comes *after* the partial answer (the overlap removed);
+        ``resumed_from`` on its guard holds the partial answer: ``partial + new.text`` is the whole.
+        ``params`` changes request parameters for the continuation (e.g. a larger ``max_tokens``).
+        """
+        request = _request_of(run.source)
+        if request is None or not hasattr(request, "with_params"):
+            raise TypeError(
+                "Resume needs a re-runnable request (nbstream ChatRequest / ResponsesRequest, "
+                "as made by nbstream.chat/stream with messages); this run's source is "
+                f"{run.source!r}. Use Retry (a new answer) instead."
+            )
+        partial = run.text
+        original = dict(request.params)
+        if request.kind == "responses":
+            given = original.get("input")
+            items = [{"role": "user", "content": given}] if isinstance(given, str) else given
+            changes = {"input": continuation_messages(list(items or []), partial, style=style)}
+        else:
+            changes = {
+                "messages": continuation_messages(original["messages"], partial, style=style)
+            }
+        source = ResumeSource(request.with_params(**changes, **(params or {})), partial)
+        new = self.build(source, log=log, **run_options)
+        new.resilience.resumed_from = partial  # type: ignore[attr-defined]
+        return new
+
+
+class RunGuard:
+    """Per-run state of the resilience layer; reachable as ``run.resilience``.
+
+    It is the run's hook (``__call__`` per chunk, ``on_attempt`` per attempt) and its retry policy.
+    """
+
+    def __init__(self, config: Resilience, model: str | None = None) -> None:
+        self.config = config
+        self.run: StreamRun | None = None
+        self.retrier = Retrier(config.retry, rand=config.rand) if config.retry else None
+        self.budget: BudgetGuard | None = None
+        session = config.session
+        capped = session is not None and (session.max_tokens or session.max_cost)
+        if config.max_tokens is not None or config.max_cost is not None or capped:
+            self.budget = BudgetGuard(
+                max_tokens=config.max_tokens,
+                max_cost=config.max_cost,
+                session=session,
+                model=model,
+                prices=config.prices,
+            )
+        hooks = [*config.hooks, *([self.budget] if self.budget else [])]
+        self.hookset = HookSet(hooks, stop=self._stop, record=self._record_flag)
+        self._active = bool(config.hooks) or self.budget is not None
+        self.watch: Watch | None = None
+        self.rate_limit: RateLimitInfo | None = None
+        self.decisions: list[RetryDecision] = []
+        self.resumed_from: str | None = None
+        self.queued_s = 0.0
+
+    @property
+    def flags(self) -> list[Flag]:
+        return self.hookset.flags
+
+    def attach(self, run: StreamRun) -> None:
+        self.run = run
+        run.resilience = self  # type: ignore[attr-defined]
+        run.subscribe(self._on_status)
+        if self.retrier is None:
+            run.retry = None
+
+    # -- StreamRun extension points -----------------------------------------------------------
+    def __call__(self, run: StreamRun, events: list[Event]) -> None:
+        watch = self.watch
+        if watch is not None:
+            watch.tick()
+        if not self._active:
+            return
+        for event in events:
+            if type(event) is TextDelta and event.choice == 0:
+                self.hookset.on_chunk(event.text, run.state.text)
+            elif type(event) is Usage and self.budget is not None:
+                flag = self.budget.on_usage(event.prompt_tokens, event.completion_tokens)
+                if flag is not None:
+                    self.hookset.report(flag)
+
+    def on_attempt(self, run: StreamRun, attempt: int) -> None:
+        if attempt == 1 and self.budget is not None:
+            why = self.budget.preflight()
+            if why is not None:
+                run.stop(f"not started: {why}")
+                return
+        self.start_watch()
+
+    def retry(self, run: StreamRun, exc: BaseException, attempt: int) -> float | None:
+        if self.retrier is None:
+            return None
+        decision = self.retrier.decide(exc, attempt, first_token_seen=run.state.first_content)
+        self.decisions.append(decision)
+        record = decision.record()
+        kind = record.pop("type")
+        record.pop("attempt")
+        run.log.note(attempt, self._t(), kind, **record)
+        if decision.retry:
+            run.set_reason(decision.message)
+            return decision.delay
+        return None
+
+    # -- helpers --------------------------------------------------------------------------------
+    def start_watch(self) -> None:
+        """(Re)start the stall watch for the current attempt."""
+        if self.watch is not None:
+            self.watch.cancel()
+        policy = self.config.stall
+        self.watch = watchdog().watch(policy, self._on_stall) if policy is not None else None
+
+    def _on_stall(self, reason: str) -> None:
+        run = self.run
+        if run is not None and not run.done:
+            run.log.note(run.attempt, self._t(), "stall", reason=reason)
+            run.stop(reason, status="incomplete")
+
+    def _stop(self, reason: str) -> None:
+        if self.run is not None:
+            self.run.stop(reason)
+
+    def _record_flag(self, flag: Flag) -> None:
+        run = self.run
+        if run is not None:
+            record = flag.record()
+            record.pop("type")
+            run.log.note(run.attempt, self._t(), "flag", **record)
+
+    def _on_status(self, run: StreamRun, events: list[Event]) -> None:
+        if events or not run.done:
+            return
+        if self.watch is not None:
+            self.watch.cancel()
+        self.hookset.on_end(run.text)
+
+    def _t(self) -> float:
+        run = self.run
+        start = getattr(run, "_t_attempt", None) if run is not None else None
+        return time.monotonic() - start if start else 0.0
+
+    def stop_requested(self) -> bool:
+        run = self.run
+        return bool(run is not None and (run.done or getattr(run, "_stop_requested", False)))
+
+
+def _request_of(source: Any) -> Any:
+    """The ChatRequest / ResponsesRequest inside (possibly wrapped) ``source``, or None."""
+    from nbstream.sources.request import ChatRequest, ResponsesRequest
+
+    while source is not None:
+        if isinstance(source, (ChatRequest, ResponsesRequest)):
+            return source
+        source = getattr(source, "inner", None)
+    return None
+
+
+class _Wrapper:
+    """Delegates the Source attributes to ``inner``."""
+
+    def __init__(self, inner: Source) -> None:
+        self.inner = inner
+        self.rerunnable = inner.rerunnable
+        self.kind = inner.kind
+        self.params = inner.params
+        self.supports_sync = inner.supports_sync
+        self.supports_async = inner.supports_async
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+class LimitedSource(_Wrapper):
+    """A request source that waits for its endpoint's rate-limit budget before each attempt."""
+
+    def __init__(self, inner: Source, guard: RunGuard) -> None:
+        super().__init__(inner)
+        self.guard = guard
+
+    def _limiter(self, is_async: bool) -> Limiter:
+        request = _request_of(self.inner)
+        client = request.client if request is not None else None
+        if client is None:
+            from nbstream.client import default_client
+
+            client = default_client(is_async=is_async)
+        return limiter_for(str(client.base_url), **self.guard.config.limiter_options)
+
+    def _admitted(self, waited: float) -> None:
+        guard = self.guard
+        guard.queued_s += waited
+        run = guard.run
+        if waited > 0.001 and run is not None:
+            run.log.note(run.attempt, guard._t(), "rate_limit_wait", waited_s=round(waited, 4))
+            run.set_reason(None)
+        guard.start_watch()  # the stall clock starts when the request is really sent
+
+    def _queued(self, limiter: Limiter) -> None:
+        run = self.guard.run
+        if run is not None and limiter.queue_position() > 0:
+            run.set_reason("queued: waiting for the rate limit")
+
+    def _report(self, ticket: Any, exc: BaseException | None, headers: Any) -> None:
+        if exc is not None and getattr(exc, "status_code", None) == 429:
+            response_headers = getattr(getattr(exc, "response", None), "headers", None)
+            ticket.rate_limited(parse_retry_after(response_headers), response_headers)
+        elif headers is not None:
+            info = ticket.observe(headers)
+            if info.known:
+                self.guard.rate_limit = info
+        else:
+            ticket.release()
+
+    def open(self) -> Opened:
+        limiter = self._limiter(False)
+        self._queued(limiter)
+        ticket = limiter.acquire(cancelled=self.guard.stop_requested)
+        self._admitted(ticket.waited_s)
+        try:
+            opened = self.inner.open()
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            self._report(ticket, exc, getattr(response, "headers", None))
+            raise
+        self._report(ticket, None, opened.meta.headers)
+        return opened
+
+    async def aopen(self) -> AOpened:
+        limiter = self._limiter(True)
+        self._queued(limiter)
+        ticket = await limiter.aacquire()
+        self._admitted(ticket.waited_s)
+        try:
+            opened = await self.inner.aopen()
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            self._report(ticket, exc, getattr(response, "headers", None))
+            raise
+        self._report(ticket, None, opened.meta.headers)
+        return opened
+
+
+class ResumeSource(_Wrapper):
+    """The continuation request, with its choice-0 text passed through an OverlapJoiner."""
+
+    def __init__(self, inner: Source, partial: str) -> None:
+        super().__init__(inner)
+        self.partial = partial
+        self.joiner = OverlapJoiner(partial)
+
+    def _transform(self, events: list[Event]) -> list[Event]:
+        out: list[Event] = []
+        for event in events:
+            if type(event) is TextDelta and event.choice == 0:
+                text = self.joiner.feed(event.text)
+                if text:
+                    out.append(TextDelta(text))
+                continue
+            if type(event) is Finished and event.choice == 0:
+                rest = self.joiner.finish()
+                if rest:
+                    out.append(TextDelta(rest))
+            out.append(event)
+        return out
+
+    def _fresh(self) -> None:
+        self.joiner = OverlapJoiner(self.partial)  # a retried attempt starts the join again
+
+    def open(self) -> Opened:
+        self._fresh()
+        opened = self.inner.open()
+        transform = self._transform
+
+        def items() -> Iterator[tuple[Any, list[Event]]]:
+            for raw, events in opened.items:
+                yield raw, transform(events)
+
+        return Opened(
+            items(),
+            kind=opened.kind,
+            meta=opened.meta,
+            close=opened.close,
+            pending_raw=opened.pending_raw,
+            expects_finish=opened.expects_finish,
+        )
+
+    async def aopen(self) -> AOpened:
+        self._fresh()
+        opened = await self.inner.aopen()
+        transform = self._transform
+
+        async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
+            async for raw, events in opened.items:
+                yield raw, transform(events)
+
+        return AOpened(
+            items(),
+            kind=opened.kind,
+            meta=opened.meta,
+            aclose=opened.aclose,
+            pending_raw=opened.pending_raw,
+            expects_finish=opened.expects_finish,
+        )
