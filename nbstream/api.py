@@ -44,7 +44,7 @@ def stream(
         source, format=format, language=language, max_fps=max_fps, hooks=hooks, retry=retry
     )
     if display and _in_ipython():
-        view._display_live()
+        view._display_live(waiting=not background)
     return view.start(background=background)
 
 

@@ -85,6 +85,18 @@ class _Version:
         return self.metrics_cache
 
 
+class _LiveDisplay:
+    """The output where stream() displayed the view live, and what became of it."""
+
+    def __init__(self, display_id: str, count: int | None, waiting: bool) -> None:
+        self.display_id = display_id
+        self.count = count  # execution count of the cell that displayed it
+        self.waiting = waiting  # that cell runs the stream to the end
+        self.result_shown = False  # that cell then showed the view as its result
+        self.emptied = False
+        self.hooked = False
+
+
 class StreamView(anywidget.AnyWidget):
     """A live view of a streamed answer. Usually made by :func:`nbstream.stream` / ``chat``.
 
@@ -152,7 +164,7 @@ class StreamView(anywidget.AnyWidget):
         self._versions: list[_Version] = []
         self._lock = threading.RLock()  # orders frames and snapshots
         self._background = False
-        self._live_display: tuple[str, int | None] | None = None
+        self._live: _LiveDisplay | None = None
         self.frames_sent = 0  # measurements: frames and bytes of custom messages sent
         self.bytes_sent = 0
         self.snapshot_bytes = 0  # bytes of snapshot trait updates
@@ -305,10 +317,17 @@ class StreamView(anywidget.AnyWidget):
         """The widget view plus a static copy of the answer (text/markdown, text/plain), so
         GitHub, nbconvert and nbviewer show it without widget state.
 
-        When ``stream()`` already displayed this view live in the running cell, the cell's result
-        is only the text/plain repr: the answer is not shown twice.
+        ``stream()`` displays the view live first. If the same cell then shows the view as its
+        result (``nbstream.chat(...)`` as the last line), that result carries the widget and the
+        final answer and the live output is emptied when the cell ends: one widget, one static
+        answer, and the same outputs whether or not the frontend applies display updates (nbval
+        does not). While a background stream runs, the result is only the text/plain repr.
         """
-        if self._live_display is not None and self._live_display[1] == _execution_count():
+        live = self._live
+        if live is not None and live.count == _execution_count() and live.count is not None:
+            if live.waiting and self.status in FINAL:
+                live.result_shown = True
+                return self._full_bundle(**kwargs)
             return {"text/plain": repr(self)}
         return self._full_bundle(**kwargs)
 
@@ -319,26 +338,50 @@ class StreamView(anywidget.AnyWidget):
         data["text/markdown"] = self._static_markdown()
         return data
 
-    def _display_live(self) -> None:
-        """Display now (the live view) and remember the display id, so the end of the stream can
-        put the final text/markdown into this same output (saved notebooks show the answer)."""
+    def _display_live(self, *, waiting: bool) -> None:
+        """Display the live view now (no static text yet: it does not exist) and keep the display
+        id, so the end of the stream can put the final answer into this output."""
         try:
             from IPython.display import display
         except ImportError:
             return
-        handle = display(self._full_bundle(), raw=True, display_id=True)
+        bundle = super()._repr_mimebundle_()
+        data = dict(bundle[0] if isinstance(bundle, tuple) else (bundle or {}))
+        data["text/plain"] = ""
+        handle = display(data, raw=True, display_id=True)
         if handle is not None:
-            self._live_display = (handle.display_id, _execution_count())
+            self._live = _LiveDisplay(handle.display_id, _execution_count(), waiting)
 
     def _update_live_display(self) -> None:
-        if self._live_display is None:
+        """A version ended: put the final answer into the live output (see _repr_mimebundle_)."""
+        live = self._live
+        if live is None or live.emptied:
             return
-        try:
-            from IPython.display import update_display
+        if live.waiting and live.count is not None and live.count == _execution_count():
+            self._after_cell(live)  # decide when the cell ends: was the view its result?
+            return
+        _update_display(self._full_bundle(), live.display_id)
 
-            update_display(self._full_bundle(), raw=True, display_id=self._live_display[0])
-        except Exception:  # noqa: BLE001 - no frontend / no kernel: nothing to update
-            pass
+    def _after_cell(self, live: _LiveDisplay) -> None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+        if shell is None or live.hooked:
+            return
+        live.hooked = True
+
+        def post_execute() -> None:
+            shell.events.unregister("post_execute", post_execute)
+            live.waiting = False
+            if live.result_shown:
+                live.emptied = True  # the cell's result shows the widget and the answer
+                _update_display({"text/plain": ""}, live.display_id)
+            else:
+                _update_display(self._full_bundle(), live.display_id)
+
+        shell.events.register("post_execute", post_execute)
 
     # ---- running --------------------------------------------------------------------------
 
@@ -691,6 +734,15 @@ def _delta_text(data: Any) -> tuple[str, str]:
     if data.get("error"):
         notes.append("error")
     return "".join(out), ", ".join(notes)
+
+
+def _update_display(data: dict[str, Any], display_id: str) -> None:
+    try:
+        from IPython.display import update_display
+
+        update_display(data, raw=True, display_id=display_id)
+    except Exception:  # noqa: BLE001 - no kernel / no frontend: nothing to update
+        pass
 
 
 def _execution_count() -> int | None:

@@ -66,20 +66,67 @@ def iopub_until_reply(kernel: KernelSession, msg_id: str, timeout: float, on_msg
     raise AssertionError(f"no execute_reply within {timeout} s")
 
 
-def test_waiting_mode_output_has_the_final_answer_and_no_duplicate(kernel, module_server):
-    result = kernel.ok("v = nbstream.stream(ask(tokens=60))\nv")
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def saved_outputs(outputs: list[dict]) -> list[dict]:
+    """The outputs as a notebook saves them: display updates applied (JupyterLab, nbclient)."""
+    saved: list[dict] = []
+    for out in outputs:
+        display_id = (out.get("transient") or {}).get("display_id")
+        if out["type"] == "update_display_data":
+            for old in saved:
+                if (old.get("transient") or {}).get("display_id") == display_id:
+                    old["data"] = out["data"]
+        else:
+            saved.append({**out, "data": dict(out["data"])})
+    return saved
+
+
+def nbval_view(outputs: list[dict]) -> list[tuple[str, str]]:
+    """What strict nbval compares: data of display_data/execute_result, updates ignored, widget
+    view ids skipped."""
+    return [
+        (mime, value)
+        for out in outputs
+        if out["type"] in ("display_data", "execute_result")
+        for mime, value in sorted(out["data"].items())
+        if mime != WIDGET
+    ]
+
+
+def test_chat_as_last_line_shows_one_widget_and_the_answer_for_nbval(kernel, module_server):
+    result = kernel.ok("nbstream.stream(ask(tokens=60))")
     expected = "".join(demo_tokens(60))
     kinds = [o["type"] for o in result.outputs]
-    assert kinds == ["display_data", "update_display_data", "execute_result"]
-    live, final, value = result.outputs
-    assert "application/vnd.jupyter.widget-view+json" in live["data"]
-    # the live output is updated at the end: saved notebooks show the final answer statically
-    assert final["transient"]["display_id"] == live["transient"]["display_id"]
-    assert final["data"]["text/markdown"] == expected
-    assert final["data"]["text/plain"] == f"<StreamView done: {len(expected)} chars>"
-    # the cell's value is only the deterministic repr: the answer is not shown twice
-    assert value["data"] == {"text/plain": f"<StreamView done: {len(expected)} chars>"}
+    assert kinds == ["display_data", "execute_result", "update_display_data"]
+    live, value, emptied = result.outputs
+    assert WIDGET in live["data"] and live["data"]["text/plain"] == ""
+    # the cell's result: the widget with the final answer as static Markdown and a stable repr
+    assert WIDGET in value["data"]
+    assert value["data"]["text/markdown"] == expected
+    assert value["data"]["text/plain"] == f"<StreamView done: {len(expected)} chars>"
+    # the live output is emptied when the cell ends: one widget in the saved notebook
+    assert emptied["transient"]["display_id"] == live["transient"]["display_id"]
+    saved = saved_outputs(result.outputs)
+    assert sum(WIDGET in out["data"] for out in saved) == 1
+    # strict nbval (which ignores display updates) sees exactly what the saved notebook holds
+    assert nbval_view(result.outputs) == nbval_view(saved)
+
+
+def test_assigned_view_gets_the_final_answer_into_its_live_output(kernel, module_server):
+    result = kernel.ok("v = nbstream.stream(ask(tokens=60))")
+    expected = "".join(demo_tokens(60))
+    assert [o["type"] for o in result.outputs] == ["display_data", "update_display_data"]
+    saved = saved_outputs(result.outputs)
+    assert len(saved) == 1
+    assert WIDGET in saved[0]["data"]
+    assert saved[0]["data"]["text/markdown"] == expected
+    assert saved[0]["data"]["text/plain"] == f"<StreamView done: {len(expected)} chars>"
     assert kernel.value("v.text") == expected
+    # shown again in a later cell: the full bundle
+    later = kernel.ok("v")
+    assert later.outputs[0]["data"]["text/markdown"] == expected
 
 
 def test_interrupt_acts_as_stop_in_waiting_mode(kernel, module_server):
