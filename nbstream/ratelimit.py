@@ -313,15 +313,46 @@ class Limiter:
                 now = self.clock()
                 if info.limit_requests is not None:
                     self._limit_requests = info.limit_requests
-                if info.remaining_requests is not None:
-                    self._remaining_requests = info.remaining_requests
-                    if info.reset_requests_s is not None:
-                        self._requests_reset_at = now + info.reset_requests_s + self.reset_margin_s
-                if info.remaining_tokens is not None:
-                    self._remaining_tokens = info.remaining_tokens
-                    if info.reset_tokens_s is not None:
-                        self._tokens_reset_at = now + info.reset_tokens_s + self.reset_margin_s
+                self._remaining_requests, self._requests_reset_at = self._merge(
+                    self._remaining_requests,
+                    self._requests_reset_at,
+                    info.remaining_requests,
+                    info.reset_requests_s,
+                    now,
+                )
+                self._remaining_tokens, self._tokens_reset_at = self._merge(
+                    self._remaining_tokens,
+                    self._tokens_reset_at,
+                    info.remaining_tokens,
+                    info.reset_tokens_s,
+                    now,
+                )
             self._cond.notify_all()
+
+    def _merge(
+        self,
+        remaining: int | None,
+        reset_at: float | None,
+        new_remaining: int | None,
+        new_reset_s: float | None,
+        now: float,
+    ) -> tuple[int | None, float | None]:
+        """Fold one response's budget into ours. Responses of concurrent requests arrive in any
+        order: within one window (same reset time, give or take) the lowest ``remaining`` is the
+        newest news; a later reset time means a new window, whose numbers replace ours."""
+        if new_remaining is None:
+            return remaining, reset_at
+        if new_reset_s is None:
+            return new_remaining, reset_at
+        new_reset_at = now + new_reset_s + self.reset_margin_s
+        same_window = (
+            remaining is not None
+            and reset_at is not None
+            and new_reset_at <= reset_at + 0.05 + 0.1 * new_reset_s
+        )
+        if same_window:
+            return min(remaining, new_remaining), max(reset_at, new_reset_at)
+        return new_remaining, new_reset_at
 
     def _on_429(
         self, ticket: Ticket, retry_after: float | None, info: RateLimitInfo | None

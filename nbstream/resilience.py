@@ -63,7 +63,8 @@ class Resilience:
     ``retry``: attempts before the first token (None: no retry). ``stall``: first-chunk and
     inter-chunk timeouts (None: off). ``hooks``: ``on_chunk`` hooks. ``max_tokens`` /
     ``max_cost`` (+ ``prices``): per-stream budget; ``session``: the shared session budget.
-    ``rate_limit``: queue request sources per endpoint from their ``x-ratelimit-*`` headers.
+    ``rate_limit``: queue request sources per endpoint from their ``x-ratelimit-*`` headers
+    (``limiter``: use this :class:`Limiter` instead of the endpoint's shared one).
     ``rand`` / ``sleep`` / ``asleep``: injectable for tests (backoff draws and waits).
     """
 
@@ -76,6 +77,7 @@ class Resilience:
     session: SessionBudget | None = field(default_factory=session_budget)
     rate_limit: bool = True
     limiter_options: Mapping[str, Any] = field(default_factory=dict)
+    limiter: Limiter | None = None
     rand: Callable[[], float] | None = None
 
     def build(self, source: Any, *, log: ChunkLog | None = None, **run_options: Any) -> StreamRun:
@@ -281,6 +283,8 @@ class LimitedSource(_Wrapper):
         self.guard = guard
 
     def _limiter(self, is_async: bool) -> Limiter:
+        if self.guard.config.limiter is not None:
+            return self.guard.config.limiter
         request = _request_of(self.inner)
         client = request.client if request is not None else None
         if client is None:

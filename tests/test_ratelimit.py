@@ -198,3 +198,17 @@ def test_one_limiter_per_endpoint() -> None:
     a = limiter_for("http://127.0.0.1:1234/v1/")
     assert limiter_for("http://127.0.0.1:1234/v1") is a
     assert limiter_for("http://127.0.0.1:9999/v1") is not a
+
+
+def test_out_of_order_responses_of_one_window_keep_the_lowest_remaining() -> None:
+    limiter = Limiter(poll_s=0.005)
+    tickets = [limiter.acquire()]
+    tickets[0].observe({"x-ratelimit-remaining-requests": "5", "x-ratelimit-reset-requests": "10s"})
+    tickets = [limiter.acquire() for _ in range(3)]
+    # answers arrive out of order: remaining 2 (newest), then 4 (older, same window)
+    tickets[2].observe({"x-ratelimit-remaining-requests": "2", "x-ratelimit-reset-requests": "10s"})
+    tickets[0].observe({"x-ratelimit-remaining-requests": "4", "x-ratelimit-reset-requests": "10s"})
+    assert limiter._remaining_requests == 2
+    # a later reset time is a new window: its numbers replace ours
+    tickets[1].observe({"x-ratelimit-remaining-requests": "9", "x-ratelimit-reset-requests": "20s"})
+    assert limiter._remaining_requests == 9
