@@ -39,6 +39,13 @@ Models
   text-source logs become chat chunks.
   Faults and pacing apply to replays too (counted per SSE event carrying ``data:`` other than
   ``[DONE]``); with neither, the bytes sent equal the file.
+- Tool calls: with option ``tool_calls`` (N, up to 8), or ``tool_choice="required"`` / a named
+  function and ``tools`` in the request, ``demo`` answers with N parallel function calls instead of
+  text (chat ``delta.tool_calls`` with id/name first, then argument fragments split at JSON
+  punctuation, ``finish_reason="tool_calls"``; Responses ``function_call`` items with
+  ``response.function_call_arguments.delta``). Arguments are built from each function's JSON
+  schema (strings ``"example <name>"``, ``"Paris"`` for city/location, 1, 1.5, true, enum[0]);
+  without ``tools`` the function is ``get_weather(city)``. See ``tools.py``.
 - ``n`` (chat, 1-16): several choices, one per chunk, interleaved round-robin, each with its own
   role and finish chunk; choice i > 0 of ``demo`` is titled "(take i+1)"
   (``demo_tokens(count, choice=i)``).

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from nbstream.server import demo, resilience, wire
+from nbstream.server import demo, resilience, tools, wire
 from nbstream.server.chunklog import chunklog_stream
 from nbstream.server.limits import AttemptCounter, RateLimit, RateLimiter
 from nbstream.server.options import OptionError, RequestOptions, parse_request_options
@@ -397,6 +397,10 @@ class _Handler(BaseHTTPRequestHandler):
         ident = hashlib.sha256(path.encode() + b"\0" + json.dumps(body, sort_keys=True).encode())
         ident_hex = ident.hexdigest()[:24]
         created = CREATED
+        wanted = tools.requested_calls(body, options.tool_calls)
+        if wanted and n == 1:
+            self._serve_tool_calls(record, api, body, base, wanted, ident_hex, prompt_tokens)
+            return
         if api == "chat":
             chunk_id = "chatcmpl-" + ident_hex
             if not record.stream:
@@ -481,6 +485,58 @@ class _Handler(BaseHTTPRequestHandler):
         record.body, record.model, record.options = body, base, options
         self._wait_before_body(record, options)
         self._send_json(record, 200, resilience.moderation_response(body, base))
+
+    def _serve_tool_calls(
+        self,
+        record: RequestRecord,
+        api: str,
+        body: dict[str, Any],
+        base: str,
+        count: int,
+        ident: str,
+        prompt_tokens: int,
+    ) -> None:
+        """The demo model answering with function calls (see ``tools.py``)."""
+        options = record.options or RequestOptions()
+        headers = self.server.app._limiter_headers()
+        calls = tools.plan_calls(body, count, ident)
+        common = {"model": base, "created": CREATED}
+        if api == "chat":
+            if not record.stream:
+                completion = wire.chat_completion(
+                    "",
+                    chunk_id="chatcmpl-" + ident,
+                    finish_reason="tool_calls",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=tools.argument_tokens(calls),
+                    **common,
+                )
+                completion["choices"][0]["message"] = tools.chat_tool_message(calls)
+                self._wait_before_body(record, options)
+                self._send_json(record, 200, completion, extra=headers)
+                return
+            stream_options = body.get("stream_options") or {}
+            blocks = tools.chat_tool_stream(
+                calls,
+                chunk_id="chatcmpl-" + ident,
+                include_usage=isinstance(stream_options, dict)
+                and bool(stream_options.get("include_usage")),
+                prompt_tokens=prompt_tokens,
+                **common,
+            )
+        else:
+            extra = {"input_tokens": prompt_tokens, "instructions": body.get("instructions")}
+            if not record.stream:
+                full = tools.responses_tool_full(
+                    calls, response_id="resp_" + ident, **common, **extra
+                )
+                self._wait_before_body(record, options)
+                self._send_json(record, 200, full, extra=headers)
+                return
+            blocks = tools.responses_tool_stream(
+                calls, response_id="resp_" + ident, **common, **extra
+            )
+        self._stream(record, blocks, options, api, headers)
 
     def _plan_tokens(
         self, api: str, base: str, body: dict[str, Any], options: RequestOptions, choice: int = 0

@@ -14,7 +14,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 FAIL_STATUSES = (408, 409, 429, 500, 502, 503, 504)
-MAX_VALUES = {"tokens": 5_000_000, "reasoning": 1_000_000}  # answers are built in memory
+MAX_VALUES = {
+    "tokens": 5_000_000,
+    "reasoning": 1_000_000,
+    "tool_calls": 8,
+}  # answers are built in memory
 
 
 class OptionError(ValueError):
@@ -37,6 +41,7 @@ class RequestOptions:
     tokens: int | None = None
     echo: bool = False
     reasoning: int = 0
+    tool_calls: int = 0
     # faults
     fail: int | None = None
     fail_times: int | None = None
@@ -63,6 +68,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(RequestOptions)}
 _FLOATS = {"ttft", "tokens_per_s", "delay", "retry_after", "stall"}
 _INTS = {
     "tokens",
+    "tool_calls",
     "reasoning",
     "fail",
     "fail_times",
