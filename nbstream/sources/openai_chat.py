@@ -78,32 +78,38 @@ class ChatAdapter:
         self._started = False
 
     def handle(self, chunk: ChatCompletionChunk) -> list[Event]:
-        """Events carried by one chunk, in wire order (text before finish, usage last)."""
+        """Events carried by one chunk, in wire order (text before finish, usage last).
+
+        The hot path: plain attribute reads; ``__pydantic_extra__`` holds the fields the SDK's
+        model does not declare (``reasoning``, ``content_filter_results``...).
+        """
         events: list[Event] = []
         if not self._started and chunk.model:
             self._started = True
             events.append(Started(model=chunk.model, response_id=chunk.id or None))
-        extra = chunk.model_extra
+        extra = chunk.__pydantic_extra__
         if extra:
             pfr = extra.get("prompt_filter_results")
             if pfr:
                 events.append(ContentFilter(results={"prompt_filter_results": pfr}, choice=None))
-        moderation = chunk.moderation
-        if moderation is not None:
-            events.append(ContentFilter(results={"moderation": moderation.to_dict()}, choice=None))
+        if chunk.moderation is not None:
+            events.append(
+                ContentFilter(results={"moderation": chunk.moderation.to_dict()}, choice=None)
+            )
         for choice in chunk.choices:
             i = choice.index
             delta = choice.delta
             if delta is not None:
-                dextra = delta.model_extra
+                dextra = delta.__pydantic_extra__
                 if dextra:
                     for name in _REASONING_FIELDS:
                         value = dextra.get(name)
                         if value and isinstance(value, str):
                             events.append(ReasoningDelta(value, i))
                             break
-                if delta.content:
-                    events.append(TextDelta(delta.content, i))
+                content = delta.content
+                if content:
+                    events.append(TextDelta(content, i))
                 if delta.refusal:
                     events.append(RefusalDelta(delta.refusal, i))
                 if delta.tool_calls:
@@ -124,7 +130,7 @@ class ChatAdapter:
                     events.append(LogprobsDelta(_logprobs(lp.content), i, "content"))
                 if lp.refusal:
                     events.append(LogprobsDelta(_logprobs(lp.refusal), i, "refusal"))
-            cextra = choice.model_extra
+            cextra = choice.__pydantic_extra__
             if cextra:
                 cfr = cextra.get("content_filter_results")
                 if cfr:

@@ -39,6 +39,7 @@ class AutoAdapter:
                 ChatAdapter() if isinstance(item, ChatCompletionChunk) else ResponsesAdapter()
             )
             self.kind = inner.kind
+            self.handle = inner.handle  # type: ignore[method-assign]  # later items go direct
         return inner.handle(item)
 
 
@@ -123,14 +124,13 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
     adapter = adapter_for(kind)
 
     def items() -> Iterator[tuple[Any, list[Event]]]:
-        handle = adapter.handle
         for item in stream:
             raw = cap.data
             if raw is None or raw is cap.used:
                 raw = _dump(item)
             else:
                 cap.used = raw
-            yield raw, handle(item)
+            yield raw, adapter.handle(item)
 
     def close() -> None:
         response = stream.response
@@ -157,14 +157,13 @@ def open_async_stream(stream: openai.AsyncStream[Any], kind: str = "openai") -> 
     adapter = adapter_for(kind)
 
     async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
-        handle = adapter.handle
         async for item in stream:
             raw = cap.data
             if raw is None or raw is cap.used:
                 raw = _dump(item)
             else:
                 cap.used = raw
-            yield raw, handle(item)
+            yield raw, adapter.handle(item)
 
     async def aclose() -> None:
         await stream.close()
