@@ -373,3 +373,10 @@ def test_records_never_keep_credentials(local_server: LocalServer) -> None:
     record = local_server.last_request
     assert planted not in repr(record) and planted not in repr(local_server.requests)
     assert "authorization" not in record.headers and "api-key" not in record.headers
+
+
+def test_json_replay_status_option(local_server: LocalServer, shared_streams: Path) -> None:
+    name = "20-openai-http400-error-body.json"
+    body = {"model": f"replay:{name}?status=422", "messages": USER}
+    status, _, raw = _request(local_server, "/chat/completions", body)
+    assert status == 422 and raw == (shared_streams / name).read_bytes()

@@ -580,8 +580,7 @@ class _Handler(BaseHTTPRequestHandler):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            readable, _, _ = select.select([sock], [], [], min(remaining, 0.05))
-            if readable:
+            if _readable(sock, min(remaining, 0.05)):
                 try:
                     peek = sock.recv(1, socket.MSG_PEEK)
                 except OSError:
@@ -711,6 +710,15 @@ class _Handler(BaseHTTPRequestHandler):
             else "chat"
         )
         self._stream(record, blocks, options, api, headers)
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether the socket has data or EOF within ``timeout`` (poll: no FD_SETSIZE limit)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(timeout * 1000))
+    return bool(select.select([sock], [], [], timeout)[0])
 
 
 def _retry_headers(seconds: float) -> dict[str, str]:
