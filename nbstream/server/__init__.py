@@ -99,7 +99,7 @@ headers advertise 10,000 requests / 10,000,000 tokens per minute and nothing is 
 Observability
 -------------
 ``LocalServer``: ``.base_url`` (``http://127.0.0.1:PORT/v1``), ``.url``, ``.port``, ``.requests`` (a
-list of ``RequestRecord``: ``request_id``, ``method``, ``path``, ``headers`` (no Authorization),
+list of ``RequestRecord``: ``request_id``, ``method``, ``path``, ``headers`` (no credentials),
 ``body``, ``model``, ``options``, ``stream``, ``attempt``, ``status``, ``chunks_sent``,
 ``bytes_sent``, ``disconnected`` (the client went away before the end), ``end_reason``
 (``complete``, ``client_disconnected``, ``injected_disconnect``, ``injected_error``,
@@ -108,6 +108,22 @@ list of ``RequestRecord``: ``request_id``, ``method``, ``path``, ``headers`` (no
 ``.wait_for_disconnect(timeout, request_id=None)``, ``.reset()``, ``.stop()``. Only the last
 ``max_records`` (10,000) records are kept. ``ProcessServer`` (``serve(process=True)``) has
 ``.base_url``, ``.url``, ``.process``, ``.stop()`` and no records.
+
+Starting it
+-----------
+- ``serve(host="127.0.0.1", port=0, streams_dir=None, tokens_per_s=None, ttft=0.0,
+  rate_limit=None, process=False, verbose=False)``: a context manager; stops on exit. Pacing
+  arguments are server-wide defaults that request options override.
+- ``LocalServer(...).start()`` / ``.stop()`` for manual control (also a context manager).
+- ``start_background()``: the in-process default used by ``nbstream.client`` when no API key is
+  set; idempotent, daemon threads, paced like a real model (60 tokens/s, 0.3 s to first token).
+  ``stop_background()`` stops it.
+- CLI: ``nbstream serve [--port N] [--host H] [--streams-dir D] [--tokens-per-s R] [--ttft S]
+  [--limit-requests N] [--limit-tokens N] [--limit-window S] [--verbose]`` (or
+  ``python -m nbstream serve``) prints ``nbstream local server: http://127.0.0.1:PORT/v1``.
+- pytest (``tests/conftest.py``): ``local_server`` (per test), ``module_server`` (per module),
+  both replaying ``../shared/streams`` when present; ``shared_streams`` (the path, or a skip).
+- ``bench/server_throughput.py``: the server's emission rate against the openai SDK loop.
 """
 
 from __future__ import annotations
