@@ -380,3 +380,11 @@ def test_json_replay_status_option(local_server: LocalServer, shared_streams: Pa
     body = {"model": f"replay:{name}?status=422", "messages": USER}
     status, _, raw = _request(local_server, "/chat/completions", body)
     assert status == 422 and raw == (shared_streams / name).read_bytes()
+
+
+def test_other_methods_get_a_json_405(local_server: LocalServer) -> None:
+    request = urllib.request.Request(local_server.base_url + "/models", method="DELETE")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 405 and info.value.headers["x-request-id"]
+    assert _error(info.value.read())["code"] == "method_not_allowed"

@@ -243,6 +243,19 @@ class _Handler(BaseHTTPRequestHandler):
             if not record.done:
                 self._end(record, "complete")
 
+    def _method_not_allowed(self) -> None:
+        record = self._start_record()
+        self._read_body()
+        self._send_error(
+            record,
+            405,
+            f"Method {self.command} is not supported by this local server: use GET for "
+            "/v1/models and POST for /v1/chat/completions and /v1/responses.",
+            code="method_not_allowed",
+        )
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed  # noqa: N815
+
     def _not_found(self, record: RequestRecord) -> None:
         self._send_error(
             record,
