@@ -59,6 +59,7 @@ export class StreamDocument {
       v.seq = sv.seq ?? 0;
       v.status = sv.status ?? v.status;
       v.reason = sv.reason ?? null;
+      v.notes = sv.notes ?? [];
       v.metrics = sv.metrics ?? {};
       const parts = new Map();
       for (const p of sv.parts ?? []) {

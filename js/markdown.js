@@ -77,9 +77,18 @@ export function splitBlocks(text) {
   const lines = text.split("\n");
   const blocks = [];
   let cur = [];
+  let curStart = 0; // offset in text of the first line of `cur`
+  let pos = 0; // offset of the current line
   let fence = null; // the opening marker, e.g. "```"
   let math = null; // "$$" or "\\["
-  for (const line of lines) {
+  const last = lines.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const line = lines[i];
+    // the unterminated last line is never a block boundary: "  " may become "  - item"
+    if (i === last && line.trim() === "" && !fence && !math) break;
+    const here = pos;
+    pos += line.length + 1;
+    if (cur.length === 0) curStart = here;
     if (fence) {
       cur.push(line);
       const m = FENCE.exec(line);
@@ -108,7 +117,8 @@ export function splitBlocks(text) {
     cur.push(line);
   }
   blocks.push(cur.join("\n"));
-  return { blocks, open: { fence, math } };
+  const tailOffset = cur.length ? curStart : Math.min(pos, text.length);
+  return { blocks, open: { fence, math }, tailOffset };
 }
 
 /** Make a half-written tail block render sensibly: close an open fence. */
@@ -128,6 +138,7 @@ export class IncrementalMarkdown {
     this.language = language;
     this.blocks = []; // [{src, node}] finished blocks
     this.tail = null; // {src, node}
+    this.tailStart = 0; // offset in text where the unfinished tail begins
     this.text = "";
     this.renders = 0; // tail/finished block renders, for tests and the benchmark
   }
@@ -137,13 +148,10 @@ export class IncrementalMarkdown {
     if (this.format !== "markdown") return this.renderWhole(text);
     if (!text.startsWith(this.text)) this.reset(); // replaced, not grown (version switch, resync)
     this.text = text;
-    const { blocks, open } = splitBlocks(text);
-    const finished = blocks.slice(0, -1);
-    // keep the finished blocks we already have when their source is unchanged
-    let keep = 0;
-    while (keep < this.blocks.length && keep < finished.length && this.blocks[keep].src === finished[keep]) keep++;
-    for (const b of this.blocks.splice(keep)) b.node.remove();
-    for (const src of finished.slice(keep)) {
+    // Only the part after the last finished block is split again: O(new text) per update.
+    const { blocks, open, tailOffset } = splitBlocks(text.slice(this.tailStart));
+    this.tailStart += tailOffset;
+    for (const src of blocks.slice(0, -1)) {
       let node;
       if (this.tail && this.tail.src === src) {
         node = this.tail.node; // the tail just finished unchanged: keep its node
@@ -204,6 +212,7 @@ export class IncrementalMarkdown {
     this.blocks = [];
     this.tail = null;
     this.pre = null;
+    this.tailStart = 0;
     this.text = "";
   }
 }

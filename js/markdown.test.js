@@ -108,3 +108,28 @@ describe("IncrementalMarkdown", () => {
     expect(el2.querySelector(".hljs-keyword").textContent).toBe("def");
   });
 });
+
+describe("splitBlocks at the growing edge", () => {
+  it("an unterminated blank last line is not a boundary", () => {
+    expect(splitBlocks("1. one\n").blocks).toEqual(["1. one"]);
+    expect(splitBlocks("1. one\n  ").blocks).toEqual(["1. one"]);
+    expect(splitBlocks("1. one\n\n").blocks).toEqual(["1. one", ""]);
+  });
+
+  it("tailOffset points where re-splitting must start", () => {
+    for (const text of ["a\n\nb", "a\n\n", "a\n\n  ", "```\nx\n\ny", "a"]) {
+      const { blocks, tailOffset } = splitBlocks(text);
+      expect(text.slice(tailOffset).startsWith(blocks[blocks.length - 1])).toBe(true);
+    }
+  });
+
+  it("growing one character at a time gives the same blocks as one split", () => {
+    const text = "# T\n\n- a\n- b\n  \n  c\n\n```\n1\n\n2\n```\n\n$$\nx\n\ny\n$$\n\nend";
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el);
+    for (let i = 1; i <= text.length; i++) r.update(text.slice(0, i));
+    const whole = document.createElement("div");
+    new IncrementalMarkdown(whole).update(text);
+    expect(el.innerHTML).toBe(whole.innerHTML);
+  });
+});

@@ -50,8 +50,9 @@ export class View {
     this.tools = h("div", { "data-testid": "tool-calls", className: "nbstream-tools" });
     this.error = h("div", { "data-testid": "error", className: "nbstream-error", role: "alert" });
     this.status = h("div", { "data-testid": "status", className: "nbstream-status", "aria-live": "polite" });
+    this.notes = h("div", { "data-testid": "notes", className: "nbstream-notes", hidden: true }); // resilience: flags, rate limit, budget
     this.log = new LogPanel(model, doc, logs, () => this.versionShown());
-    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.reasoning, this.refusal, this.answer, this.tools, this.error, this.status, this.log.el);
+    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.reasoning, this.refusal, this.answer, this.tools, this.error, this.status, this.notes, this.log.el);
     this.renderer = null;
     this.rendererVersion = null;
     el.appendChild(this.root);
@@ -154,8 +155,13 @@ export class View {
     this.error.className = `nbstream-error nbstream-${status}`;
     if (!this.status.dataset.hint || final) {
       delete this.status.dataset.hint;
-      this.status.textContent = statusParts(status, v?.metrics).join(" · ");
+      const parts = statusParts(status, v?.metrics);
+      if (!final && reason) parts.push(reason); // e.g. "HTTP 503, retrying in 1.2 s (attempt 2/4)"
+      this.status.textContent = parts.join(" · ");
     }
+    const notes = v?.notes ?? [];
+    this.notes.hidden = notes.length === 0;
+    this.notes.textContent = notes.join(" · ");
     this.log.paint();
   }
 
