@@ -65,6 +65,13 @@ class NotebookPage:
         self.wait_kernel_idle(timeout)
         return self
 
+    def reload(self, timeout: float = 60.0) -> NotebookPage:
+        """Reload the page (same kernel) and wait until it is usable again."""
+        self.page.reload()
+        self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
+        self.wait_kernel_idle(timeout)
+        return self
+
     def wait_kernel_idle(self, timeout: float = 60.0) -> None:
         """Wait until the server reports this notebook's kernel idle with a live websocket,
         and the page's own kernel indicator says idle too."""

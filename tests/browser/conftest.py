@@ -147,6 +147,9 @@ def page(chromium, page_events: PageEvents, request: pytest.FixtureRequest):
     page.set_default_timeout(30_000)
 
     def on_dialog(dialog) -> None:
+        if dialog.type == "beforeunload":  # "leave the page?" on reload: yes
+            dialog.accept()
+            return
         page_events.dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 

@@ -136,3 +136,37 @@ def test_regenerate_sends_a_new_request_and_adds_a_version(open_notebook, llm):
 
     nb.run_cell(2)
     assert nb.output_text(2).strip() == "2 ['done', 'done']"
+
+
+def test_second_view_saved_notebook_and_reloaded_page_show_the_complete_answer(
+    open_notebook, llm, page
+):
+    nb = open_notebook(
+        [setup_cell(llm.base_url), "view = nbstream.stream(ask(tokens_per_s=200), background=True)",
+         "view"]
+    )  # fmt: skip
+    nb.run_cells([0, 1])
+    StreamWidget(nb, 1).wait_rendered().wait_status("done")
+    nb.run_cell(2)  # a second view of the same widget
+    for cell in (1, 2):
+        assert StreamWidget(nb, cell).wait_rendered().copied_text() == DEMO_TEXT
+
+    # The saved file carries the final answer statically (GitHub, nbconvert, nbviewer).
+    page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").first.click()
+    saved = wait_until(lambda: _saved_markdown(nb), 10, what="the saved notebook's outputs")
+    assert DEMO_TEXT.strip() in saved
+
+    # A reloaded page rebuilds both views from the kernel's widget state: the complete answer.
+    nb.reload()
+    for cell in (1, 2):
+        widget = StreamWidget(nb, cell).wait_rendered()
+        assert widget.status() == "done"
+        assert widget.copied_text() == DEMO_TEXT
+
+
+def _saved_markdown(nb) -> str:
+    import nbformat
+
+    notebook = nbformat.read(nb.server.root_dir / nb.name, as_version=4)
+    outputs = notebook.cells[1].get("outputs", [])
+    return "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
