@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite, the one command the README gives and CI runs:
-# lint, the JavaScript unit tests, the Python tests (real kernels, real HTTP, real JupyterLab in
-# headless Chromium), then every tutorial notebook executed and compared by nbval.
+# The whole test suite, the one command the README gives and CI (.ci/run) runs: set up what the
+# tests need (scripts/setup.sh --browser: .venv, nbstream editable with its test extras and a
+# fresh widget bundle, npm packages, Debian's Chromium), then lint, the JavaScript unit tests, the
+# Python tests (real kernels, real HTTP, real JupyterLab and Notebook 7 in headless Chromium), and
+# every tutorial notebook executed and compared by nbval.
 #
-# Uses .venv/ when it exists (as `pip install -e '.[test]'` in a venv there leaves it), else the
-# python on PATH. Extra arguments go to the main pytest run (e.g. `-k stop` or `-x`).
+# Extra arguments go to the main pytest run (e.g. `-k stop` or `-x`).
+# NBSTREAM_SKIP_SETUP=1 skips the setup step (a quicker loop on an already set-up machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -x .venv/bin/python ]; then
-    PYTHON=.venv/bin/python
-else
-    PYTHON=python3
-fi
-
 started=$SECONDS
 section() { printf '\n==> %s  (+%ss)\n' "$*" "$((SECONDS - started))"; }
+
+if [ "${NBSTREAM_SKIP_SETUP:-}" != 1 ]; then
+    section "setup (scripts/setup.sh --browser)"
+    bash scripts/setup.sh --browser
+fi
+PYTHON=.venv/bin/python
 
 section "ruff"
 "$PYTHON" -m ruff check .
