@@ -30,6 +30,7 @@ def stream(
     max_fps: float = 60.0,
     hooks: Sequence[Any] = (),
     retry: Any = None,
+    resilience: Any = "default",
 ) -> StreamView:
     """Show ``source`` streaming live and return its :class:`StreamView`.
 
@@ -39,9 +40,22 @@ def stream(
     ``format``: ``markdown`` (default), ``text`` or ``code`` (with ``language``).
     ``background=False`` runs to the end before returning; ``True`` returns at once.
     ``display=False`` does not display the widget (scripts, tests, composing layouts).
+    ``resilience``: a :class:`nbstream.resilience.Resilience` (retries before the first token,
+    rate-limit queue, stall timeouts, ``on_chunk`` moderation hooks, budget); the default one
+    when not given; ``None`` turns the layer off.
     """
+    if resilience == "default":
+        from nbstream.resilience import Resilience
+
+        resilience = Resilience()
     view = StreamView(
-        source, format=format, language=language, max_fps=max_fps, hooks=hooks, retry=retry
+        source,
+        format=format,
+        language=language,
+        max_fps=max_fps,
+        hooks=hooks,
+        retry=retry,
+        resilience=resilience,
     )
     if display and _in_ipython():
         view._display_live(waiting=not background)
@@ -58,6 +72,7 @@ def chat(
     format: Format = "markdown",  # noqa: A002
     background: bool = False,
     display: bool = True,
+    resilience: Any = "default",
     **params: Any,
 ) -> StreamView:
     """Ask a model and show the answer live: ``nbstream.chat("Explain SSE", model="gpt-4o-mini")``.
@@ -90,7 +105,9 @@ def chat(
         request = ResponsesRequest({"model": model, "input": messages, **params}, client)
     else:
         raise ValueError(f"api must be 'chat' or 'responses', got {api!r}")
-    return stream(request, format=format, background=background, display=display)
+    return stream(
+        request, format=format, background=background, display=display, resilience=resilience
+    )
 
 
 def _default_model() -> str:

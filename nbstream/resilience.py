@@ -80,15 +80,29 @@ class Resilience:
     limiter: Limiter | None = None
     rand: Callable[[], float] | None = None
 
-    def build(self, source: Any, *, log: ChunkLog | None = None, **run_options: Any) -> StreamRun:
-        """A :class:`StreamRun` of ``source`` with every resilience feature attached (not run)."""
+    def build(
+        self,
+        source: Any,
+        *,
+        log: ChunkLog | None = None,
+        hooks: Sequence[Any] = (),
+        retry: Any = None,
+        **run_options: Any,
+    ) -> StreamRun:
+        """A :class:`StreamRun` of ``source`` with every resilience feature attached (not run).
+
+        ``hooks``: more run-level hooks ``hook(run, events)``; ``retry``: a run-level retry
+        callable that replaces this policy (``StreamRun(retry=...)``).
+        """
         src = to_source(source)
         model = (src.params or {}).get("model") if src.params else None
         guard = RunGuard(self, model if isinstance(model, str) else None)
         if self.rate_limit and _request_of(src) is not None:
             src = LimitedSource(src, guard)
-        run = StreamRun(src, log=log, hooks=[guard], retry=guard.retry, **run_options)
-        guard.attach(run)
+        run = StreamRun(
+            src, log=log, hooks=[guard, *hooks], retry=retry or guard.retry, **run_options
+        )
+        guard.attach(run, own_retry=retry is None)
         return run
 
     def resume(
@@ -163,12 +177,29 @@ class RunGuard:
     def flags(self) -> list[Flag]:
         return self.hookset.flags
 
-    def attach(self, run: StreamRun) -> None:
+    def attach(self, run: StreamRun, own_retry: bool = True) -> None:
         self.run = run
         run.resilience = self  # type: ignore[attr-defined]
         run.subscribe(self._on_status)
-        if self.retrier is None:
+        if self.retrier is None and own_retry:
             run.retry = None
+
+    def notes(self) -> list[str]:
+        """Short lines for the widget: flags raised, rate-limit budget, time queued."""
+        out = [
+            f"{'stopped' if f.action == 'stop' else 'flagged'} by {f.hook}: {f.reason}"
+            for f in self.flags
+        ]
+        if self.rate_limit is not None and self.rate_limit.known:
+            out.append(f"rate limit: {self.rate_limit.summary()}")
+        if self.queued_s >= 0.05:
+            out.append(f"queued {self.queued_s:.1f} s for the rate limit")
+        if self.budget is not None and self.budget.completion_tokens:
+            snap = self.budget.snapshot()
+            cost = f", cost {snap['cost']:.4f}" if "cost" in snap else ""
+            est = " (estimated)" if snap["estimated"] else ""
+            out.append(f"budget: {snap['completion_tokens']:,} tokens{est}{cost}")
+        return out
 
     # -- StreamRun extension points -----------------------------------------------------------
     def __call__(self, run: StreamRun, events: list[Event]) -> None:
@@ -231,6 +262,8 @@ class RunGuard:
             record = flag.record()
             record.pop("type")
             run.log.note(run.attempt, self._t(), "flag", **record)
+            if flag.action == "flag":
+                run.set_reason(f"flagged by {flag.hook}: {flag.reason}")  # widget shows it now
 
     def _on_status(self, run: StreamRun, events: list[Event]) -> None:
         if events or not run.done:

@@ -142,6 +142,7 @@ class StreamView(anywidget.AnyWidget):
         max_fps: float = DEFAULT_MAX_FPS,
         hooks: Sequence[Any] = (),
         retry: Any = None,
+        resilience: Any = None,
         clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
@@ -160,6 +161,7 @@ class StreamView(anywidget.AnyWidget):
         self._max_fps = max_fps
         self._hooks = list(hooks)
         self._retry = retry
+        self._resilience = resilience  # nbstream.resilience.Resilience: retries, limits, hooks
         self._clock = clock
         self._versions: list[_Version] = []
         self._lock = threading.RLock()  # orders frames and snapshots
@@ -407,8 +409,12 @@ class StreamView(anywidget.AnyWidget):
         self, source: Any, *, background: bool, prefix: str = "", joiner: Any = None
     ) -> StreamView:
         source = to_source(source)
-        run = StreamRun(source, log=ChunkLog(), clock=self._clock, hooks=self._hooks,
-                        retry=self._retry)  # fmt: skip
+        if self._resilience is not None:
+            run = self._resilience.build(source, log=ChunkLog(), clock=self._clock,
+                                         hooks=self._hooks, retry=self._retry)  # fmt: skip
+        else:
+            run = StreamRun(source, log=ChunkLog(), clock=self._clock, hooks=self._hooks,
+                            retry=self._retry)  # fmt: skip
         with self._lock:
             v = _Version(len(self._versions), run, prefix)
             v.joiner = joiner
@@ -572,6 +578,7 @@ class StreamView(anywidget.AnyWidget):
                     "seq": v.seq,
                     "status": run.status,
                     "reason": run.reason,
+                    "notes": _resilience_notes(run),
                     "metrics": v.metrics_cache,
                     "parts": [
                         protocol.snapshot_part(key, "".join(pieces), v.meta.get(key))
@@ -734,6 +741,12 @@ def _delta_text(data: Any) -> tuple[str, str]:
     if data.get("error"):
         notes.append("error")
     return "".join(out), ", ".join(notes)
+
+
+def _resilience_notes(run: StreamRun) -> list[str]:
+    """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``)."""
+    guard = getattr(run, "resilience", None)
+    return guard.notes() if guard is not None else []
 
 
 def _update_display(data: dict[str, Any], display_id: str) -> None:
