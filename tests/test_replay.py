@@ -4,6 +4,7 @@ calls, usage and errors; ``speed`` follows the recorded timing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -130,3 +131,33 @@ def test_replay_errors_are_clear(tmp_path: Path) -> None:
         ReplaySource(ChunkLog(), speed=-1)
     with pytest.raises(ValueError, match="0 attempt"):
         ReplaySource(ChunkLog())
+
+
+def test_text_source_log_replays(tmp_path: Path) -> None:
+    live = StreamRun(["Hello", ", ", "", "world"]).run()
+    path = live.log.to_jsonl(tmp_path / "text.jsonl")
+    replayed = StreamRun(nbstream.replay(path, speed=0)).run()
+    assert replayed.status == "done" and replayed.text == "Hello, world"
+    assert [c["text"] for c in replayed.log.chunks()] == ["Hello", ", ", "", "world"]
+
+
+@needs_streams
+def test_a_stream_already_started_is_logged_from_its_models(module_server: LocalServer) -> None:
+    """If the SDK's SSE events cannot be observed (iteration had begun), chunks are dumped from
+    their models: the log still holds every remaining chunk's JSON."""
+    name = "01-openai-chat-text-include-usage.sse"
+    client = openai.OpenAI(base_url=module_server.base_url, api_key="local", max_retries=0)
+    stream = client.chat.completions.create(model=f"replay:{name}", messages=USER, stream=True)
+    first = next(stream)
+    run = StreamRun(stream).run()
+    datas = [
+        json.loads(line[5:])
+        for line in (STREAMS / name).read_text().splitlines()
+        if line.startswith("data: {")
+    ]
+    assert first.id == datas[0]["id"]
+    assert [c["data"] for c in run.log.chunks()] == datas[1:]
+    assert run.text == "".join(
+        d["choices"][0]["delta"].get("content") or "" for d in datas[1:] if d["choices"]
+    )
+    client.close()
