@@ -156,3 +156,29 @@ def test_status_sequence_and_listeners(local_server: LocalServer) -> None:
     assert m.ttft_s is not None and 0 <= m.ttft_s <= m.duration_s
     assert m.finish_reasons == {0: "stop"}
     assert m.model and m.request_id
+
+
+def test_sync_source_under_await_runs_in_a_thread_and_stops(local_server: LocalServer) -> None:
+    """A sync client's request awaited in a notebook: the loop stays free, Stop still closes."""
+
+    async def main() -> tuple[StreamRun, int]:
+        run = StreamRun(_request(local_server, "demo?delay=0.05"))
+        assert not run.source.supports_async
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not run.done:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        async def stopper() -> None:
+            await asyncio.sleep(0.4)
+            run.stop()
+
+        await asyncio.gather(run.arun(), ticker(), stopper())
+        return run, ticks
+
+    run, ticks = asyncio.run(main())
+    assert ticks >= 10  # the event loop kept running while the thread streamed
+    _assert_stopped(run, local_server, "stopped by user")
