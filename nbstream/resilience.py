@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbstream.budget import BudgetGuard, Price, SessionBudget, session_budget
+from nbstream.errors import NbstreamError, explain
 from nbstream.events import Event, Finished, TextDelta, Usage
 from nbstream.hooks import ChunkHook, Flag, HookSet
 from nbstream.log import ChunkLog
@@ -172,6 +173,8 @@ class RunGuard:
         self.decisions: list[RetryDecision] = []
         self.resumed_from: str | None = None
         self.queued_s = 0.0
+        self.model = model
+        self.error: NbstreamError | None = None
 
     @property
     def flags(self) -> list[Flag]:
@@ -270,7 +273,18 @@ class RunGuard:
             return
         if self.watch is not None:
             self.watch.cancel()
+        exc = run.exception
+        if run.status == "error" and exc is not None:
+            # one clear message with what to do, before the view reads the reason (this
+            # listener was subscribed first)
+            self.error = explain(exc, base_url=self._base_url(), model=self.model)
+            run.reason = self.error.text
         self.hookset.on_end(run.text)
+
+    def _base_url(self) -> str | None:
+        request = _request_of(self.run.source if self.run is not None else None)
+        client = getattr(request, "client", None)
+        return str(client.base_url).rstrip("/") if client is not None else None
 
     def _t(self) -> float:
         run = self.run

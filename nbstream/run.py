@@ -89,6 +89,7 @@ class StreamRun:
         self._http_status: int | None = None
         self._request_id: str | None = None
         self.error_message: str | None = None
+        self.exception: BaseException | None = None  # the last attempt's error (errors.explain)
 
     # ---- public surface ---------------------------------------------------------------------
 
@@ -489,6 +490,7 @@ class StreamRun:
             # a failure after the first token: no silent retry (it would duplicate text); the
             # partial answer is kept and Resume / Retry are offered
             status = "incomplete" if state.first_content else "error"
+            self.exception = exc
             reason = info.message
         elif state.error is not None:
             failed = state.error

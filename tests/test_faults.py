@@ -240,7 +240,8 @@ def test_retries_are_limited(server: LocalServer, is_async: bool) -> None:
     res = policy()
     opts = {"fail": 503, "retry_after": 0.01}
     run = drive(res.build(request(server.base_url, opts, is_async)), is_async)
-    assert run.status == "error" and run.reason.startswith("HTTP 503")
+    assert run.status == "error" and "failed (HTTP 503)" in run.reason  # errors.explain
+    assert run.resilience.error.hint.startswith("This is on the server's side")
     assert len(server_records(server, run)) == 3 and run.attempt == 3
     decisions = [r["type"] for r in run.log if r["type"] in ("retry", "giving_up")]
     assert decisions == ["retry", "retry", "giving_up"]
@@ -255,7 +256,10 @@ def test_connection_refused(is_async: bool) -> None:
     base = f"http://127.0.0.1:{port}/v1"
     res = policy()
     run = drive(res.build(request(base, {}, is_async)), is_async)
-    assert (run.status, run.reason) == ("error", "Connection error.")
+    assert run.status == "error"
+    assert run.reason.startswith(f"Could not connect to {base}: connection refused.\nIs the server")
+    assert isinstance(run.resilience.error, ConnectionFailed)
+    assert run.error_message == "Connection error."  # the SDK's words stay in the log
     assert run.attempt == 3
     retries = [r for r in run.log if r["type"] == "retry"]
     assert [r["delay_s"] for r in retries] == [0.01, 0.02]  # full jitter, rand=0.5: 0.5*0.02*2**n

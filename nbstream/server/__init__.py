@@ -76,9 +76,10 @@ Faults:
 - ``fail`` (408/409/429/500/502/503/504): answer that status with an OpenAI error body and
   ``Retry-After`` (whole seconds) + ``retry-after-ms`` from ``retry_after`` (s, default 1.0),
   plus the ``x-ratelimit-*`` headers (``remaining-requests`` 0 for 429).
-- ``fail_times`` (int): only the first K attempts fail (default: every attempt). Attempts are
-  counted per request key: ``key`` if given, else a hash of path + raw body, so the SDK's
-  identical retries count up. A key idle for 60 s starts over (a re-run cell fails again).
+- ``fail_times`` (int): only the first K attempts fail (default: every attempt); it also makes
+  the stream faults below transient (later attempts of the key stream cleanly: Resume demos).
+  Attempts are counted per request key: ``key`` if given, else a hash of path + raw body, so
+  the SDK's identical retries count up. A key idle for 60 s starts over (a re-run cell fails again).
 - ``disconnect_after`` (N): after N chunks the server closes the connection without ending the
   chunked body (the client sees a broken stream).
 - ``malformed_after`` (N): after N chunks, one ``data:`` line of invalid JSON; the stream goes on.

@@ -403,6 +403,8 @@ class _Handler(BaseHTTPRequestHandler):
                 extra=extra,
             )
             return
+        if options.fail_times is not None and record.attempt > options.fail_times:
+            options = resilience.without_stream_faults(options)  # transient: Resume demos
 
         if replay_path is not None:
             self._serve_replay(record, replay_path, options, rl_headers)

@@ -15,11 +15,13 @@ client's overlap join is exercised.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from typing import Any
 
 from nbstream.server import demo
+from nbstream.server.options import RequestOptions
 
 TRIGGERS = {
     "violence": ("bomb", "kill", "attack"),
@@ -70,6 +72,13 @@ def moderation_response(body: dict[str, Any], model: str) -> dict[str, Any]:
         "model": model,
         "results": [moderation_result(t or "") for t in texts],
     }
+
+
+def without_stream_faults(options: RequestOptions) -> RequestOptions:
+    """The options minus the faults injected into a stream (after ``fail_times`` attempts)."""
+    return dataclasses.replace(
+        options, disconnect_after=None, malformed_after=None, error_after=None, stall_after=None
+    )
 
 
 def continued_tokens(tokens: list[str], messages: list[Any]) -> list[str] | None:

@@ -1,0 +1,136 @@
+"""The resilience layer end to end through the public API (stream()/chat() -> StreamView, no
+frontend): Resume in the view, retry messages while streaming, moderation and keyword hooks,
+budget stops, clear errors - all against the local server with the real openai client."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+import nbstream
+from nbstream.hooks import KeywordHook, OpenAIModerationHook
+from nbstream.resilience import Resilience
+from nbstream.retry import RetryPolicy
+from nbstream.server import LocalServer, serve
+from nbstream.server.demo import demo_tokens, tokenize
+
+FULL = "".join(demo_tokens())
+_keys = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    with serve() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def client(server: LocalServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="local")
+
+
+def fast() -> Resilience:
+    return Resilience(retry=RetryPolicy(max_attempts=4, base_delay=0.02), session=None)
+
+
+def faults(**options: object) -> dict:
+    return {"extra_body": {"nbstream": {"key": f"view-{next(_keys)}", **options}}}
+
+
+def test_incomplete_then_resume_in_the_view(client: openai.OpenAI) -> None:
+    # the disconnect happens on the first attempt only (fail_times=1): Resume then succeeds
+    view = nbstream.chat(
+        "hi", model="demo", client=client, display=False, resilience=fast(),
+        **faults(disconnect_after=6, fail_times=1),
+    )  # fmt: skip
+    assert (view.status, view.reason) == ("incomplete", "Connection error.")
+    assert view.text == "".join(demo_tokens(5))
+    view.resume()
+    assert view.status == "done" and view.text == FULL  # nothing lost, nothing repeated
+    assert len(view.versions) == 2
+    assert view.snapshot["versions"][-1]["status"] == "done"
+
+
+def test_retry_progress_is_shown_while_streaming(client: openai.OpenAI) -> None:
+    from nbstream.sources.request import ChatRequest
+
+    request = ChatRequest(
+        {"model": "demo", "messages": [{"role": "user", "content": "hi"}],
+         **faults(fail=503, fail_times=2, retry_after=0.05)},
+        client,
+    )  # fmt: skip
+    view = nbstream.stream(request, display=False, resilience=fast(), background=True)
+    reasons: list[str] = []
+    view.run.subscribe(lambda run, events: reasons.append(run.reason) if not events else None)
+    view.wait(10)
+    assert view.status == "done" and view.text == FULL
+    retries = [r for r in view.log if r["type"] == "retry"]
+    assert len(retries) == 2 and view.metrics.attempts == 3
+    # the first retry message can come before our subscription; the second is always seen
+    assert "HTTP 503, retrying in 50 ms (attempt 3/4)" in reasons
+    notes = view.snapshot["versions"][-1]["notes"]
+    assert any(n.startswith("rate limit: requests ") for n in notes), notes
+
+
+def test_moderation_hook_stops_the_stream_in_the_view(
+    server: LocalServer, client: openai.OpenAI
+) -> None:
+    prompt = "This is calm text. We bomb here. " + "Then a long and calm tail. " * 20
+    hook = OpenAIModerationHook(client, every_chars=30)
+    view = nbstream.chat(
+        prompt, model="echo", client=client, display=False,
+        resilience=Resilience(hooks=[hook], session=None), **faults(delay=0.02),
+    )  # fmt: skip
+    assert view.status == "stopped"
+    assert view.reason == "stopped by moderation: moderation flagged: violence"
+    assert prompt.startswith(view.text) and "bomb" in view.text
+    assert len(tokenize(view.text)) < len(tokenize(prompt))  # stopped mid-way
+    flags = [r for r in view.log if r["type"] == "flag"]
+    assert flags[0]["hook"] == "moderation" and flags[0]["category"] == "violence"
+    assert "stopped by moderation" in view.snapshot["versions"][-1]["notes"][0]
+    hook.close()
+
+
+def test_keyword_flag_is_recorded_and_shown_but_does_not_stop(client: openai.OpenAI) -> None:
+    hook = KeywordHook(keywords=["deterministic"], name="keyword")
+    view = nbstream.chat(
+        "hi", model="demo", client=client, display=False,
+        resilience=Resilience(hooks=[hook], session=None),
+    )  # fmt: skip
+    assert view.status == "done" and view.text == FULL
+    notes = view.snapshot["versions"][-1]["notes"]
+    assert "flagged by keyword: matched 'deterministic'" in notes
+    assert [r["reason"] for r in view.log if r["type"] == "flag"] == ["matched 'deterministic'"]
+
+
+def test_budget_stops_with_the_reason(client: openai.OpenAI) -> None:
+    view = nbstream.chat(
+        "hi", model="demo", client=client, display=False,
+        resilience=Resilience(max_tokens=12, session=None),
+    )  # fmt: skip
+    assert view.status == "stopped"
+    assert view.reason.startswith("stopped by budget: token budget reached: ")
+    assert FULL.startswith(view.text) and 0 < len(view.text) < len(FULL) / 4
+
+
+def test_session_budget_refuses_a_new_stream(client: openai.OpenAI) -> None:
+    from nbstream.budget import SessionBudget
+
+    session = SessionBudget(max_tokens=30)
+    res = Resilience(session=session)
+    first = nbstream.chat("hi", model="demo", client=client, display=False, resilience=res)
+    assert first.status == "stopped" and "session token budget used up" in first.reason
+    second = nbstream.chat("hi", model="demo", client=client, display=False, resilience=res)
+    assert second.status == "stopped" and second.reason.startswith("not started: session token")
+    assert second.text == ""
+
+
+def test_unknown_model_gives_one_clear_message(client: openai.OpenAI, server) -> None:
+    view = nbstream.chat("hi", model="gpt-nope", client=client, display=False)
+    assert view.status == "error"
+    assert view.reason.startswith(f"Unknown model 'gpt-nope' at {server.base_url}")
+    assert "client.models.list()" in view.reason
+    assert view.metrics.attempts == 1  # a 404 is not retried
