@@ -125,7 +125,9 @@ def _grid(views: Sequence[Any], labels: Sequence[str]) -> Any:
     columns = []
     for label, view in zip(labels, views, strict=True):
         title = widgets.HTML(value=f"<b>{_escape(label)}</b>")
-        columns.append(widgets.VBox([title, view], layout=widgets.Layout(min_width="0")))
+        columns.append(
+            widgets.VBox([title, view], layout=widgets.Layout(min_width="0", overflow="hidden"))
+        )
     return widgets.GridBox(
         columns,
         layout=widgets.Layout(
