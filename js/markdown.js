@@ -158,7 +158,7 @@ export class IncrementalMarkdown {
         node.classList.remove("nbstream-tail");
         this.tail = null;
       } else node = this.renderBlock(src, {});
-      this.insertBeforeTail(node);
+      this.finishedBox().appendChild(node);
       this.blocks.push({ src, node });
     }
     const tailSrc = blocks[blocks.length - 1];
@@ -171,13 +171,19 @@ export class IncrementalMarkdown {
       this.tail.src = tailSrc;
       this.fill(this.tail.node, tailSrc, open);
     }
-    this.el.appendChild(this.tail.node); // stays last
   }
 
-  insertBeforeTail(node) {
-    if (this.tail && this.tail.node.parentNode === this.el) this.el.insertBefore(node, this.tail.node);
-    else this.el.appendChild(node);
+  /** Finished blocks live in their own container before the tail: appending one never moves
+   * or searches among the others. */
+  finishedBox() {
+    if (!this.done) {
+      this.done = document.createElement("div");
+      this.done.className = "nbstream-blocks";
+      this.el.insertBefore(this.done, this.el.firstChild);
+    }
+    return this.done;
   }
+
 
   renderBlock(src, open) {
     const node = document.createElement("div");
@@ -212,6 +218,7 @@ export class IncrementalMarkdown {
     this.blocks = [];
     this.tail = null;
     this.pre = null;
+    this.done = null;
     this.tailStart = 0;
     this.text = "";
   }
