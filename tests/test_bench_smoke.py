@@ -1,0 +1,92 @@
+"""Each benchmark script runs in its quick mode and prints its figures (and their baselines).
+
+No timing is asserted here: benchmarks are run on purpose (see BENCHMARKS.md); this only keeps
+the scripts working as the code they measure changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+NUMBER = r"[0-9][0-9,]*(?:\.[0-9]+)?"
+
+
+def run_quick(script: str, timeout: float = 600) -> str:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert out.returncode == 0, f"{script} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert "machine: " in out.stdout and " cores" in out.stdout, out.stdout
+    return out.stdout
+
+
+def figure(output: str, pattern: str) -> list[str]:
+    """The numbers captured by ``pattern`` (NUMBER groups) in ``output``; fails if absent."""
+    match = re.search(pattern, output)
+    assert match, f"no line matching {pattern!r} in:\n{output}"
+    return list(match.groups())
+
+
+def test_consumer_overhead_prints_both_medians_and_the_ratio():
+    out = run_quick("bench_consumer.py")
+    figure(out, rf"baseline \(bare SDK loop\): median ({NUMBER}) s")
+    figure(out, rf"nbstream \(run\+log\+view\):  median ({NUMBER}) s")
+    (ratio,) = figure(out, rf"ratio nbstream / bare: +({NUMBER})x")
+    assert float(ratio) > 0
+    assert out.count("bare ") >= 2 and out.count("with_nbstream") >= 2  # alternating reps
+
+
+def test_messages_and_bytes_are_counted_at_each_rate():
+    out = run_quick("bench_messages.py")
+    for rate in ("50", "1,000", "20,000"):
+        (per_s,) = figure(out, rf"{rate} tok/s: ({NUMBER}) msgs/s")
+        assert float(per_s) > 0
+    (ratio,) = figure(out, rf"widget message data: {NUMBER} bytes = ({NUMBER})x")
+    assert float(ratio) >= 1.0  # every byte of text reaches the frontend at least once
+    figure(out, rf"baseline, whole text re-sent each frame: {NUMBER} bytes = ({NUMBER})x")
+
+
+def test_concurrent_streams_all_finish_in_a_real_kernel():
+    out = run_quick("bench_concurrency.py")
+    done, total = figure(out, rf"finished: ({NUMBER})/({NUMBER}) done")
+    assert done == total == "20"
+    figure(out, rf"idle kernel \(baseline\): p50 ({NUMBER}) ms")
+    figure(out, rf"during the streams: +p50 ({NUMBER}) ms")
+    figure(out, rf"widget comm_msg ({NUMBER}) = ({NUMBER})/s")
+
+
+def test_memory_peak_is_compared_with_the_text():
+    out = run_quick("bench_memory.py")
+    (ratio,) = figure(out, rf"nbstream peak RSS growth / text: ({NUMBER})x")
+    figure(out, rf"baseline peak RSS growth / text: ({NUMBER})x")
+    assert float(ratio) > 0
+
+
+def test_browser_figures_are_measured_in_real_jupyterlab():
+    if not Path("/usr/bin/chromium").exists() or not (REPO / "node_modules" / ".bin").exists():
+        reason = "bench_browser.py needs /usr/bin/chromium and `npm ci` (esbuild)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {reason}")
+        pytest.skip(reason)
+    out = run_quick("bench_browser.py", timeout=900)
+    figure(out, rf"nbstream frame time \(rAF delta\): +p50 ({NUMBER}) ms, p95 ({NUMBER}) ms")
+    figure(out, rf"baseline \(full re-render each frame\) frame time: p50 ({NUMBER}) ms")
+    figure(out, rf"stop latency, background mode: p50 (-?{NUMBER}) ms, p95 (-?{NUMBER}) ms")
+    figure(out, rf"stop latency, waiting \(await\): p50 (-?{NUMBER}) ms")
+    (p50,) = figure(out, rf"first token, SDK chunk -> DOM: p50 (-?{NUMBER}) ms")
+    assert float(p50) > 0  # the DOM cannot show the text before the kernel received it
+    shots = figure(out, r"screenshots: (\S+\.png), (\S+\.png)")
+    assert all((REPO / s).stat().st_size > 10_000 for s in shots)
