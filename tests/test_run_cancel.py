@@ -182,3 +182,18 @@ def test_sync_source_under_await_runs_in_a_thread_and_stops(local_server: LocalS
     run, ticks = asyncio.run(main())
     assert ticks >= 10  # the event loop kept running while the thread streamed
     _assert_stopped(run, local_server, "stopped by user")
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_stop_while_waiting_for_the_first_token(local_server: LocalServer, is_async: bool) -> None:
+    run = StreamRun(_request(local_server, "demo?ttft=20", is_async=is_async))
+    threading.Timer(0.4, run.stop, ("too slow",)).start()
+    started = time.monotonic()
+    if is_async:
+        asyncio.run(run.arun())
+    else:
+        run.run()
+    assert time.monotonic() - started < 3
+    assert run.status == "stopped" and run.reason == "too slow" and run.text == ""
+    assert run.metrics.ttft_s is None and run.metrics.chunks == 0
+    assert local_server.wait_for_disconnect(timeout=5).end_reason == "client_disconnected"
