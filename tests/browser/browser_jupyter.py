@@ -128,6 +128,11 @@ def prepare_home(home: Path) -> dict[str, str]:
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
 
+    # Every cell stays rendered (no virtual scrolling): text of cells out of view stays readable.
+    tracker = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+
     # The kernel must be this interpreter, where nbstream is installed: a kernelspec in the
     # throwaway data dir takes precedence over any other "python3".
     kernel_dir = dirs["JUPYTER_DATA_DIR"] / "kernels" / "python3"

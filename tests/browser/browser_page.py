@@ -108,7 +108,8 @@ class NotebookPage:
 
     def run_cell(self, index: int, wait: bool = True, timeout: float = 60.0) -> None:
         """Run cell ``index`` with Shift+Enter; with ``wait``, until its prompt shows a number
-        again. Without ``wait``, only until the kernel has started it (``[*]`` or done)."""
+        again. Without ``wait``, only until the kernel has started it (``[*]`` or done).
+        Cells must not carry stored execution counts (a re-run could show the same number)."""
         before = self.prompt(index)
         self.cell(index).locator(".jp-InputArea-editor").click()
         self.page.keyboard.press("Shift+Enter")

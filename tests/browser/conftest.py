@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -175,15 +176,20 @@ def _slug(name: str) -> str:
 
 @pytest.fixture
 def open_notebook(page, request: pytest.FixtureRequest) -> Iterator[Callable]:
-    """``open_notebook(cells, app="lab")``: write a notebook of code cells named after the test,
-    open it in ``page`` and wait for an idle kernel. Its kernel is shut down after the test."""
+    """``open_notebook(cells, app="lab")``: write a notebook of code cells (or copy the notebook
+    file ``cells`` when it is a Path) named after the test, open it in ``page`` and wait for an
+    idle kernel. Its kernel is shut down after the test."""
     from browser_page import NotebookPage, write_notebook
 
     used = []
 
-    def _open(cells: Sequence[str], app: str = "lab") -> NotebookPage:
+    def _open(cells: Sequence[str] | Path, app: str = "lab") -> NotebookPage:
         server = request.getfixturevalue("jupyter_lab" if app == "lab" else "jupyter_notebook7")
-        name = write_notebook(server, f"{_slug(request.node.name)}-{len(used)}.ipynb", cells)
+        name = f"{_slug(request.node.name)}-{len(used)}.ipynb"
+        if isinstance(cells, Path):  # an existing notebook, copied as it is
+            shutil.copyfile(cells, server.root_dir / name)
+        else:
+            write_notebook(server, name, cells)
         used.append(server)
         return NotebookPage(page, server, name).open()
 
