@@ -242,3 +242,18 @@ def test_no_model_for_a_real_endpoint_is_a_usage_error(tmp_path: Path) -> None:
         assert "needs a model" in (result.evalue or "")
     finally:
         session.close()
+
+
+def test_many_background_streams_leave_the_kernel_responsive(kernel: KernelSession) -> None:
+    kernel.ok(
+        "import nbstream\n"
+        "many = nbstream.compare('Many at once', models=['demo?tokens=40&rate=20&ttft=0'] * 50,"
+        " background=True, display=False)"
+    )
+    # a new cell runs while the 50 streams are still going: the kernel is not blocked by them
+    still_streaming = kernel.value("sum(s in ('pending', 'streaming') for s in many.statuses)")
+    assert still_streaming > 0
+    kernel.ok("await many", timeout=120)
+    assert kernel.value("many.statuses") == ["done"] * 50
+    assert kernel.value("len(set(many.texts))") == 1
+    assert kernel.value("many.texts[0]") == "".join(demo_tokens(40))

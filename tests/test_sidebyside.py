@@ -1,0 +1,74 @@
+"""nbstream.compare(): columns, labels, waiting for all, and the static rendering of the result."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbstream
+from nbstream.output import answer_markdown, ending_note
+from nbstream.sidebyside import Comparison, labels_for
+
+
+def test_labels_number_repeated_models_only() -> None:
+    assert labels_for(["a", "b", "a", None]) == ["a #1", "b", "a #2", "default model"]
+
+
+def test_sources_stream_concurrently_and_are_waited_for() -> None:
+    board = nbstream.compare(
+        sources=[iter(["one ", "two"]), iter(["three"])],
+        labels=["first", "second"],
+        display=False,
+    )
+    assert isinstance(board, Comparison)
+    assert board.texts == ["one two", "three"]
+    assert board.statuses == ["done", "done"]
+    assert len(board) == 2 and board[1].text == "three"
+    assert repr(board) == ("<Comparison of 2 streams: first: done, 7 chars, second: done, 5 chars>")
+    markdown, plain = board.final_markdown()
+    assert markdown == "#### first\n\none two\n\n---\n\n#### second\n\nthree"
+    assert plain == "== first ==\none two\n\n== second ==\nthree"
+
+
+def test_models_against_the_local_server_each_get_a_column() -> None:
+    import openai
+
+    from nbstream.server import serve
+    from nbstream.server.demo import demo_tokens
+
+    with serve() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="local")
+        board = nbstream.compare(
+            "Same prompt", models=["demo?tokens=15", "echo"], n=2, client=client, display=False
+        )
+        assert board.labels == ["demo?tokens=15 #1", "demo?tokens=15 #2", "echo #1", "echo #2"]
+        demo = "".join(demo_tokens(15))
+        assert board.texts == [demo, demo, "Same prompt", "Same prompt"]
+        assert len(server.requests) == 4
+        assert all(log.attempts == 1 for log in board.logs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "fragment"),
+    [
+        ({"sources": [iter(["x"])], "prompt": "p"}, TypeError, "not both"),
+        ({}, TypeError, "needs a prompt"),
+        ({"prompt": "p", "n": 0}, ValueError, "at least 1"),
+        ({"sources": []}, ValueError, "at least one source"),
+        ({"sources": [iter(["x"])], "n": 2}, ValueError, "one source per column"),
+        ({"sources": [iter(["x"])], "labels": ["a", "b"]}, ValueError, "labels"),
+    ],
+)
+def test_bad_arguments_say_what_to_pass(kwargs: dict, error: type, fragment: str) -> None:
+    with pytest.raises(error) as info:
+        nbstream.compare(display=False, **kwargs)
+    assert fragment in str(info.value)
+
+
+def test_answer_markdown_follows_the_format() -> None:
+    assert answer_markdown("# hi") == "# hi"
+    assert answer_markdown("print(1)", "code", "python") == "```python\nprint(1)\n```"
+    assert answer_markdown("a ```x``` b", "code") == "````\na ```x``` b\n````"
+    assert answer_markdown("a\nb", "text") == "    a\n    b"
+    assert ending_note("done", None) == ""
+    assert ending_note("stopped", "stopped by user") == "[stopped: stopped by user]"
+    assert ending_note("error", None) == "[error]"
