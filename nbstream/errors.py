@@ -195,7 +195,7 @@ def explain(
     if status == 429:
         quota = _code(exc) == "insufficient_quota"
         return RateLimited(
-            f"Rate limited by {where} (HTTP 429): {server_says}",
+            f"HTTP 429 from {where} (rate limited): {server_says}",
             "Your quota is used up: check your plan and billing."
             if quota
             else "Wait a little and retry, or lower the number of streams running at once.",
@@ -203,7 +203,7 @@ def explain(
         )
     if status is not None and status >= 500:
         return ServerError(
-            f"{where} failed (HTTP {status}): {server_says}",
+            f"HTTP {status} from {where}: {server_says}",
             "This is on the server's side: retry in a moment (nbstream already retried "
             "before the first token).",
             **common,

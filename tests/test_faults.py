@@ -240,7 +240,7 @@ def test_retries_are_limited(server: LocalServer, is_async: bool) -> None:
     res = policy()
     opts = {"fail": 503, "retry_after": 0.01}
     run = drive(res.build(request(server.base_url, opts, is_async)), is_async)
-    assert run.status == "error" and "failed (HTTP 503)" in run.reason  # errors.explain
+    assert run.status == "error" and run.reason.startswith("HTTP 503 from http")  # explained
     assert run.resilience.error.hint.startswith("This is on the server's side")
     assert len(server_records(server, run)) == 3 and run.attempt == 3
     decisions = [r["type"] for r in run.log if r["type"] in ("retry", "giving_up")]
