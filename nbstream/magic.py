@@ -241,7 +241,12 @@ class StreamMagics(Magics):
     @argument("-f", "--format", choices=FORMATS, help="Render as markdown (default), text or code.")
     @argument("--base-url", metavar="URL", help="An OpenAI-compatible endpoint.")
     @argument("--api", choices=APIS, help="chat (Chat Completions, default) or responses.")
-    @argument("-o", "--out", metavar="NAME", help="Store the final answer's text in NAME.")
+    @argument(
+        "-o",
+        "--out",
+        metavar="NAME",
+        help="Store the final answer's text in NAME (a list of texts with several columns).",
+    )
     @argument(
         "--view",
         metavar="NAME",
@@ -397,13 +402,15 @@ class StreamMagics(Magics):
         import nbstream
 
         models = [m for m in inv.models for _ in range(inv.n)]
-        board = nbstream.compare(
-            prompt,
-            models=models,
-            format=inv.format,
-            background=inv.background,
-            **self._request_options(inv, system),
-        )
+        board = _usage_errors(
+            lambda: nbstream.compare(
+                prompt,
+                models=models,
+                format=inv.format,
+                background=inv.background,
+                **self._request_options(inv, system),
+            )
+        )()
         if inv.view is not None:
             self.shell.user_ns[inv.view] = board
         if inv.out is None:

@@ -106,7 +106,12 @@ def start_detached(start: Callable[[], T]) -> T:
 
     thread = threading.Thread(target=target, name="nbstream-start", daemon=True)
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except KeyboardInterrupt:  # the interrupt button while starting: start, then stop at once
+        thread.join()
+        if result and hasattr(result[0], "stop"):
+            result[0].stop("interrupted (kernel interrupt)")
     if error:
         raise error[0]
     return result[0]

@@ -237,9 +237,11 @@ def test_no_model_for_a_real_endpoint_is_a_usage_error(tmp_path: Path) -> None:
     session = KernelSession(tmp_path, extra_env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     try:
         session.ok("%load_ext nbstream")
-        result = session.run("%stream hi")
-        assert result.ename == "UsageError"
-        assert "needs a model" in (result.evalue or "")
+        for line in ("%stream hi", "%stream -n 2 hi"):
+            result = session.run(line)
+            assert result.ename == "UsageError", (line, result.ename, result.evalue)
+            assert "needs a model" in (result.evalue or "")
+            assert result.traceback == []
     finally:
         session.close()
 
