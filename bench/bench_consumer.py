@@ -32,23 +32,23 @@ def open_stream(client: openai.OpenAI, chunks: int) -> openai.Stream:
     )
 
 
-def bare(client: openai.OpenAI, chunks: int) -> tuple[float, int]:
-    """The baseline: the SDK's own loop, counting chunks."""
-    started = time.perf_counter()
+def bare(client: openai.OpenAI, chunks: int) -> tuple[float, float, int]:
+    """The baseline: the SDK's own loop, counting chunks. (wall s, CPU s, chunks)"""
+    started, cpu = time.perf_counter(), time.process_time()
     count = 0
     for _chunk in open_stream(client, chunks):
         count += 1
-    return time.perf_counter() - started, count
+    return time.perf_counter() - started, time.process_time() - cpu, count
 
 
-def with_nbstream(client: openai.OpenAI, chunks: int) -> tuple[float, int]:
+def with_nbstream(client: openai.OpenAI, chunks: int) -> tuple[float, float, int]:
     """The same stream through StreamRun + ChunkLog + StreamView (no frontend)."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     view = nbstream.stream(open_stream(client, chunks), display=False)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if view.status != "done":
         raise SystemExit(f"nbstream run ended {view.status}: {view.reason}")
-    return elapsed, view.run.metrics.chunks
+    return elapsed, cpu, view.run.metrics.chunks
 
 
 def main() -> None:
@@ -62,6 +62,8 @@ def main() -> None:
     header(f"consumer + log + view overhead, {args.chunks:,} chunks x {args.reps} reps")
     bare_t: list[float] = []
     nbs_t: list[float] = []
+    bare_cpu: list[float] = []
+    nbs_cpu: list[float] = []
     with serve(process=True) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
         bare(client, 2_000)  # warm up: connection, imports, pydantic models
@@ -70,11 +72,12 @@ def main() -> None:
             order = (bare, with_nbstream) if rep % 2 == 0 else (with_nbstream, bare)
             for fn in order:
                 gc.collect()
-                elapsed, count = fn(client, args.chunks)
+                elapsed, cpu, count = fn(client, args.chunks)
                 (bare_t if fn is bare else nbs_t).append(elapsed)
+                (bare_cpu if fn is bare else nbs_cpu).append(cpu)
                 print(
-                    f"  rep {rep + 1} {fn.__name__:13s} {elapsed:7.3f} s  {count:,} chunks"
-                    f"  {count / elapsed:,.0f} chunks/s",
+                    f"  rep {rep + 1} {fn.__name__:13s} {elapsed:7.3f} s wall, {cpu:7.3f} s CPU"
+                    f"  {count:,} chunks  {count / elapsed:,.0f} chunks/s",
                     flush=True,
                 )
     b, n = median(bare_t), median(nbs_t)
@@ -82,7 +85,12 @@ def main() -> None:
     print(f"nbstream (run+log+view):  median {n:.3f} s ({args.chunks / n:,.0f} chunks/s)")
     print(f"ratio nbstream / bare:    {n / b:.3f}x  (target <= 1.10x)")
     per_chunk_us = (n - b) / args.chunks * 1e6
-    print(f"overhead per chunk:       {per_chunk_us:.1f} us")
+    print(f"overhead per chunk:       {per_chunk_us:.1f} us (wall)")
+    bc, nc = median(bare_cpu), median(nbs_cpu)
+    print(
+        f"CPU of this process (the server is another): bare {bc / args.chunks * 1e6:.1f} us/chunk,"
+        f" nbstream {nc / args.chunks * 1e6:.1f} us/chunk, CPU ratio {nc / bc:.3f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import heapq
+import itertools
 import json
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -50,6 +53,58 @@ METRICS_INTERVAL_S = 0.25  # live metrics ride along with frames at most 4 times
 LOG_PAGE_MAX = 1000
 JSONL_MAX_BYTES = 20_000_000
 TEXT = PartKey(0, "text")
+
+
+class _TimerThread:
+    """Runs delayed callbacks (the coalescer's tail flushes) on one shared daemon thread.
+
+    Why not ``threading.Timer``: a stream in a thread arms a timer every frame (~60/s per view),
+    and ``Thread.start()`` blocks until the OS has scheduled the new thread, which on a loaded
+    machine took milliseconds each time and made the consumer wait (bench/bench_consumer.py).
+    The thread exits after a few idle seconds and is started again on demand.
+    """
+
+    IDLE_S = 5.0
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), callback))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="nbstream-timers", daemon=True
+                )
+                self._thread.start()
+            else:
+                self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._queue:
+                    self._cond.wait(self.IDLE_S)
+                    if not self._queue:
+                        self._thread = None
+                        return
+                    continue
+                when, _, callback = self._queue[0]
+                wait = when - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._queue)
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one failing flush must not stop the other views'
+                traceback.print_exc()  # shown as threading.Timer would show it
+
+
+_TIMERS = _TimerThread()
 
 
 class _Version:
@@ -503,9 +558,7 @@ class StreamView(anywidget.AnyWidget):
             if loop is not None and _running_loop() is loop:
                 loop.call_later(delay, callback)
                 return
-            timer = threading.Timer(delay, callback)
-            timer.daemon = True
-            timer.start()
+            _TIMERS.schedule(delay, callback)
 
         return schedule
 
