@@ -43,6 +43,28 @@ export function timeline(times, width = 600, height = 36) {
   return svg;
 }
 
+const ms = (t) => (Number.isFinite(t) ? `${(t * 1000).toFixed(0)} ms` : "");
+
+/** One request record (request, response, error, end) in words. */
+export function describeRecord(r) {
+  const a = `attempt ${r.attempt ?? 1}`;
+  if (r.type === "request") {
+    const when = Number.isFinite(r.wall_time) ? ` at ${new Date(r.wall_time * 1000).toLocaleTimeString()}` : "";
+    return `${a}: request (${r.source ?? "?"})${when}`;
+  }
+  if (r.type === "response") {
+    const hd = r.headers ?? {};
+    const rl = (what) => hd[`x-ratelimit-remaining-${what}`] !== undefined
+      ? `${hd[`x-ratelimit-remaining-${what}`]}/${hd[`x-ratelimit-limit-${what}`] ?? "?"} ${what} left` : null;
+    const limits = [rl("requests"), rl("tokens")].filter(Boolean);
+    return [`${a}: HTTP ${r.status ?? "?"}`, r.request_id, `headers after ${ms(r.t)}`, limits.length ? `rate limit ${limits.join(", ")}` : null]
+      .filter(Boolean).join(" · ");
+  }
+  if (r.type === "error") return `${a}: error${r.status ? ` HTTP ${r.status}` : ""} after ${ms(r.t)}: ${r.message ?? ""}`;
+  if (r.type === "end") return `${a}: ${r.status ?? "ended"} after ${ms(r.t)}${r.reason ? ` (${r.reason})` : ""}`;
+  return `${a}: ${r.type}`;
+}
+
 export class LogPanel {
   constructor(model, doc, _logs, versionShown) {
     this.model = model;
@@ -147,8 +169,7 @@ export class LogPanel {
   }
 
   paintRequests(requests) {
-    this.requests.replaceChildren(...requests.map((r, i) => h("div", { "data-testid": "log-request", className: "nbstream-log-request",
-      text: `request ${i + 1}: ${Object.entries(r).filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ")}` })));
+    this.requests.replaceChildren(...requests.map((r) => h("div", { "data-testid": "log-request", className: `nbstream-log-request nbstream-log-${r.type}`, text: describeRecord(r) })));
   }
 
   exportJsonl() {

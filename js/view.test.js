@@ -133,3 +133,17 @@ describe("View", () => {
     expect(el.querySelector("[data-testid=log-timeline]")).not.toBeNull();
   });
 });
+
+import { describeRecord } from "./logpanel.js";
+
+describe("describeRecord", () => {
+  it("puts request records in words", () => {
+    expect(describeRecord({ type: "response", attempt: 2, t: 0.078, status: 200, request_id: "req_1",
+      headers: { "x-ratelimit-remaining-requests": "9", "x-ratelimit-limit-requests": "10" } }))
+      .toBe("attempt 2: HTTP 200 · req_1 · headers after 78 ms · rate limit 9/10 requests left");
+    expect(describeRecord({ type: "end", attempt: 1, t: 1.5, status: "stopped", reason: "stopped by user" }))
+      .toBe("attempt 1: stopped after 1500 ms (stopped by user)");
+    expect(describeRecord({ type: "error", attempt: 1, t: 0.01, status: 429, message: "slow down" }))
+      .toBe("attempt 1: error HTTP 429 after 10 ms: slow down");
+  });
+});
