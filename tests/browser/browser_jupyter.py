@@ -238,3 +238,16 @@ def _wait_until_answering(server: JupyterServer, runtime_dir: Path, timeout: flo
     raise TimeoutError(
         f"jupyter {server.app} did not answer within {timeout:.0f} s:\n{server.log_tail()}"
     )
+
+
+def set_lab_setting(server: JupyterServer, plugin: str, settings: dict) -> None:
+    """Write a JupyterLab user setting through the server's settings API (takes effect on the
+    next page load)."""
+    request = urllib.request.Request(
+        f"{server.base_url}lab/api/settings/{plugin}",
+        method="PUT",
+        data=json.dumps({"raw": json.dumps(settings)}).encode(),
+        headers={"Authorization": f"token {server.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()

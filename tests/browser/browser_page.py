@@ -65,6 +65,13 @@ class NotebookPage:
         self.wait_kernel_idle(timeout)
         return self
 
+    def save(self) -> None:
+        """Save the notebook (toolbar button) and wait until the page says it is saved."""
+        self.page.locator(
+            ".jp-NotebookPanel-toolbar [data-command='docmanager:save']"
+        ).first.click()
+        wait_until(lambda: self.page.locator(".jp-mod-dirty").count() == 0, 10, 0.1, "the save")
+
     def reload(self, timeout: float = 60.0) -> NotebookPage:
         """Reload the page (same kernel) and wait until it is usable again."""
         self.page.reload()

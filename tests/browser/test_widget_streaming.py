@@ -152,7 +152,7 @@ def test_second_view_saved_notebook_and_reloaded_page_show_the_complete_answer(
         assert StreamWidget(nb, cell).wait_rendered().copied_text() == DEMO_TEXT
 
     # The saved file carries the final answer statically (GitHub, nbconvert, nbviewer).
-    page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").first.click()
+    nb.save()
     saved = wait_until(lambda: _saved_markdown(nb), 10, what="the saved notebook's outputs")
     assert DEMO_TEXT.strip() in saved
 
