@@ -37,8 +37,16 @@ def _display(bundle: dict[str, Any]) -> None:
 
 
 def widget_reference(widget: Any) -> dict[str, Any]:
-    """The widget-view payload that makes a frontend render ``widget``."""
-    bundle = widget._repr_mimebundle_()
+    """The widget-view payload that makes a frontend render ``widget``.
+
+    Asked of the widget library's own ``_repr_mimebundle_`` (anywidget's or ipywidgets'), not of
+    the widget class, whose override may leave the widget out (e.g. when it was shown already).
+    """
+    import anywidget
+    import ipywidgets
+
+    base = anywidget.AnyWidget if isinstance(widget, anywidget.AnyWidget) else ipywidgets.Widget
+    bundle = base._repr_mimebundle_(widget)
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     return dict(data[WIDGET_MIME])
 
