@@ -77,8 +77,17 @@ class Frame:
     final: bool = False
 
 
+_TEXT_KEYS: dict[int, PartKey] = {}  # one key per choice: making a frozen dataclass per chunk
+_NO_META: dict[str, Any] = {}  # costs ~1 us, a measurable share of the per-chunk overhead
+
+
 def _piece(event: Event) -> tuple[PartKey, str, dict[str, Any]] | None:
     """The part and text an event adds, or None for events that carry no streamed text."""
+    if type(event) is TextDelta:  # the hot path: most chunks carry one text delta
+        key = _TEXT_KEYS.get(event.choice)
+        if key is None:
+            key = _TEXT_KEYS.setdefault(event.choice, PartKey(event.choice, "text"))
+        return key, event.text, _NO_META
     if isinstance(event, TextDelta):
         return PartKey(event.choice, "text"), event.text, {}
     if isinstance(event, RefusalDelta):
