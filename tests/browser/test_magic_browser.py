@@ -58,3 +58,24 @@ def test_side_by_side_columns_each_stream_to_the_end(open_notebook) -> None:
         assert label in output
     assert output.count("Side by side") == 2  # the echo columns; the static copy stays hidden
     nb.screenshot("magic-side-by-side", nb.cell(2))
+
+
+def test_each_background_column_has_its_own_stop(open_notebook) -> None:
+    cell = "%%stream -b -m demo?tokens=80&rate=15 -m demo?tokens=30&rate=15\nGo"
+    nb = open_notebook(["%load_ext nbstream", cell])
+    nb.run_cell(0)
+    nb.run_cell(1)  # background: the cell returns at once
+    roots = nb.cell(1).locator(".nbstream-root")
+    nb.watch_text(nb.cell(1), lambda _: roots.count() == 2, timeout=60)
+    first = roots.nth(0)
+    nb.watch_text(first.locator("[data-testid=answer]"), lambda text: len(text) > 20, timeout=30)
+    first.locator("[data-testid=stop]").click()
+    nb.watch_text(nb.cell(1), lambda _: first.get_attribute("data-status") == "stopped", timeout=10)
+    second = roots.nth(1)
+    nb.watch_text(nb.cell(1), lambda _: second.get_attribute("data-status") == "done", timeout=30)
+    assert first.get_attribute("data-status") == "stopped"  # stopping one left the other alone
+    stopped_widget = StreamWidget(nb, 1)  # the first .nbstream-root of the cell
+    partial = stopped_widget.copied_text()
+    full = "".join(demo_tokens(80))
+    assert partial and full.startswith(partial) and partial != full
+    nb.screenshot("magic-side-by-side-one-stopped", nb.cell(1))
