@@ -153,6 +153,19 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def compact_metrics(metrics: Any) -> dict[str, Any]:
+    """Metrics for the wire: JSON-safe, absent values left out (the frontend shows them as
+    absent), times rounded to 0.1 ms. They ride along with frames, so every byte counts."""
+    out: dict[str, Any] = {}
+    for key, value in jsonable(metrics).items():
+        if value is None or value == {} or value is False:
+            continue
+        if isinstance(value, float):
+            value = round(value, 4)
+        out[key] = value
+    return out
+
+
 def parse_inbound(content: Any) -> dict[str, Any]:
     """Validate a JS -> Python message; raise ``ValueError`` saying what was expected."""
     if not isinstance(content, dict) or content.get("type") not in INBOUND:

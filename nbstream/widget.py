@@ -136,7 +136,7 @@ class _Version:
         now = time.monotonic()
         if fresh or now - self.metrics_at >= METRICS_INTERVAL_S:
             self.metrics_at = now
-            self.metrics_cache = protocol.jsonable(self.run.metrics.to_dict())
+            self.metrics_cache = protocol.compact_metrics(self.run.metrics.to_dict())
         return self.metrics_cache
 
 
