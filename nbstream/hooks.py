@@ -143,7 +143,8 @@ class KeywordHook:
     ``patterns``: regular expressions (str or compiled); ``keywords``: plain words matched whole and
     case-insensitively. Each match is reported once. Only the tail of the text is searched on each
     chunk (the new delta plus ``overlap`` characters before it), so the cost per chunk stays flat
-    however long the answer grows; a match longer than ``overlap`` may be missed.
+    however long the answer grows; a regex match longer than ``overlap`` may be missed. With
+    keywords only, the overlap is the longest keyword plus one (enough, and cheaper).
     """
 
     def __init__(
@@ -154,7 +155,7 @@ class KeywordHook:
         action: Action = "flag",
         name: str = "keyword",
         category: str | None = None,
-        overlap: int = 200,
+        overlap: int | None = None,
     ) -> None:
         if action not in ("flag", "stop"):
             raise ValueError(f"action must be 'flag' or 'stop', got {action!r}.")
@@ -169,6 +170,8 @@ class KeywordHook:
         self.action: Action = action
         self.name = name
         self.category = category
+        if overlap is None:
+            overlap = max(len(w) for w in words) + 1 if words and len(compiled) == 1 else 200
         self.overlap = overlap
         self._scanned = 0  # text length already searched
         self._seen: set[tuple[int, int]] = set()
