@@ -464,6 +464,11 @@ class StreamView(anywidget.AnyWidget):
         self, source: Any, *, background: bool, prefix: str = "", joiner: Any = None
     ) -> StreamView:
         source = to_source(source)
+        if not background and not source.supports_sync and _running_loop() is not None:
+            # a synchronous cell blocks the loop an async client belongs to: same request,
+            # synchronous client (ChatRequest / ResponsesRequest)
+            twin = getattr(source, "sync_twin", None)
+            source = (twin() if twin is not None else None) or source
         if self._resilience is not None:
             run = self._resilience.build(source, log=ChunkLog(), clock=self._clock,
                                          hooks=self._hooks, retry=self._retry)  # fmt: skip

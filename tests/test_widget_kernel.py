@@ -190,3 +190,18 @@ def test_stop_click_reaches_a_cell_that_awaits_the_view(kernel, module_server):
     record = module_server.last_request
     assert record.wait(5) and record.disconnected
     assert record.chunks_sent < 3000
+
+
+def test_waiting_mode_with_an_async_client_works_again_and_again(kernel, module_server):
+    # a synchronous cell blocks the loop an AsyncOpenAI client belongs to: the request is driven
+    # with a synchronous twin client; mixing with await/background on the kernel loop still works
+    expected = len("".join(demo_tokens(30)))
+    cells = [
+        "v = nbstream.stream(ask(async_client, tokens=30))",
+        "v = nbstream.stream(ask(async_client, tokens=30))",
+        "v = nbstream.stream(ask(async_client, tokens=30), background=True)\nawait v",
+        "v = nbstream.stream(ask(async_client, tokens=30))",
+    ]
+    for code in cells:
+        kernel.ok(code)
+        assert kernel.value("[v.status, v.reason, len(v.text)]") == ["done", None, expected], code

@@ -66,6 +66,28 @@ class _Request:
         stream = await self._create(self._client(True))
         return open_async_stream(stream, kind=self.kind)
 
+    def sync_twin(self) -> _Request | None:
+        """This request with a synchronous client of the same settings, or None when it is not
+        async. For a synchronous cell: an async client's pooled connections belong to the event
+        loop that the cell is blocking, so it cannot be driven from there."""
+        c = self.client
+        if not isinstance(c, openai.AsyncOpenAI):
+            return None
+        twin = getattr(self, "_sync_twin", None)
+        if twin is None:
+            client = openai.OpenAI(
+                api_key=c.api_key,
+                organization=c.organization,
+                project=c.project,
+                base_url=c.base_url,
+                timeout=c.timeout,
+                max_retries=c.max_retries,
+                default_headers=c._custom_headers,
+                default_query=c._custom_query,
+            )
+            twin = self._sync_twin = type(self)(self.params, client=client)
+        return twin
+
     def with_params(self, **changes: Any) -> _Request:
         """A copy with some parameters changed (e.g. a resume prompt)."""
         return type(self)({**self.params, **changes}, client=self.client)
