@@ -21,7 +21,10 @@
 //   [data-testid=copy]             Copy button
 //   [data-testid=version-pager]    ‹ n/m › pager; [data-testid=version-prev|version-next|version-label]
 //   [data-testid=status]           status line
-//   [data-testid=error]            error message (status error/incomplete)
+//   [data-testid=error]            why the version ended (error/incomplete/stopped reason)
+//   [data-testid=notes]            resilience notes (flags, rate limit, budget)
+//   [data-testid=reasoning]        "Thinking" section (reasoning deltas); [data-testid=refusal]
+//   [data-testid=tool-calls]       tool-call cards ([data-testid=tool-call]), issue 7 builds on them
 //   [data-testid=log-toggle]       opens the chunk-log panel ([data-testid=log-panel])
 //   [data-testid=log-row]          one chunk row (data-index = the chunk index in its attempt);
 //                                  request/response/error/end records are [data-testid=log-record]
