@@ -35,11 +35,15 @@ MODES = [False, True]
 MODE_IDS = ["sync", "async"]
 
 
-def policy() -> Resilience:
-    """Small delays so the suite stays fast: backoff base 20 ms, stall timeouts under a second."""
+TIGHT = StallPolicy(first_chunk_s=1.0, inter_chunk_s=0.4)  # for the stall faults only
+
+
+def policy(stall: StallPolicy | None = None) -> Resilience:
+    """Small delays so the suite stays fast: backoff base 20 ms; stall timeouts generous (a loaded
+    machine must not stall a healthy stream) except in the stall tests."""
     return Resilience(
         retry=RetryPolicy(max_attempts=3, base_delay=0.02, max_delay=0.1),
-        stall=StallPolicy(first_chunk_s=1.0, inter_chunk_s=0.4),
+        stall=stall or StallPolicy(first_chunk_s=10, inter_chunk_s=5),
         rand=lambda: 0.5,
         session=None,
     )
@@ -169,7 +173,7 @@ def test_midstream_error_payload(server: LocalServer, is_async: bool) -> None:
 
 @pytest.mark.parametrize("is_async", MODES, ids=MODE_IDS)
 def test_stall_mid_stream(server: LocalServer, is_async: bool) -> None:
-    res = policy()
+    res = policy(TIGHT)
     opts = {"stall_after": 4, "stall": 10}
     run = drive(res.build(request(server.base_url, opts, is_async)), is_async)
     [record] = server_records(server, run)
@@ -184,7 +188,7 @@ def test_stall_mid_stream(server: LocalServer, is_async: bool) -> None:
 
 @pytest.mark.parametrize("is_async", MODES, ids=MODE_IDS)
 def test_stall_before_the_first_chunk(server: LocalServer, is_async: bool) -> None:
-    res = policy()
+    res = policy(TIGHT)
     run = drive(res.build(request(server.base_url, {"ttft": 10}, is_async)), is_async)
     [record] = server_records(server, run)
     assert (run.status, run.reason) == ("incomplete", "stalled: no first chunk within 1 s")
@@ -197,7 +201,7 @@ def test_stall_before_the_first_chunk(server: LocalServer, is_async: bool) -> No
 
 @pytest.mark.parametrize("is_async", MODES, ids=MODE_IDS)
 def test_slow_trickle_is_not_a_stall(server: LocalServer, is_async: bool) -> None:
-    res = policy()
+    res = policy(StallPolicy(first_chunk_s=2, inter_chunk_s=1))  # 0.05 s gaps: far below
     opts = {"delay": 0.05, "tokens": 12}
     run = drive(res.build(request(server.base_url, opts, is_async)), is_async)
     [record] = server_records(server, run)

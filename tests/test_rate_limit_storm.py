@@ -82,10 +82,13 @@ def test_fifty_streams_queue_instead_of_storming(is_async: bool) -> None:
     print(f"\n50-stream rate-limit scenario ({'async' if is_async else 'sync'}): {figures}")
     with_limiter, baseline = figures[True], figures[False]
     assert with_limiter["done"] == STREAMS
-    assert with_limiter["http_429"] <= 2  # at most a stray one at a window edge
+    # at most a few strays at window edges (a request admitted at the end of one window that
+    # reaches the server in the next, on a loaded machine); the baseline has ~100
+    assert with_limiter["http_429"] <= 5
     assert with_limiter["requests"] == STREAMS + with_limiter["http_429"]
     assert with_limiter["queued"] >= STREAMS - 10 - 1  # the rest waited their turn
     # 50 requests at 10 per 0.5 s cannot finish in under 2 windows' worth of resets
     assert with_limiter["elapsed_s"] >= 4 * WINDOW.window_s * 0.9
     # the baseline, same run: a storm of 429s
     assert baseline["http_429"] >= 30
+    assert with_limiter["http_429"] * 10 <= baseline["http_429"]
