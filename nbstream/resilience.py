@@ -228,6 +228,7 @@ class RunGuard:
         self.start_watch()
 
     def retry(self, run: StreamRun, exc: BaseException, attempt: int) -> float | None:
+        self.stop_watch()  # the backoff wait is not a stall; the next attempt starts a new watch
         if self.retrier is None:
             return None
         decision = self.retrier.decide(exc, attempt, first_token_seen=run.state.first_content)
@@ -242,10 +243,15 @@ class RunGuard:
         return None
 
     # -- helpers --------------------------------------------------------------------------------
-    def start_watch(self) -> None:
-        """(Re)start the stall watch for the current attempt."""
+    def stop_watch(self) -> None:
+        """No stall clock while waiting (backoff, rate-limit queue)."""
         if self.watch is not None:
             self.watch.cancel()
+            self.watch = None
+
+    def start_watch(self) -> None:
+        """(Re)start the stall watch for the current attempt."""
+        self.stop_watch()
         policy = self.config.stall
         self.watch = watchdog().watch(policy, self._on_stall) if policy is not None else None
 
@@ -367,6 +373,7 @@ class LimitedSource(_Wrapper):
 
     def open(self) -> Opened:
         limiter = self._limiter(False)
+        self.guard.stop_watch()  # queueing is not stalling
         self._queued(limiter)
         ticket = limiter.acquire(cancelled=self.guard.stop_requested)
         self._admitted(ticket.waited_s)
@@ -376,11 +383,15 @@ class LimitedSource(_Wrapper):
             response = getattr(exc, "response", None)
             self._report(ticket, exc, getattr(response, "headers", None))
             raise
+        except BaseException:  # KeyboardInterrupt: free the place, or the endpoint would jam
+            ticket.release()
+            raise
         self._report(ticket, None, opened.meta.headers)
         return opened
 
     async def aopen(self) -> AOpened:
         limiter = self._limiter(True)
+        self.guard.stop_watch()
         self._queued(limiter)
         ticket = await limiter.aacquire()
         self._admitted(ticket.waited_s)
@@ -389,6 +400,9 @@ class LimitedSource(_Wrapper):
         except Exception as exc:
             response = getattr(exc, "response", None)
             self._report(ticket, exc, getattr(response, "headers", None))
+            raise
+        except BaseException:  # CancelledError (Stop, interrupt): free the place
+            ticket.release()
             raise
         self._report(ticket, None, opened.meta.headers)
         return opened

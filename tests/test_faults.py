@@ -317,3 +317,43 @@ def test_keyboard_interrupt(server: LocalServer, is_async: bool) -> None:
     assert record.wait(5) and record.disconnected  # the HTTP response was closed at once
     assert shape(run) == ["request", "response", f"chunk*{chunks}", "end:stopped"]
     resume_and_check(server, res, run, is_async)
+
+
+# -- waits that are not stalls, and places that must be given back ------------------------------
+
+
+@pytest.mark.parametrize("is_async", MODES, ids=MODE_IDS)
+def test_a_retry_wait_longer_than_the_stall_timeout_is_not_a_stall(
+    server: LocalServer, is_async: bool
+) -> None:
+    res = policy(StallPolicy(first_chunk_s=0.3, inter_chunk_s=0.3))
+    opts = {"fail": 503, "fail_times": 1, "retry_after": 0.6}
+    run = drive(res.build(request(server.base_url, opts, is_async)), is_async)
+    assert (run.status, run.text, run.attempt) == ("done", FULL, 2)
+
+
+def test_stop_while_opening_gives_the_rate_limit_place_back() -> None:
+    """A server that accepts and never answers: Stop during open() must free the limiter's slot,
+    or every later stream to that endpoint would queue forever."""
+    from nbstream.ratelimit import Limiter
+
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+        base = f"http://127.0.0.1:{hole.getsockname()[1]}/v1"
+        limiter = Limiter(poll_s=0.005)
+        res = Resilience(retry=None, limiter=limiter, session=None)
+
+        async def main() -> StreamRun:
+            run = res.build(request(base, {}, True))
+            task = asyncio.create_task(run.arun())
+            await asyncio.sleep(0.3)  # now blocked in open(), holding the probe place
+            run.stop("stopped by user")
+            await asyncio.wait_for(task, 5)
+            return run
+
+        run = asyncio.run(main())
+        assert (run.status, run.reason) == ("stopped", "stopped by user")
+        assert not limiter._pending  # the place was given back...
+        ticket = limiter.acquire(cancelled=lambda: False)  # ...so this does not wait forever
+        ticket.release()
