@@ -357,3 +357,21 @@ def test_stop_while_opening_gives_the_rate_limit_place_back() -> None:
         assert not limiter._pending  # the place was given back...
         ticket = limiter.acquire(cancelled=lambda: False)  # ...so this does not wait forever
         ticket.release()
+
+
+@pytest.mark.parametrize("is_async", MODES, ids=MODE_IDS)
+def test_a_drop_before_the_first_token_is_retried(server: LocalServer, is_async: bool) -> None:
+    """Only the role chunk arrived (no text shown yet): a retry cannot duplicate anything."""
+    res = policy()
+    opts = {"disconnect_after": 1, "fail_times": 1}
+    run = drive(res.build(request(server.base_url, opts, is_async)), is_async)
+    first, second = server_records(server, run)
+    assert (first.end_reason, second.end_reason) == ("injected_disconnect", "complete")
+    assert (run.status, run.text, run.attempt) == ("done", FULL, 2)
+    retry = [r for r in run.log if r["type"] == "retry"][0]
+    assert (retry["failure"], retry["delay_s"]) == ("connection", 0.01)
+    n = len(demo_tokens()) + 2
+    assert shape(run) == [
+        "request", "response", "chunk", "retry", "error", "end:retry",
+        "request", "response", f"chunk*{n}", "end:done",
+    ]  # fmt: skip
