@@ -375,3 +375,24 @@ def test_a_drop_before_the_first_token_is_retried(server: LocalServer, is_async:
         "request", "response", "chunk", "retry", "error", "end:retry",
         "request", "response", f"chunk*{n}", "end:done",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("is_async", MODES, ids=MODE_IDS)
+def test_responses_api_drop_and_resume(server: LocalServer, is_async: bool) -> None:
+    """Responses API: the partial answer goes back as an assistant input item. The demo model
+    answers a Responses continuation from the start; the join keeps a single copy of it."""
+    from nbstream.sources.request import ResponsesRequest
+
+    cls = openai.AsyncOpenAI if is_async else openai.OpenAI
+    client = cls(base_url=server.base_url, api_key="local")
+    key = f"responses-{next(_keys)}"
+    params = {"model": "demo", "input": "Tell me about streaming."}
+    fault = {"extra_body": {"nbstream": {"key": key, "disconnect_after": 8, "fail_times": 1}}}
+    res = policy()
+    run = drive(res.build(ResponsesRequest({**params, **fault}, client)), is_async)
+    assert run.status == "incomplete" and run.text and FULL.startswith(run.text)
+    more = drive(res.resume(run), is_async)
+    assert more.status == "done"
+    sent = [r for r in server.requests if r.options is not None and r.options.key == key][-1]
+    assert sent.body["input"][-2] == {"role": "assistant", "content": run.text}
+    assert run.text + more.text == FULL
