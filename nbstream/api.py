@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from nbstream.coalesce import DEFAULT_MAX_FPS
 from nbstream.widget import StreamView
 
 Format = Literal["markdown", "text", "code"]
@@ -27,7 +28,7 @@ def stream(
     language: str = "",
     background: bool = False,
     display: bool = True,
-    max_fps: float = 60.0,
+    max_fps: float = DEFAULT_MAX_FPS,
     hooks: Sequence[Any] = (),
     retry: Any = None,
     resilience: Any = "default",

@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from nbstream import protocol
+from nbstream.coalesce import DEFAULT_MAX_FPS
 from nbstream.sources.request import ChatRequest
 from nbstream.widget import StreamView
 
@@ -68,9 +69,9 @@ def test_fast_stream_frames_are_rate_limited_and_carry_only_new_text(local_serve
     assert frame_text(frames) == view.text  # the sum of the frames is the answer
     assert snapshot_text(view) == view.text  # and the final snapshot holds it all
     assert len(view.text) > 50_000
-    # at most ~60 frames/s, whatever the token rate (+3: the "streaming" status frame, the
-    # first text frame, which goes out at once, and the final flush)
-    assert len(frames) <= 60 * elapsed + 3, (len(frames), elapsed)
+    # at most DEFAULT_MAX_FPS (50) frames/s, whatever the token rate (+3: the "streaming" status
+    # frame, the first text frame, which goes out at once, and the final flush)
+    assert len(frames) <= DEFAULT_MAX_FPS * elapsed + 3, (len(frames), elapsed)
     chunks = view.metrics.chunks
     assert chunks > 5 * len(frames), (chunks, len(frames))  # genuinely batched
     size = len(view.text.encode())
