@@ -8,6 +8,7 @@ kernels reach it over 127.0.0.1 through the base URL written into the notebook's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -42,16 +43,24 @@ def _missing_requirement() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark (or skip) the browser tests and run them last, all together: the resources they
+    share are started once and stopped as soon as they are done (see ``_Shared``)."""
+    browser = [item for item in items if _is_browser_test(item)]
+    if not browser:
+        return
     reason = _missing_requirement()
     if reason and os.environ.get("CI"):
         # CI installs Chromium: a skipped browser suite there would pass without testing anything.
         raise pytest.UsageError(f"CI is set but {reason}")
-    for item in items:
-        if "tests/browser/" not in item.nodeid.replace("\\", "/"):
-            continue
+    for item in browser:
         item.add_marker(pytest.mark.browser)
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
+    items[:] = [item for item in items if not _is_browser_test(item)] + browser
+
+
+def _is_browser_test(item: pytest.Item | None) -> bool:
+    return item is not None and "tests/browser/" in item.nodeid.replace("\\", "/")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -62,63 +71,105 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+class _Shared:
+    """What the browser tests share, started on first use and stopped when they are over.
+
+    Not session-scoped fixtures: a running sync Playwright leaves an event loop registered on
+    the main thread, so ``asyncio.run()`` in any later test would fail. Everything stops right
+    after the last browser test instead (and at the end of the session in any case).
+    """
+
+    def __init__(self) -> None:
+        self.playwright = None
+        self.browser = None
+        self.jupyter: dict[str, object] = {}
+        self.llm = None  # (context manager, server)
+
+    def chromium(self):
+        if self.browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
+            # Playwright gives the browser a fresh temporary profile (user-data-dir) of its own.
+            self.browser = self.playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
+        return self.browser
+
+    def jupyter_server(self, app: str, home_factory):
+        if app not in self.jupyter:
+            from browser_jupyter import start_jupyter
+
+            self.jupyter[app] = start_jupyter(app, home_factory(app))
+        return self.jupyter[app]
+
+    def llm_server(self):
+        if self.llm is None:
+            from nbstream.server import serve
+
+            manager = serve()
+            self.llm = (manager, manager.__enter__())
+        return self.llm[1]
+
+    def stop(self) -> None:
+        if self.browser is not None:
+            with contextlib.suppress(Exception):
+                self.browser.close()
+        if self.playwright is not None:
+            self.playwright.stop()
+        self.browser = self.playwright = None
+        for server in self.jupyter.values():
+            server.stop()
+        self.jupyter = {}
+        if self.llm is not None:
+            self.llm[0].__exit__(None, None, None)
+            self.llm = None
+
+
+_SHARED = _Shared()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if _is_browser_test(item) and not _is_browser_test(nextitem):
+        _SHARED.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _SHARED.stop()
+
+
 # -- servers ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def jupyter_lab(tmp_path_factory: pytest.TempPathFactory):
-    """A JupyterLab server for the whole session (stopped, with its kernels, at the end)."""
-    from browser_jupyter import start_jupyter
-
-    server = start_jupyter("lab", tmp_path_factory.mktemp("jupyterlab"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def jupyter_notebook7(tmp_path_factory: pytest.TempPathFactory):
-    """A Jupyter Notebook 7 server for the whole session."""
-    from browser_jupyter import start_jupyter
-
-    server = start_jupyter("notebook", tmp_path_factory.mktemp("notebook7"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def llm_server():
-    """nbstream's local OpenAI-compatible server, in this process, on 127.0.0.1."""
-    from nbstream.server import serve
-
-    with serve() as server:
-        yield server
+    """The JupyterLab server shared by the browser tests (throwaway dirs, 127.0.0.1, token)."""
+    return _SHARED.jupyter_server("lab", tmp_path_factory.mktemp)
 
 
 @pytest.fixture
-def llm(llm_server):
-    """The local LLM server with its request records cleared for this test."""
-    llm_server.reset()
-    return llm_server
+def jupyter_notebook7(tmp_path_factory: pytest.TempPathFactory):
+    """The Jupyter Notebook 7 server shared by the browser tests."""
+    return _SHARED.jupyter_server("notebook", tmp_path_factory.mktemp)
+
+
+@pytest.fixture
+def llm():
+    """nbstream's local OpenAI-compatible server, in this process on 127.0.0.1, shared by the
+    browser tests; its request records are cleared for each test."""
+    server = _SHARED.llm_server()
+    server.reset()
+    return server
 
 
 # -- browser ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
-    """Debian's Chromium driven by Playwright (Playwright gives it a fresh temporary profile)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    """Debian's Chromium driven by Playwright, shared by the browser tests."""
+    return _SHARED.chromium()
 
 
 class PageEvents:
