@@ -100,6 +100,12 @@ export class View {
 
   invalidate() {
     if (this.dirty) return;
+    if (!this.firstTextShown && this.doc.text(this.versionShown(), "0:text:")) {
+      // the first token is painted at once, not at the next animation frame (up to 16 ms later)
+      this.firstTextShown = true;
+      this.paint();
+      return;
+    }
     this.dirty = true;
     raf(() => this.paint());
   }

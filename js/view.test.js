@@ -39,14 +39,28 @@ describe("View", () => {
       doc.apply({ type: "frame", version: 0, seq: i + 1, parts: [text(offset, "w ")], status: "streaming" });
       offset += 2;
     }
-    expect(rafs.length).toBe(1);
+    expect(rafs.length).toBe(1); // the first token painted at once, the other 99 frames: one rAF
     flush();
-    expect(view.paints).toBe(paints + 1);
+    expect(view.paints).toBe(paints + 2);
     const root = el.querySelector(".nbstream-root");
     expect(root.dataset.status).toBe("streaming");
     expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("w ".repeat(100).trim());
     expect(el.querySelector("[data-testid=stop]").hidden).toBe(false);
     expect(el.querySelector("[data-testid=regenerate]").disabled).toBe(true);
+  });
+
+  it("the first token is painted at once, later ones at the next animation frame", () => {
+    const model = makeModel();
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Hi")], status: "streaming" });
+    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Hi");
+    expect(rafs.length).toBe(0);
+    doc.apply({ type: "frame", version: 0, seq: 2, parts: [text(2, " there")] });
+    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Hi");
+    flush();
+    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Hi there");
   });
 
   it("Stop sends stop; in blocking mode the widget says to interrupt the kernel", () => {
