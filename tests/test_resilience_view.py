@@ -134,3 +134,20 @@ def test_unknown_model_gives_one_clear_message(client: openai.OpenAI, server) ->
     assert view.reason.startswith(f"Unknown model 'gpt-nope' at {server.base_url}")
     assert "client.models.list()" in view.reason
     assert view.metrics.attempts == 1  # a 404 is not retried
+
+
+def test_keep_alive_one_connection_for_many_streams_across_cells(server: LocalServer) -> None:
+    """Streams built through the resilience layer (SDK retries off via a client copy) still share
+    the client's connection pool: five answers in a row use one TCP connection. (The sync SDK
+    drops the connection at [DONE] unless the body is read to its end: openai_stream.py does.)"""
+    from nbstream.client import client_for
+
+    client = client_for(server.base_url, "local-keepalive")
+    assert client_for(server.base_url, "local-keepalive") is client  # one client per endpoint
+    before = set(server._connections)
+    for _ in range(5):  # as five cells would
+        view = nbstream.chat("hi", model="demo", client=client, display=False, resilience=fast())
+        assert view.status == "done"
+    opened = set(server._connections) - before
+    assert len(opened) == 1, f"{len(opened)} connections for 5 streams"
+    assert view.run.source.inner.client is client

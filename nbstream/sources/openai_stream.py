@@ -82,8 +82,15 @@ def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
     else:
 
         def iter_events() -> Any:
-            for sse in original():
+            events = original()
+            for sse in events:
                 cap.data = sse.data
+                if sse.data.startswith("[DONE]"):
+                    # The SDK stops reading at [DONE] and closes the response with the end of
+                    # the chunked body unread, which drops the connection: read to the end so
+                    # the pool can reuse it (keep-alive across streams and cells).
+                    for _rest in events:
+                        pass
                 yield sse
 
         stream._iter_events = iter_events
@@ -123,7 +130,10 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
     _install_capture(stream, cap, is_async=False)
     adapter = adapter_for(kind)
 
+    finished = False
+
     def items() -> Iterator[tuple[Any, list[Event]]]:
+        nonlocal finished
         for item in stream:
             raw = cap.data
             if raw is None or raw is cap.used:
@@ -131,11 +141,14 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
             else:
                 cap.used = raw
             yield raw, adapter.handle(item)
+        finished = True
 
     def close() -> None:
         response = stream.response
-        _shutdown_socket(response)
-        # A read racing in another thread fails, and the run sees Stop.
+        if not finished:
+            # Stop: wake a read blocked in another thread; the run sees Stop. A body read to
+            # the end is only closed, which gives the connection back to the pool (keep-alive).
+            _shutdown_socket(response)
         with contextlib.suppress(Exception):
             response.close()
 
