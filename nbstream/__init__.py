@@ -11,6 +11,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ChunkLog",
+    "KeywordHook",
+    "NbstreamError",
+    "OpenAIModerationHook",
+    "Resilience",
+    "RetryPolicy",
+    "StallPolicy",
     "StreamView",
     "chat",
     "compare",
@@ -26,13 +32,25 @@ _LAZY = {
     "StreamView": ("nbstream.widget", "StreamView"),
     "ChunkLog": ("nbstream.log", "ChunkLog"),
     "replay": ("nbstream.sources.replay", "replay"),
+    # resilience (issue 4): stream(..., resilience=Resilience(...))
+    "Resilience": ("nbstream.resilience", "Resilience"),
+    "RetryPolicy": ("nbstream.retry", "RetryPolicy"),
+    "StallPolicy": ("nbstream.stall", "StallPolicy"),
+    "KeywordHook": ("nbstream.hooks", "KeywordHook"),
+    "OpenAIModerationHook": ("nbstream.hooks", "OpenAIModerationHook"),
+    "NbstreamError": ("nbstream.errors", "NbstreamError"),
 }
 
 if TYPE_CHECKING:
     from nbstream.api import chat, stream
+    from nbstream.errors import NbstreamError
+    from nbstream.hooks import KeywordHook, OpenAIModerationHook
     from nbstream.log import ChunkLog
+    from nbstream.resilience import Resilience
+    from nbstream.retry import RetryPolicy
     from nbstream.sidebyside import compare
     from nbstream.sources.replay import replay
+    from nbstream.stall import StallPolicy
     from nbstream.widget import StreamView
 
 
