@@ -51,7 +51,7 @@ from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from streams import setup_cell  # noqa: E402
 
 from nbstream.server import serve  # noqa: E402
-from nbstream.server.demo import demo_tokens  # noqa: E402
+from nbstream.server.demo import demo_tokens, tokenize  # noqa: E402
 
 INIT_SCRIPT = """
 (() => {
@@ -105,6 +105,11 @@ INIT_SCRIPT = """
 })();
 """
 
+CONTAINMENT_CSS = (
+    ".nbstream-blocks > .nbstream-block { content-visibility: auto; "
+    "contain-intrinsic-size: auto 3em; }"
+)
+
 BASELINE_JS = """
 async ({ text, duration, limit }) => {
   const render = window.__nbstreamRenderMarkdown;
@@ -137,6 +142,26 @@ async ({ text, duration, limit }) => {
   return { deltas, work, frac, frames: work.length };
 }
 """
+
+
+def rich_text(tokens: int) -> str:
+    """About ``tokens`` tokens of Markdown with code: the demo answer (headings, lists, a fenced
+    Python block, a table, inline and display math) repeated. Streamed back by the ``echo``
+    model, one word-sized token per chunk."""
+    return "\n\n".join(["".join(demo_tokens())] * rich_repeats(tokens))
+
+
+def rich_cell(tokens: int) -> str:
+    """The notebook line that builds the same text in the kernel."""
+    return (
+        "from nbstream.server.demo import demo_tokens\n"
+        f"RICH = '\\n\\n'.join([''.join(demo_tokens())] * {rich_repeats(tokens)})"
+    )
+
+
+def rich_repeats(tokens: int) -> int:
+    answer = "".join(demo_tokens())
+    return max(1, round(tokens / len(tokenize(answer + "\n\n"))))
 
 
 def build_baseline_bundle(out: Path) -> str:
@@ -252,6 +277,12 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100_000)
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 tokens, 2 trials")
+    parser.add_argument("--render-only", action="store_true", help="skip Stop and first token")
+    parser.add_argument(
+        "--containment",
+        action="store_true",
+        help="experiment: inject CSS content-visibility:auto on finished Markdown blocks",
+    )
     args = parser.parse_args()
     if args.quick:
         args.tokens, args.trials = 3_000, 2
@@ -260,7 +291,7 @@ def main() -> None:
         raise SystemExit(f"bench_browser needs Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
-    text = "".join(demo_tokens(args.tokens))
+    text = rich_text(args.tokens)
     home = Path(tempfile.mkdtemp(prefix="nbstream-bench-"))
     bundle = build_baseline_bundle(home / "fullrender.js")
     server = None
@@ -283,25 +314,30 @@ def main() -> None:
                     "        FIRST['t'] = time.time()"
                 )
                 cells = [
-                    setup_cell(llm.base_url) + f"\n{first_hook}\nRENDER_TOKENS = {args.tokens}",
-                    "view = nbstream.stream(ask(tokens=RENDER_TOKENS), background=True)",
+                    setup_cell(llm.base_url) + f"\n{first_hook}\n{rich_cell(args.tokens)}",
+                    "view = nbstream.stream(ask(RICH, model='echo'), background=True)",
                     "view = nbstream.stream(ask(tokens=100000, tokens_per_s=500), background=True)",
                     "view = nbstream.stream(ask(tokens=100000, tokens_per_s=500), "
                     "background=True)\nawait view",
                     "FIRST.clear()\nview = nbstream.stream(ask(tokens=30, ttft=0.5, "
                     "tokens_per_s=100), hooks=[first_hook], background=True)",
                     "print('FIRST', repr(FIRST['t']))",
-                    "RENDER_TOKENS = 20",
+                    "RICH = 'A *small* answer.'",
                 ]
                 name = write_notebook(server, "bench.ipynb", cells)
                 nb = NotebookPage(page, server, name).open(timeout=120)
                 page.add_script_tag(content=bundle)
+                if args.containment:
+                    page.add_style_tag(content=CONTAINMENT_CSS)
+                    print(f"experiment: injected CSS {CONTAINMENT_CSS!r}")
                 nb.run_cell(0, wait=True)
 
                 render = render_cost(nb, args.tokens, text, args.quick)
                 report_render(render, args.tokens, text)
                 shots = screenshots(nb)
                 print("screenshots: " + ", ".join(str(p.relative_to(REPO)) for p in shots))
+                if args.render_only:
+                    return
                 first = first_token(nb, args.trials)
                 print(f"first token, SDK chunk -> DOM: {summary(first)}  (target <= 20 ms)")
                 stop_bg = stop_latency(nb, llm, 2, args.trials)
