@@ -89,6 +89,11 @@ def oracle(name: str) -> Expected:
             u = data["usage"]
             exp.usage = (u.get("prompt_tokens"), u.get("completion_tokens"))
     exp.tools = {i: [tuple(v) for _, v in sorted(d.items())] for i, d in tools.items()}
+    for i, text in list(exp.text.items()):  # <think>...</think> inline reasoning (open models)
+        head, sep, rest = text.lstrip().partition("</think>")
+        if sep and head.startswith("<think>"):
+            exp.reasoning[i] = exp.reasoning.get(i, "") + head[len("<think>") :].lstrip("\n")
+            exp.text[i] = rest.lstrip("\n")
     return exp
 
 
@@ -108,7 +113,7 @@ def _oracle_responses(datas: list[Any]) -> Expected:
     if tools:
         exp.tools = {0: tools}
     if reasoning:
-        exp.reasoning = {0: "".join(reasoning)}
+        exp.reasoning = {0: "\n\n".join(reasoning)}  # summary parts kept apart as paragraphs
     exp.finish = {0: "tool_calls" if tools else "stop"}
     u = final.get("usage")
     exp.usage = (u["input_tokens"], u["output_tokens"]) if u else None

@@ -3,7 +3,8 @@
 Handles what real servers send: ``n > 1`` interleaved choices, refusal deltas, parallel tool
 calls, ``delta.reasoning`` / ``reasoning_content`` (extra fields of compatible servers), the usage
 chunk with empty ``choices``, Azure chunks with ``prompt_filter_results`` /
-``content_filter_results``, logprobs.
+``content_filter_results``, logprobs, and ``<think>…</think>`` reasoning inline in the content
+of open models (split out by :class:`nbstream.think.ThinkSplitter`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nbstream.events import (
     ToolCallDelta,
     Usage,
 )
+from nbstream.think import ThinkSplitter
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 
@@ -70,12 +72,14 @@ def _logprobs(items: Any) -> tuple[TokenLogprob, ...]:
 
 
 class ChatAdapter:
-    """``handle(chunk) -> list[Event]``; remembers only whether it has started."""
+    """``handle(chunk) -> list[Event]``; remembers whether it has started and, per choice,
+    where the content is in a ``<think>`` section."""
 
     kind = "chat"
 
     def __init__(self) -> None:
         self._started = False
+        self._think: dict[int, ThinkSplitter] = {}
 
     def handle(self, chunk: ChatCompletionChunk) -> list[Event]:
         """Events carried by one chunk, in wire order (text before finish, usage last).
@@ -109,7 +113,13 @@ class ChatAdapter:
                             break
                 content = delta.content
                 if content:
-                    events.append(TextDelta(content, i))
+                    splitter = self._think.get(i)
+                    if splitter is None:
+                        splitter = self._think[i] = ThinkSplitter()
+                    if splitter.done:
+                        events.append(TextDelta(content, i))
+                    else:
+                        self._split(events, splitter.feed(content), i)
                 if delta.refusal:
                     events.append(RefusalDelta(delta.refusal, i))
                 if delta.tool_calls:
@@ -136,7 +146,17 @@ class ChatAdapter:
                 if cfr:
                     events.append(ContentFilter(results=cfr, choice=i))
             if choice.finish_reason:
+                splitter = self._think.get(i)
+                if splitter is not None and not splitter.done:
+                    self._split(events, splitter.flush(), i)
                 events.append(Finished(choice.finish_reason, i))
         if chunk.usage is not None:
             events.append(usage_event(chunk.usage))
         return events
+
+    @staticmethod
+    def _split(events: list[Event], pieces: list[tuple[str, str]], choice: int) -> None:
+        for kind, text in pieces:
+            events.append(
+                TextDelta(text, choice) if kind == "text" else ReasoningDelta(text, choice)
+            )

@@ -70,6 +70,10 @@ class ResponsesAdapter:
             return out
         if etype in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             return [ReasoningDelta(event.delta)] if event.delta else []
+        if etype == "response.reasoning_summary_part.added" and getattr(
+            event, "summary_index", 0
+        ):  # summary parts are paragraphs: keep them apart
+            return [ReasoningDelta("\n\n")]
         if etype == "response.refusal.delta":
             return [RefusalDelta(event.delta)] if event.delta else []
         if etype == "response.function_call_arguments.delta":
