@@ -121,6 +121,13 @@ class Resilience:
         ``resumed_from`` on its guard holds the partial answer: ``partial + new.text`` is the whole.
         ``params`` changes request parameters for the continuation (e.g. a larger ``max_tokens``).
         """
+        guard = getattr(run, "resilience", None)
+        blocked = guard.resume_blocked if guard is not None else None
+        if blocked:
+            raise RuntimeError(
+                f"not continued: {blocked}. Continuing would extend the answer a hook stopped; "
+                "Regenerate (Retry) asks again from the start."
+            )
         request = _request_of(run.source)
         if request is None or not hasattr(request, "with_params"):
             raise TypeError(
@@ -179,6 +186,13 @@ class RunGuard:
     @property
     def flags(self) -> list[Flag]:
         return self.hookset.flags
+
+    @property
+    def resume_blocked(self) -> str | None:
+        """Why this answer must not be continued (a hook stopped it: moderation, budget), or None.
+        The view should hide Continue then and offer Regenerate only."""
+        flag = self.hookset.stopped_by
+        return f"stopped by {flag.hook}: {flag.reason}" if flag is not None else None
 
     def attach(self, run: StreamRun, own_retry: bool = True) -> None:
         self.run = run

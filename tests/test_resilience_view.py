@@ -151,3 +151,12 @@ def test_keep_alive_one_connection_for_many_streams_across_cells(server: LocalSe
     opened = set(server._connections) - before
     assert len(opened) == 1, f"{len(opened)} connections for 5 streams"
     assert view.run.source.inner.client is client
+
+
+def test_an_answer_stopped_by_a_hook_is_not_continued(client: openai.OpenAI) -> None:
+    res = Resilience(hooks=[KeywordHook(keywords=["table"], action="stop")], session=None)
+    view = nbstream.chat("hi", model="demo", client=client, display=False, resilience=res)
+    assert view.status == "stopped"
+    assert view.run.resilience.resume_blocked == "stopped by keyword: matched 'table'"
+    with pytest.raises(RuntimeError, match="not continued: stopped by keyword"):
+        res.resume(view.run)
