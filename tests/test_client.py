@@ -69,3 +69,27 @@ def test_explicit_client_is_never_replaced(local_server: LocalServer) -> None:
     assert req.supports_sync and not req.supports_async
     assert StreamRun(req).run().text == "".join(demo_tokens(2))
     assert local_server.requests[-1].headers.get("x-stainless-lang") == "python"
+
+
+def test_chat_requests_ask_for_usage_unless_told_otherwise(local_server: LocalServer) -> None:
+    """Usage by default: exact tokens (not estimated) from a server that honours include_usage;
+    a caller's stream_options are kept; stream_options=None sends no stream_options at all."""
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="x", max_retries=0)
+    base = {"model": "demo?tokens=5&ttft=0", "messages": [{"role": "user", "content": "x"}]}
+
+    run = StreamRun(ChatRequest(base, client)).run()
+    assert local_server.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert run.state.usage is not None and run.state.usage.completion_tokens == 5
+    assert run.metrics.tokens == 5 and run.metrics.tokens_estimated is False
+
+    mine = {**base, "stream_options": {"include_usage": False}}
+    run = StreamRun(ChatRequest(mine, client)).run()
+    assert local_server.requests[-1].body["stream_options"] == {"include_usage": False}
+    assert run.state.usage is None and run.metrics.tokens_estimated is True
+
+    run = StreamRun(ChatRequest({**base, "stream_options": None}, client)).run()
+    assert "stream_options" not in local_server.requests[-1].body
+    assert run.status == "done" and run.metrics.tokens_estimated is True
+
+    resumed = ChatRequest(base, client).with_params(messages=[])
+    assert resumed.params["stream_options"] == {"include_usage": True}

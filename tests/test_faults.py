@@ -208,7 +208,8 @@ def test_slow_trickle_is_not_a_stall(server: LocalServer, is_async: bool) -> Non
     assert (run.status, run.reason) == ("done", None)
     assert run.text == "".join(demo_tokens(12)) == sent_text(record)[: len(run.text)]
     assert record.wait(5) and record.duration is not None and record.duration >= 0.05 * 11
-    assert shape(run) == ["request", "response", "chunk*14", "end:done"]
+    # role chunk + 12 tokens + finish chunk + usage chunk (ChatRequest asks for usage)
+    assert shape(run) == ["request", "response", "chunk*15", "end:done"]
     assert run.attempt == 1
 
 
@@ -235,7 +236,7 @@ def test_status_for_k_attempts_is_retried(server: LocalServer, is_async: bool, s
     assert [k for k in shape(run) if k != "rate_limit_wait"] == [
         "request", "retry", "error", "end:retry",
         "request", "retry", "error", "end:retry",
-        "request", "response", "chunk*" + str(len(demo_tokens()) + 2), "end:done",
+        "request", "response", "chunk*" + str(len(demo_tokens()) + 3), "end:done",
     ]  # fmt: skip
 
 
@@ -370,7 +371,7 @@ def test_a_drop_before_the_first_token_is_retried(server: LocalServer, is_async:
     assert (run.status, run.text, run.attempt) == ("done", FULL, 2)
     retry = [r for r in run.log if r["type"] == "retry"][0]
     assert (retry["failure"], retry["delay_s"]) == ("connection", 0.01)
-    n = len(demo_tokens()) + 2
+    n = len(demo_tokens()) + 3  # role, tokens, finish, usage
     assert shape(run) == [
         "request", "response", "chunk", "retry", "error", "end:retry",
         "request", "response", f"chunk*{n}", "end:done",

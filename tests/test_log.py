@@ -76,7 +76,8 @@ def test_live_run_log_records(local_server: LocalServer) -> None:
     assert run.text == "".join(demo_tokens(30))
     records = list(run.log)
     request, response = records[0], records[1]
-    assert request["type"] == "request" and request["params"] == params
+    sent = {**params, "stream_options": {"include_usage": True}}  # ChatRequest asks for usage
+    assert request["type"] == "request" and request["params"] == sent
     assert request["source"] == "chat" and request["attempt"] == 1
     server_record = local_server.requests[-1]
     assert response["status"] == 200 and response["request_id"] == server_record.request_id

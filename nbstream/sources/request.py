@@ -100,12 +100,25 @@ class _Request:
 
 
 class ChatRequest(_Request):
-    """A Chat Completions request: ``ChatRequest({"model": ..., "messages": [...]}, client)``."""
+    """A Chat Completions request: ``ChatRequest({"model": ..., "messages": [...]}, client)``.
+
+    Asks for usage by default (``stream_options={"include_usage": True}``, unless the caller set
+    ``stream_options``): the last chunk then carries the exact token counts, so tokens/s is
+    measured rather than estimated from characters. OpenAI and compatible servers support it;
+    for a server that rejects the option, pass ``stream_options=None`` (then nothing is sent).
+    """
 
     kind = "chat"
 
+    def __init__(self, params: Mapping[str, Any], client: Any = None) -> None:
+        super().__init__(params, client)
+        self.params.setdefault("stream_options", {"include_usage": True})
+
     def _create(self, client: Any) -> Any:
-        return client.chat.completions.create(**self.params, stream=True)
+        params = self.params
+        if params.get("stream_options", ...) is None:  # the caller turned it off: omit it
+            params = {k: v for k, v in params.items() if k != "stream_options"}
+        return client.chat.completions.create(**params, stream=True)
 
 
 class ResponsesRequest(_Request):
