@@ -15,6 +15,7 @@ order under one lock.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbstream.events import (
+    ContentFilter,
     Event,
+    LogprobsDelta,
     ReasoningDelta,
     RefusalDelta,
     TextDelta,
@@ -46,8 +49,10 @@ def utf16_len(text: str) -> int:
 class PartKey:
     """Which stream of text a piece belongs to: a choice and a kind.
 
-    ``kind`` is ``"text"``, ``"refusal"``, ``"reasoning"`` or ``"tool"`` (then ``index`` is the
-    tool call's index). New kinds can be added without changing the frame shape.
+    ``kind`` is ``"text"``, ``"refusal"``, ``"reasoning"``, ``"tool"`` (then ``index`` is the
+    tool call's index), ``"logprobs"`` / ``"refusal_logprobs"`` (one compact JSON line per token,
+    see :func:`logprob_lines`), ``"filter"`` (the latest content-filter results, in ``meta``;
+    choice -1 for the prompt's). New kinds can be added without changing the frame shape.
     """
 
     choice: int = 0
@@ -84,6 +89,20 @@ _TEXT_KEYS: dict[int, PartKey] = {}  # one key per choice: making a frozen datac
 _NO_META: dict[str, Any] = {}  # costs ~1 us, a measurable share of the per-chunk overhead
 
 
+def logprob_lines(event: LogprobsDelta) -> str:
+    """Tokens with their logprobs as text that appends like any part: one JSON array a line,
+    ``[token, logprob, [[alt, logprob], ...]]`` rounded to 3 decimals (compact on the wire)."""
+    return "".join(
+        json.dumps(
+            [t.token, round(t.logprob, 3), [[a, round(lp, 3)] for a, lp in t.top]],
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        + "\n"
+        for t in event.tokens
+    )
+
+
 def _piece(event: Event) -> tuple[PartKey, str, dict[str, Any]] | None:
     """The part and text an event adds, or None for events that carry no streamed text."""
     if type(event) is TextDelta:  # the hot path: most chunks carry one text delta
@@ -100,6 +119,12 @@ def _piece(event: Event) -> tuple[PartKey, str, dict[str, Any]] | None:
     if isinstance(event, ToolCallDelta):
         meta = {k: v for k, v in (("id", event.id), ("name", event.name)) if v is not None}
         return PartKey(event.choice, "tool", event.index), event.arguments, meta
+    if isinstance(event, LogprobsDelta):
+        kind = "logprobs" if event.kind == "content" else "refusal_logprobs"
+        return PartKey(event.choice, kind), logprob_lines(event), {}
+    if isinstance(event, ContentFilter):
+        choice = -1 if event.choice is None else event.choice
+        return PartKey(choice, "filter"), "", {"results": event.results}
     return None
 
 

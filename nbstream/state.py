@@ -56,6 +56,11 @@ class ToolCall:
             return None
 
     @property
+    def valid(self) -> bool:
+        """True when the arguments are complete, valid JSON (what the widget flags when not)."""
+        return self.arguments_valid
+
+    @property
     def arguments_valid(self) -> bool:
         """False when the arguments are not valid JSON (a model can emit broken arguments)."""
         try:
@@ -71,6 +76,7 @@ class ToolCall:
             "name": self.name,
             "arguments": self.arguments,
             "arguments_valid": self.arguments_valid,
+            "parsed": self.parsed,
         }
 
     def __repr__(self) -> str:

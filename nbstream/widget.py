@@ -30,10 +30,18 @@ import traitlets
 
 from nbstream import protocol
 from nbstream.coalesce import DEFAULT_MAX_FPS, Coalescer, Frame, PartKey
-from nbstream.events import Event, TextDelta
+from nbstream.events import (
+    Event,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from nbstream.log import ChunkLog
 from nbstream.run import FINAL, StreamRun
 from nbstream.sources import to_source
+from nbstream.state import ChoiceState, ToolCall
 
 STATIC = Path(__file__).parent / "static"
 _BUNDLE = STATIC / "widget.js"
@@ -125,6 +133,11 @@ class _Version:
         self.thread: threading.Thread | None = None
         self.metrics_at = -1.0
         self.metrics_cache: dict[str, Any] = {}
+        self.clock: Callable[[], float] = time.monotonic
+        # the "Thinking" section's duration: first reasoning delta -> first answer delta
+        # (thinking_until -1.0: settled, nothing more to time)
+        self.thinking_from: float | None = None
+        self.thinking_until: float | None = None
 
     @property
     def text(self) -> str:
@@ -137,7 +150,22 @@ class _Version:
         if fresh or now - self.metrics_at >= METRICS_INTERVAL_S:
             self.metrics_at = now
             self.metrics_cache = protocol.compact_metrics(self.run.metrics.to_dict())
+            if self.thinking_from is not None:
+                until = self.thinking_until
+                end = until if until is not None and until >= 0 else self.clock()
+                self.metrics_cache["thinking_s"] = round(end - self.thinking_from, 4)
         return self.metrics_cache
+
+    def time_thinking(self, events: list[Event]) -> None:
+        """Note when reasoning starts and when the answer (text, refusal, tool call) starts."""
+        for e in events:
+            cls = type(e)
+            if cls is ReasoningDelta:
+                if self.thinking_from is None:
+                    self.thinking_from = self.clock()
+            elif cls in (TextDelta, RefusalDelta, ToolCallDelta) and e.choice == 0:
+                self.thinking_until = self.clock() if self.thinking_from is not None else -1.0
+                return
 
 
 class _LiveDisplay:
@@ -265,6 +293,39 @@ class StreamView(anywidget.AnyWidget):
         """The newest version's :class:`~nbstream.metrics.Metrics` (TTFT, tokens/s, usage...)."""
         v = self._current()
         return v.run.metrics if v is not None else None
+
+    @property
+    def choices(self) -> list[ChoiceState]:
+        """Every choice of the newest version (``n > 1`` gives several): ``.text``, ``.refusal``,
+        ``.reasoning``, ``.tool_calls``, ``.finish_reason``, ``.logprobs``, ``.content_filter``.
+        ``view.text`` is the first one's text."""
+        v = self._current()
+        return list(v.run.state.choices) if v is not None else []
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The first choice's tool calls, parsed: ``.id``, ``.name``, ``.arguments`` (the JSON
+        text as streamed), ``.parsed`` (dict, or None while incomplete / invalid), ``.valid``."""
+        choices = self.choices
+        return list(choices[0].tool_calls) if choices else []
+
+    @property
+    def reasoning(self) -> str:
+        """The first choice's reasoning ("Thinking"), "" when the model sent none."""
+        choices = self.choices
+        return choices[0].reasoning if choices else ""
+
+    @property
+    def refusal(self) -> str | None:
+        """The first choice's refusal, None when the model did not refuse."""
+        choices = self.choices
+        return choices[0].refusal if choices else None
+
+    @property
+    def usage(self) -> Usage | None:
+        """Token usage as the server reported it (None when it did not; absent fields None)."""
+        v = self._current()
+        return v.run.state.usage if v is not None else None
 
     @property
     def versions(self) -> list[StreamRun]:
@@ -477,6 +538,7 @@ class StreamView(anywidget.AnyWidget):
                             retry=self._retry)  # fmt: skip
         with self._lock:
             v = _Version(len(self._versions), run, prefix)
+            v.clock = self._clock
             v.joiner = joiner
             self._versions.append(v)
         v.coalescer = Coalescer(
@@ -573,6 +635,8 @@ class StreamView(anywidget.AnyWidget):
         coalescer = v.coalescer
         assert coalescer is not None
         if events:
+            if v.thinking_until is None:
+                v.time_thinking(events)
             if v.joiner is not None:
                 events = self._join(v, events)
             coalescer.add(events)

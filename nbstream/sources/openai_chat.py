@@ -50,12 +50,15 @@ def usage_event(usage: Any) -> Usage:
         out_details = getattr(usage, "completion_tokens_details", None)
         in_details = getattr(usage, "prompt_tokens_details", None)
     extra = getattr(usage, "model_extra", None) or {}
+    cached = getattr(in_details, "cached_tokens", None) if in_details else None
+    if cached is None and isinstance(extra.get("cached_tokens"), int):
+        cached = extra["cached_tokens"]  # Together reports it at the top level
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=getattr(usage, "total_tokens", None),
         reasoning_tokens=getattr(out_details, "reasoning_tokens", None) if out_details else None,
-        cached_tokens=getattr(in_details, "cached_tokens", None) if in_details else None,
+        cached_tokens=cached,
         extra=dict(extra),
     )
 

@@ -1,0 +1,356 @@
+"""Rich answers on the view (issue 7): tool calls, choices, refusals, reasoning, logprobs, usage,
+content filters, from the real recorded streams in ../shared/streams served over real HTTP by the
+local server and read by the real openai client.
+
+The oracle is independent of nbstream's adapters: a plain ``json.loads`` of the files' ``data:``
+lines, folded by hand below.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+import nbstream
+from nbstream.sources.request import ChatRequest, ResponsesRequest
+from nbstream.widget import StreamView
+
+
+@dataclass
+class Oracle:
+    text: dict[int, str] = field(default_factory=dict)
+    reasoning: dict[int, str] = field(default_factory=dict)
+    refusal: dict[int, str] = field(default_factory=dict)
+    tools: dict[int, dict[int, list[Any]]] = field(default_factory=dict)  # choice -> idx -> slot
+    finish: dict[int, str] = field(default_factory=dict)
+    logprobs: dict[int, list[tuple[str, float, list[tuple[str, float]]]]] = field(
+        default_factory=dict
+    )
+    refusal_logprobs: dict[int, list[tuple[str, float, list[tuple[str, float]]]]] = field(
+        default_factory=dict
+    )
+    filters: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    usage: dict[str, Any] | None = None
+
+
+def datas(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("data:"):
+            payload = line[5:].strip()
+            if payload != "[DONE]":
+                out.append(json.loads(payload))
+    return out
+
+
+def _lp(items: list[dict[str, Any]]) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    return [
+        (
+            x["token"],
+            x["logprob"],
+            [(t["token"], t["logprob"]) for t in x.get("top_logprobs") or []],
+        )
+        for x in items
+    ]
+
+
+def chat_oracle(path: Path) -> Oracle:
+    o = Oracle()
+    for d in datas(path):
+        if d.get("error"):  # the SDK raises on this chunk: nothing after it arrives
+            break
+        for ch in d.get("choices") or []:
+            i = ch["index"]
+            delta = ch.get("delta") or {}
+            o.text[i] = o.text.get(i, "") + (delta.get("content") or "")
+            if delta.get("refusal"):
+                o.refusal[i] = o.refusal.get(i, "") + delta["refusal"]
+            r = delta.get("reasoning_content") or delta.get("reasoning")
+            if r:
+                o.reasoning[i] = o.reasoning.get(i, "") + r
+            for tc in delta.get("tool_calls") or []:
+                slot = o.tools.setdefault(i, {}).setdefault(tc["index"], [None, None, ""])
+                fn = tc.get("function") or {}
+                slot[0] = tc.get("id") or slot[0]
+                slot[1] = fn.get("name") or slot[1]
+                slot[2] += fn.get("arguments") or ""
+            lp = ch.get("logprobs") or {}
+            o.logprobs.setdefault(i, []).extend(_lp(lp.get("content") or []))
+            o.refusal_logprobs.setdefault(i, []).extend(_lp(lp.get("refusal") or []))
+            if ch.get("content_filter_results"):
+                o.filters.setdefault(i, []).append(ch["content_filter_results"])
+            if ch.get("finish_reason"):
+                o.finish[i] = ch["finish_reason"]
+        if d.get("usage"):
+            o.usage = d["usage"]
+    for i, text in list(o.text.items()):  # <think>…</think> inline (open models)
+        stripped = text.lstrip()
+        if stripped.startswith("<think>") and "</think>" in stripped:
+            head, _, rest = stripped[len("<think>") :].partition("</think>")
+            o.reasoning[i] = o.reasoning.get(i, "") + head.lstrip("\n")
+            o.text[i] = rest.lstrip("\n")
+    return o
+
+
+def responses_oracle(path: Path) -> Oracle:
+    """From the final ``response.completed`` object (not the deltas nbstream reads)."""
+    o = Oracle()
+    events = datas(path)
+    final = next(e["response"] for e in events if e.get("type") == "response.completed")
+    texts, summaries, tools = [], [], {}
+    for item in final["output"]:
+        if item["type"] == "message":
+            texts += [c["text"] for c in item["content"] if c["type"] == "output_text"]
+        elif item["type"] == "reasoning":
+            summaries += [s["text"] for s in item.get("summary") or []]
+        elif item["type"] == "function_call":
+            tools[len(tools)] = [item["call_id"], item["name"], item["arguments"]]
+    o.text = {0: "".join(texts)}
+    if summaries:
+        o.reasoning = {0: "\n\n".join(summaries)}
+    if tools:
+        o.tools = {0: tools}
+    o.finish = {0: "tool_calls" if tools else "stop"}
+    o.logprobs = {
+        0: [
+            tok
+            for e in events
+            if e.get("type") == "response.output_text.delta"
+            for tok in _lp(e.get("logprobs") or [])
+        ]
+    }
+    o.usage = final.get("usage")
+    return o
+
+
+def run_view(server: Any, name: str) -> StreamView:
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-local", max_retries=0)
+    if "responses" in name:
+        source: Any = ResponsesRequest({"model": f"replay:{name}", "input": "hi"}, client)
+    else:
+        source = ChatRequest(
+            {"model": f"replay:{name}", "messages": [{"role": "user", "content": "hi"}]}, client
+        )
+    return nbstream.stream(source, display=False, resilience=None)
+
+
+def oracle_for(streams: Path, name: str) -> Oracle:
+    path = streams / name
+    return responses_oracle(path) if "responses" in name else chat_oracle(path)
+
+
+def snapshot_parts(view: StreamView) -> dict[tuple[int, str, int | None], dict[str, Any]]:
+    version = view.snapshot["versions"][-1]
+    return {(p["choice"], p["kind"], p.get("index")): p for p in version["parts"]}
+
+
+TOOLS = [
+    "02-openai-chat-single-tool-call-args.sse",
+    "03-openai-chat-parallel-tool-calls.sse",
+    "07-openai-responses-reasoning-function-call-gpt5.sse",
+    "09-openai-responses-function-call-2025-03.sse",
+    "12-groq-chat-tool-call-single-chunk-x_groq-usage.sse",
+]
+
+
+@pytest.mark.parametrize("name", TOOLS)
+def test_tool_calls_are_parsed_objects_on_the_view(local_server, shared_streams, name):
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    expected = [o.tools[0][k] for k in sorted(o.tools[0])]
+    assert len(expected) >= 1
+    calls = view.tool_calls
+    assert [(c.id, c.name, c.arguments) for c in calls] == [tuple(e) for e in expected]
+    for call, (_, _, args) in zip(calls, expected, strict=True):
+        assert call.valid is True
+        assert call.parsed == json.loads(args) and isinstance(call.parsed, dict)
+    assert view.choices[0].finish_reason == "tool_calls" == o.finish[0]
+    # each call is its own part in the widget's snapshot, with its name and full arguments
+    parts = snapshot_parts(view)
+    for k, (call_id, fn_name, args) in enumerate(expected):
+        part = parts[(0, "tool", k)]
+        assert part["text"] == args
+        assert part["meta"] == {"id": call_id, "name": fn_name}
+
+
+def test_parallel_tool_calls_are_separate(local_server, shared_streams):
+    view = run_view(local_server, "03-openai-chat-parallel-tool-calls.sse")
+    ids = [c.id for c in view.tool_calls]
+    assert len(ids) == 2 and len(set(ids)) == 2
+
+
+def test_several_choices_each_with_text_and_finish_reason(local_server, shared_streams):
+    name = "14-openai-chat-n3-interleaved-choices.sse"
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    assert len(view.choices) == 3 == len(o.text)
+    for c in view.choices:
+        assert c.text == o.text[c.index] and c.text
+        assert c.finish_reason == o.finish[c.index]
+        assert json.loads(c.text)  # structured output: each choice is whole JSON
+    assert view.text == o.text[0]
+    parts = snapshot_parts(view)
+    assert [parts[(i, "text", None)]["text"] for i in range(3)] == [o.text[i] for i in range(3)]
+    assert view.snapshot["versions"][-1]["metrics"]["finish_reasons"] == {
+        str(i): o.finish[i] for i in range(3)
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["13-openai-chat-refusal-deltas.sse", "16-openai-chat-refusal-logprobs.sse"]
+)
+def test_refusals_are_refusals_not_empty_answers(local_server, shared_streams, name):
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    assert view.refusal == o.refusal[0] and len(view.refusal) > 20
+    assert view.text == ""
+    assert snapshot_parts(view)[(0, "refusal", None)]["text"] == o.refusal[0]
+    assert view.status == "done"
+
+
+REASONING = [
+    "10-openrouter-chat-error-midstream.sse",
+    "11-groq-chat-error-event-midstream.sse",
+    "12-groq-chat-tool-call-single-chunk-x_groq-usage.sse",
+    "08-openai-responses-reasoning-summary-long.sse",
+    "17-together-via-hf-router-long-emoji-split.sse",
+]
+
+
+@pytest.mark.parametrize("name", REASONING)
+def test_reasoning_is_split_from_the_answer(local_server, shared_streams, name):
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    assert view.reasoning == o.reasoning[0] and len(view.reasoning) > 20
+    assert view.text == o.text.get(0, "")
+    assert "<think>" not in view.text and "</think>" not in view.reasoning
+    assert snapshot_parts(view)[(0, "reasoning", None)]["text"] == o.reasoning[0]
+    thinking = view.snapshot["versions"][-1]["metrics"]["thinking_s"]
+    assert 0 <= thinking <= view.metrics.duration_s
+
+
+def test_think_tags_in_17_are_where_the_file_puts_them(shared_streams):
+    """Guard on the oracle itself: 17 really starts with <think> and closes it once."""
+    text = chat_oracle_raw(shared_streams / "17-together-via-hf-router-long-emoji-split.sse")
+    assert text.lstrip().startswith("<think>") and text.count("</think>") == 1
+
+
+def chat_oracle_raw(path: Path) -> str:
+    return "".join(
+        (ch.get("delta") or {}).get("content") or ""
+        for d in datas(path)
+        for ch in d.get("choices") or []
+    )
+
+
+def _decode_logprob_lines(text: str) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    rows = [json.loads(line) for line in text.splitlines()]
+    return [(t, lp, [tuple(a) for a in top]) for t, lp, top in rows]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("15-openai-chat-content-logprobs.sse", "logprobs"),
+        ("06-openai-responses-text-logprobs.sse", "logprobs"),
+        ("16-openai-chat-refusal-logprobs.sse", "refusal_logprobs"),
+    ],
+)
+def test_logprobs_reach_the_view_and_the_wire(local_server, shared_streams, name, kind):
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    c = view.choices[0]
+    expected = o.logprobs[0] if kind == "logprobs" else o.refusal_logprobs[0]
+    assert expected, "the file has logprobs"
+    got = c.logprobs if kind == "logprobs" else c.refusal_logprobs
+    assert [(t.token, t.logprob, list(t.top)) for t in got] == expected
+    # the tokens join up to the answer (or the refusal)
+    assert "".join(t for t, _, _ in expected) == (view.text if kind == "logprobs" else view.refusal)
+    # on the wire: compact lines, logprobs rounded to 3 decimals
+    wire = _decode_logprob_lines(snapshot_parts(view)[(0, kind, None)]["text"])
+    assert [(t, round(lp, 3), [(a, round(b, 3)) for a, b in top]) for t, lp, top in expected] == [
+        (t, lp, top) for t, lp, top in wire
+    ]
+
+
+def test_no_logprobs_part_when_the_stream_has_none(local_server, shared_streams):
+    view = run_view(local_server, "01-openai-chat-text-include-usage.sse")
+    kinds = {k[1] for k in snapshot_parts(view)}
+    assert "logprobs" not in kinds and "refusal_logprobs" not in kinds
+    assert view.choices[0].logprobs == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "01-openai-chat-text-include-usage.sse",
+        "07-openai-responses-reasoning-function-call-gpt5.sse",
+        "12-groq-chat-tool-call-single-chunk-x_groq-usage.sse",
+        "17-together-via-hf-router-long-emoji-split.sse",
+        "18-vllm-local-chat-opt125m.sse",
+        "19-azure-chat-legacy-per-chunk-filter.sse",
+    ],
+)
+def test_usage_detail_reported_or_absent(local_server, shared_streams, name):
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    u = o.usage
+    if u is None:
+        assert view.usage is None
+        assert "usage" not in view.snapshot["versions"][-1]["metrics"]
+        return
+    prompt = u.get("prompt_tokens", u.get("input_tokens"))
+    completion = u.get("completion_tokens", u.get("output_tokens"))
+    out_d = u.get("completion_tokens_details") or u.get("output_tokens_details") or {}
+    in_d = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
+    got = view.usage
+    assert (got.prompt_tokens, got.completion_tokens) == (prompt, completion)
+    assert got.reasoning_tokens == out_d.get("reasoning_tokens")  # None when not reported
+    assert got.cached_tokens == in_d.get("cached_tokens", u.get("cached_tokens"))
+    wire = view.snapshot["versions"][-1]["metrics"]["usage"]
+    assert wire["prompt_tokens"] == prompt and wire["completion_tokens"] == completion
+
+
+def test_usage_reasoning_and_cached_tokens_present_in_some_files(shared_streams):
+    """The detail tests above must compare real numbers somewhere, not only None == None."""
+    seen = {"reasoning": 0, "cached": 0}
+    for name in ("07-openai-responses-reasoning-function-call-gpt5.sse",):
+        u = responses_oracle(shared_streams / name).usage
+        seen["reasoning"] += u["output_tokens_details"]["reasoning_tokens"] is not None
+    u = chat_oracle(shared_streams / "01-openai-chat-text-include-usage.sse").usage
+    seen["cached"] += u["prompt_tokens_details"]["cached_tokens"] is not None
+    u = chat_oracle(shared_streams / "17-together-via-hf-router-long-emoji-split.sse").usage
+    seen["cached"] += u["cached_tokens"] is not None  # Together: at the top level
+    assert seen == {"reasoning": 1, "cached": 2}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["05-azure-chat-content-filter-long-story.sse", "19-azure-chat-legacy-per-chunk-filter.sse"],
+)
+def test_content_filter_results(local_server, shared_streams, name):
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    assert view.choices[0].content_filter == o.filters[0] and o.filters[0]
+    parts = snapshot_parts(view)
+    assert parts[(0, "filter", None)]["meta"]["results"] == o.filters[0][-1]  # the latest
+    prompt = [
+        d["prompt_filter_results"]
+        for d in datas(shared_streams / name)
+        if "prompt_filter_results" in d
+    ]
+    assert parts[(-1, "filter", None)]["meta"]["results"] == {"prompt_filter_results": prompt[-1]}
+
+
+def test_length_finish_is_incomplete_and_resumable(local_server, shared_streams):
+    name = "18-vllm-local-chat-opt125m.sse"
+    o = oracle_for(shared_streams, name)
+    view = run_view(local_server, name)
+    assert o.finish[0] == "length" == view.choices[0].finish_reason
+    assert view.status == "incomplete" and "length" in (view.reason or "")
+    assert view.resumable  # the widget offers Continue
