@@ -220,10 +220,10 @@ def screenshots(nb: NotebookPage) -> list[Path]:
     nb.run_cell(1, wait=False)
     widget = StreamWidget(nb, 1).wait_rendered()
     wait_until(lambda: len(widget.answer.inner_text()) > 3000 or widget.status() == "done", 60)
-    nb.cell(1).scroll_into_view_if_needed()
+    nb.cell(1).evaluate("e => e.scrollIntoView()")  # no waiting for a growing element to settle
     paths = [nb.screenshot("bench-render-midstream")]
     widget.wait_status("done", timeout=600)
-    widget.part("status").scroll_into_view_if_needed()  # the end of the answer, and its status
+    widget.part("status").evaluate("e => e.scrollIntoView({block: 'end'})")  # the answer's end
     paths.append(nb.screenshot("bench-render-done"))
     # Replace the big widget by a small one, so the 100k-token DOM does not slow down the
     # Stop and first-token measurements that follow.

@@ -7,9 +7,10 @@ A real ipykernel (``jupyter_client``, this interpreter) runs a cell that starts 
 background streams (``nbstream.stream(request, background=True)``: asyncio tasks on the kernel's
 event loop, one AsyncOpenAI client) against the local server in a child process, each ``demo``
 answer ``--tokens`` long at ``--rate`` tokens/s. While they run, this script sends a ping cell
-(``1``) every 0.2 s and times execute_request -> execute_reply; the baseline is the same ping on
-the idle kernel just before. Every iopub message is counted by type (the widgets' ``comm_msg``
-are what the frontend has to process) to give messages per second, overall and per stream.
+(``1``) every 0.2 s (and a cell counting finished views every second) and times execute_request
+-> execute_reply of each; the baseline is the same ping on the idle kernel just before. Every
+iopub message is counted by type (the widgets' ``comm_msg`` are what the frontend has to
+process) to give messages per second, overall and per stream.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def main() -> None:
                 if time.monotonic() - last_check > 1.0:
                     last_check = time.monotonic()
                     counter.stdout.clear()
-                    execute(kc, COUNT_DONE)
+                    pings.append(execute(kc, COUNT_DONE, timeout=120)[0])  # a ping too
                     time.sleep(0.05)
                     line = "".join(counter.stdout)
                     if "DONE" in line:
