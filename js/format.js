@@ -1,5 +1,7 @@
 // Words and numbers for the status line (pure, tested).
 
+export const CHARS_PER_TOKEN = 4; // the same estimate as nbstream/metrics.py
+
 export function fmtSeconds(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return null;
   if (s < 1) return `${Math.round(s * 1000)} ms`;
@@ -31,6 +33,9 @@ export function statusParts(status, metrics = {}) {
   const u = m.usage;
   if (u && (u.prompt_tokens != null || u.completion_tokens != null)) {
     parts.push(`usage ${u.prompt_tokens ?? "?"} in / ${u.completion_tokens ?? "?"} out`);
+    // details only when reported (absent is not 0)
+    if (u.reasoning_tokens != null) parts.push(`${u.reasoning_tokens} reasoning`);
+    if (u.cached_tokens != null) parts.push(`${u.cached_tokens} cached`);
   } else if (status && status !== "pending" && status !== "streaming") {
     parts.push("usage: not reported");
   }

@@ -5,10 +5,16 @@
 //   status, reason, metrics, parts: [{choice, kind, index?, text, meta?}]}]}), `format`, `language`,
 //   `mode`, `rerunnable`, `resumable`, `uid`.
 // - Python -> JS custom messages, <= ~60/s: `frame` {type, version, seq, parts: [{choice?, kind?,
-//   index?, offset, text, meta?}], status?, metrics?, final?} (choice defaults to 0, kind to "text"). `offset` counts UTF-16 code units (JS
-//   string length) already sent for that part: a larger offset than what the document holds is a gap,
-//   answered with a `resync`. `log_page` answers a log_page request.
-// - JS -> Python custom messages, rare: stop, regenerate, resume, retry, resync, log_page.
+//   index?, offset, text, meta?}], status?, metrics?, final?, reason?, notes?} (choice defaults to 0,
+//   kind to "text"; reason/notes only on the final frame). On the wire a frame has short keys
+//   (FRAME_KEYS: {t: "f", v?, s, p: [{o, x, c?, k?, i?, m?}], st?, mt?, fin?, r?, n?}); decodeFrame
+//   gives the long form. `offset` counts UTF-16 code units (JS string length) already sent for that
+//   part: a larger offset than what the document holds is a gap, answered with a `resync`.
+//   `log_page` answers a log_page request.
+// - The final snapshot of a version is not sent again to a frontend that said `ready`: the document
+//   builds it from the frames (toSnapshot) and sets it on the model locally (no save_changes), so
+//   JupyterLab's saved widget state has the whole answer; the kernel keeps it for get_state().
+// - JS -> Python custom messages, rare: ready, stop, regenerate, resume, retry, resync, log_page.
 // - UI-only state (log panel open, version page shown, scroll) is never synced.
 //
 // DOM hooks for tests (stable, documented here):
@@ -24,7 +30,20 @@
 //   [data-testid=error]            why the version ended (error/incomplete/stopped reason)
 //   [data-testid=notes]            resilience notes (flags, rate limit, budget)
 //   [data-testid=reasoning]        "Thinking" section (reasoning deltas); [data-testid=refusal]
-//   [data-testid=tool-calls]       tool-call cards ([data-testid=tool-call]), issue 7 builds on them
+//   [data-testid=tool-calls]       tool-call cards: [data-testid=tool-call][data-index][data-state=
+//                                  streaming|valid|invalid] with tool-name, tool-id, tool-args (pretty
+//                                  JSON when complete) and tool-invalid (the flag)
+//   [data-testid=reasoning-label]  the Thinking summary (duration, tokens); reasoning-text its text
+//   [data-testid=refusal-text]     the refusal's text inside [data-testid=refusal]
+//   [data-testid=choice-tabs]      one [data-testid=choice-tab][data-choice][data-finish] per choice (n > 1)
+//   [data-testid=finish]           finish-reason notice (data-reason = length|content_filter|tool_calls)
+//   [data-testid=content-filter]   Azure content-filter results ([data-testid=filter-row])
+//   [data-testid=confidence-toggle] token-confidence toggle (only with logprobs); [data-testid=confidence]
+//                                  holds [data-testid=token] spans (data-p, title = alternatives)
+//
+// Part kinds (frames and snapshot): text, refusal, reasoning, tool (index = call), logprobs /
+// refusal_logprobs (one JSON line per token: [token, logprob, [[alt, logprob], ...]]), filter
+// (meta.results = the latest content-filter results; choice -1 = the prompt's).
 //   [data-testid=log-toggle]       opens the chunk-log panel ([data-testid=log-panel])
 //   [data-testid=log-row]          one chunk row (data-index = the chunk index in its attempt);
 //                                  request/response/error/end records are [data-testid=log-record]
@@ -36,6 +55,7 @@ export const PROTOCOL_VERSION = 1;
 
 // Python -> JS
 export const FRAME = "frame";
+export const FRAME_TAG = "f"; // a frame on the wire: {t: "f", ...}
 export const LOG_PAGE = "log_page";
 export const ERROR = "error";
 
@@ -45,6 +65,24 @@ export const REGENERATE = "regenerate";
 export const RESUME = "resume";
 export const RETRY = "retry";
 export const RESYNC = "resync";
+export const READY = "ready";
+
+// Short wire keys (mirrors FRAME_KEYS / PART_KEYS in nbstream/protocol.py).
+const FRAME_KEYS = { t: "type", v: "version", s: "seq", p: "parts", st: "status", mt: "metrics", fin: "final", r: "reason", n: "notes" };
+const PART_KEYS = { c: "choice", k: "kind", i: "index", o: "offset", x: "text", m: "meta" };
+
+/** A wire frame with long names: {type: "frame", version, seq, parts: [{offset, text, ...}], ...}. */
+export function decodeFrame(msg) {
+  const out = { type: FRAME, version: 0 };
+  for (const [k, v] of Object.entries(msg)) if (k !== "t" && k !== "p") out[FRAME_KEYS[k] ?? k] = v;
+  out.parts = (msg.p ?? []).map((p) => {
+    const part = {};
+    for (const [k, v] of Object.entries(p)) part[PART_KEYS[k] ?? k] = v;
+    return part;
+  });
+  out.final = !!out.final;
+  return out;
+}
 
 export const FINAL_STATUSES = new Set(["done", "stopped", "error", "incomplete"]);
 
@@ -58,6 +96,7 @@ export const regenerate = () => ({ type: REGENERATE });
 export const resume = () => ({ type: RESUME });
 export const retry = () => ({ type: RETRY });
 export const resync = (version) => ({ type: RESYNC, version });
+export const ready = () => ({ type: READY });
 /** Ask for chunk-log rows of a version; `raw` adds raw JSON, `times` all arrival times, `jsonl` the export. */
 export const logPage = ({ id, version, start = 0, count = 100, raw = false, times = false, jsonl = false }) => ({
   type: LOG_PAGE, id, version, start, count, raw, times, jsonl,

@@ -6,6 +6,7 @@ import { IncrementalMarkdown } from "./markdown.js";
 import { statusParts } from "./format.js";
 import { FINAL_STATUSES, regenerate, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
+import { Confidence, ToolCards, filterRows, finishNotice, paintFilter, parseLogprobs, thinkingLabel } from "./rich.js";
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -43,16 +44,27 @@ export class View {
     this.next = h("button", { "data-testid": "version-next", className: "nbstream-btn nbstream-page", title: "Next version", onclick: () => this.page(1) }, "›");
     this.pageLabel = h("span", { "data-testid": "version-label", className: "nbstream-page-label" });
     this.pager = h("span", { "data-testid": "version-pager", className: "nbstream-pager" }, this.prev, this.pageLabel, this.next);
-    this.toolbar = h("div", { className: "nbstream-toolbar" }, this.stopButton, this.regenButton, this.resumeButton, this.copyButton, this.pager);
-    this.reasoning = h("details", { "data-testid": "reasoning", className: "nbstream-reasoning", open: "" }, h("summary", { text: "Thinking" }), h("div", { className: "nbstream-reasoning-text" }));
-    this.refusal = h("div", { "data-testid": "refusal", className: "nbstream-refusal" });
+    this.confidenceButton = h("button", { "data-testid": "confidence-toggle", className: "nbstream-btn", "aria-pressed": "false", title: "Colour each token by its probability (hover a token for the alternatives)", onclick: () => { this.showConfidence = !this.showConfidence; this.invalidate(); } }, "Token confidence");
+    this.toolbar = h("div", { className: "nbstream-toolbar" }, this.stopButton, this.regenButton, this.resumeButton, this.copyButton, this.confidenceButton, this.pager);
+    this.tabs = h("div", { "data-testid": "choice-tabs", className: "nbstream-tabs", role: "tablist", hidden: true });
+    this.reasoningLabel = h("summary", { "data-testid": "reasoning-label", text: "Thinking" });
+    this.reasoning = h("details", { "data-testid": "reasoning", className: "nbstream-reasoning", open: "" }, this.reasoningLabel, h("div", { className: "nbstream-reasoning-text", "data-testid": "reasoning-text" }));
+    this.refusalText = h("div", { className: "nbstream-refusal-text", "data-testid": "refusal-text" });
+    this.refusal = h("div", { "data-testid": "refusal", className: "nbstream-refusal", role: "note" }, h("div", { className: "nbstream-refusal-label", text: "⊘ The model refused" }), this.refusalText);
     this.answer = h("div", { "data-testid": "answer", className: "nbstream-answer" });
+    this.confidence = h("div", { "data-testid": "confidence", className: "nbstream-confidence", hidden: true });
     this.tools = h("div", { "data-testid": "tool-calls", className: "nbstream-tools" });
+    this.finish = h("div", { "data-testid": "finish", className: "nbstream-finish", hidden: true });
+    this.filter = h("details", { "data-testid": "content-filter", className: "nbstream-filter", hidden: true });
+    this.toolCards = new ToolCards(this.tools);
+    this.tokens = new Confidence(this.confidence);
+    this.showConfidence = false; // UI-only
+    this.choice = 0; // choice tab shown (UI-only, never synced)
     this.error = h("div", { "data-testid": "error", className: "nbstream-error", role: "alert" });
     this.status = h("div", { "data-testid": "status", className: "nbstream-status", "aria-live": "polite" });
     this.notes = h("div", { "data-testid": "notes", className: "nbstream-notes", hidden: true }); // resilience: flags, rate limit, budget
     this.log = new LogPanel(model, doc, logs, () => this.versionShown());
-    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.reasoning, this.refusal, this.answer, this.tools, this.error, this.status, this.notes, this.log.el);
+    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.tabs, this.reasoning, this.refusal, this.answer, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
     this.renderer = null;
     this.rendererVersion = null;
     el.appendChild(this.root);
@@ -88,7 +100,7 @@ export class View {
   }
 
   async copy() {
-    const text = this.doc.text(this.versionShown());
+    const text = this.doc.text(this.versionShown(), `${this.choice}:text:`);
     try {
       await navigator.clipboard.writeText(text);
       this.copyButton.textContent = "Copied";
@@ -122,24 +134,16 @@ export class View {
     this.root.dataset.mode = mode;
     this.root.dataset.version = String(vi);
 
-    if (!this.renderer || this.rendererVersion !== vi || this.renderer.format !== format) {
+    const c = this.paintTabs(v);
+    const shownKey = `${vi}:${c}`;
+    if (!this.renderer || this.rendererVersion !== shownKey || this.renderer.format !== format) {
       this.answer.replaceChildren();
       this.renderer = new IncrementalMarkdown(this.answer, { format, language: this.model.get("language") ?? "" });
-      this.rendererVersion = vi;
+      this.rendererVersion = shownKey;
     }
-    this.renderer.update(this.doc.text(vi, "0:text:"));
-
-    const reasoning = this.doc.text(vi, "0:reasoning:");
-    this.reasoning.hidden = !reasoning;
-    this.reasoning.lastChild.textContent = reasoning;
-    if (reasoning && this.doc.text(vi, "0:text:") && !this.reasoningClosed) {
-      this.reasoning.open = false; // closed once the answer starts
-      this.reasoningClosed = true;
-    }
-    const refusal = this.doc.text(vi, "0:refusal:");
-    this.refusal.hidden = !refusal;
-    this.refusal.textContent = refusal ? `Refused: ${refusal}` : "";
-    this.paintTools(v);
+    const text = this.doc.text(vi, `${c}:text:`);
+    this.renderer.update(text);
+    this.paintRich(v, vi, c, text, shownKey);
 
     const final = FINAL_STATUSES.has(status);
     const live = !final && vi === this.doc.current;
@@ -171,15 +175,92 @@ export class View {
     this.log.paint();
   }
 
-  paintTools(v) {
-    const tools = v ? [...v.parts.values()].filter((p) => p.kind === "tool" && p.choice === 0) : [];
-    if (tools.length === 0) {
-      if (this.tools.childElementCount) this.tools.replaceChildren();
-      return;
+  /** Tabs when the version has several choices (n > 1); returns the choice shown. */
+  paintTabs(v) {
+    const choices = v ? [...new Set([...v.parts.values()].map((p) => p.choice).filter((i) => i >= 0))].sort((a, b) => a - b) : [];
+    const finishes = v?.metrics?.finish_reasons ?? {};
+    if (!choices.includes(this.choice)) this.choice = choices[0] ?? 0;
+    this.tabs.hidden = choices.length < 2;
+    if (choices.length < 2) {
+      if (this.tabs.childElementCount) this.tabs.replaceChildren();
+      return this.choice;
     }
-    this.tools.replaceChildren(...tools.map((p) => h("div", { className: "nbstream-tool", "data-testid": "tool-call" },
-      h("div", { className: "nbstream-tool-name", text: `${p.meta?.name ?? "tool"}(…)` }),
-      h("pre", { text: p.text }))));
+    const labels = choices.map((i) => `Choice ${i + 1}${finishes[i] ? ` · ${finishes[i]}` : " · …"}`);
+    const sig = `${this.choice}|${labels.join("|")}`;
+    if (this.tabsSig !== sig) {
+      this.tabsSig = sig;
+      this.tabs.replaceChildren(...choices.map((i, k) => h("button", {
+        className: `nbstream-tab${i === this.choice ? " nbstream-tab-active" : ""}`, role: "tab", "data-testid": "choice-tab",
+        "data-choice": String(i), "aria-selected": String(i === this.choice), "data-finish": finishes[i] ?? "",
+        onclick: () => { this.choice = i; this.invalidate(); },
+      }, labels[k])));
+    }
+    return this.choice;
+  }
+
+  /** Reasoning, refusal, tool calls, finish notice, content filter and token confidence of the
+   * choice shown. */
+  paintRich(v, vi, c, text, shownKey) {
+    const status = v?.status ?? "pending";
+    const final = FINAL_STATUSES.has(status);
+    const metrics = v?.metrics ?? {};
+    const finishReason = (metrics.finish_reasons ?? {})[c] ?? null;
+    const single = [...(v?.parts.values() ?? [])].every((p) => p.choice <= 0);
+    const usage = metrics.usage ?? null;
+
+    // Thinking: open while it streams, closed once the answer starts (the user can reopen it)
+    const reasoning = this.doc.text(vi, `${c}:reasoning:`);
+    const tools = v ? [...v.parts.values()].filter((p) => p.kind === "tool" && p.choice === c).sort((a, b) => (a.index ?? 0) - (b.index ?? 0)) : [];
+    const refusal = this.doc.text(vi, `${c}:refusal:`);
+    const answerStarted = !!(text || refusal || tools.length);
+    const reported = single && usage && Number.isFinite(usage.reasoning_tokens) && usage.reasoning_tokens > 0 ? usage.reasoning_tokens : null;
+    this.reasoning.hidden = !reasoning && reported === null;
+    if (this.reasoningKey !== shownKey) {
+      this.reasoningKey = shownKey;
+      this.reasoningClosed = false;
+      this.reasoning.open = !answerStarted;
+    }
+    this.reasoning.lastChild.textContent = reasoning || "(the server reported reasoning tokens but sent no reasoning text)";
+    this.reasoningLabel.textContent = thinkingLabel({
+      streaming: !final && !answerStarted, seconds: c === 0 ? metrics.thinking_s : undefined, chars: reasoning.length, reportedTokens: reported ?? undefined,
+    });
+    if (answerStarted && !this.reasoningClosed) {
+      this.reasoning.open = false;
+      this.reasoningClosed = true;
+    }
+
+    this.refusal.hidden = !refusal;
+    this.refusalText.textContent = refusal;
+
+    this.toolCards.update(tools, (index) => final || !!finishReason || tools.some((t) => (t.index ?? 0) > index));
+
+    const notice = finishNotice(finishReason);
+    this.finish.hidden = !notice;
+    this.finish.textContent = notice?.text ?? "";
+    this.finish.dataset.reason = finishReason ?? "";
+    this.finish.className = `nbstream-finish nbstream-finish-${notice?.kind ?? "none"}`;
+
+    const rows = [...filterRows(v?.parts.get("-1:filter:")?.meta?.results), ...filterRows(v?.parts.get(`${c}:filter:`)?.meta?.results)];
+    this.filter.hidden = rows.length === 0;
+    const filterSig = JSON.stringify(rows);
+    if (rows.length && filterSig !== this.filterSig) {
+      this.filterSig = filterSig;
+      paintFilter(this.filter, rows);
+    }
+
+    // token confidence: only offered when the stream has logprobs
+    const lp = this.doc.text(vi, `${c}:logprobs:`);
+    const rlp = this.doc.text(vi, `${c}:refusal_logprobs:`);
+    this.confidenceButton.hidden = !(lp || rlp);
+    const on = this.showConfidence && !this.confidenceButton.hidden;
+    this.confidenceButton.setAttribute("aria-pressed", String(on));
+    this.confidence.hidden = !on;
+    // a refusal or a tool call is the answer: no empty answer box under it
+    this.answer.hidden = (on && !!lp) || (!text && !!(refusal || tools.length));
+    if (on) {
+      const refusalTokens = !lp;
+      this.tokens.update(`${shownKey}:${refusalTokens}`, parseLogprobs(lp || rlp), { refusal: refusalTokens });
+    }
   }
 
   destroy() {

@@ -1,0 +1,216 @@
+// Rich answers (issue 7): reasoning label, tool-call cards, finish notices, content-filter results
+// and token confidence. Model output here (tool arguments, tokens, filter fields) is untrusted: it
+// only ever reaches the DOM through textContent / attributes, never as HTML.
+
+import { CHARS_PER_TOKEN } from "./format.js";
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "className") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
+// ---- pure helpers (tested in rich.test.js) ---------------------------------------------------
+
+/** Logprob lines ("[token, logprob, [[alt, logprob], ...]]\n" each) -> tokens; a partial last
+ * line (mid-frame) is left for later. */
+export function parseLogprobs(text) {
+  const out = [];
+  if (!text) return out;
+  const end = text.lastIndexOf("\n");
+  for (const line of text.slice(0, end + 1).split("\n")) {
+    if (!line) continue;
+    try {
+      const [token, logprob, top] = JSON.parse(line);
+      out.push({ token: String(token), logprob: Number(logprob), top: Array.isArray(top) ? top : [] });
+    } catch {
+      // a malformed line: skipped, the others still show
+    }
+  }
+  return out;
+}
+
+const pct = (lp) => {
+  const p = Math.exp(lp) * 100;
+  return p >= 99.95 ? "100%" : p >= 10 ? `${p.toFixed(1)}%` : `${p.toPrecision(2)}%`;
+};
+
+/** Background colour for a token: red (unlikely) -> amber -> green (certain), translucent so it
+ * reads on light and dark themes. */
+export function confidenceColor(logprob) {
+  const p = Math.max(0, Math.min(1, Math.exp(logprob)));
+  return `hsla(${Math.round(120 * p)}, 85%, 50%, ${(0.45 - 0.25 * p).toFixed(2)})`;
+}
+
+/** Hover text of a token: its probability and the top alternatives. */
+export function tokenTitle(tok) {
+  const lines = [`${JSON.stringify(tok.token)}  p = ${pct(tok.logprob)}  (logprob ${tok.logprob.toFixed(3)})`];
+  const alts = tok.top.filter(([t]) => t !== tok.token);
+  if (alts.length) lines.push("alternatives:", ...alts.map(([t, lp]) => `  ${JSON.stringify(t)}  ${pct(lp)}`));
+  else if (tok.top.length === 0) lines.push("(no alternatives sent: ask with top_logprobs)");
+  return lines.join("\n");
+}
+
+/** A tool call's arguments: streaming (raw text), or once complete pretty JSON / flagged invalid. */
+export function toolArguments(text, complete) {
+  if (!complete) return { state: "streaming", shown: text, error: null };
+  if (text.trim() === "") return { state: "invalid", shown: text, error: "no arguments (an empty string is not JSON)" };
+  try {
+    return { state: "valid", shown: JSON.stringify(JSON.parse(text), null, 2), error: null };
+  } catch (e) {
+    return { state: "invalid", shown: text, error: `invalid JSON: ${e.message}` };
+  }
+}
+
+const FINISH = {
+  length: { kind: "warn", text: "Cut off: the answer reached the token limit (finish_reason length). Continue asks the model to go on." },
+  content_filter: { kind: "error", text: "Stopped by the content filter (finish_reason content_filter): the rest of the answer was withheld." },
+  tool_calls: { kind: "info", text: "The model asks to call the tools below (finish_reason tool_calls): run them and send the results back." },
+  function_call: { kind: "info", text: "The model asks to call a function (finish_reason function_call)." },
+};
+
+/** What a finish reason means for the user, or null when it needs no words ("stop"). */
+export function finishNotice(reason) {
+  return FINISH[reason] ?? null;
+}
+
+function filterValue(v) {
+  if (v === null || typeof v !== "object") return { text: String(v), flagged: false };
+  const bits = [];
+  if (typeof v.severity === "string") bits.push(v.severity);
+  if (typeof v.detected === "boolean") bits.push(v.detected ? "detected" : "not detected");
+  if (v.filtered === true) bits.push("filtered");
+  if (v.citation && typeof v.citation === "object") bits.push(`citation: ${v.citation.URL || v.citation.license || "yes"}`);
+  return { text: bits.join(", ") || JSON.stringify(v), flagged: v.filtered === true || v.detected === true };
+}
+
+/** Azure content-filter results (per choice, or {prompt_filter_results}, or {moderation}) ->
+ * rows {scope, category, text, flagged}. */
+export function filterRows(results, scope = "answer") {
+  const rows = [];
+  if (!results || typeof results !== "object") return rows;
+  if (Array.isArray(results.prompt_filter_results)) {
+    for (const p of results.prompt_filter_results) rows.push(...filterRows(p?.content_filter_results, `prompt ${p?.prompt_index ?? 0}`));
+    return rows;
+  }
+  if (results.moderation && typeof results.moderation === "object") {
+    return filterRows(results.moderation, "moderation");
+  }
+  for (const [category, v] of Object.entries(results)) {
+    if (category === "error" && v && typeof v === "object") {
+      rows.push({ scope, category, text: `error: ${v.message ?? v.code ?? "?"}`, flagged: true });
+      continue;
+    }
+    rows.push({ scope, category, ...filterValue(v) });
+  }
+  return rows;
+}
+
+/** The "Thinking" section's summary line. Tokens: the server's reasoning_tokens when reported
+ * (single choice only: usage covers all choices), else estimated from the characters. */
+export function thinkingLabel({ streaming, seconds, chars, reportedTokens }) {
+  const parts = [streaming ? "Thinking…" : "Thought"];
+  if (Number.isFinite(seconds)) parts.push(seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`);
+  if (Number.isFinite(reportedTokens)) parts.push(`${reportedTokens} reasoning tokens`);
+  else if (chars > 0) parts.push(`~${Math.max(1, Math.round(chars / CHARS_PER_TOKEN))} tokens (estimated)`);
+  return parts.join(" · ");
+}
+
+// ---- DOM pieces ------------------------------------------------------------------------------
+
+/** Tool-call cards of one choice, kept by index: a frame only touches the card whose text grew. */
+export class ToolCards {
+  constructor(container) {
+    this.el = container;
+    this.cards = new Map(); // index -> {el, name, id, args, flag, text, complete}
+  }
+
+  /** @param {Array<{index, text, meta}>} calls in index order; complete(i) -> bool */
+  update(calls, complete) {
+    const seen = new Set();
+    for (const call of calls) {
+      const key = call.index ?? 0;
+      seen.add(key);
+      let card = this.cards.get(key);
+      if (!card) {
+        const name = h("span", { className: "nbstream-tool-name", "data-testid": "tool-name" });
+        const id = h("span", { className: "nbstream-tool-id", "data-testid": "tool-id" });
+        const flag = h("div", { className: "nbstream-tool-flag", "data-testid": "tool-invalid", role: "alert" });
+        const args = h("pre", { className: "nbstream-tool-args", "data-testid": "tool-args" });
+        const el = h("div", { className: "nbstream-tool", "data-testid": "tool-call", "data-index": String(key) },
+          h("div", { className: "nbstream-tool-head" }, h("span", { className: "nbstream-tool-icon", text: "ƒ" }), name, id), args, flag);
+        card = { el, name, id, args, flag, text: null, complete: null };
+        this.cards.set(key, card);
+        this.el.append(el);
+      }
+      const done = !!complete(key);
+      if (card.text === call.text && card.complete === done) continue;
+      card.text = call.text;
+      card.complete = done;
+      card.name.textContent = call.meta?.name ?? "(tool)";
+      card.id.textContent = call.meta?.id ?? "";
+      const a = toolArguments(call.text, done);
+      card.args.textContent = a.shown;
+      card.el.dataset.state = a.state;
+      card.flag.hidden = !a.error;
+      card.flag.textContent = a.error ?? "";
+    }
+    for (const [key, card] of this.cards) {
+      if (!seen.has(key)) { card.el.remove(); this.cards.delete(key); }
+    }
+  }
+
+  clear() {
+    this.cards.clear();
+    this.el.replaceChildren();
+  }
+}
+
+/** Token confidence: tokens coloured by probability, alternatives on hover. Appends only the
+ * tokens not yet shown (a stream's tokens only grow). */
+export class Confidence {
+  constructor(container) {
+    this.el = container;
+    this.key = null;
+    this.shown = 0;
+  }
+
+  update(key, tokens, { refusal = false } = {}) {
+    if (key !== this.key) {
+      this.key = key;
+      this.shown = 0;
+      this.el.replaceChildren();
+    }
+    if (tokens.length === this.shown) return;
+    const frag = document.createDocumentFragment();
+    for (const tok of tokens.slice(this.shown)) {
+      const span = h("span", { className: `nbstream-token${refusal ? " nbstream-token-refusal" : ""}`, "data-testid": "token",
+        "data-p": Math.exp(tok.logprob).toFixed(4), title: tokenTitle(tok), text: tok.token });
+      span.style.background = confidenceColor(tok.logprob);
+      frag.append(span);
+    }
+    this.el.append(frag);
+    this.shown = tokens.length;
+  }
+}
+
+/** Content-filter results as a small table (rows from filterRows). */
+export function paintFilter(container, rows) {
+  const flagged = rows.filter((r) => r.flagged);
+  const summary = h("summary", { text: flagged.length
+    ? `Content filter: ${flagged.map((r) => `${r.category} (${r.scope})`).join(", ")} flagged`
+    : `Content filter: nothing flagged (${rows.length} checks)` });
+  const table = h("table", { className: "nbstream-filter-table" },
+    ...rows.map((r) => h("tr", { className: r.flagged ? "nbstream-filter-flagged" : "", "data-testid": "filter-row" },
+      h("td", { text: r.scope }), h("td", { text: r.category }), h("td", { text: r.text }))));
+  const open = container.open;
+  container.replaceChildren(summary, table);
+  container.open = open;
+  container.dataset.flagged = String(flagged.length > 0);
+}
