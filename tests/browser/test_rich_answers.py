@@ -1,0 +1,317 @@
+"""Rich answers (issue 7) in real JupyterLab + Chromium: the recorded streams of ../shared/streams
+replayed byte for byte by the local server, read by the real openai client in the kernel, shown
+by the widget. What the widget shows is compared with a plain json oracle of the files
+(tests/test_rich_answers.py), and screenshots of the widget go to docs/rich-*.png."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_page import NotebookPage, StreamWidget, wait_until
+
+from nbstream.server import serve
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+STREAMS = ROOT.parent / "shared" / "streams"
+DOCS = ROOT / "docs"
+
+_spec = importlib.util.spec_from_file_location(
+    "rich_oracle", ROOT / "tests" / "test_rich_answers.py"
+)
+oracle_mod = importlib.util.module_from_spec(_spec)
+sys.modules["rich_oracle"] = oracle_mod  # dataclasses look their module up there
+_spec.loader.exec_module(oracle_mod)  # type: ignore[union-attr]
+
+
+def oracle(name: str) -> Any:
+    return oracle_mod.oracle_for(STREAMS, name)
+
+
+@pytest.fixture(scope="module")
+def replay_server() -> Iterator[Any]:
+    """A local server replaying ../shared/streams (the shared ``llm`` server has no streams)."""
+    if not STREAMS.is_dir():
+        pytest.skip(f"recorded streams not found at {STREAMS} (../shared/streams)")
+    with serve(streams_dir=STREAMS) as server:
+        yield server
+
+
+def setup_cell(base_url: str) -> str:
+    return f"""
+import openai, nbstream
+from nbstream.sources.request import ChatRequest, ResponsesRequest
+client = openai.OpenAI(base_url={base_url!r}, api_key="sk-local-test", max_retries=0)
+
+def replay(name, background=False, **options):
+    '''Stream a recorded file through the real client; options pace the replay.'''
+    body = {{"model": "replay:" + name, "extra_body": {{"nbstream": options}}}}
+    if "responses" in name:
+        request = ResponsesRequest({{**body, "input": "hi"}}, client)
+    else:
+        request = ChatRequest({{**body, "messages": [{{"role": "user", "content": "hi"}}]}}, client)
+    return nbstream.stream(request, background=background)
+print("ready")
+""".strip()
+
+
+def notebook(open_notebook, page, server, calls: list[str]) -> NotebookPage:
+    page.set_viewport_size({"width": 1000, "height": 2400})
+    nb = open_notebook([setup_cell(server.base_url), *calls])
+    nb.run_cell(0)
+    return nb
+
+
+def widget_in(nb: NotebookPage, cell: int, *, run: bool = True) -> StreamWidget:
+    if run:
+        nb.run_cell(cell, timeout=120)
+    return StreamWidget(nb, cell).wait_rendered()
+
+
+def text_of(w: StreamWidget, testid: str) -> str:
+    return w.part(testid).text_content() or ""
+
+
+def hidden(w: StreamWidget, testid: str) -> bool:
+    return w.part(testid).evaluate("el => el.hidden")
+
+
+def shot(w: StreamWidget, name: str) -> Path:
+    """A PNG of the widget alone under docs/ (small: clipped to the widget element)."""
+    w.root.scroll_into_view_if_needed()
+    path = DOCS / f"{name}.png"
+    w.root.screenshot(path=str(path))
+    return path
+
+
+def test_reasoning_thinking_section(open_notebook, page, replay_server):
+    names = [
+        "17-together-via-hf-router-long-emoji-split.sse",
+        "08-openai-responses-reasoning-summary-long.sse",
+        "12-groq-chat-tool-call-single-chunk-x_groq-usage.sse",
+        "10-openrouter-chat-error-midstream.sse",
+        "11-groq-chat-error-event-midstream.sse",
+    ]
+    nb = notebook(
+        open_notebook,
+        page,
+        replay_server,
+        [f'v = replay("{names[0]}", background=True, tokens_per_s=120)']
+        + [f'v{i} = replay("{n}")' for i, n in enumerate(names[1:], 2)],
+    )
+    # 17: <think> inline in the content. While it thinks: the section is open, no answer yet.
+    w = widget_in(nb, 1)
+    wait_until(lambda: len(text_of(w, "reasoning-text")) > 200, 30, 0.05, "reasoning to stream")
+    assert w.status() == "streaming"
+    assert w.part("reasoning").evaluate("el => el.open") is True
+    assert text_of(w, "reasoning-label").startswith("Thinking…")
+    assert "<think>" not in text_of(w, "reasoning-text") and text_of(w, "answer").strip() == ""
+    shot(w, "rich-reasoning")
+    seen = nb.watch_text(w.part("reasoning-text"), lambda _: bool(text_of(w, "answer")), 60)
+    assert len(seen) >= 3, "the reasoning did not grow live"
+    assert w.part("reasoning").evaluate("el => el.open") is False  # closed when the answer starts
+    w.wait_status("done", timeout=60)
+    o = oracle(names[0])
+    assert text_of(w, "reasoning-text") == o.reasoning[0]
+    assert w.copied_text() == o.text[0]
+    label = text_of(w, "reasoning-label")
+    assert label.startswith("Thought · ") and " s · " in label and "tokens (estimated)" in label
+
+    # 08: Responses reasoning summary (4 parts) then the answer; reasoning tokens are reported
+    w = widget_in(nb, 2)
+    w.wait_status("done")
+    o = oracle(names[1])
+    assert text_of(w, "reasoning-text") == o.reasoning[0]
+    assert w.copied_text() == o.text[0]
+    reported = o.usage["output_tokens_details"]["reasoning_tokens"]
+    assert f"{reported} reasoning tokens" in text_of(w, "reasoning-label")
+    assert f"{reported} reasoning" in w.status_line()
+
+    # 12: Groq reasoning deltas, then a tool call; 10 and 11: reasoning, then an error mid-stream
+    for cell, name in ((3, names[2]), (4, names[3]), (5, names[4])):
+        w = widget_in(nb, cell)
+        status = w.wait_status()
+        o = oracle(name)
+        assert text_of(w, "reasoning-text") == o.reasoning[0], name
+        assert not hidden(w, "reasoning")
+        if name.startswith(("10", "11")):
+            assert status in ("error", "incomplete") and not hidden(w, "error")
+    w = StreamWidget(nb, 3)
+    assert w.root.locator("[data-testid=tool-call]").count() == 1
+
+
+def test_tool_call_cards(open_notebook, page, replay_server):
+    names = [
+        "02-openai-chat-single-tool-call-args.sse",
+        "03-openai-chat-parallel-tool-calls.sse",
+        "07-openai-responses-reasoning-function-call-gpt5.sse",
+        "09-openai-responses-function-call-2025-03.sse",
+    ]
+    nb = notebook(
+        open_notebook,
+        page,
+        replay_server,
+        [f'v = replay("{names[0]}", background=True, delay=0.25)']
+        + [f'v{i} = replay("{n}")' for i, n in enumerate(names[1:], 2)],
+    )
+    # 02 paced: the arguments stream into the card, then show as formatted JSON
+    w = widget_in(nb, 1)
+    card = w.part("tool-call")
+    card.wait_for()
+    states = set()
+    args_seen = nb.watch_text(
+        card.locator("[data-testid=tool-args]"),
+        lambda _: states.add(card.get_attribute("data-state")) or w.status() == "done",
+        30,
+    )
+    assert "streaming" in states and len(args_seen) >= 3, (states, args_seen)
+    for cell, name in enumerate(names, 1):
+        w = StreamWidget(nb, cell).wait_rendered() if cell == 1 else widget_in(nb, cell)
+        w.wait_status("done")
+        o = oracle(name)
+        expected = [o.tools[0][k] for k in sorted(o.tools[0])]
+        cards = w.root.locator("[data-testid=tool-call]")
+        assert cards.count() == len(expected), name
+        for k, (call_id, fn_name, args) in enumerate(expected):
+            c = cards.nth(k)
+            assert c.get_attribute("data-state") == "valid"
+            assert c.locator("[data-testid=tool-name]").text_content() == fn_name
+            assert c.locator("[data-testid=tool-id]").text_content() == call_id
+            pretty = json.dumps(json.loads(args), indent=2, ensure_ascii=False)
+            assert c.locator("[data-testid=tool-args]").text_content() == pretty
+            assert c.locator("[data-testid=tool-invalid]").evaluate("el => el.hidden")
+        assert w.part("finish").get_attribute("data-reason") == "tool_calls"
+        assert hidden(w, "answer")  # no empty answer box
+    shot(StreamWidget(nb, 2), "rich-tool-calls")
+
+
+def test_refusals(open_notebook, page, replay_server):
+    names = ["13-openai-chat-refusal-deltas.sse", "16-openai-chat-refusal-logprobs.sse"]
+    nb = notebook(
+        open_notebook,
+        page,
+        replay_server,
+        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+    )
+    for cell, name in enumerate(names, 1):
+        w = widget_in(nb, cell)
+        w.wait_status("done")
+        o = oracle(name)
+        assert not hidden(w, "refusal")
+        assert text_of(w, "refusal-text") == o.refusal[0]
+        assert "refused" in text_of(w, "refusal")
+        assert hidden(w, "answer")
+    # 16 has logprobs for the refusal tokens: the confidence view shows them
+    w = StreamWidget(nb, 2)
+    w.click("confidence-toggle")
+    tokens = w.root.locator("[data-testid=token]")
+    wait_until(lambda: tokens.count() > 0, 10, 0.05, "confidence tokens")
+    o = oracle(names[1])
+    assert tokens.count() == len(o.refusal_logprobs[0])
+    assert "".join(tokens.all_text_contents()) == o.refusal[0]
+    shot(StreamWidget(nb, 1), "rich-refusal")
+
+
+def test_several_choices_in_tabs(open_notebook, page, replay_server):
+    name = "14-openai-chat-n3-interleaved-choices.sse"
+    nb = notebook(
+        open_notebook, page, replay_server, [f'v = replay("{name}", background=True, delay=0.03)']
+    )
+    w = widget_in(nb, 1)
+    tabs = w.root.locator("[data-testid=choice-tab]")
+    wait_until(lambda: tabs.count() == 3, 20, 0.05, "three choice tabs")
+    assert w.status() == "streaming"  # the tabs appear while the choices stream
+    w.wait_status("done", timeout=60)
+    o = oracle(name)
+    for i in range(3):
+        tabs.nth(i).click()
+        wait_until(lambda i=i: tabs.nth(i).get_attribute("aria-selected") == "true", 5, 0.05, "tab")
+        assert tabs.nth(i).get_attribute("data-finish") == o.finish[i]
+        assert o.finish[i] in (tabs.nth(i).text_content() or "")
+        assert w.copied_text() == o.text[i]
+    tabs.nth(1).click()
+    shot(w, "rich-choices")
+
+
+def test_logprobs_confidence_and_length(open_notebook, page, replay_server):
+    names = [
+        "15-openai-chat-content-logprobs.sse",
+        "06-openai-responses-text-logprobs.sse",
+        "18-vllm-local-chat-opt125m.sse",
+    ]
+    nb = notebook(
+        open_notebook,
+        page,
+        replay_server,
+        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+    )
+    for cell, name in enumerate(names[:2], 1):
+        w = widget_in(nb, cell)
+        w.wait_status("done")
+        o = oracle(name)
+        assert hidden(w, "confidence")
+        w.click("confidence-toggle")
+        tokens = w.root.locator("[data-testid=token]")
+        wait_until(lambda tokens=tokens: tokens.count() > 0, 10, 0.05, "confidence tokens")
+        expected = o.logprobs[0]
+        assert tokens.count() == len(expected)
+        assert "".join(tokens.all_text_contents()) == o.text[0]
+        ps = [float(p) for p in tokens.evaluate_all("els => els.map(e => e.dataset.p)")]
+        assert ps == pytest.approx([math.exp(round(lp, 3)) for _, lp, _ in expected], abs=1e-4)
+        titles = tokens.evaluate_all("els => els.map(e => e.title)")
+        for (tok, _, top), title in zip(expected, titles, strict=True):
+            for alt, _ in top:
+                if alt != tok:
+                    assert json.dumps(alt) in title
+        if cell == 1:
+            shot(w, "rich-logprobs")
+    # 18 (vLLM) has no logprobs: no toggle; it ends with finish_reason length: cut off + Continue
+    w = widget_in(nb, 3)
+    assert w.wait_status() == "incomplete"
+    assert hidden(w, "confidence-toggle")
+    assert w.part("finish").get_attribute("data-reason") == "length"
+    assert "Cut off" in text_of(w, "finish")
+    assert not hidden(w, "resume")
+    shot(w, "rich-length")
+
+
+def test_content_filter_results(open_notebook, page, replay_server):
+    names = [
+        "19-azure-chat-legacy-per-chunk-filter.sse",
+        "05-azure-chat-content-filter-long-story.sse",
+    ]
+    nb = notebook(
+        open_notebook,
+        page,
+        replay_server,
+        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+    )
+    for cell, name in enumerate(names, 1):
+        w = widget_in(nb, cell)
+        w.wait_status("done")
+        o = oracle(name)
+        assert not hidden(w, "content-filter")
+        prompt = [
+            d["prompt_filter_results"]
+            for d in oracle_mod.datas(STREAMS / name)
+            if "prompt_filter_results" in d
+        ][-1]
+        expected_rows = sum(len(p["content_filter_results"]) for p in prompt) + len(
+            o.filters[0][-1]
+        )
+        rows = w.root.locator("[data-testid=filter-row]")
+        assert rows.count() == expected_rows
+        cats = rows.evaluate_all("els => els.map(e => e.children[1].textContent)")
+        assert set(o.filters[0][-1]) <= set(cats)
+        assert w.copied_text() == o.text[0]
+        if cell == 2:
+            w.part("content-filter").locator("summary").click()
+            shot(w, "rich-content-filter")
