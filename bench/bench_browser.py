@@ -367,6 +367,11 @@ def report_render(render: dict[str, Any], tokens: int, text: str) -> None:
         f"  baseline render work per frame:          {summary(base['work'])}; reached "
         f"{base['frac'] * 100:.0f}% of the text in the time budget"
     )
+    if len(work) < 10:
+        print(
+            f"  WARNING: the widget painted in only {len(work)} frames while streaming (it should "
+            "paint every frame): the frame times below do not measure incremental rendering"
+        )
     ratio = percentile(base["deltas"], 95) / percentile(rec["deltas"], 95)
     print(
         f"  frame time p95: nbstream {percentile(rec['deltas'], 95):.1f} ms vs baseline "
