@@ -60,6 +60,7 @@ export class StreamDocument {
       v.status = sv.status ?? v.status;
       v.reason = sv.reason ?? null;
       v.notes = sv.notes ?? [];
+      v.resumeBlocked = sv.resume_blocked ?? null; // a hook stopped it: no Continue
       v.metrics = sv.metrics ?? {};
       const parts = new Map();
       for (const p of sv.parts ?? []) {

@@ -152,7 +152,7 @@ export class View {
     this.stopButton.textContent = mode === "blocking" ? "■ Stop (interrupt the kernel)" : "■ Stop";
     this.regenButton.hidden = !this.model.get("rerunnable");
     this.regenButton.disabled = live;
-    this.resumeButton.hidden = !(this.model.get("resumable") && final && (status === "stopped" || status === "incomplete") && vi === this.doc.current);
+    this.resumeButton.hidden = !(this.model.get("resumable") && final && (status === "stopped" || status === "incomplete") && vi === this.doc.current && !v?.resumeBlocked);
     const n = this.doc.versions.length;
     this.pager.hidden = n < 2;
     this.pageLabel.textContent = `${vi + 1}/${n}`;

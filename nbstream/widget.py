@@ -363,6 +363,9 @@ class StreamView(anywidget.AnyWidget):
                 "resume needs a Chat Completions request (nbstream.chat() or a ChatRequest with "
                 "messages); for other sources use regenerate()."
             )
+        blocked = _resume_blocked(v.run)
+        if blocked:  # a moderation / budget hook stopped it: continuing would extend it
+            raise RuntimeError(f"not continued: {blocked}. Use regenerate() to ask again.")
         self._require_idle("resume")
         partial = v.text
         messages = continuation_messages(self._source.params["messages"], partial)
@@ -701,6 +704,7 @@ class StreamView(anywidget.AnyWidget):
                     "status": run.status,
                     "reason": run.reason,
                     "notes": _resilience_notes(run),
+                    "resume_blocked": _resume_blocked(run),
                     "metrics": v.metrics_cache,
                     "parts": [
                         protocol.snapshot_part(key, "".join(pieces), v.meta.get(key))
@@ -863,6 +867,12 @@ def _delta_text(data: Any) -> tuple[str, str]:
     if data.get("error"):
         notes.append("error")
     return "".join(out), ", ".join(notes)
+
+
+def _resume_blocked(run: StreamRun) -> str | None:
+    """Why Continue is not offered for this answer (a hook stopped it), from ``run.resilience``."""
+    guard = getattr(run, "resilience", None)
+    return guard.resume_blocked if guard is not None else None
 
 
 def _resilience_notes(run: StreamRun) -> list[str]:

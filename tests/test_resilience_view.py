@@ -160,3 +160,14 @@ def test_an_answer_stopped_by_a_hook_is_not_continued(client: openai.OpenAI) -> 
     assert view.run.resilience.resume_blocked == "stopped by keyword: matched 'table'"
     with pytest.raises(RuntimeError, match="not continued: stopped by keyword"):
         res.resume(view.run)
+
+
+def test_the_view_does_not_offer_continue_after_a_hook_stop(client: openai.OpenAI) -> None:
+    res = Resilience(hooks=[KeywordHook(keywords=["table"], action="stop")], session=None)
+    view = nbstream.chat("hi", model="demo", client=client, display=False, resilience=res)
+    version = view.snapshot["versions"][-1]
+    assert version["status"] == "stopped"
+    assert version["resume_blocked"] == "stopped by keyword: matched 'table'"  # JS hides Continue
+    with pytest.raises(RuntimeError, match="not continued: stopped by keyword"):
+        view.resume()
+    assert len(view.versions) == 1
