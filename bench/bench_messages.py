@@ -27,6 +27,7 @@ from typing import Any
 import openai
 from _common import Recorder, header, record_comms
 
+from nbstream import protocol
 from nbstream.server import serve
 from nbstream.widget import StreamView
 
@@ -52,6 +53,9 @@ def one_rate(client: openai.OpenAI, recorder: Recorder, rate: float, tokens: int
         extra_body={"nbstream": {"tokens": tokens, "tokens_per_s": rate}},
     )
     view = StreamView(stream)
+    # what js/widget.js's initialize() says: a frontend holds the document, so the final
+    # snapshot is kept in the kernel's state and not sent again (headless runs get it sent)
+    view._on_frontend_msg(view, {"type": protocol.READY}, [])
     started = time.monotonic()
     view.start()
     ended = time.monotonic()
@@ -69,8 +73,9 @@ def one_rate(client: openai.OpenAI, recorder: Recorder, rate: float, tokens: int
     full_resend = 0
     for m in msgs:
         content = m[4].get("content") or {}
-        for part in content.get("parts") or []:
-            sent += len(part.get("text", "").encode("utf-8"))
+        if protocol.is_frame(content):
+            for part in protocol.read_frame(content)["parts"]:
+                sent += len(part.get("text", "").encode("utf-8"))
         if m[2] == "custom":
             full_resend += m[3] + sent
     text_bytes = len(view.text.encode("utf-8"))

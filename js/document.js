@@ -5,16 +5,18 @@
 // something (anywidget drops custom messages sent before the frontend rendered), so we ask Python
 // for a resync (it re-sends the snapshot) instead of showing a text with a hole.
 
-import { FINAL_STATUSES, partKey, resync } from "./protocol.js";
+import { FINAL_STATUSES, PROTOCOL_VERSION, partKey, resync } from "./protocol.js";
 
 function newVersion(version) {
   return { version, seq: 0, status: "pending", reason: null, metrics: {}, parts: new Map() };
 }
 
 export class StreamDocument {
-  /** @param {{send?: (msg: object) => void, now?: () => number}} opts */
-  constructor({ send = () => {}, now = () => Date.now() } = {}) {
+  /** @param {{send?: (msg: object) => void, now?: () => number, onFinal?: (snapshot: object) => void}} opts
+   * onFinal(snapshot): called after a version's final frame with the complete snapshot. */
+  constructor({ send = () => {}, now = () => Date.now(), onFinal = () => {} } = {}) {
     this.send = send;
+    this.onFinal = onFinal;
     this.now = now;
     this.versions = [];
     this.current = 0;
@@ -100,10 +102,35 @@ export class StreamDocument {
     }
     v.seq = frame.seq ?? v.seq;
     if (frame.status) v.status = frame.status;
-    if (frame.metrics) v.metrics = frame.metrics;
+    // live frames carry only the metrics that changed; the final frame carries them all
+    if (frame.metrics) v.metrics = frame.final ? frame.metrics : { ...v.metrics, ...frame.metrics };
+    if (frame.final) {
+      v.reason = frame.reason ?? null;
+      v.notes = frame.notes ?? [];
+    }
     if (v.version > this.current) this.current = v.version;
     this.emit({ type: "frame", version: v.version });
+    // Python does not re-send the final snapshot: we hold the same text, so we publish it
+    if (frame.final) this.onFinal(this.toSnapshot());
     return true;
+  }
+
+  /** The document as the `snapshot` trait's value (nbstream/protocol.py's Snapshot shape). */
+  toSnapshot() {
+    return {
+      protocol: PROTOCOL_VERSION,
+      current: this.current,
+      versions: this.versions.map((v) => ({
+        version: v.version, seq: v.seq, status: v.status, reason: v.reason ?? null,
+        notes: v.notes ?? [], metrics: v.metrics ?? {},
+        parts: [...v.parts.values()].map((p) => {
+          const part = { choice: p.choice, kind: p.kind, text: p.text };
+          if (p.index !== null && p.index !== undefined) part.index = p.index;
+          if (p.meta && Object.keys(p.meta).length) part.meta = { ...p.meta };
+          return part;
+        }),
+      })),
+    };
   }
 
   /** Ask Python to re-send the snapshot (at most once per second while one is pending). */

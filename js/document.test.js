@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StreamDocument } from "./document.js";
+import { decodeFrame } from "./protocol.js";
 
 const part = (offset, text, extra = {}) => ({ choice: 0, kind: "text", offset, text, ...extra });
 const frame = (seq, parts, extra = {}) => ({ type: "frame", version: 0, seq, parts, ...extra });
@@ -120,5 +121,51 @@ describe("StreamDocument.reconcile", () => {
     doc.reconcile(null);
     doc.reconcile({});
     expect(doc.versions).toEqual([]);
+  });
+});
+
+describe("final frame -> snapshot built locally", () => {
+  it("decodeFrame expands the short wire keys with their defaults", () => {
+    expect(decodeFrame({ t: "f", s: 3, p: [{ o: 5, x: "ab" }, { c: 1, k: "tool", i: 0, o: 0, x: "{", m: { name: "f" } }], st: "done", mt: { chars: 7 }, fin: 1, r: "why", n: ["note"] }))
+      .toEqual({ type: "frame", version: 0, seq: 3, status: "done", metrics: { chars: 7 }, final: true, reason: "why", notes: ["note"],
+        parts: [{ offset: 5, text: "ab" }, { choice: 1, kind: "tool", index: 0, offset: 0, text: "{", meta: { name: "f" } }] });
+    expect(decodeFrame({ t: "f", v: 2, s: 1, p: [] })).toMatchObject({ version: 2, final: false, parts: [] });
+  });
+
+  it("the final frame publishes the snapshot Python keeps (same shape, whole text)", () => {
+    const published = [];
+    const doc = new StreamDocument({ onFinal: (s) => published.push(s) });
+    doc.reconcile(snap([{ version: 0, seq: 0, status: "streaming", reason: null, notes: [], metrics: {}, parts: [] }]));
+    doc.apply(frame(1, [part(0, "Hel")], { status: "streaming" }));
+    doc.apply(frame(2, [part(3, "lo"), { choice: 0, kind: "tool", index: 0, offset: 0, text: "{}", meta: { id: "c1" } }]));
+    expect(published).toEqual([]); // not before the end
+    doc.apply(frame(3, [part(5, "!")], { status: "stopped", metrics: { chars: 6 }, final: true, reason: "stopped by user", notes: ["flag"] }));
+    expect(published).toEqual([snap([{ version: 0, seq: 3, status: "stopped", reason: "stopped by user", notes: ["flag"], metrics: { chars: 6 },
+      parts: [{ choice: 0, kind: "text", text: "Hello!" }, { choice: 0, kind: "tool", index: 0, text: "{}", meta: { id: "c1" } }] }])]);
+    // reconciling what we published changes nothing
+    doc.reconcile(published[0]);
+    expect(doc.text()).toBe("Hello!");
+    expect(doc.versions[0].reason).toBe("stopped by user");
+  });
+
+  it("a final frame after a gap does not publish a text with a hole", () => {
+    const published = [];
+    const { doc, sent } = make();
+    doc.onFinal = (s) => published.push(s);
+    doc.apply(frame(1, [part(0, "abc")]));
+    expect(doc.apply(frame(3, [part(9, "z")], { status: "done", final: true }))).toBe(false);
+    expect(published).toEqual([]);
+    expect(sent.at(-1).type).toBe("resync");
+  });
+});
+
+describe("live metrics", () => {
+  it("live frames merge the changed metrics, the final frame replaces them", () => {
+    const doc = new StreamDocument();
+    doc.apply(frame(1, [part(0, "a")], { metrics: { model: "m", chars: 1, tokens_estimated: true } }));
+    doc.apply(frame(2, [part(1, "b")], { metrics: { chars: 2 } }));
+    expect(doc.versions[0].metrics).toEqual({ model: "m", chars: 2, tokens_estimated: true });
+    doc.apply(frame(3, [], { status: "done", final: true, metrics: { model: "m", chars: 2, tokens: 1 } }));
+    expect(doc.versions[0].metrics).toEqual({ model: "m", chars: 2, tokens: 1 });
   });
 });

@@ -4,7 +4,7 @@
 
 import { StreamDocument } from "./document.js";
 import { View } from "./view.js";
-import { FRAME, LOG_PAGE } from "./protocol.js";
+import { FRAME_TAG, LOG_PAGE, decodeFrame, ready } from "./protocol.js";
 import "../node_modules/katex/dist/katex.min.css"; // fonts omitted (bundle size): system math fonts are used
 import "./style.css";
 
@@ -24,14 +24,26 @@ export default {
   initialize({ model }) {
     const doc = documentFor(model);
     doc.send = (msg) => model.send(msg);
+    // The kernel does not re-send a version's final snapshot to us (we said `ready`): the
+    // document builds it from the frames and we set it on the model locally, without
+    // save_changes(), so saved widget state (and a new view) has the whole answer.
+    let published = null;
+    doc.onFinal = (snapshot) => {
+      published = snapshot;
+      model.set("snapshot", snapshot);
+    };
     doc.reconcile(model.get("snapshot"));
-    const onSnapshot = () => doc.reconcile(model.get("snapshot"));
+    const onSnapshot = () => {
+      const snapshot = model.get("snapshot");
+      if (snapshot !== published) doc.reconcile(snapshot); // not our own local set
+    };
     const onCustom = (msg) => {
-      if (msg?.type === FRAME) doc.apply(msg);
+      if (msg?.t === FRAME_TAG) doc.apply(decodeFrame(msg));
       else if (msg?.type === LOG_PAGE) doc.emit({ type: "log_page", msg });
     };
     model.on("change:snapshot", onSnapshot);
     model.on("msg:custom", onCustom);
+    model.send(ready()); // frames reach a document here: the kernel may skip the final snapshot
     // A reloaded page joins a running stream with a stale snapshot: ask for the current text now.
     if (doc.isStreaming()) doc.requestResync();
     return () => {

@@ -8,10 +8,18 @@ Mirrors ``js/protocol.js``; change both together. State tiers (as in lonboard):
 - Python -> JS, custom messages, at most ~60/s: ``frame`` = only the new text since the previous
   frame per part (``choice`` defaults to 0, ``kind`` to "text"), each with its ``offset``
   (UTF-16 code units, i.e. JS string length) so a view that missed a frame sees a gap and asks
-  for a ``resync``; status/metrics only when changed.
+  for a ``resync``; status only when changed, metrics only when changed and at most every
+  ~250 ms, and then only the values that changed (the frontend merges them); the final frame
+  carries all metrics, the reason and the resilience notes. Frames use short
+  keys (:data:`FRAME_KEYS`): they are most of the bytes sent, and ``read_frame`` expands them.
   ``log_page`` answers a ``log_page`` request.
-- JS -> Python, custom messages, rare: ``stop``, ``regenerate``, ``resume``, ``retry``,
-  ``resync``, ``log_page``.
+- The end of a version: when a frontend has said it is there (``ready``), the final ``snapshot``
+  is stored in the trait *without* being sent (the frontend builds the same snapshot from the
+  frames and sets it locally, so saved widget state has it); a reloaded page reads the full
+  text from the kernel's state, and a view that lost frames asks for a ``resync``, which always
+  sends. Without a frontend (nbclient, nbval, scripts) the final snapshot is sent as usual.
+- JS -> Python, custom messages, rare: ``ready`` (a frontend holds this model's document),
+  ``stop``, ``regenerate``, ``resume``, ``retry``, ``resync``, ``log_page``.
 - UI-only state (log panel open, version page shown, scroll) is never synced.
 
 A part is identified by ``choice`` (``n > 1``), ``kind`` (``text``, ``refusal``, ``reasoning``,
@@ -29,7 +37,8 @@ from nbstream.coalesce import Frame, Part, PartKey
 PROTOCOL_VERSION = 1
 
 # Python -> JS custom message types
-FRAME = "frame"
+FRAME = "frame"  # long name (read_frame); on the wire a frame is {"t": "f", ...}
+FRAME_TAG = "f"
 LOG_PAGE = "log_page"
 ERROR = "error"
 
@@ -39,7 +48,24 @@ REGENERATE = "regenerate"
 RESUME = "resume"
 RETRY = "retry"
 RESYNC = "resync"
-INBOUND = frozenset({STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE})
+READY = "ready"
+INBOUND = frozenset({READY, STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE})
+
+# Short wire keys of a frame (long name -> wire key); parts use the part keys.
+FRAME_KEYS = {
+    "type": "t",
+    "version": "v",
+    "seq": "s",
+    "parts": "p",
+    "status": "st",
+    "metrics": "mt",
+    "final": "fin",
+    "reason": "r",
+    "notes": "n",
+}
+PART_KEYS = {"choice": "c", "kind": "k", "index": "i", "offset": "o", "text": "x", "meta": "m"}
+_LONG_FRAME = {v: k for k, v in FRAME_KEYS.items()}
+_LONG_PART = {v: k for k, v in PART_KEYS.items()}
 
 Status = Literal["pending", "streaming", "done", "stopped", "error", "incomplete"]
 STATUSES: tuple[str, ...] = ("pending", "streaming", "done", "stopped", "error", "incomplete")
@@ -64,6 +90,8 @@ class WirePart(TypedDict, total=False):
 
 
 class FrameMessage(TypedDict, total=False):
+    """A frame with long names (``read_frame``); on the wire the keys are ``FRAME_KEYS``'."""
+
     type: Literal["frame"]
     version: int
     seq: int
@@ -71,6 +99,8 @@ class FrameMessage(TypedDict, total=False):
     status: str
     metrics: dict[str, Any]
     final: bool
+    reason: str
+    notes: list[str]
 
 
 class SnapshotPart(TypedDict, total=False):
@@ -96,36 +126,59 @@ class Snapshot(TypedDict):
     versions: list[VersionSnapshot]
 
 
-def part_to_wire(part: Part) -> WirePart:
-    """One part of a frame, as JSON. ``choice`` 0 and ``kind`` "text" are the defaults and are
-    left out (most frames carry only the first choice's text: fewer bytes per frame)."""
-    wire: WirePart = {"offset": part.offset, "text": part.text}
+def part_to_wire(part: Part) -> dict[str, Any]:
+    """One part of a frame, as JSON with short keys. ``choice`` 0 and ``kind`` "text" are the
+    defaults and are left out (most frames carry only the first choice's text)."""
+    wire: dict[str, Any] = {"o": part.offset, "x": part.text}
     if part.key.choice != 0:
-        wire["choice"] = part.key.choice
+        wire["c"] = part.key.choice
     if part.key.kind != "text":
-        wire["kind"] = part.key.kind
+        wire["k"] = part.key.kind
     if part.key.index is not None:
-        wire["index"] = part.key.index
+        wire["i"] = part.key.index
     if part.meta:
-        wire["meta"] = dict(part.meta)
+        wire["m"] = dict(part.meta)
     return wire
 
 
-def frame_message(frame: Frame, version: int) -> FrameMessage:
-    """A coalesced frame as the ``frame`` custom message (only the keys that carry news)."""
-    msg: FrameMessage = {
-        "type": FRAME,
-        "version": version,
-        "seq": frame.seq,
-        "parts": [part_to_wire(p) for p in frame.parts],
-    }
+def frame_message(frame: Frame, version: int, **final: Any) -> dict[str, Any]:
+    """A coalesced frame as the ``frame`` custom message, short keys (see :data:`FRAME_KEYS`),
+    only the keys that carry news (``v`` 0 left out). ``final`` adds ``reason`` / ``notes`` to
+    the last frame of a version (None / empty values are left out)."""
+    msg: dict[str, Any] = {"t": FRAME_TAG}
+    if version:
+        msg["v"] = version
+    msg["s"] = frame.seq
+    msg["p"] = [part_to_wire(p) for p in frame.parts]
     if frame.status is not None:
-        msg["status"] = frame.status
+        msg["st"] = frame.status
     if frame.metrics is not None:
-        msg["metrics"] = frame.metrics
+        msg["mt"] = frame.metrics
     if frame.final:
-        msg["final"] = True
+        msg["fin"] = 1
+        for name, value in final.items():
+            if value:
+                msg[FRAME_KEYS[name]] = value
     return msg
+
+
+def read_frame(msg: dict[str, Any]) -> FrameMessage:
+    """A wire frame with its long names and defaults (``version`` 0, ``choice`` 0, ``kind``
+    "text"): what ``js/protocol.js``'s ``decodeFrame`` gives the document; for tests and tools."""
+    out: dict[str, Any] = {_LONG_FRAME.get(k, k): v for k, v in msg.items()}
+    out["type"] = FRAME
+    out.setdefault("version", 0)
+    out["final"] = bool(out.get("final"))
+    out["parts"] = [
+        {"choice": 0, "kind": "text", **{_LONG_PART.get(k, k): v for k, v in p.items()}}
+        for p in out.get("parts", [])
+    ]
+    return out  # type: ignore[return-value]
+
+
+def is_frame(msg: Any) -> bool:
+    """True for a ``frame`` custom message (wire form)."""
+    return isinstance(msg, dict) and msg.get("t") == FRAME_TAG
 
 
 def snapshot_part(key: PartKey, text: str, meta: dict[str, Any] | None = None) -> SnapshotPart:

@@ -61,6 +61,7 @@ METRICS_INTERVAL_S = 0.25  # live metrics ride along with frames at most 4 times
 LOG_PAGE_MAX = 1000
 JSONL_MAX_BYTES = 20_000_000
 TEXT = PartKey(0, "text")
+_ABSENT = object()
 
 
 class _TimerThread:
@@ -133,6 +134,7 @@ class _Version:
         self.thread: threading.Thread | None = None
         self.metrics_at = -1.0
         self.metrics_cache: dict[str, Any] = {}
+        self.metrics_sent: dict[str, Any] = {}  # as the frontend has them (frames merged)
         self.clock: Callable[[], float] = time.monotonic
         # the "Thinking" section's duration: first reasoning delta -> first answer delta
         # (thinking_until -1.0: settled, nothing more to time)
@@ -252,7 +254,10 @@ class StreamView(anywidget.AnyWidget):
         self._live: _LiveDisplay | None = None
         self.frames_sent = 0  # measurements: frames and bytes of custom messages sent
         self.bytes_sent = 0
-        self.snapshot_bytes = 0  # bytes of snapshot trait updates
+        self.snapshot_bytes = 0  # bytes of snapshot trait updates sent
+        # a frontend said it holds this model's document (``ready``): it builds the final
+        # snapshot from the frames itself, so the end of a version does not re-send the text
+        self._frontend_ready = False
         self.snapshot = self._build_snapshot()
         self.on_msg(self._on_frontend_msg)
 
@@ -674,7 +679,9 @@ class StreamView(anywidget.AnyWidget):
                 coalescer.add([TextDelta(tail)])
         v.metrics(fresh=True)
         coalescer.close(v.run.status)
-        self._push_snapshot()
+        # the frontend built this snapshot from the frames (final one included): store it for
+        # get_state() (reload, saved state) without sending the whole text a second time
+        self._push_snapshot(send=not self._frontend_ready)
         self._update_live_display()
         if not v.done.done():
             v.done.set_result(v.run.status)
@@ -686,7 +693,16 @@ class StreamView(anywidget.AnyWidget):
                 if part.meta:
                     v.meta.setdefault(part.key, {}).update(part.meta)
             v.seq = frame.seq
-            self._send_msg(protocol.frame_message(frame, v.index))
+            if frame.final:
+                msg = protocol.frame_message(
+                    frame, v.index, reason=v.run.reason, notes=_resilience_notes(v.run)
+                )
+            else:
+                msg = protocol.frame_message(frame, v.index)
+                if frame.metrics is not None:  # live metrics: only the values that changed
+                    had, v.metrics_sent = v.metrics_sent, frame.metrics
+                    msg["mt"] = {k: x for k, x in frame.metrics.items() if had.get(k, _ABSENT) != x}
+            self._send_msg(msg)
             self.frames_sent += 1
 
     def _send_msg(self, msg: dict[str, Any]) -> None:
@@ -718,11 +734,22 @@ class StreamView(anywidget.AnyWidget):
             "versions": versions,
         }
 
-    def _push_snapshot(self) -> None:
+    def _push_snapshot(self, *, send: bool = True, force: bool = False) -> None:
+        """Set the ``snapshot`` trait. ``send=False`` stores it without syncing it (ipywidgets'
+        property lock suppresses the echo, as for a value that came from the frontend):
+        ``get_state()`` - a reloaded page, a new view - still gets it. ``force`` sends it even
+        when unchanged (a resync: the frontend lost something)."""
         with self._lock:
             snap = self._build_snapshot()
+            if not send:
+                with self._lock_property(snapshot=json.loads(json.dumps(snap))):
+                    self.snapshot = snap
+                return
+            if force and snap == self.snapshot:
+                self.send_state("snapshot")  # traitlets would not notify an equal value
+            else:
+                self.snapshot = snap
             self.snapshot_bytes += len(json.dumps(snap, ensure_ascii=False).encode("utf-8"))
-            self.snapshot = snap
 
     def _current(self) -> _Version | None:
         versions = self._versions
@@ -738,10 +765,11 @@ class StreamView(anywidget.AnyWidget):
             return
         kind = msg["type"]
         try:
+            self._frontend_ready = True  # any message proves a frontend holds the document
             if kind == protocol.STOP:
                 self.stop()
             elif kind == protocol.RESYNC:
-                self._push_snapshot()
+                self._push_snapshot(force=True)
             elif kind in (protocol.REGENERATE, protocol.RETRY):
                 self.regenerate(background=True)
             elif kind == protocol.RESUME:

@@ -28,14 +28,16 @@ def capture(view: StreamView) -> list[dict]:
 
 
 def frames_of(sent: list[dict], version: int = 0) -> list[dict]:
-    return [m for m in sent if m["type"] == "frame" and m["version"] == version]
+    """The frames of a version, with their long names (the wire uses short keys)."""
+    frames = [protocol.read_frame(m) for m in sent if protocol.is_frame(m)]
+    return [f for f in frames if f["version"] == version]
 
 
 def frame_text(frames: list[dict]) -> str:
     text = ""
     for f in frames:
         for p in f["parts"]:
-            if p.get("kind", "text") == "text" and p.get("choice", 0) == 0:
+            if p["kind"] == "text" and p["choice"] == 0:
                 assert p["offset"] == len(text.encode("utf-16-le")) // 2, "offsets are contiguous"
                 text += p["text"]
     return text
@@ -298,3 +300,78 @@ def test_error_keeps_partial_text_and_says_why(local_server):
     assert view.text and view.reason
     assert frame_text(frames_of(sent)) == view.text
     assert view.snapshot["versions"][0]["reason"] == view.reason
+
+
+def _record_state_updates(view: StreamView) -> list[dict]:
+    """Trait updates the comm sends (custom messages go through view.send, see capture)."""
+    updates: list[dict] = []
+    send = view.comm.send
+
+    def record(data=None, metadata=None, buffers=None):
+        if isinstance(data, dict) and data.get("method") == "update":
+            updates.append(data["state"])
+        return send(data=data, metadata=metadata, buffers=buffers)
+
+    view.comm.send = record
+    return updates
+
+
+@pytest.mark.parametrize("frontend", [False, True], ids=["headless", "frontend-ready"])
+def test_final_snapshot_is_not_resent_to_a_frontend_that_has_the_frames(local_server, frontend):
+    """The full text stays in widget state (get_state: reload, second view, saved notebook), but
+    a frontend that said it is there builds the final snapshot from the frames: the end of a
+    version does not send the text again. Headless (no ``ready``): the final snapshot is sent,
+    as nbclient/nbval save widget state from the messages they see."""
+    view = StreamView(chat_request(local_server, tokens=40), resilience=None)
+    sent = capture(view)
+    updates = _record_state_updates(view)
+    if frontend:
+        view._on_frontend_msg(view, {"type": protocol.READY}, [])
+    view.start()
+    assert view.status == "done" and len(view.text) > 100
+    state = view.get_state()["snapshot"]
+    assert state == view.snapshot
+    assert snapshot_text(view) == view.text
+    assert (
+        state["versions"][0]["status"] == "done"
+        and state["versions"][0]["seq"] == view._versions[0].seq
+    )
+    texts_sent = [u["snapshot"] for u in updates if "snapshot" in u]
+    full = [s for s in texts_sent if s["versions"] and s["versions"][0]["status"] == "done"]
+    if frontend:
+        assert full == []  # nothing re-sent the whole answer
+        final = frames_of(sent)[-1]
+        assert final["final"] and final["status"] == "done" and final["metrics"]
+        assert final["seq"] == state["versions"][0]["seq"]
+        assert frame_text(frames_of(sent)) == view.text  # the frames alone give the answer
+        # a view that lost frames asks for a resync: the unchanged snapshot is sent anyway
+        view._on_frontend_msg(view, {"type": protocol.RESYNC, "version": 0}, [])
+        assert updates[-1]["snapshot"] == state
+    else:
+        assert len(full) == 1 and full[0] == state
+
+
+def test_final_frame_carries_reason_and_short_keys(local_server):
+    view = StreamView(chat_request(local_server, tokens=200, delay=0.01))
+    sent = capture(view)
+    view._on_frontend_msg(view, {"type": protocol.READY}, [])
+    view.start(background=True)
+    deadline = time.monotonic() + 20
+    while sum("metrics" in f for f in frames_of(sent)) < 4:  # a few live metrics updates
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    view.stop("enough")
+    view.wait(20)
+    wire = [m for m in sent if protocol.is_frame(m)]
+    assert set().union(*wire) <= set(protocol.FRAME_KEYS.values())  # short keys only
+    assert all("v" not in m for m in wire)  # version 0 is the default
+    last = frames_of(sent)[-1]
+    assert (last["status"], last["reason"], last["final"]) == ("stopped", "enough", True)
+    # live metrics carry only what changed (the model once), the final frame all of them
+    live = [f["metrics"] for f in frames_of(sent)[:-1] if "metrics" in f]
+    assert sum("model" in m for m in live) == 1 and all("chars" in m for m in live[2:])
+    assert (
+        last["metrics"]["model"] == "demo"
+        and last["metrics"] == view.snapshot["versions"][0]["metrics"]
+    )
+    assert view.snapshot["versions"][0]["reason"] == "enough"
