@@ -179,13 +179,28 @@ export class Confidence {
     this.el = container;
     this.key = null;
     this.shown = 0;
+    this.tokens = h("span", { className: "nbstream-tokens" });
+    // a small popover (the title attribute shows the same text, but slowly and not in screenshots)
+    this.popover = h("div", { className: "nbstream-token-popover", "data-testid": "token-popover", role: "tooltip", hidden: "" });
+    this.el.append(this.tokens, this.popover);
+    this.el.addEventListener("mouseover", (e) => this.hover(e.target));
+    this.el.addEventListener("mouseleave", () => { this.popover.hidden = true; });
+  }
+
+  hover(target) {
+    if (!(target instanceof Element) || !target.classList.contains("nbstream-token")) return;
+    this.popover.textContent = target.title;
+    this.popover.style.left = `${target.offsetLeft}px`;
+    this.popover.style.top = `${target.offsetTop + target.offsetHeight + 2}px`;
+    this.popover.hidden = false;
   }
 
   update(key, tokens, { refusal = false } = {}) {
     if (key !== this.key) {
       this.key = key;
       this.shown = 0;
-      this.el.replaceChildren();
+      this.tokens.replaceChildren();
+      this.popover.hidden = true;
     }
     if (tokens.length === this.shown) return;
     const frag = document.createDocumentFragment();
@@ -195,7 +210,7 @@ export class Confidence {
       span.style.background = confidenceColor(tok.logprob);
       frag.append(span);
     }
-    this.el.append(frag);
+    this.tokens.append(frag);
     this.shown = tokens.length;
   }
 }

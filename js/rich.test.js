@@ -165,6 +165,19 @@ describe("View with rich parts", () => {
     expect(q("finish").textContent).toMatch(/Cut off/);
   });
 
+  it("content_filter finish: said once by the notice, not again in the error box", () => {
+    const { doc, q } = setup();
+    doc.reconcile({ protocol: 1, current: 0, versions: [{ version: 0, seq: 3, status: "incomplete",
+      reason: "finish_reason content_filter: the answer was filtered", metrics: { finish_reasons: { 0: "content_filter" } },
+      parts: [{ choice: 0, kind: "text", text: "Once upon" }, { choice: 0, kind: "filter", text: "", meta: { results: { violence: { filtered: true, severity: "high" } } } }] }] });
+    flush();
+    expect(q("finish").dataset.reason).toBe("content_filter");
+    expect(q("finish").textContent).toMatch(/content filter/);
+    expect(q("error").hidden).toBe(true);
+    expect(q("content-filter").dataset.flagged).toBe("true");
+    expect(q("content-filter").querySelector("summary").textContent).toBe("Content filter: violence (answer) flagged");
+  });
+
   it("token confidence: offered only with logprobs, colours tokens with alternatives on hover", () => {
     const { doc, q, qa } = setup();
     doc.apply({ type: "frame", version: 0, seq: 1, status: "streaming", parts: [{ offset: 0, text: "Hi there" }] });
@@ -184,6 +197,9 @@ describe("View with rich parts", () => {
     expect(Number(toks[0].dataset.p)).toBeGreaterThan(0.99);
     expect(toks[0].title).toContain('"Hello"');
     expect(toks[0].style.background).not.toBe("");
+    toks[0].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    expect(q("token-popover").hidden).toBe(false);
+    expect(q("token-popover").textContent).toContain('"Hello"');
   });
 
   it("content-filter results from Azure, for the prompt and the answer", () => {

@@ -4,7 +4,7 @@
 
 import { IncrementalMarkdown } from "./markdown.js";
 import { statusParts } from "./format.js";
-import { FINAL_STATUSES, regenerate, resume, stop } from "./protocol.js";
+import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
 import { Confidence, ToolCards, filterRows, finishNotice, paintFilter, parseLogprobs, thinkingLabel } from "./rich.js";
 
@@ -152,7 +152,7 @@ export class View {
     this.stopButton.textContent = mode === "blocking" ? "■ Stop (interrupt the kernel)" : "■ Stop";
     this.regenButton.hidden = !this.model.get("rerunnable");
     this.regenButton.disabled = live;
-    this.resumeButton.hidden = !(this.model.get("resumable") && final && (status === "stopped" || status === "incomplete") && vi === this.doc.current && !v?.resumeBlocked);
+    this.resumeButton.hidden = !(this.model.get("resumable") && final && resumableStatus(status, this.doc.text(vi)) && vi === this.doc.current && !v?.resumeBlocked);
     const n = this.doc.versions.length;
     this.pager.hidden = n < 2;
     this.pageLabel.textContent = `${vi + 1}/${n}`;
@@ -160,7 +160,9 @@ export class View {
     this.next.disabled = vi >= n - 1;
 
     const reason = v?.reason;
-    this.error.hidden = !(reason && (status === "error" || status === "incomplete" || status === "stopped"));
+    // a finish-reason notice (cut off, filtered) already says it: no second box
+    const saidByNotice = !this.finish.hidden && typeof reason === "string" && reason.startsWith("finish_reason ");
+    this.error.hidden = saidByNotice || !(reason && (status === "error" || status === "incomplete" || status === "stopped"));
     this.error.textContent = this.error.hidden ? "" : reason;
     this.error.className = `nbstream-error nbstream-${status}`;
     if (!this.status.dataset.hint || final) {

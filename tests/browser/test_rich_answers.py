@@ -217,6 +217,13 @@ def test_refusals(open_notebook, page, replay_server):
     o = oracle(names[1])
     assert tokens.count() == len(o.refusal_logprobs[0])
     assert "".join(tokens.all_text_contents()) == o.refusal[0]
+    ps = [float(p) for p in tokens.evaluate_all("els => els.map(e => e.dataset.p)")]
+    assert min(ps) < 0.6 < max(ps)  # real variation in this file: the colours differ
+    tokens.nth(ps.index(min(ps))).hover()
+    popover = w.part("token-popover")
+    wait_until(lambda: popover.is_visible(), 5, 0.05, "the token popover")
+    assert "p = " in (popover.text_content() or "")
+    shot(w, "rich-logprobs")
     shot(StreamWidget(nb, 1), "rich-refusal")
 
 
@@ -271,14 +278,13 @@ def test_logprobs_confidence_and_length(open_notebook, page, replay_server):
             for alt, _ in top:
                 if alt != tok:
                     assert json.dumps(alt) in title
-        if cell == 1:
-            shot(w, "rich-logprobs")
     # 18 (vLLM) has no logprobs: no toggle; it ends with finish_reason length: cut off + Continue
     w = widget_in(nb, 3)
     assert w.wait_status() == "incomplete"
     assert hidden(w, "confidence-toggle")
     assert w.part("finish").get_attribute("data-reason") == "length"
     assert "Cut off" in text_of(w, "finish")
+    assert hidden(w, "error")  # the notice says it once, not twice
     assert not hidden(w, "resume")
     shot(w, "rich-length")
 
@@ -312,6 +318,6 @@ def test_content_filter_results(open_notebook, page, replay_server):
         cats = rows.evaluate_all("els => els.map(e => e.children[1].textContent)")
         assert set(o.filters[0][-1]) <= set(cats)
         assert w.copied_text() == o.text[0]
-        if cell == 2:
+        if cell == 1:
             w.part("content-filter").locator("summary").click()
             shot(w, "rich-content-filter")
