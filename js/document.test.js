@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StreamDocument } from "./document.js";
-import { decodeFrame } from "./protocol.js";
+import { decodeFrame, resumableStatus } from "./protocol.js";
 
 const part = (offset, text, extra = {}) => ({ choice: 0, kind: "text", offset, text, ...extra });
 const frame = (seq, parts, extra = {}) => ({ type: "frame", version: 0, seq, parts, ...extra });
@@ -167,5 +167,15 @@ describe("live metrics", () => {
     expect(doc.versions[0].metrics).toEqual({ model: "m", chars: 2, tokens_estimated: true });
     doc.apply(frame(3, [], { status: "done", final: true, metrics: { model: "m", chars: 2, tokens: 1 } }));
     expect(doc.versions[0].metrics).toEqual({ model: "m", chars: 2, tokens: 1 });
+  });
+});
+
+describe("resumableStatus", () => {
+  it("Continue for stopped/incomplete answers and for a server-reported error after some text", () => {
+    expect(resumableStatus("stopped", "")).toBe(true);
+    expect(resumableStatus("incomplete", "abc")).toBe(true);
+    expect(resumableStatus("error", "abc")).toBe(true);
+    expect(resumableStatus("error", "")).toBe(false); // failed before the first token: Retry only
+    expect(resumableStatus("done", "abc")).toBe(false);
   });
 });

@@ -86,6 +86,11 @@ export function decodeFrame(msg) {
 
 export const FINAL_STATUSES = new Set(["done", "stopped", "error", "incomplete"]);
 
+/** Continue (Resume) is offered for an answer cut short: stopped, incomplete (a transport failure,
+ * a stall, a token limit), or an error the server reported after some text. */
+export const resumableStatus = (status, text) =>
+  status === "stopped" || status === "incomplete" || (status === "error" && text.length > 0);
+
 /** Key of a part: choice, kind and (tool calls) index. */
 export function partKey(part) {
   return `${part.choice ?? 0}:${part.kind ?? "text"}:${part.index ?? ""}`;

@@ -214,6 +214,14 @@ def explain(
             "Fix the parameter the message names, then run the cell again.",
             **common,
         )
+    if status is None and any(isinstance(getattr(exc, a, None), dict) for a in ("body", "data")):
+        # an error payload in the stream (after a 200): the server's own words
+        return ServerError(
+            f"{where} reported an error in the stream: {server_says}",
+            "The partial answer is kept: Retry asks again (for chat requests, Continue picks "
+            "up where the answer stopped).",
+            **common,
+        )
     chain = _chain(exc)
     if _is(exc, "APITimeoutError") or any(isinstance(e, TimeoutError) for e in chain):
         return RequestTimedOut(

@@ -487,14 +487,16 @@ class StreamRun:
             )
             if info.status is not None and self._http_status is None:
                 self._http_status = info.status
-            # a failure after the first token: no silent retry (it would duplicate text); the
-            # partial answer is kept and Resume / Retry are offered
-            status = "incomplete" if state.first_content else "error"
+            # after the first token there is no silent retry (it would duplicate text) and the
+            # partial answer is kept: a transport failure (disconnect, malformed chunk) leaves it
+            # cut short, "incomplete"; an error the server reported in the stream is an "error"
+            # with the server's message. Before the first token every failure is an "error".
+            status = "incomplete" if state.first_content and not info.server_reported else "error"
             self.exception = exc
             reason = info.message
         elif state.error is not None:
-            failed = state.error
-            status = "incomplete" if failed.incomplete or state.first_content else "error"
+            failed = state.error  # reported by the server (response.failed, an error event)
+            status = "incomplete" if failed.incomplete else "error"
             reason = failed.message
         else:
             status, reason = "done", None

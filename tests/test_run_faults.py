@@ -1,7 +1,8 @@
 """Every fault of the local server through StreamRun (sync and async): the status says what
 happened, the partial text and the chunk log survive, and the retry extension point works before
-the first token only. Before the first token a failure ends "error"; after it, "incomplete" or
-"error" as the resilience layer decides (issue 4) - either way with the partial text kept."""
+the first token only. Before the first token a failure ends "error"; after it, a transport failure
+(disconnect, malformed chunk) ends "incomplete" and an error the server reported in the stream
+ends "error" with the server's message - either way with the partial text kept."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest, ResponsesRequest
 
 USER = [{"role": "user", "content": "hello"}]
-AFTER_TEXT = ("incomplete", "error")  # a failure after the first token (never done/stopped)
 
 
 def _run(server: LocalServer, model: str, is_async: bool, **kw) -> StreamRun:
@@ -41,7 +41,7 @@ def _errors(run: StreamRun) -> list[dict]:
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_disconnect_keeps_partial_text(local_server: LocalServer, is_async: bool) -> None:
     run = _run(local_server, "demo?disconnect_after=6", is_async)
-    assert run.status in AFTER_TEXT and run.reason
+    assert run.status == "incomplete" and run.reason
     assert run.text == "".join(demo_tokens(5))  # role chunk + 5 content chunks
     assert len(list(run.log.chunks())) == 6
     assert _errors(run)[-1]["error_type"] in ("APIConnectionError", "RemoteProtocolError")
@@ -50,7 +50,8 @@ def test_disconnect_keeps_partial_text(local_server: LocalServer, is_async: bool
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_midstream_error_payload(local_server: LocalServer, is_async: bool) -> None:
     run = _run(local_server, "demo?error_after=4&error_message=Overloaded+mid-way", is_async)
-    assert run.status in AFTER_TEXT and run.reason == "Overloaded mid-way"
+    assert run.status == "error" and run.reason == "Overloaded mid-way"
+    assert run.error_message == run.reason
     assert run.text == "".join(demo_tokens(3))
     err = _errors(run)[-1]
     assert err["data"]["error"]["code"] == "nbstream_injected_error"  # the payload as received
@@ -59,7 +60,7 @@ def test_midstream_error_payload(local_server: LocalServer, is_async: bool) -> N
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_malformed_chunk(local_server: LocalServer, is_async: bool) -> None:
     run = _run(local_server, "demo?malformed_after=3", is_async)
-    assert run.status in AFTER_TEXT
+    assert run.status == "incomplete"
     assert run.text == "".join(demo_tokens(2))
     assert "JSON" in _errors(run)[-1]["error_type"] or "Expecting" in run.reason
 
@@ -96,7 +97,7 @@ def test_retry_hook_before_first_token(local_server: LocalServer, is_async: bool
 
 def test_no_retry_once_text_arrived(local_server: LocalServer) -> None:
     run = _run(local_server, "demo?disconnect_after=4", False, retry=lambda r, e, a: 0.0)
-    assert run.status in AFTER_TEXT and run.attempt == 1
+    assert run.status == "incomplete" and run.attempt == 1
     assert run.text == "".join(demo_tokens(3))
 
 
@@ -127,5 +128,5 @@ def test_responses_error_event(local_server: LocalServer) -> None:
         {"model": "demo?error_after=10&error_message=boom", "input": "x"}, client
     )
     run = StreamRun(req).run()
-    assert run.status in AFTER_TEXT and run.reason == "boom"
+    assert run.status == "error" and run.reason == "boom"  # the server's error event
     assert run.text and "".join(demo_tokens()).startswith(run.text)  # the partial text is kept

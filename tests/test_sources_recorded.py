@@ -123,9 +123,9 @@ def _oracle_responses(datas: list[Any]) -> Expected:
 def check(run: StreamRun, exp: Expected, *, check_log: bool = True) -> None:
     state = run.state
     if exp.error:
-        # a mid-stream error: "error", or "incomplete" when it came after the first token (the
-        # resilience layer's rule, issue 4: partial text kept, Resume offered)
-        assert run.status in ("error", "incomplete"), run.reason
+        # an error the server reported in the stream: "error" with its message, before or
+        # after the first token (partial text kept; a transport failure would be "incomplete")
+        assert run.status == "error", run.reason
         assert exp.error in (run.reason or "")
     elif any(f == "length" for f in exp.finish.values()):
         assert run.status == "incomplete" and "length" in (run.reason or "")

@@ -53,6 +53,10 @@ class ErrorInfo:
     headers: dict[str, str] = field(default_factory=dict)
     data: Any = None
     retry_after: float | None = None
+    server_reported: bool = False
+    """True when the server said so (an HTTP status, an error payload in the stream: its message
+    is the reason), False for a transport failure (disconnect, timeout, a chunk that is not
+    JSON). After the first token the first ends a run "error", the second "incomplete"."""
 
 
 def describe_error(exc: BaseException) -> ErrorInfo:
@@ -85,6 +89,7 @@ def describe_error(exc: BaseException) -> ErrorInfo:
         headers=headers,
         data=data,
         retry_after=retry_after,
+        server_reported=status is not None or isinstance(data, Mapping),
     )
 
 
