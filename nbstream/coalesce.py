@@ -161,6 +161,7 @@ class Coalescer:
         self._last_emit: float | None = None
         self._timer_armed = False
         self._seq = 0
+        self._content_sent = False  # some part with text went out
         self._closed = False
         self.frames = 0
         self.text_units = 0  # UTF-16 units of text emitted, for measurements
@@ -225,8 +226,10 @@ class Coalescer:
         if not self._pending:
             return
         now = self._clock()
-        if not self._sent:
-            self._flush()  # the first text goes out at once, whatever came before
+        if not self._content_sent:
+            # the first text goes out at once, whatever came before (an Azure prompt-filter
+            # part sent first must not make the first token wait for an interval)
+            self._flush()
             return
         due = (self._last_emit if self._last_emit is not None else now) + self._interval
         if now >= due:
@@ -244,6 +247,8 @@ class Coalescer:
             self._sent[key] = offset + units
             self.text_units += units
             parts.append(Part(key, offset, text, self._pending_meta.get(key, {})))
+            if units:
+                self._content_sent = True
         self._pending.clear()
         self._pending_meta.clear()
         metrics = self._metrics_fn() if self._metrics_fn is not None else None

@@ -354,3 +354,20 @@ def test_length_finish_is_incomplete_and_resumable(local_server, shared_streams)
     assert o.finish[0] == "length" == view.choices[0].finish_reason
     assert view.status == "incomplete" and "length" in (view.reason or "")
     assert view.resumable  # the widget offers Continue
+
+
+def test_first_token_not_delayed_by_a_prompt_filter_part() -> None:
+    """Azure sends prompt_filter_results before any text: the first token still goes out at once."""
+    from nbstream.coalesce import Coalescer
+    from nbstream.events import ContentFilter, TextDelta
+
+    frames = []
+    now = [0.0]
+    c = Coalescer(frames.append, max_fps=10, clock=lambda: now[0])
+    c.add([ContentFilter({"prompt_filter_results": []}, choice=None)])
+    now[0] = 0.01
+    c.add([TextDelta("Hello")])
+    assert [p.text for f in frames for p in f.parts] == ["", "Hello"]
+    now[0] = 0.02
+    c.add([TextDelta(" world")])  # the next one waits for the interval, as before
+    assert len(frames) == 2
