@@ -15,7 +15,9 @@ pytestmark = pytest.mark.browser
 DEMO_TEXT = "".join(demo_tokens())
 
 
-def test_text_grows_live_and_final_text_is_what_the_server_sent(open_notebook, llm, page):
+def test_text_grows_live_and_final_text_is_what_the_server_sent(
+    open_notebook, llm, page, page_events
+):
     page.set_viewport_size({"width": 1100, "height": 2200})  # the whole answer fits: screenshots
     nb = open_notebook(
         [setup_cell(llm.base_url), "view = nbstream.stream(ask(tokens_per_s=40), background=True)"]
@@ -45,6 +47,7 @@ def test_text_grows_live_and_final_text_is_what_the_server_sent(open_notebook, l
     assert record.end_reason == "complete"
     assert record.chunks_sent >= len(demo_tokens())
     assert "done" in widget.status_line()
+    assert page_events.page_errors == []  # no uncaught exception in the page
 
 
 def test_ten_thousand_tokens_at_full_speed_arrive_complete(open_notebook, llm):

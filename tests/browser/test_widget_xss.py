@@ -97,6 +97,7 @@ def test_xss_corpus_streamed_through_the_widget_runs_no_script(
     # ...and nothing ran: no flag, no dialog, no dangerous element or attribute in the widgets.
     assert page.evaluate("() => window.__pwned") is None
     assert page_events.dialogs == []
+    assert page_events.page_errors == []
     roots = page.locator(".nbstream-root")
     assert roots.count() == 2
     assert roots.evaluate_all(DANGEROUS_DOM) == []
