@@ -840,9 +840,29 @@ class StreamView(anywidget.AnyWidget):
             body = "\n".join("    " + line for line in text.splitlines()) or "    "
         else:
             body = text
+        choices = v.run.state.choices
+        if choices:
+            body = _rich_markdown(choices[0], body)
         if v.run.status != "done":
             body += f"\n\n*[{v.run.status}{': ' + v.run.reason if v.run.reason else ''}]*"
         return body
+
+
+def _rich_markdown(choice: ChoiceState, body: str) -> str:
+    """The static answer with what is not text: a refusal (not an empty answer) and the tool
+    calls with their arguments, so a saved notebook shows them without widget state."""
+    pieces = []
+    if choice.refusal:
+        pieces.append("> **Refused:** " + choice.refusal.replace("\n", "\n> "))
+    if body.strip():
+        pieces.append(body)
+    for call in choice.tool_calls:
+        args = call.arguments
+        if call.valid:
+            args = json.dumps(call.parsed, indent=2, ensure_ascii=False)
+        flag = "" if call.valid else " *(invalid JSON)*"
+        pieces.append(f"**Tool call** `{call.name}` ({call.id}){flag}\n\n```json\n{args}\n```")
+    return "\n\n".join(pieces) if pieces else body
 
 
 def log_row(index: int, rec: dict[str, Any], *, raw: bool = False) -> dict[str, Any]:

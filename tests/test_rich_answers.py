@@ -371,3 +371,16 @@ def test_first_token_not_delayed_by_a_prompt_filter_part() -> None:
     now[0] = 0.02
     c.add([TextDelta(" world")])  # the next one waits for the interval, as before
     assert len(frames) == 2
+
+
+def test_static_answer_shows_refusals_and_tool_calls(local_server, shared_streams):
+    """What a saved notebook shows without widget state (text/markdown)."""
+    o = oracle_for(shared_streams, "13-openai-chat-refusal-deltas.sse")
+    md = run_view(local_server, "13-openai-chat-refusal-deltas.sse")._static_markdown()
+    assert md == "> **Refused:** " + o.refusal[0]
+    name = "03-openai-chat-parallel-tool-calls.sse"
+    o = oracle_for(shared_streams, name)
+    md = run_view(local_server, name)._static_markdown()
+    for call_id, fn_name, args in o.tools[0].values():
+        pretty = json.dumps(json.loads(args), indent=2)
+        assert f"**Tool call** `{fn_name}` ({call_id})\n\n```json\n{pretty}\n```" in md
