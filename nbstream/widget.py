@@ -533,6 +533,7 @@ class StreamView(anywidget.AnyWidget):
         self, source: Any, *, background: bool, prefix: str = "", joiner: Any = None
     ) -> StreamView:
         source = to_source(source)
+        self.resumable = self._can_resume(self._source)  # a hook may have hidden it last time
         if not background and not source.supports_sync and _running_loop() is not None:
             # a synchronous cell blocks the loop an async client belongs to: same request,
             # synchronous client (ChatRequest / ResponsesRequest)
@@ -678,6 +679,8 @@ class StreamView(anywidget.AnyWidget):
             if tail:
                 coalescer.add([TextDelta(tail)])
         v.metrics(fresh=True)
+        if _resume_blocked(v.run):  # a hook stopped it: hide Continue (synced trait)
+            self.resumable = False
         coalescer.close(v.run.status)
         # the frontend built this snapshot from the frames (final one included): store it for
         # get_state() (reload, saved state) without sending the whole text a second time

@@ -168,6 +168,7 @@ def test_the_view_does_not_offer_continue_after_a_hook_stop(client: openai.OpenA
     version = view.snapshot["versions"][-1]
     assert version["status"] == "stopped"
     assert version["resume_blocked"] == "stopped by keyword: matched 'table'"  # JS hides Continue
+    assert view.resumable is False  # the synced trait: the frontend hides Continue
     with pytest.raises(RuntimeError, match="not continued: stopped by keyword"):
         view.resume()
     assert len(view.versions) == 1
