@@ -146,6 +146,16 @@ def test_reasoning_thinking_section(open_notebook, page, replay_server):
             assert status in ("error", "incomplete") and not hidden(w, "error")
     w = StreamWidget(nb, 3)
     assert w.root.locator("[data-testid=tool-call]").count() == 1
+    # everything is in the chunk log too: one row per chunk, reasoning and tool arguments included
+    datas = oracle_mod.datas(STREAMS / names[2])
+    w.click("log-toggle")
+    rows = w.root.locator("[data-testid=log-row]")
+    wait_until(lambda: rows.count() == len(datas), 10, 0.05, f"{len(datas)} log rows")
+    deltas = "".join(
+        rows.evaluate_all("rs => rs.map(r => r.querySelector('.nbstream-log-delta').textContent)")
+    )
+    o = oracle(names[2])
+    assert o.reasoning[0] in deltas and o.tools[0][0][2] in deltas
 
 
 def test_tool_call_cards(open_notebook, page, replay_server):
