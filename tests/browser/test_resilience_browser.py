@@ -60,6 +60,8 @@ def test_hook_flag_and_stop_are_shown(open_notebook, llm):
     assert "flagged by keyword: matched 'perceived'" in notes, notes
     assert "stopped by no-tables: matched 'table'" in notes, notes
     assert widget.answer_text().rstrip().endswith("A table")
+    assert widget.part("resume").is_hidden()  # no Continue after a hook's stop
+    assert widget.part("regenerate").is_visible()
     nb.screenshot("resilience-hook-stop", nb.cell(1))
     assert llm.wait_idle()[-1].disconnected  # the stop closed the HTTP stream
 
