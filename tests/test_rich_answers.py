@@ -384,3 +384,24 @@ def test_static_answer_shows_refusals_and_tool_calls(local_server, shared_stream
     for call_id, fn_name, args in o.tools[0].values():
         pretty = json.dumps(json.loads(args), indent=2)
         assert f"**Tool call** `{fn_name}` ({call_id})\n\n```json\n{pretty}\n```" in md
+
+
+def test_rich_parts_ride_the_same_rate_limited_frames(local_server, shared_streams):
+    """Reasoning, logprob and filter parts go through the coalescer like text: a long stream
+    with them (17: ~950 chunks of reasoning then text) sends at most ~50 frames a second."""
+    name = "17-together-via-hf-router-long-emoji-split.sse"
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="sk-local", max_retries=0)
+    source = ChatRequest(
+        {
+            "model": f"replay:{name}",
+            "messages": [{"role": "user", "content": "hi"}],
+            "extra_body": {"nbstream": {"tokens_per_s": 1500}},
+        },
+        client,
+    )
+    view = nbstream.stream(source, display=False, resilience=None)
+    chunks = view.metrics.chunks
+    duration = view.metrics.duration_s
+    assert chunks > 900 and duration > 0.4
+    assert view.frames_sent <= duration * 50 + 4, (view.frames_sent, duration)
+    assert view.frames_sent >= 5  # and it did stream in several frames
