@@ -40,7 +40,8 @@ def test_retry_progress_then_rate_limit_note(open_notebook, llm):
     assert [r.status for r in llm.wait_idle()] == [503, 503, 200]
 
 
-def test_hook_flag_and_stop_are_shown(open_notebook, llm):
+def test_hook_flag_and_stop_are_shown(open_notebook, llm, page):
+    page.set_viewport_size({"width": 1100, "height": 1500})  # the notes line in the screenshot
     nb = open_notebook(
         [
             setup_cell(llm.base_url),
