@@ -101,10 +101,14 @@ describe("View with rich parts", () => {
     expect(q("reasoning-text").textContent).toBe("Let me think <b>x</b>"); // text, not HTML
     expect(q("reasoning-text").querySelector("b")).toBeNull();
     expect(q("reasoning-label").textContent).toMatch(/^Thinking…/);
-    doc.apply({ type: "frame", version: 0, seq: 2, parts: [{ offset: 0, text: "Answer" }], metrics: { thinking_s: 1.5 } });
+    doc.apply({ type: "frame", version: 0, seq: 2, parts: [{ kind: "reasoning", offset: 21, text: " & more" }] });
+    flush();
+    expect(q("reasoning-text").textContent).toBe("Let me think <b>x</b> & more"); // appended
+    expect(q("reasoning").open).toBe(true);
+    doc.apply({ type: "frame", version: 0, seq: 3, parts: [{ offset: 0, text: "Answer" }], metrics: { thinking_s: 1.5 } });
     flush();
     expect(q("reasoning").open).toBe(false);
-    expect(q("reasoning-label").textContent).toBe("Thought · 1.5 s · ~5 tokens (estimated)");
+    expect(q("reasoning-label").textContent).toBe("Thought · 1.5 s · ~7 tokens (estimated)");
   });
 
   it("tool calls: one card each, arguments streaming, then pretty JSON or flagged", () => {

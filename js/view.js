@@ -200,6 +200,20 @@ export class View {
     return this.choice;
   }
 
+  /** The reasoning text grows by appended text nodes (not rebuilt each frame) and follows the
+   * end while it streams, unless the user scrolled up to read. */
+  paintReasoningText(text, key) {
+    const box = this.reasoning.lastChild;
+    const shown = this.reasoningShown ?? "";
+    if (this.reasoningTextKey === key && text === shown) return;
+    const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 24;
+    if (this.reasoningTextKey === key && text.startsWith(shown)) box.append(text.slice(shown.length));
+    else box.textContent = text;
+    this.reasoningTextKey = key;
+    this.reasoningShown = text;
+    if (atEnd) box.scrollTop = box.scrollHeight;
+  }
+
   /** Reasoning, refusal, tool calls, finish notice, content filter and token confidence of the
    * choice shown. */
   paintRich(v, vi, c, text, shownKey) {
@@ -222,7 +236,7 @@ export class View {
       this.reasoningClosed = false;
       this.reasoning.open = !answerStarted;
     }
-    this.reasoning.lastChild.textContent = reasoning || "(the server reported reasoning tokens but sent no reasoning text)";
+    this.paintReasoningText(reasoning || "(the server reported reasoning tokens but sent no reasoning text)", shownKey);
     this.reasoningLabel.textContent = thinkingLabel({
       streaming: !final && !answerStarted, seconds: c === 0 ? metrics.thinking_s : undefined, chars: reasoning.length, reportedTokens: reported ?? undefined,
     });
