@@ -150,11 +150,10 @@ def test_log_then_replay_reproduces_the_answer(kernel: KernelSession, tmp_path: 
 
 
 def test_background_returns_at_once_and_fills_out_at_the_end(kernel: KernelSession) -> None:
-    started = time.monotonic()
-    result = kernel.ok("%%stream -b -m demo?tokens=30&rate=20&ttft=0 --out later\nHi")
-    assert time.monotonic() - started < 1.2  # 30 tokens at 20/s take 1.5 s
+    result = kernel.ok("%%stream -b -m demo?tokens=30&rate=10&ttft=0 --out later\nHi")
     displays = [o for o in result.outputs if o["type"] == "display_data"]
     assert len(displays) == 1 and displays[0]["data"][WIDGET]["model_id"]
+    # causal, not timed: the cell returned while the stream (3 s at 10 tokens/s) still ran
     assert kernel.value("'later' in globals()") is False
     deadline = time.monotonic() + 20
     while not kernel.value("'later' in globals()"):
@@ -249,12 +248,16 @@ def test_no_model_for_a_real_endpoint_is_a_usage_error(tmp_path: Path) -> None:
 def test_many_background_streams_leave_the_kernel_responsive(kernel: KernelSession) -> None:
     kernel.ok(
         "import nbstream\n"
-        "many = nbstream.compare('Many at once', models=['demo?tokens=40&rate=20&ttft=0'] * 50,"
-        " background=True, display=False)"
+        "many = nbstream.compare('Many at once', models=['demo?tokens=40&rate=10&ttft=0'] * 50,"
+        " background=True, display=False)\n"
+        "running_when_returned = sum(s in ('pending', 'streaming') for s in many.statuses)"
     )
-    # a new cell runs while the 50 streams are still going: the kernel is not blocked by them
-    still_streaming = kernel.value("sum(s in ('pending', 'streaming') for s in many.statuses)")
-    assert still_streaming > 0
+    # causal, not timed: compare() returned before any stream ended (the tasks run on the
+    # kernel's loop only once the cell yields) ...
+    assert kernel.value("running_when_returned") == 50
+    # ... and the next cell runs while they stream (4-s streams: the kernel is not blocked by
+    # them; only a machine too loaded to run one cell in 4 s could see them all finished)
+    assert kernel.value("sum(s in ('pending', 'streaming') for s in many.statuses)") > 0
     kernel.ok("await many", timeout=120)
     assert kernel.value("many.statuses") == ["done"] * 50
     assert kernel.value("len(set(many.texts))") == 1

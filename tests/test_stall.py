@@ -26,7 +26,7 @@ def test_first_chunk_timeout() -> None:
     fired, reasons, _ = expect_stall(dog, StallPolicy(first_chunk_s=0.1, inter_chunk_s=None))
     start = time.monotonic()
     assert fired.wait(2)
-    assert 0.09 <= time.monotonic() - start < 1.0
+    assert time.monotonic() - start >= 0.09  # not before the timeout (late only under load)
     assert reasons == ["stalled: no first chunk within 0.1 s"]
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from nbstream import protocol
 from nbstream.coalesce import DEFAULT_MAX_FPS
+from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest
 from nbstream.widget import StreamView
 
@@ -63,17 +64,26 @@ def chat_request(server, *, client=None, **options) -> ChatRequest:
 def test_fast_stream_frames_are_rate_limited_and_carry_only_new_text(local_server):
     view = StreamView(chat_request(local_server, tokens=20_000, tokens_per_s=20_000))
     sent = capture(view)
-    t0 = time.monotonic()
+    stamps: list[float] = []  # the coalescer's clock when each message was sent
+    view.send = lambda m: (sent.append(m), stamps.append(time.monotonic()))
     view.start()
-    elapsed = time.monotonic() - t0
     frames = frames_of(sent)
     assert view.status == "done"
     assert frame_text(frames) == view.text  # the sum of the frames is the answer
     assert snapshot_text(view) == view.text  # and the final snapshot holds it all
     assert len(view.text) > 50_000
-    # at most DEFAULT_MAX_FPS (50) frames/s, whatever the token rate (+3: the "streaming" status
-    # frame, the first text frame, which goes out at once, and the final flush)
-    assert len(frames) <= DEFAULT_MAX_FPS * elapsed + 3, (len(frames), elapsed)
+    # at most DEFAULT_MAX_FPS (50) frames/s whatever the token rate, checked without trusting
+    # wall-clock rates on a loaded machine: the coalescer waits one interval after the end of a
+    # send, so every batched frame is at least 1/50 s after the previous message on its clock.
+    # Exempt: the first text frame (at once), status changes and the final flush.
+    sent_at = [t for m, t in zip(sent, stamps, strict=True) if protocol.is_frame(m)]
+    first_text = next(i for i, f in enumerate(frames) if f["parts"])
+    batched = [
+        i for i, f in enumerate(frames) if i > first_text and "status" not in f and not f["final"]
+    ]
+    assert len(batched) > 5
+    gaps = [sent_at[i] - sent_at[i - 1] for i in batched]
+    assert min(gaps) >= 1 / DEFAULT_MAX_FPS - 1e-9, min(gaps)
     chunks = view.metrics.chunks
     assert chunks > 5 * len(frames), (chunks, len(frames))  # genuinely batched
     size = len(view.text.encode())
@@ -86,24 +96,27 @@ def test_fast_stream_frames_are_rate_limited_and_carry_only_new_text(local_serve
     # snapshots: a few small ones while streaming, the complete text once at the end
     assert view.snapshot_bytes < escaped + 5_000
     total = (view.bytes_sent + view.snapshot_bytes) / size
-    print(f"\n{chunks} chunks in {elapsed:.2f}s -> {len(frames)} frames "
-          f"({len(frames) / elapsed:.1f}/s), {per_frame:.0f} bytes of envelope per frame; bytes "
-          f"per byte of text: frames {ratio:.3f}, frames + snapshots {total:.3f}")  # fmt: skip
+    print(f"\n{chunks} chunks -> {len(frames)} frames, {per_frame:.0f} bytes of envelope per "
+          f"frame; per text byte: frames {ratio:.3f}, with snapshots {total:.3f}")  # fmt: skip
 
 
 def test_first_token_is_sent_without_waiting_for_an_interval(local_server):
     view = StreamView(chat_request(local_server, tokens=5, delay=0.2))
     sent = capture(view)
-    stamps: list[float] = []
-    view.send = lambda m: (sent.append(m), stamps.append(time.monotonic()))
-    t0 = time.monotonic()
+    known: list[str] = []  # the answer as the run had it when each message was sent
+    view.send = lambda m: (sent.append(m), known.append(view.text))
     view.start()
     frames = frames_of(sent)
     text_frames = [i for i, f in enumerate(frames) if f["parts"]]
     # slow tokens (one per 200 ms): each arrives as its own frame, none waits for the next one
     assert len(text_frames) >= 5
     assert frame_text(frames) == view.text
-    assert stamps[0] - t0 < 1.0
+    # causal, not timed: the first text frame carries the first token alone, and went out
+    # before the run had consumed the second one (no batch interval waited for)
+    first = demo_tokens(5)[0]
+    wire_index = [i for i, m in enumerate(sent) if protocol.is_frame(m)][text_frames[0]]
+    assert frames[text_frames[0]]["parts"][0]["text"] == first
+    assert known[wire_index] == first
 
 
 def test_snapshot_and_repr_are_deterministic(local_server):
@@ -128,9 +141,7 @@ def test_stop_from_another_thread_closes_the_server_connection(local_server):
     view = StreamView(chat_request(local_server, tokens=2000, tokens_per_s=100))
     sent = capture(view)
     threading.Timer(0.5, view.stop).start()
-    t0 = time.monotonic()
-    view.start()  # waiting mode, in this thread; stopped from the timer thread
-    assert time.monotonic() - t0 < 3
+    view.start()  # waiting mode, in this thread; stopped from the timer thread (20 s in all)
     assert view.status == "stopped"
     assert view.reason == "stopped by user"
     assert 0 < len(view.text) < 2000 * 3
@@ -143,7 +154,7 @@ def test_stop_from_another_thread_closes_the_server_connection(local_server):
     assert view._repr_mimebundle_()["text/markdown"].endswith("*[stopped: stopped by user]*")
 
 
-def test_stop_click_in_background_mode_is_fast(local_server):
+def test_stop_click_in_background_mode_closes_the_stream(local_server):
     view = StreamView(chat_request(local_server, tokens=2000, tokens_per_s=100))
     capture(view)
     view.start(background=True)
@@ -151,13 +162,14 @@ def test_stop_click_in_background_mode_is_fast(local_server):
     deadline = time.monotonic() + 5
     while not view.text and time.monotonic() < deadline:
         time.sleep(0.01)
-    t0 = time.monotonic()
     view._on_frontend_msg(view, {"type": "stop"}, [])  # what a Stop click delivers
     view.wait(timeout=5)
-    assert time.monotonic() - t0 < 0.1 + 0.05  # Stop within ~100 ms
+    # its latency is a benchmark (bench/bench_browser.py), not a timed unit test: here, the
+    # causal facts - stopped, the connection closed by us long before the 20-s answer ended
     assert view.status == "stopped"
     assert local_server.last_request.wait(5)
     assert local_server.last_request.end_reason == "client_disconnected"
+    assert local_server.last_request.chunks_sent < 2000
     assert view.mode == "idle"
 
 
