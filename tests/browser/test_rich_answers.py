@@ -331,3 +331,44 @@ def test_content_filter_results(open_notebook, page, replay_server):
         if cell == 1:
             w.part("content-filter").locator("summary").click()
             shot(w, "rich-content-filter")
+
+
+def demo_cell(options: dict[str, Any], background: bool = False) -> str:
+    return (
+        'v = nbstream.stream(ChatRequest({"model": "demo", "messages": [{"role": "user", '
+        f'"content": "hi"}}], "extra_body": {{"nbstream": {options!r}}}}}, client), '
+        f"background={background})"
+    )
+
+
+def test_live_demo_cut_tool_call_is_flagged_and_reasoning_counted(
+    open_notebook, page, replay_server
+):
+    """From the demo model, live: a tool call whose stream drops mid-arguments is flagged as
+    invalid JSON (partial arguments kept); reasoning tokens reported by the server are shown."""
+    nb = notebook(
+        open_notebook,
+        page,
+        replay_server,
+        [
+            demo_cell({"tool_calls": 2, "disconnect_after": 5}),
+            demo_cell({"reasoning": 60, "tokens": 30, "tokens_per_s": 40}, background=True),
+        ],
+    )
+    w = widget_in(nb, 1)
+    assert w.wait_status() == "incomplete"
+    card = w.part("tool-call")
+    assert card.get_attribute("data-state") == "invalid"
+    assert (card.locator("[data-testid=tool-invalid]").text_content() or "").startswith(
+        "invalid JSON"
+    )
+    assert card.locator("[data-testid=tool-args]").text_content() == '{"city":'
+    shot(w, "rich-tool-invalid")
+
+    w = widget_in(nb, 2)
+    wait_until(lambda: not hidden(w, "reasoning"), 20, 0.05, "the Thinking section")
+    assert w.part("reasoning").evaluate("el => el.open") is True
+    w.wait_status("done", timeout=60)
+    assert w.part("reasoning").evaluate("el => el.open") is False
+    assert "60 reasoning tokens" in text_of(w, "reasoning-label")
+    assert "60 reasoning" in w.status_line()
