@@ -257,6 +257,18 @@ def test_several_choices_in_tabs(open_notebook, page, replay_server):
     tabs.nth(1).click()
     shot(w, "rich-choices")
 
+    # a reloaded page rebuilds the tabs, finish reasons and texts from the widget state
+    nb.save()
+    nb.reload()
+    w = StreamWidget(nb, 1).wait_rendered()
+    tabs = w.root.locator("[data-testid=choice-tab]")
+    wait_until(lambda: tabs.count() == 3, 20, 0.05, "three choice tabs after a reload")
+    assert [tabs.nth(i).get_attribute("data-finish") for i in range(3)] == [
+        o.finish[i] for i in range(3)
+    ]
+    tabs.nth(2).click()
+    assert w.copied_text() == o.text[2]
+
 
 def test_logprobs_confidence_and_length(open_notebook, page, replay_server):
     names = [
