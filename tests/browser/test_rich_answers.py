@@ -384,3 +384,70 @@ def test_live_demo_cut_tool_call_is_flagged_and_reasoning_counted(
     assert w.part("reasoning").evaluate("el => el.open") is False
     assert "60 reasoning tokens" in text_of(w, "reasoning-label")
     assert "60 reasoning" in w.status_line()
+
+
+LUMINANCE = """
+([root, sels]) => {
+  const lum = (css) => {
+    const [r, g, b] = css.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+  };
+  const out = {};
+  for (const [name, [sel, prop]] of Object.entries(sels))
+    out[name] = lum(getComputedStyle(root.querySelector(sel))[prop]);
+  return out;
+}
+"""
+
+
+def luminance(w: StreamWidget, **sels: tuple[str, str]) -> dict[str, float]:
+    return w.page.evaluate(LUMINANCE, [w.root.element_handle(), sels])
+
+
+def test_rich_parts_in_the_dark_theme(open_notebook, page, replay_server, jupyter_lab):
+    from browser_jupyter import set_lab_setting
+
+    themes = "@jupyterlab/apputils-extension:themes"
+    names = ["16-openai-chat-refusal-logprobs.sse", "03-openai-chat-parallel-tool-calls.sse"]
+    nb = notebook(
+        open_notebook,
+        page,
+        replay_server,
+        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+    )
+    for cell in (1, 2):
+        widget_in(nb, cell).wait_status("done")
+    nb.save()
+    set_lab_setting(jupyter_lab, themes, {"theme": "JupyterLab Dark"})
+    try:
+        nb.reload()
+        page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+        refusal = StreamWidget(nb, 1).wait_rendered()
+        tools = StreamWidget(nb, 2).wait_rendered()
+        refusal.part("refusal-text").wait_for()
+        tools.part("tool-call").wait_for()
+        refusal.click("confidence-toggle")
+        refusal.root.locator("[data-testid=token]").nth(2).hover()
+        colors = luminance(
+            refusal,
+            refusal=("[data-testid=refusal-text]", "color"),
+            refusal_bg=("[data-testid=refusal]", "backgroundColor"),
+            popover=("[data-testid=token-popover]", "color"),
+            popover_bg=("[data-testid=token-popover]", "backgroundColor"),
+        )
+        colors |= luminance(
+            tools,
+            tool_name=("[data-testid=tool-name]", "color"),
+            tool_args_bg=("[data-testid=tool-args]", "backgroundColor"),
+            finish=("[data-testid=finish]", "color"),
+            finish_bg=("[data-testid=finish]", "backgroundColor"),
+        )
+        shot(refusal, "rich-dark-refusal")
+        shot(tools, "rich-dark-tool-calls")
+    finally:
+        set_lab_setting(jupyter_lab, themes, {"theme": "JupyterLab Light"})
+    # light text on dark boxes: readable
+    assert colors["refusal"] > 0.5 and colors["refusal_bg"] < 0.35, colors
+    assert colors["popover"] > 0.5 and colors["popover_bg"] < 0.35, colors
+    assert colors["tool_name"] > 0.5 and colors["tool_args_bg"] < 0.35, colors
+    assert colors["finish"] > 0.5 and colors["finish_bg"] < 0.35, colors
