@@ -219,7 +219,13 @@ def screenshots(nb: NotebookPage) -> list[Path]:
     """A second run of the same stream, for pictures only (screenshots disturb frame times)."""
     nb.run_cell(1, wait=False)
     widget = StreamWidget(nb, 1).wait_rendered()
-    wait_until(lambda: len(widget.answer.inner_text()) > 3000 or widget.status() == "done", 60)
+    wait_until(
+        lambda: (
+            widget.answer.evaluate("e => e.textContent.length") > 3000 or widget.status() == "done"
+        ),
+        300,  # a page busy rendering answers slowly
+        what="3,000 characters on screen",
+    )
     nb.cell(1).evaluate("e => e.scrollIntoView()")  # no waiting for a growing element to settle
     paths = [nb.screenshot("bench-render-midstream")]
     widget.wait_status("done", timeout=600)
