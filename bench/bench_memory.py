@@ -12,8 +12,9 @@ tokens:
 - baseline: the bare SDK loop keeping the answer in one string (``text += delta.content``), the
   least a program that shows the answer must hold.
 
-The figure is the peak resident memory growth: ``ru_maxrss`` at the end minus the resident set
-(``/proc/self/statm``) just before the stream, divided by the UTF-8 size of the answer text
+The figure is the peak resident memory growth: the peak RSS (``VmHWM``, reset to the current RSS
+through ``/proc/self/clear_refs`` just before the stream) minus the RSS (``VmRSS``) just before
+the stream, divided by the UTF-8 size of the answer text
 (target <= 3x). It counts everything the process holds (Python objects, allocator slack, the
 interpreter's free lists). ``--tracemalloc`` measures Python allocations instead (tracemalloc's
 peak, net of what was allocated before): more precise, but it slows streaming ~10x, so it is
@@ -23,9 +24,9 @@ for diagnosis on smaller streams.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -35,10 +36,19 @@ from _common import header
 CHILD = "--child"
 
 
-def rss_now() -> int:
-    """Resident set size of this process now, in bytes."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def proc_status(field: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Reset the peak RSS (VmHWM) to the current RSS (Linux: ``5`` to ``/proc/self/clear_refs``)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def child(kind: str, base_url: str, chunks: int, trace: bool) -> None:
@@ -72,7 +82,8 @@ def child(kind: str, base_url: str, chunks: int, trace: bool) -> None:
 
     run(2_000)  # warm up: imports, connection pool, pydantic models
     gc.collect()
-    rss0 = rss_now()
+    reset_peak()
+    rss0 = proc_status("VmRSS")
     if trace:
         tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
@@ -81,7 +92,7 @@ def child(kind: str, base_url: str, chunks: int, trace: bool) -> None:
     elapsed = time.perf_counter() - started
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss1 = proc_status("VmHWM")
     spill = getattr(getattr(keep, "log", None), "spill_path", None)
     print(
         json.dumps(
