@@ -88,6 +88,16 @@ def view_final(view: Any) -> tuple[str, str]:
     note = ending_note(view.status, view.reason)
     markdown = answer_markdown(text, view.format, getattr(view, "language", ""))
     plain = text
+    choices = getattr(view, "choices", None)
+    if choices:  # a refusal or tool calls are the answer too (not an empty one)
+        from nbstream.widget import rich_markdown
+
+        c = choices[0]
+        markdown = rich_markdown(c, markdown)
+        lines = [f"Refused: {c.refusal}"] if c.refusal else []
+        lines += [text] if text else []
+        lines += [f"tool call {t.name}({t.arguments})" for t in c.tool_calls]
+        plain = text = "\n".join(lines)
     if note:
         markdown = f"{markdown}\n\n*{note}*" if text else f"*{note}*"
         plain = f"{text}\n{note}" if text else note

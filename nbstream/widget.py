@@ -845,13 +845,13 @@ class StreamView(anywidget.AnyWidget):
             body = text
         choices = v.run.state.choices
         if choices:
-            body = _rich_markdown(choices[0], body)
+            body = rich_markdown(choices[0], body)
         if v.run.status != "done":
             body += f"\n\n*[{v.run.status}{': ' + v.run.reason if v.run.reason else ''}]*"
         return body
 
 
-def _rich_markdown(choice: ChoiceState, body: str) -> str:
+def rich_markdown(choice: ChoiceState, body: str) -> str:
     """The static answer with what is not text: a refusal (not an empty answer) and the tool
     calls with their arguments, so a saved notebook shows them without widget state."""
     pieces = []

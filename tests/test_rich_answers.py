@@ -405,3 +405,20 @@ def test_rich_parts_ride_the_same_rate_limited_frames(local_server, shared_strea
     assert chunks > 900 and duration > 0.4
     assert view.frames_sent <= duration * 50 + 4, (view.frames_sent, duration)
     assert view.frames_sent >= 5  # and it did stream in several frames
+
+
+def test_magic_final_output_shows_the_refusal(local_server, shared_streams):
+    """The %%stream cell's static final output (view_final): a refusal, not an empty answer."""
+    from nbstream.output import view_final
+
+    name = "13-openai-chat-refusal-deltas.sse"
+    o = oracle_for(shared_streams, name)
+    markdown, plain = view_final(run_view(local_server, name))
+    assert markdown == "> **Refused:** " + o.refusal[0]
+    assert plain == "Refused: " + o.refusal[0]
+    name = "02-openai-chat-single-tool-call-args.sse"
+    o = oracle_for(shared_streams, name)
+    markdown, plain = view_final(run_view(local_server, name))
+    (call_id, fn_name, args) = o.tools[0][0]
+    assert plain == f"tool call {fn_name}({args})"
+    assert f"`{fn_name}` ({call_id})" in markdown
