@@ -178,7 +178,8 @@ export class Confidence {
   constructor(container) {
     this.el = container;
     this.key = null;
-    this.shown = 0;
+    this.shown = 0; // tokens shown
+    this.parsed = 0; // characters of the logprob lines parsed
     this.tokens = h("span", { className: "nbstream-tokens" });
     // a small popover (the title attribute shows the same text, but slowly and not in screenshots)
     this.popover = h("div", { className: "nbstream-token-popover", "data-testid": "token-popover", role: "tooltip", hidden: "" });
@@ -195,23 +196,29 @@ export class Confidence {
     this.popover.hidden = false;
   }
 
-  update(key, tokens, { refusal = false } = {}) {
-    if (key !== this.key) {
+  /** `lines`: the part's logprob lines so far; only the lines not parsed yet are parsed (a long
+   * stream must not be re-parsed on every paint). */
+  update(key, lines, { refusal = false } = {}) {
+    if (key !== this.key || lines.length < this.parsed) {
       this.key = key;
       this.shown = 0;
+      this.parsed = 0;
       this.tokens.replaceChildren();
       this.popover.hidden = true;
     }
-    if (tokens.length === this.shown) return;
+    const end = lines.lastIndexOf("\n") + 1;
+    if (end <= this.parsed) return;
+    const tokens = parseLogprobs(lines.slice(this.parsed, end));
+    this.parsed = end;
     const frag = document.createDocumentFragment();
-    for (const tok of tokens.slice(this.shown)) {
+    for (const tok of tokens) {
       const span = h("span", { className: `nbstream-token${refusal ? " nbstream-token-refusal" : ""}`, "data-testid": "token",
         "data-p": Math.exp(tok.logprob).toFixed(4), title: tokenTitle(tok), text: tok.token });
       span.style.background = confidenceColor(tok.logprob);
       frag.append(span);
     }
     this.tokens.append(frag);
-    this.shown = tokens.length;
+    this.shown += tokens.length;
   }
 }
 

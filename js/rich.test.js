@@ -201,6 +201,11 @@ describe("View with rich parts", () => {
     expect(Number(toks[0].dataset.p)).toBeGreaterThan(0.99);
     expect(toks[0].title).toContain('"Hello"');
     expect(toks[0].style.background).not.toBe("");
+    // more tokens stream in while the view is on: appended, the earlier spans kept
+    doc.apply({ type: "frame", version: 0, seq: 3, parts: [{ kind: "logprobs", offset: 64, text: '["!",-0.5,[]]\n' }] });
+    flush();
+    expect(qa("token").map((t) => t.textContent)).toEqual(["Hi", " there", "!"]);
+    expect(qa("token")[0]).toBe(toks[0]);
     toks[0].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
     expect(q("token-popover").hidden).toBe(false);
     expect(q("token-popover").textContent).toContain('"Hello"');

@@ -6,7 +6,7 @@ import { IncrementalMarkdown } from "./markdown.js";
 import { statusParts } from "./format.js";
 import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
-import { Confidence, ToolCards, filterRows, finishNotice, paintFilter, parseLogprobs, thinkingLabel } from "./rich.js";
+import { Confidence, ToolCards, filterRows, finishNotice, paintFilter, thinkingLabel } from "./rich.js";
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -275,7 +275,7 @@ export class View {
     this.answer.hidden = (on && !!lp) || (!text && !!(refusal || tools.length));
     if (on) {
       const refusalTokens = !lp;
-      this.tokens.update(`${shownKey}:${refusalTokens}`, parseLogprobs(lp || rlp), { refusal: refusalTokens });
+      this.tokens.update(`${shownKey}:${refusalTokens}`, lp || rlp, { refusal: refusalTokens });
     }
   }
 
