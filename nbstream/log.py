@@ -3,7 +3,10 @@
 Why this shape: the log is written on the hot path of a stream, so a chunk costs one list append
 of a tuple holding the chunk's JSON text exactly as the server sent it (no copy, no re-serialising).
 Records become dicts only when read. Memory is bounded: past ``max_memory`` records, everything in
-memory is appended to a JSONL spill file and only line offsets stay in memory. Every record that
+memory is appended to a JSONL spill file, line by line (no batch of encoded lines held at once);
+from then on records are spilled every ``SPILL_BATCH``. Only a sparse index stays in memory: the
+byte offset of every ``INDEX_EVERY``-th spilled line (a read seeks there and skips forward), so a
+1M-chunk log keeps ~125 kB of offsets instead of 8 MB. Every record that
 leaves the log (iteration, pages, exports) goes through :mod:`nbstream.redact`.
 
 JSONL format, one object a line (chunk lines are written compactly, starting
@@ -38,6 +41,13 @@ RATE_LIMIT_PREFIXES = ("x-ratelimit-", "retry-after", "x-request-id", "openai-pr
 JSON_KINDS = frozenset({"chat", "responses", "openai"})  # "openai": SDK stream, API not yet known
 
 
+# Once spilling has started, records are written out every this many (short streams never spill).
+SPILL_BATCH = 256
+# One byte offset is kept per this many spilled lines; reading line i seeks to the offset of line
+# i - i % INDEX_EVERY and skips forward over at most INDEX_EVERY - 1 lines.
+INDEX_EVERY = 64
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
@@ -55,7 +65,9 @@ class ChunkLog:
         self._request_ids: dict[int, str | None] = {}
         self._spill_path: str | None = str(spill_path) if spill_path is not None else None
         self._own_spill = False
-        self._offsets = array("q")  # byte offset of each spilled line
+        self._limit = max_memory  # records held before the next spill (SPILL_BATCH once spilling)
+        self._spilled = 0  # lines in the spill file
+        self._index = array("q")  # byte offset of spilled lines 0, INDEX_EVERY, 2 * INDEX_EVERY...
         self._spill_size = 0
         self._lock = threading.Lock()
 
@@ -109,7 +121,7 @@ class ChunkLog:
         """One chunk as received: its JSON text (or dict), or the text of a text source."""
         mem = self._mem
         mem.append((attempt, index, t, raw))
-        if len(mem) > self.max_memory:
+        if len(mem) > self._limit:
             self._spill()
 
     def error(
@@ -159,7 +171,7 @@ class ChunkLog:
 
     def _append(self, rec: Any) -> None:
         self._mem.append(rec)
-        if len(self._mem) > self.max_memory:
+        if len(self._mem) > self._limit:
             self._spill()
 
     # ---- spilling -----------------------------------------------------------------------------
@@ -171,7 +183,7 @@ class ChunkLog:
             self._spill_path = path
             self._own_spill = True
             weakref.finalize(self, _remove, path)
-        elif not self._offsets:
+        elif not self._spilled:
             Path(self._spill_path).write_bytes(b"")
         return self._spill_path
 
@@ -179,22 +191,27 @@ class ChunkLog:
         with self._lock:
             records, self._mem = self._mem, []
             path = self._ensure_spill_file()
-            offsets = self._offsets
+            index = self._index
             pos = self._spill_size
-            lines = []
-            for rec in records:
-                line = (self._line(rec) + "\n").encode("utf-8")
-                offsets.append(pos)
-                pos += len(line)
-                lines.append(line)
+            n = self._spilled
             with open(path, "ab") as f:
-                f.write(b"".join(lines))
+                write = f.write
+                for i in range(len(records)):
+                    line = (self._line(records[i]) + "\n").encode("utf-8")
+                    records[i] = None  # free each record once written
+                    if n % INDEX_EVERY == 0:
+                        index.append(pos)
+                    write(line)
+                    pos += len(line)
+                    n += 1
             self._spill_size = pos
+            self._spilled = n
+            self._limit = min(self.max_memory, SPILL_BATCH)
 
     @property
     def spill_path(self) -> str | None:
         """The JSONL file holding records beyond the memory cap (None until the first spill)."""
-        return self._spill_path if self._offsets else None
+        return self._spill_path if self._spilled else None
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -217,12 +234,12 @@ class ChunkLog:
         return redact_obj(rec)
 
     def __len__(self) -> int:
-        return len(self._offsets) + len(self._mem)
+        return self._spilled + len(self._mem)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every record in order, as redacted dicts (spilled ones are read back from the file)."""
         with self._lock:
-            spilled = len(self._offsets)
+            spilled = self._spilled
             mem = list(self._mem)
             path = self._spill_path
         if spilled and path:
@@ -237,15 +254,17 @@ class ChunkLog:
     def page(self, start: int, count: int) -> list[dict[str, Any]]:
         """Records ``start .. start+count`` (what the widget's log panel fetches on demand)."""
         with self._lock:
-            spilled = len(self._offsets)
+            spilled = self._spilled
             mem = list(self._mem)
             path = self._spill_path
-            offsets = self._offsets[start:spilled] if start < spilled else array("q")
+            seek = self._index[start // INDEX_EVERY] if start < spilled else 0
         out: list[dict[str, Any]] = []
         end = start + count
         if start < spilled and path:
             with open(path, "rb") as f:
-                f.seek(offsets[0])
+                f.seek(seek)
+                for _ in range(start % INDEX_EVERY):
+                    f.readline()
                 for _ in range(min(end, spilled) - start):
                     out.append(json.loads(f.readline()))
         for rec in mem[max(0, start - spilled) : max(0, end - spilled)]:
@@ -273,7 +292,7 @@ class ChunkLog:
         """Write the whole log (redacted) as JSON lines; returns the path."""
         path = Path(path)
         with self._lock:
-            spilled = len(self._offsets)
+            spilled = self._spilled
             size = self._spill_size
             mem = list(self._mem)
             spill = self._spill_path
@@ -320,7 +339,7 @@ class ChunkLog:
         return log
 
     def __repr__(self) -> str:
-        spill = f", spilled={len(self._offsets)}" if self._offsets else ""
+        spill = f", spilled={self._spilled}" if self._spilled else ""
         return f"ChunkLog(records={len(self)}, attempts={self.attempts}{spill})"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from nbstream import log as log_module
 from nbstream.log import ChunkLog
 from nbstream.run import StreamRun
 from nbstream.server import LocalServer
@@ -34,18 +35,37 @@ def test_memory_is_bounded_and_spills_in_order() -> None:
     assert [r["type"] for r in records[:2]] == ["request", "response"]
     assert [r["data"]["choices"][0]["n"] for r in records[2:-1]] == list(range(1000))
     assert records[-1]["type"] == "end"
-    spilled = len(log._offsets)
+    spilled = log._spilled
     assert spilled >= 1003 - 50
     assert repr(log) == f"ChunkLog(records=1003, attempts=1, spilled={spilled})"
 
 
 def test_pages_cross_the_spill_boundary() -> None:
     log = _filled(120, max_memory=50)
-    spilled = len(log._offsets)
+    spilled = log._spilled
     everything = list(log)
     for start in (0, spilled - 3, spilled, len(log) - 5):
         assert log.page(start, 7) == everything[start : start + 7]
     assert log.page(len(log), 10) == []
+
+
+def test_sparse_index_reads_every_record_across_spill_batches() -> None:
+    """Only every INDEX_EVERY-th line offset is kept: every page start (on and between indexed
+    lines, across several spill batches and into memory) must still read the same records."""
+    n = 3 * log_module.SPILL_BATCH + 2 * log_module.INDEX_EVERY + 7
+    log = _filled(n, max_memory=log_module.INDEX_EVERY + 5)
+    assert log._spilled > 2 * log_module.SPILL_BATCH  # several batches on disk
+    assert len(log._index) == -(-log._spilled // log_module.INDEX_EVERY)  # one per INDEX_EVERY
+    assert len(log._mem) <= log_module.SPILL_BATCH  # once spilling, batches stay small
+    everything = list(log)
+    assert len(everything) == len(log) == n + 3
+    assert [r["data"]["choices"][0]["n"] for r in everything[2:-1]] == list(range(n))
+    for start in range(0, len(log), 13):
+        for count in (1, log_module.INDEX_EVERY + 3):
+            assert log.page(start, count) == everything[start : start + count], (start, count)
+    for k in range(1, 4):  # both sides of indexed lines and of the disk/memory boundary
+        for start in (k * log_module.INDEX_EVERY - 1, k * log_module.INDEX_EVERY, log._spilled - k):
+            assert log.page(start, 3) == everything[start : start + 3]
 
 
 def test_to_jsonl_and_read_round_trip(tmp_path: Path) -> None:
