@@ -87,8 +87,18 @@ class ToolCall:
 
 
 # Text pieces are joined every this many chunks: kept one str object per chunk, a word-sized token
-# costs ~50 bytes of object header for ~6 bytes of text (~10x the text on a long stream).
+# costs ~50 bytes of object header for ~6 bytes of text (~10x the text on a long stream). Only the
+# new pieces are joined (into one more block), never the whole text: re-joining everything would
+# copy the whole answer every 4,096 chunks and briefly hold it twice.
 COMPACT_EVERY = 4096
+
+
+def _compact(parts: list[str], blocks: int) -> int:
+    """Join the pieces after the first ``blocks`` joined blocks into one; the new block count."""
+    if len(parts) - blocks >= COMPACT_EVERY:
+        parts[blocks:] = ["".join(parts[blocks:])]
+        return blocks + 1
+    return blocks
 
 
 @dataclass
@@ -105,6 +115,8 @@ class ChoiceState:
     refusal_logprobs: list[TokenLogprob] = field(default_factory=list)
     content_filter: list[dict[str, Any]] = field(default_factory=list)
     chars: int = 0
+    _text_blocks: int = field(default=0, repr=False)  # leading items of _text already joined
+    _reasoning_blocks: int = field(default=0, repr=False)
 
     @staticmethod
     def _joined(parts: list[str]) -> str:
@@ -114,7 +126,9 @@ class ChoiceState:
 
     @property
     def text(self) -> str:
-        return self._joined(self._text)
+        text = self._joined(self._text)
+        self._text_blocks = len(self._text)
+        return text
 
     @property
     def refusal(self) -> str | None:
@@ -123,7 +137,9 @@ class ChoiceState:
 
     @property
     def reasoning(self) -> str:
-        return self._joined(self._reasoning)
+        text = self._joined(self._reasoning)
+        self._reasoning_blocks = len(self._reasoning)
+        return text
 
     def tool(self, index: int) -> ToolCall:
         for call in self.tool_calls:
@@ -176,16 +192,16 @@ class AnswerState:
                 )
                 parts = c._text
                 parts.append(ev.text)
-                if len(parts) >= COMPACT_EVERY:
-                    parts[:] = ["".join(parts)]
+                if len(parts) - c._text_blocks >= COMPACT_EVERY:
+                    c._text_blocks = _compact(parts, c._text_blocks)
                 c.chars += len(ev.text)
                 self.first_content = True
             elif cls is ReasoningDelta:
                 c = self.choice(ev.choice)
                 parts = c._reasoning
                 parts.append(ev.text)
-                if len(parts) >= COMPACT_EVERY:
-                    parts[:] = ["".join(parts)]
+                if len(parts) - c._reasoning_blocks >= COMPACT_EVERY:
+                    c._reasoning_blocks = _compact(parts, c._reasoning_blocks)
                 self.first_content = True
             elif cls is RefusalDelta:
                 c = self.choice(ev.choice)
