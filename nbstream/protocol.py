@@ -29,6 +29,7 @@ A part is identified by ``choice`` (``n > 1``), ``kind`` (``text``, ``refusal``,
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any, Literal, TypedDict
 
@@ -189,6 +190,30 @@ def snapshot_part(key: PartKey, text: str, meta: dict[str, Any] | None = None) -
     if meta:
         part["meta"] = dict(meta)
     return part
+
+
+_SLICE = 1 << 16
+
+
+def json_size(value: Any) -> int:
+    """UTF-8 bytes of ``json.dumps(value, ensure_ascii=False)``, without building that text for
+    long strings (a final snapshot holds the whole answer: encoding it to count its bytes would
+    briefly hold two more copies of it). Long strings are encoded 64k characters at a time."""
+    long = 0
+
+    def short(v: Any) -> Any:
+        nonlocal long
+        if type(v) is str and len(v) > _SLICE:
+            for i in range(0, len(v), _SLICE):  # JSON escapes one character at a time
+                long += len(json.dumps(v[i : i + _SLICE], ensure_ascii=False).encode()) - 2
+            return ""
+        if isinstance(v, dict):
+            return {k: short(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [short(x) for x in v]
+        return v
+
+    return len(json.dumps(short(value), ensure_ascii=False).encode()) + long
 
 
 def jsonable(value: Any) -> Any:

@@ -726,7 +726,7 @@ class StreamView(anywidget.AnyWidget):
                     "resume_blocked": _resume_blocked(run),
                     "metrics": v.metrics_cache,
                     "parts": [
-                        protocol.snapshot_part(key, "".join(pieces), v.meta.get(key))
+                        protocol.snapshot_part(key, _joined(pieces), v.meta.get(key))
                         for key, pieces in v.sent.items()
                     ],
                 }
@@ -745,14 +745,15 @@ class StreamView(anywidget.AnyWidget):
         with self._lock:
             snap = self._build_snapshot()
             if not send:
-                with self._lock_property(snapshot=json.loads(json.dumps(snap))):
-                    self.snapshot = snap
+                # stored without a change notification: under ipywidgets' property lock the
+                # notification would still round-trip the whole answer through JSON to compare it
+                self._trait_values["snapshot"] = snap
                 return
             if force and snap == self.snapshot:
                 self.send_state("snapshot")  # traitlets would not notify an equal value
             else:
                 self.snapshot = snap
-            self.snapshot_bytes += len(json.dumps(snap, ensure_ascii=False).encode("utf-8"))
+            self.snapshot_bytes += protocol.json_size(snap)
 
     def _current(self) -> _Version | None:
         versions = self._versions
@@ -849,6 +850,13 @@ class StreamView(anywidget.AnyWidget):
         if v.run.status != "done":
             body += f"\n\n*[{v.run.status}{': ' + v.run.reason if v.run.reason else ''}]*"
         return body
+
+
+def _joined(pieces: list[str]) -> str:
+    """The text sent in frames, joined once and kept joined (the snapshot shares that string)."""
+    if len(pieces) > 1:
+        pieces[:] = ["".join(pieces)]
+    return pieces[0] if pieces else ""
 
 
 def rich_markdown(choice: ChoiceState, body: str) -> str:
