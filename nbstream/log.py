@@ -56,7 +56,7 @@ def _remove(path: str) -> None:
 class ChunkLog:
     """The record of a run (all its attempts): ``len(log)``, ``for rec in log``, ``page(i, n)``."""
 
-    def __init__(self, max_memory: int = 10_000, spill_path: str | Path | None = None) -> None:
+    def __init__(self, max_memory: int = 2_000, spill_path: str | Path | None = None) -> None:
         if max_memory < 1:
             raise ValueError("max_memory must be at least 1 record")
         self.max_memory = max_memory
@@ -310,7 +310,7 @@ class ChunkLog:
         return path
 
     @classmethod
-    def read(cls, path: str | Path, max_memory: int = 10_000) -> ChunkLog:
+    def read(cls, path: str | Path, max_memory: int = 2_000) -> ChunkLog:
         """Load a log written by :meth:`to_jsonl` (for replay or inspection)."""
         path = Path(path)
         if not path.is_file():
