@@ -726,7 +726,7 @@ class StreamView(anywidget.AnyWidget):
                     "resume_blocked": _resume_blocked(run),
                     "metrics": v.metrics_cache,
                     "parts": [
-                        protocol.snapshot_part(key, _joined(pieces), v.meta.get(key))
+                        protocol.snapshot_part(key, _sent_text(v, key, pieces), v.meta.get(key))
                         for key, pieces in v.sent.items()
                     ],
                 }
@@ -850,6 +850,48 @@ class StreamView(anywidget.AnyWidget):
         if v.run.status != "done":
             body += f"\n\n*[{v.run.status}{': ' + v.run.reason if v.run.reason else ''}]*"
         return body
+
+
+_ANSWER_KEY = PartKey(0, "text")
+
+
+def _sent_text(v: _Version, key: PartKey, pieces: list[str]) -> str:
+    """The text sent in frames for one part. A finished answer that went out exactly as the run
+    holds it is shared with the run's state (checked piece by piece, nothing joined first), so
+    the final snapshot keeps no second copy of a long answer."""
+    run = v.run
+    if (
+        key == _ANSWER_KEY
+        and run.status in FINAL
+        and v.joiner is None
+        and not v.prefix
+        and (len(pieces) != 1 or pieces[0] is not run.text)
+        and run.state.choices
+        and _same_text(pieces, run.state.choices[0]._text)
+    ):
+        pieces[:] = []  # let the frames' copy go before the state joins its blocks
+        pieces.append(run.text)
+        return pieces[0]
+    return _joined(pieces)
+
+
+def _same_text(a: list[str], b: list[str]) -> bool:
+    """``"".join(a) == "".join(b)`` without building either (compared 64k characters at a time)."""
+    if sum(map(len, a)) != sum(map(len, b)):
+        return False
+    ai = bi = ao = bo = 0
+    while ai < len(a) and bi < len(b):
+        pa, pb = a[ai], b[bi]
+        n = min(len(pa) - ao, len(pb) - bo, 1 << 16)
+        if pa[ao : ao + n] != pb[bo : bo + n]:
+            return False
+        ao += n
+        bo += n
+        if ao == len(pa):
+            ai, ao = ai + 1, 0
+        if bo == len(pb):
+            bi, bo = bi + 1, 0
+    return True
 
 
 def _joined(pieces: list[str]) -> str:
