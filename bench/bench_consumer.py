@@ -6,7 +6,7 @@ The local server runs in a child process (``serve(process=True)``) so it does no
 process's GIL. Each repetition streams the same ``demo`` answer of ``--chunks`` tokens twice, in
 alternating order: once through the bare ``for chunk in client.chat.completions.create(...,
 stream=True)`` loop (the baseline), once through ``nbstream.stream(stream, display=False)``, i.e.
-StreamRun + ChunkLog (spilling to disk past 10,000 records) + a StreamView with no frontend
+StreamRun + ChunkLog (spilling to disk past 2,000 records) + a StreamView with no frontend
 (coalescing and frame building included). The figure is the ratio of the medians (target
 <= 1.10x).
 """

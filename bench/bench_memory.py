@@ -8,7 +8,7 @@ not counted) and warms up with a short stream, then consumes one ``demo`` stream
 tokens:
 
 - nbstream: ``nbstream.stream(stream, display=False)``: StreamRun + ChunkLog (every chunk's JSON
-  kept, spilled to a JSONL temp file past 10,000 records) + StreamView with no frontend;
+  kept, spilled to a JSONL temp file past 2,000 records) + StreamView with no frontend;
 - baseline: the bare SDK loop keeping the answer in one string (``text += delta.content``), the
   least a program that shows the answer must hold.
 

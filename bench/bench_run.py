@@ -7,7 +7,7 @@ does not share this process's GIL. Each repetition streams the same ``demo`` ans
 ``--chunks`` tokens twice, in alternating order: once through the bare
 ``for chunk in client.chat.completions.create(..., stream=True)`` loop (the baseline), once through
 ``StreamRun(stream, log=ChunkLog()).run()`` (adapter, AnswerState, metrics, the chunk log keeping
-every chunk's JSON and spilling to a JSONL file past 10,000 records). Both in one run; the figure
+every chunk's JSON and spilling to a JSONL file past 2,000 records). Both in one run; the figure
 is the ratio of the medians (target <= 1.10x). The widget's own overhead is measured by
 ``bench/bench_consumer.py`` (view + coalescing on top of this).
 """
