@@ -158,6 +158,9 @@ def main() -> None:
         f"iopub messages: {total:,} in all; widget comm_msg {len(comm):,} = {per_s:,.0f}/s "
         f"({per_s / args.streams:.1f}/s per stream), busiest 1 s window {busiest:,}"
     )
+    per_second = collections.Counter(int(t - t_launch) for t in comm)
+    print("  widget comm_msg per second since the launch: " + " ".join(
+        str(per_second.get(i, 0)) for i in range(int(wall) + 1)))  # fmt: skip
     kinds = ", ".join(f"{k} {len(v):,}" for k, v in sorted(counter.times.items()))
     print(f"  by type: {kinds}")
 

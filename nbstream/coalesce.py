@@ -6,9 +6,13 @@ pending buffer and flushed as one *frame* at most ``max_fps`` times per second, 
 rate. The very first delta is flushed at once (no waiting for an interval: the first token must
 appear immediately), and ``close()`` flushes whatever is left (the final render, as in rich.live).
 
-Pure: no widget, no threads of its own, no real time. The clock is injected, and when text is left
-pending the coalescer asks the injected ``schedule(delay, callback)`` to call ``poll()`` later, so
-a tail that arrives just after a frame does not wait for the next token. Thread-safe: ``add``,
+Pure: no widget, no threads of its own, no real time. The clock is injected. While deltas keep
+arriving, the consumer's own ``add`` flushes a frame whenever its interval is due; only when text is
+left pending does the coalescer ask the injected ``schedule(delay, callback)`` to call ``poll()``,
+and that timer flushes only once the stream has been quiet for an interval (re-arming itself while
+deltas still arrive), so the tail of a stream that pauses reaches the view within an interval
+without the timer taking the consumer's place. All coalescers of a process share a
+:class:`FrameBudget`: with many streams at once each one's interval grows. Thread-safe: ``add``,
 ``poll``, ``update`` and ``close`` may be called from different threads; frames are emitted in
 order under one lock.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +41,43 @@ from nbstream.events import (
 # room for the few state updates (snapshot, mode) and status frames around a stream, so that no
 # 1-s window carries more than ~60 messages.
 DEFAULT_MAX_FPS = 50.0
+# All views of one kernel together: jupyter_server silently drops iopub messages above ~1000/s,
+# and each view's own cap does not bound 200 views streaming at once. Frames of all streaming
+# coalescers share this budget (status changes, snapshots and the final frames come on top).
+KERNEL_FRAMES_PER_S = 300.0
+
+
+class FrameBudget:
+    """A process-wide frame clock: the more coalescers stream at once, the longer each one's
+    minimum interval (``active / frames_per_s``), so the kernel's total stays near
+    ``frames_per_s`` whatever the number of views. A single stream keeps its own ``max_fps``."""
+
+    def __init__(self, frames_per_s: float = KERNEL_FRAMES_PER_S) -> None:
+        if frames_per_s <= 0:
+            raise ValueError(f"frames_per_s must be > 0, got {frames_per_s!r}")
+        self.frames_per_s = frames_per_s
+        self._lock = threading.Lock()
+        self._active: weakref.WeakSet[object] = weakref.WeakSet()  # a dropped one leaves too
+
+    @property
+    def active(self) -> int:
+        """How many coalescers are streaming (took text and are not closed)."""
+        return len(self._active)
+
+    def join(self, member: object) -> None:
+        with self._lock:
+            self._active.add(member)
+
+    def leave(self, member: object) -> None:
+        with self._lock:
+            self._active.discard(member)
+
+    def interval(self, own: float) -> float:
+        """The minimum interval of one member whose own is ``own`` seconds."""
+        return max(own, len(self._active) / self.frames_per_s)
+
+
+KERNEL_BUDGET = FrameBudget()
 
 
 def utf16_len(text: str) -> int:
@@ -144,6 +186,7 @@ class Coalescer:
         clock: Callable[[], float] = time.monotonic,
         schedule: Callable[[float, Callable[[], None]], Any] | None = None,
         metrics: Callable[[], dict[str, Any]] | None = None,
+        budget: FrameBudget | None = KERNEL_BUDGET,
     ) -> None:
         if max_fps <= 0:
             raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
@@ -158,8 +201,11 @@ class Coalescer:
         self._pending_meta: dict[PartKey, dict[str, Any]] = {}
         self._status: str | None = None
         self._metrics: dict[str, Any] | None = None  # as last sent
+        self._budget = budget
         self._last_emit: float | None = None
+        self._last_add = 0.0  # when text last arrived: the tail timer waits for a quiet interval
         self._timer_armed = False
+        self._status_dirty = False  # a status waiting to ride with the next frame
         self._seq = 0
         self._content_sent = False  # some part with text went out
         self._closed = False
@@ -168,8 +214,10 @@ class Coalescer:
 
     @property
     def interval(self) -> float:
-        """Minimum time between two frames, in seconds."""
-        return self._interval
+        """Minimum time between two frames, in seconds (grows with the streams sharing the
+        budget)."""
+        budget = self._budget
+        return self._interval if budget is None else budget.interval(self._interval)
 
     @property
     def offsets(self) -> dict[PartKey, int]:
@@ -201,14 +249,38 @@ class Coalescer:
             if self._closed or status == self._status:
                 return
             self._status = status
+            if status == "streaming" and not self._content_sent and self._schedule is not None:
+                # the start of a stream: rides with the first token (sent at once), or goes out
+                # by itself an interval later; 200 views starting together send half the frames
+                self._status_dirty = True
+                if not self._timer_armed:
+                    self._timer_armed = True
+                    self._schedule(self.interval, self.poll)
+                return
             self._flush(status_changed=True)
 
     def poll(self) -> None:
-        """Flush pending text if its interval has passed (the scheduled callback)."""
+        """The scheduled callback: flush pending text once its interval is due and the stream
+        has been quiet for an interval; while deltas still arrive, their ``add`` flushes and the
+        timer only re-arms (one cheap wake-up per interval at most, never a flush racing the
+        consumer)."""
         with self._lock:
             self._timer_armed = False
-            if not self._closed:
+            if self._closed or not (self._pending or self._status_dirty):
+                return
+            if self._schedule is None:  # polled by the caller: no quiet wait
                 self._maybe_flush()
+                return
+            if not self._pending:  # a deferred start status alone, an interval later
+                self._flush()
+                return
+            now = self._clock()
+            due = max(self._due(now), self._last_add + self._interval)
+            if now >= due:
+                self._flush()
+            else:
+                self._timer_armed = True
+                self._schedule(due - now, self.poll)
 
     def close(self, status: str | None = None) -> None:
         """Final flush: everything pending, the final status and metrics, ``final=True``."""
@@ -219,26 +291,37 @@ class Coalescer:
                 self._status = status
             self._flush(status_changed=True, final=True)
             self._closed = True
+            if self._budget is not None:
+                self._budget.leave(self)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _due(self, now: float) -> float:
+        last = self._last_emit
+        return (last if last is not None else now) + self.interval
 
     def _maybe_flush(self) -> None:
         if not self._pending:
             return
-        now = self._clock()
+        now = self._last_add = self._clock()
         if not self._content_sent:
             # the first text goes out at once, whatever came before (an Azure prompt-filter
             # part sent first must not make the first token wait for an interval)
+            if self._budget is not None:
+                self._budget.join(self)
             self._flush()
             return
-        due = (self._last_emit if self._last_emit is not None else now) + self._interval
+        due = self._due(now)
         if now >= due:
             self._flush()
         elif self._schedule is not None and not self._timer_armed:
+            # the tail timer: it flushes only if no delta comes for an interval (see poll)
             self._timer_armed = True
-            self._schedule(due - now, self.poll)
+            self._schedule(max(due, now + self._interval) - now, self.poll)
 
     def _flush(self, *, status_changed: bool = False, final: bool = False) -> None:
+        if self._status_dirty:
+            status_changed, self._status_dirty = True, False
         parts: list[Part] = []
         for key, pieces in self._pending.items():
             text = "".join(pieces)

@@ -560,7 +560,10 @@ class StreamView(anywidget.AnyWidget):
         run.subscribe(lambda r, events: self._on_run(v, events))
         if prefix:
             v.coalescer.add([TextDelta(prefix)])
-        self._push_snapshot()
+        with self.hold_sync():  # snapshot and mode in one message (200 views start at once)
+            self._push_snapshot()
+            if background:
+                self.mode = "background"
         if background:
             self._run_background(v)
         else:
@@ -655,7 +658,8 @@ class StreamView(anywidget.AnyWidget):
             self._close_version(v)
         else:
             coalescer.update(status)
-            self._push_snapshot()
+            if status != "streaming" or v.run.reason:  # the frame carries a bare status
+                self._push_snapshot()
 
     def _join(self, v: _Version, events: list[Event]) -> list[Event]:
         """Resumed versions: drop the continuation's repetition of the partial answer."""
@@ -682,9 +686,12 @@ class StreamView(anywidget.AnyWidget):
         if _resume_blocked(v.run):  # a hook stopped it: hide Continue (synced trait)
             self.resumable = False
         coalescer.close(v.run.status)
-        # the frontend built this snapshot from the frames (final one included): store it for
-        # get_state() (reload, saved state) without sending the whole text a second time
-        self._push_snapshot(send=not self._frontend_ready)
+        with self.hold_sync():  # the end's trait updates in one message, not one per trait
+            # the frontend built this snapshot from the frames (final one included): store it
+            # for get_state() (reload, saved state) without sending the whole text a second time
+            self._push_snapshot(send=not self._frontend_ready)
+            if self._current() is v and self.mode == "background":
+                self.mode = "idle"
         self._update_live_display()
         if not v.done.done():
             v.done.set_result(v.run.status)

@@ -106,11 +106,53 @@ def test_pending_tail_is_flushed_by_the_scheduled_poll():
     clock.now += 0.001
     co.add([TextDelta("c")])  # still pending, no second timer
     assert len(sched.calls) == 1
-    clock.now = sched.calls[0][0]
-    sched.run_due()
+    last_add = clock.now
+    while len(frames) == 1 and sched.calls:  # the timer re-arms until the stream is quiet
+        clock.now = min(c[0] for c in sched.calls)
+        sched.run_due()
     assert len(frames) == 2
     assert frames[1].parts[0].text == "bc"
     assert frames[1].parts[0].offset == 1
+    assert clock.now <= last_add + co.interval + 1e-9  # the tail within one interval
+
+
+def test_tail_timer_never_flushes_while_deltas_keep_arriving():
+    clock = FakeClock()
+    sched = FakeScheduler(clock)
+    frames: list[Frame] = []
+    polled: list[int] = []
+
+    def emit(frame: Frame) -> None:
+        frames.append(frame)
+        polled.append(in_poll[0])
+
+    in_poll = [0]
+    co = Coalescer(emit, clock=clock, schedule=sched, budget=None)
+    real_poll = co.poll
+
+    def poll() -> None:
+        in_poll[0] = 1
+        real_poll()
+        in_poll[0] = 0
+
+    co.poll = poll  # the scheduler is handed the bound method at arming time
+    fired = 0
+    for _ in range(1_000):  # 1,000 tokens/s for 1 s
+        clock.now += 0.001
+        fired += sum(1 for c in sched.calls if c[0] <= clock.now)
+        sched.run_due()
+        co.add([TextDelta("x")])
+    assert 45 <= len(frames) <= 52  # first token at once, then <= 50 frames/s
+    assert sum(polled) == 0  # every frame while streaming was flushed by add itself
+    assert fired <= 52  # at most one timer wake-up per interval
+    # the stream pauses: the tail comes from the timer, within one interval of the last delta
+    last_add, before = clock.now, len(frames)
+    while sched.calls and len(frames) == before:
+        clock.now = min(c[0] for c in sched.calls)
+        sched.run_due()
+    assert len(frames) == before + 1 and polled[-1] == 1
+    assert clock.now <= last_add + co.interval + 1e-9
+    assert text_of(frames) == "x" * 1_000
 
 
 def test_without_scheduler_poll_flushes_once_due():
@@ -196,3 +238,52 @@ def test_parts_per_choice_and_kind():
 def test_invalid_max_fps():
     with pytest.raises(ValueError, match="max_fps"):
         Coalescer(lambda f: None, max_fps=0)
+
+
+def test_kernel_budget_bounds_the_total_of_many_streams_and_spares_a_single_one():
+    from nbstream.coalesce import FrameBudget
+
+    clock = FakeClock()
+    budget = FrameBudget(300)
+    frames: list[Frame] = []
+    views = [Coalescer(frames.append, clock=clock, budget=budget) for _ in range(200)]
+    for step in range(2_000):  # 2 s; each of the 200 streams gets a token every 10 ms
+        clock.now += 0.001
+        for view in views[step % 10 :: 10]:
+            view.add([TextDelta("y")])
+    assert budget.active == 200
+    # 200 first tokens at once, then the shared budget: <= 300 frames/s for all views together
+    assert len(frames) <= 200 + 300 * 2 + 10
+    for view in views:
+        view.close("done")
+    assert budget.active == 0
+    assert sum(len(p.text) for f in frames for p in f.parts) == 2_000 * 20
+
+    single = Coalescer(frames.append, clock=clock, budget=budget)
+    assert single.interval == pytest.approx(1 / 50)  # alone: its own 50 frames/s
+    before = len(frames)
+    for _ in range(1_000):
+        clock.now += 0.001
+        single.add([TextDelta("z")])
+    assert 45 <= len(frames) - before <= 52
+
+
+def test_start_status_rides_with_the_first_token_or_goes_alone_an_interval_later():
+    clock = FakeClock()
+    sched = FakeScheduler(clock)
+    frames: list[Frame] = []
+    co = Coalescer(frames.append, clock=clock, schedule=sched, budget=None)
+    co.update("streaming")
+    assert frames == []
+    clock.now += 0.001
+    co.add([TextDelta("a")])  # the first token at once, with the status
+    assert [(f.status, text_of([f])) for f in frames] == [("streaming", "a")]
+
+    frames2: list[Frame] = []
+    slow = Coalescer(frames2.append, clock=clock, schedule=sched, budget=None)
+    slow.update("streaming")  # no token for a while: the status goes out by itself
+    clock.now += slow.interval
+    sched.run_due()
+    assert [f.status for f in frames2] == ["streaming"]
+    slow.update("stopped")  # other statuses: at once
+    assert [f.status for f in frames2] == ["streaming", "stopped"]
