@@ -101,10 +101,14 @@ def test_body_options_win_over_model_name(local_server: LocalServer) -> None:
 @pytest.mark.parametrize(
     "name", ["../README.md", "..", ".hidden.sse", "a/b.sse", "..\\x.sse", "/etc/passwd"]
 )
-def test_replay_path_tricks_are_400(local_server: LocalServer, name: str) -> None:
-    status, _, raw = _request(
-        local_server, "/chat/completions", {"model": f"replay:{name}", "messages": USER}
-    )
+def test_replay_path_tricks_are_400(tmp_path: Path, name: str) -> None:
+    streams = tmp_path / "streams"
+    streams.mkdir()
+    (streams / "a.sse").write_text("data: [DONE]\n\n")
+    with serve(streams_dir=streams) as server:
+        status, _, raw = _request(
+            server, "/chat/completions", {"model": f"replay:{name}", "messages": USER}
+        )
     assert status == 400, raw
     assert _error(raw)["code"] == "invalid_replay_name"
 
