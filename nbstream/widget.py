@@ -378,6 +378,19 @@ class StreamView(anywidget.AnyWidget):
         joiner = OverlapJoiner(partial)
         return self._launch(source, background=self._bg(background), prefix=partial, joiner=joiner)
 
+    def insert_cell(self, *, code_block: int | None = None, replace: bool = False) -> None:
+        """Put the answer in a new cell below this one: the whole answer, or ``code_block=i``.
+
+        Runs from a notebook cell (the kernel asks the frontend to create the cell; a widget
+        button cannot reach the notebook's document). A Markdown answer becomes a ``%%markdown``
+        cell; ``code_block=0`` inserts the first code block as a code cell, ``-1`` the last.
+        """
+        from nbstream.cells import cell_source, insert_cell
+
+        insert_cell(
+            cell_source(self.text, code_block=code_block, format=self.format), replace=replace
+        )
+
     def wait(self, timeout: float | None = None) -> str:
         """Block until the newest version ends; return its text. Interrupt (■) = Stop."""
         v = self._current()

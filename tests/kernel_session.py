@@ -26,6 +26,7 @@ class Execution:
     traceback: list[str] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
 
     def data(self, mime: str) -> list[str]:
         """Every value of ``mime`` in display data and execute results, in order."""
@@ -87,6 +88,7 @@ class KernelSession:
                 for p in content.get("payload", [])
                 if p.get("source") == "page"
             ],
+            payloads=content.get("payload", []),
         )
 
     def ok(self, code: str, timeout: float = 60) -> Execution:
