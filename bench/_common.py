@@ -18,6 +18,28 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
+PROMPT = [{"role": "user", "content": "benchmark"}]
+
+
+def open_stream(client: Any, chunks: int) -> Any:
+    """A ``demo`` answer of ``chunks`` tokens from the local server, as an openai ``Stream``."""
+    return client.chat.completions.create(
+        model="demo", messages=PROMPT, stream=True, extra_body={"nbstream": {"tokens": chunks}}
+    )
+
+
+def bare(client: Any, chunks: int) -> tuple[float, float, int]:
+    """The baseline: the SDK's own loop, counting chunks and keeping nothing.
+
+    Returns (wall s, CPU s of this process, chunks).
+    """
+    started, cpu = time.perf_counter(), time.process_time()
+    count = 0
+    for _chunk in open_stream(client, chunks):
+        count += 1
+    return time.perf_counter() - started, time.process_time() - cpu, count
+
+
 def machine() -> str:
     """Cores, memory, CPU model, Python and load, read from this machine."""
     cores = os.cpu_count()

@@ -18,27 +18,10 @@ import gc
 import time
 
 import openai
-from _common import header, median
+from _common import bare, header, median, open_stream
 
 import nbstream
 from nbstream.server import serve
-
-PROMPT = [{"role": "user", "content": "benchmark"}]
-
-
-def open_stream(client: openai.OpenAI, chunks: int) -> openai.Stream:
-    return client.chat.completions.create(
-        model="demo", messages=PROMPT, stream=True, extra_body={"nbstream": {"tokens": chunks}}
-    )
-
-
-def bare(client: openai.OpenAI, chunks: int) -> tuple[float, float, int]:
-    """The baseline: the SDK's own loop, counting chunks. (wall s, CPU s, chunks)"""
-    started, cpu = time.perf_counter(), time.process_time()
-    count = 0
-    for _chunk in open_stream(client, chunks):
-        count += 1
-    return time.perf_counter() - started, time.process_time() - cpu, count
 
 
 def with_nbstream(client: openai.OpenAI, chunks: int) -> tuple[float, float, int]:

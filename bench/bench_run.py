@@ -22,27 +22,11 @@ import sys
 import time
 
 import openai
+from _common import bare, open_stream
 
 from nbstream.log import ChunkLog
 from nbstream.run import StreamRun
 from nbstream.server import serve
-
-PROMPT = [{"role": "user", "content": "benchmark"}]
-
-
-def open_stream(client: openai.OpenAI, chunks: int) -> openai.Stream:
-    return client.chat.completions.create(
-        model="demo", messages=PROMPT, stream=True, extra_body={"nbstream": {"tokens": chunks}}
-    )
-
-
-def bare(client: openai.OpenAI, chunks: int) -> tuple[float, float, int]:
-    """The baseline: the SDK's own loop, keeping nothing. (wall s, CPU s, chunks)"""
-    started, cpu = time.perf_counter(), time.process_time()
-    count = 0
-    for _chunk in open_stream(client, chunks):
-        count += 1
-    return time.perf_counter() - started, time.process_time() - cpu, count
 
 
 def with_run(client: openai.OpenAI, chunks: int) -> tuple[float, float, int, StreamRun]:
