@@ -47,7 +47,8 @@ def test_planted_key_never_leaks(local_server: LocalServer, tmp_path: Path, capf
     }
     run = StreamRun(ChatRequest(params, client)).run()
     # the stream really carried the key: the echo model sent it back, the error message held it
-    assert local_server.requests[-1].chunks_sent >= 8
+    (record,) = local_server.wait_idle(timeout=10)[-1:]  # its counts are final once it ended
+    assert record.chunks_sent >= 8
     assert run.status == "error"  # the server reported it in the stream
     assert f"my key is {KEY}".startswith(run.text[: len("my key is ") + 4])
     out = _everything(run, tmp_path)

@@ -189,9 +189,12 @@ def test_slow_trickle_and_ttft(local_server: LocalServer) -> None:
         for _ in stream:
             arrivals.append(time.monotonic())
     assert arrivals[0] - started >= 0.28
-    assert headers_at < arrivals[0] - 0.2  # headers come at once, like a real server
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    assert len(gaps) == 5 and sum(gaps) >= 5 * 0.05 - 0.01  # paced on a schedule
+    assert headers_at < arrivals[0] - 0.05  # headers come at once, like a real server
+    assert len(arrivals) == 6
+    # paced on a schedule: judged on the server's clock (a loaded client may read late chunks in
+    # one burst, so gaps seen by the client prove nothing)
+    (record,) = local_server.wait_idle(timeout=10)[-1:]
+    assert record.duration is not None and record.duration >= 0.3 + 5 * 0.05 - 0.01
 
 
 def test_client_close_is_detected_while_paced(local_server: LocalServer) -> None:
