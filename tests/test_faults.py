@@ -234,7 +234,7 @@ def test_status_for_k_attempts_is_retried(server: LocalServer, is_async: bool, s
     assert [r["status"] for r in retries] == [status, status]
     # after a 429 the endpoint's limiter also holds new attempts until Retry-After (+20 ms margin)
     waits = [r["waited_s"] for r in run.log if r["type"] == "rate_limit_wait"]
-    assert len(waits) <= 2 and all(w < 0.1 for w in waits)
+    assert len(waits) <= 2 and all(w < 1.0 for w in waits)  # ~0.05 s; load only adds
     assert status == 429 or not waits
     assert [k for k in shape(run) if k != "rate_limit_wait"] == [
         "request", "retry", "error", "end:retry",
