@@ -459,31 +459,21 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         else:
             response_id = "resp_" + ident_hex
-            incomplete = "max_output_tokens" if finish == "length" else None
+            shape = {
+                "response_id": response_id,
+                "model": base,
+                "created": created,
+                "input_tokens": prompt_tokens,
+                "instructions": body.get("instructions"),
+                "incomplete_reason": "max_output_tokens" if finish == "length" else None,
+                "reasoning": thinking,
+            }
             if not record.stream:
-                full = wire.response_full(
-                    tokens,
-                    response_id=response_id,
-                    model=base,
-                    created=created,
-                    input_tokens=prompt_tokens,
-                    instructions=body.get("instructions"),
-                    incomplete_reason=incomplete,
-                    reasoning=thinking,
-                )
+                full = wire.response_full(tokens, **shape)
                 self._wait_before_body(record, options)
                 self._send_json(record, 200, full, extra=rl_headers)
                 return
-            blocks = wire.responses_stream(
-                tokens,
-                response_id=response_id,
-                model=base,
-                created=created,
-                input_tokens=prompt_tokens,
-                instructions=body.get("instructions"),
-                incomplete_reason=incomplete,
-                reasoning=thinking,
-            )
+            blocks = wire.responses_stream(tokens, **shape)
         self._stream(record, blocks, options, api, rl_headers)
 
     def _moderations(self, record: RequestRecord, raw: bytes) -> None:
