@@ -3,129 +3,21 @@ content filters, from the real recorded streams in ../shared/streams served over
 local server and read by the real openai client.
 
 The oracle is independent of nbstream's adapters: a plain ``json.loads`` of the files' ``data:``
-lines, folded by hand below.
+lines, folded by hand (tests/recorded_oracle.py).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from recorded_oracle import data_lines, oracle, raw_chat_content
 
 import nbstream
 from nbstream.sources.request import ChatRequest, ResponsesRequest
 from nbstream.widget import StreamView
-
-
-@dataclass
-class Oracle:
-    text: dict[int, str] = field(default_factory=dict)
-    reasoning: dict[int, str] = field(default_factory=dict)
-    refusal: dict[int, str] = field(default_factory=dict)
-    tools: dict[int, dict[int, list[Any]]] = field(default_factory=dict)  # choice -> idx -> slot
-    finish: dict[int, str] = field(default_factory=dict)
-    logprobs: dict[int, list[tuple[str, float, list[tuple[str, float]]]]] = field(
-        default_factory=dict
-    )
-    refusal_logprobs: dict[int, list[tuple[str, float, list[tuple[str, float]]]]] = field(
-        default_factory=dict
-    )
-    filters: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    usage: dict[str, Any] | None = None
-
-
-def datas(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("data:"):
-            payload = line[5:].strip()
-            if payload != "[DONE]":
-                out.append(json.loads(payload))
-    return out
-
-
-def _lp(items: list[dict[str, Any]]) -> list[tuple[str, float, list[tuple[str, float]]]]:
-    return [
-        (
-            x["token"],
-            x["logprob"],
-            [(t["token"], t["logprob"]) for t in x.get("top_logprobs") or []],
-        )
-        for x in items
-    ]
-
-
-def chat_oracle(path: Path) -> Oracle:
-    o = Oracle()
-    for d in datas(path):
-        if d.get("error"):  # the SDK raises on this chunk: nothing after it arrives
-            break
-        for ch in d.get("choices") or []:
-            i = ch["index"]
-            delta = ch.get("delta") or {}
-            o.text[i] = o.text.get(i, "") + (delta.get("content") or "")
-            if delta.get("refusal"):
-                o.refusal[i] = o.refusal.get(i, "") + delta["refusal"]
-            r = delta.get("reasoning_content") or delta.get("reasoning")
-            if r:
-                o.reasoning[i] = o.reasoning.get(i, "") + r
-            for tc in delta.get("tool_calls") or []:
-                slot = o.tools.setdefault(i, {}).setdefault(tc["index"], [None, None, ""])
-                fn = tc.get("function") or {}
-                slot[0] = tc.get("id") or slot[0]
-                slot[1] = fn.get("name") or slot[1]
-                slot[2] += fn.get("arguments") or ""
-            lp = ch.get("logprobs") or {}
-            o.logprobs.setdefault(i, []).extend(_lp(lp.get("content") or []))
-            o.refusal_logprobs.setdefault(i, []).extend(_lp(lp.get("refusal") or []))
-            if ch.get("content_filter_results"):
-                o.filters.setdefault(i, []).append(ch["content_filter_results"])
-            if ch.get("finish_reason"):
-                o.finish[i] = ch["finish_reason"]
-        if d.get("usage"):
-            o.usage = d["usage"]
-    for i, text in list(o.text.items()):  # <think>…</think> inline (open models)
-        stripped = text.lstrip()
-        if stripped.startswith("<think>") and "</think>" in stripped:
-            head, _, rest = stripped[len("<think>") :].partition("</think>")
-            o.reasoning[i] = o.reasoning.get(i, "") + head.lstrip("\n")
-            o.text[i] = rest.lstrip("\n")
-    return o
-
-
-def responses_oracle(path: Path) -> Oracle:
-    """From the final ``response.completed`` object (not the deltas nbstream reads)."""
-    o = Oracle()
-    events = datas(path)
-    final = next(e["response"] for e in events if e.get("type") == "response.completed")
-    texts, summaries, tools = [], [], {}
-    for item in final["output"]:
-        if item["type"] == "message":
-            texts += [c["text"] for c in item["content"] if c["type"] == "output_text"]
-        elif item["type"] == "reasoning":
-            summaries += [s["text"] for s in item.get("summary") or []]
-        elif item["type"] == "function_call":
-            tools[len(tools)] = [item["call_id"], item["name"], item["arguments"]]
-    o.text = {0: "".join(texts)}
-    if summaries:
-        o.reasoning = {0: "\n\n".join(summaries)}
-    if tools:
-        o.tools = {0: tools}
-    o.finish = {0: "tool_calls" if tools else "stop"}
-    o.logprobs = {
-        0: [
-            tok
-            for e in events
-            if e.get("type") == "response.output_text.delta"
-            for tok in _lp(e.get("logprobs") or [])
-        ]
-    }
-    o.usage = final.get("usage")
-    return o
 
 
 def run_view(server: Any, name: str) -> StreamView:
@@ -137,11 +29,6 @@ def run_view(server: Any, name: str) -> StreamView:
             {"model": f"replay:{name}", "messages": [{"role": "user", "content": "hi"}]}, client
         )
     return nbstream.stream(source, display=False, resilience=None)
-
-
-def oracle_for(streams: Path, name: str) -> Oracle:
-    path = streams / name
-    return responses_oracle(path) if "responses" in name else chat_oracle(path)
 
 
 def snapshot_parts(view: StreamView) -> dict[tuple[int, str, int | None], dict[str, Any]]:
@@ -160,9 +47,9 @@ TOOLS = [
 
 @pytest.mark.parametrize("name", TOOLS)
 def test_tool_calls_are_parsed_objects_on_the_view(local_server, shared_streams, name):
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
-    expected = [o.tools[0][k] for k in sorted(o.tools[0])]
+    expected = o.tools[0]
     assert len(expected) >= 1
     calls = view.tool_calls
     assert [(c.id, c.name, c.arguments) for c in calls] == [tuple(e) for e in expected]
@@ -186,7 +73,7 @@ def test_parallel_tool_calls_are_separate(local_server, shared_streams):
 
 def test_several_choices_each_with_text_and_finish_reason(local_server, shared_streams):
     name = "14-openai-chat-n3-interleaved-choices.sse"
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
     assert len(view.choices) == 3 == len(o.text)
     for c in view.choices:
@@ -205,7 +92,7 @@ def test_several_choices_each_with_text_and_finish_reason(local_server, shared_s
     "name", ["13-openai-chat-refusal-deltas.sse", "16-openai-chat-refusal-logprobs.sse"]
 )
 def test_refusals_are_refusals_not_empty_answers(local_server, shared_streams, name):
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
     assert view.refusal == o.refusal[0] and len(view.refusal) > 20
     assert view.text == ""
@@ -224,7 +111,7 @@ REASONING = [
 
 @pytest.mark.parametrize("name", REASONING)
 def test_reasoning_is_split_from_the_answer(local_server, shared_streams, name):
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
     assert view.reasoning == o.reasoning[0] and len(view.reasoning) > 20
     assert view.text == o.text.get(0, "")
@@ -236,16 +123,8 @@ def test_reasoning_is_split_from_the_answer(local_server, shared_streams, name):
 
 def test_think_tags_in_17_are_where_the_file_puts_them(shared_streams):
     """Guard on the oracle itself: 17 really starts with <think> and closes it once."""
-    text = chat_oracle_raw(shared_streams / "17-together-via-hf-router-long-emoji-split.sse")
+    text = raw_chat_content(shared_streams / "17-together-via-hf-router-long-emoji-split.sse")
     assert text.lstrip().startswith("<think>") and text.count("</think>") == 1
-
-
-def chat_oracle_raw(path: Path) -> str:
-    return "".join(
-        (ch.get("delta") or {}).get("content") or ""
-        for d in datas(path)
-        for ch in d.get("choices") or []
-    )
 
 
 def _decode_logprob_lines(text: str) -> list[tuple[str, float, list[tuple[str, float]]]]:
@@ -262,7 +141,7 @@ def _decode_logprob_lines(text: str) -> list[tuple[str, float, list[tuple[str, f
     ],
 )
 def test_logprobs_reach_the_view_and_the_wire(local_server, shared_streams, name, kind):
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
     c = view.choices[0]
     expected = o.logprobs[0] if kind == "logprobs" else o.refusal_logprobs[0]
@@ -297,7 +176,7 @@ def test_no_logprobs_part_when_the_stream_has_none(local_server, shared_streams)
     ],
 )
 def test_usage_detail_reported_or_absent(local_server, shared_streams, name):
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
     u = o.usage
     if u is None:
@@ -320,11 +199,11 @@ def test_usage_reasoning_and_cached_tokens_present_in_some_files(shared_streams)
     """The detail tests above must compare real numbers somewhere, not only None == None."""
     seen = {"reasoning": 0, "cached": 0}
     for name in ("07-openai-responses-reasoning-function-call-gpt5.sse",):
-        u = responses_oracle(shared_streams / name).usage
+        u = oracle(shared_streams / name).usage
         seen["reasoning"] += u["output_tokens_details"]["reasoning_tokens"] is not None
-    u = chat_oracle(shared_streams / "01-openai-chat-text-include-usage.sse").usage
+    u = oracle(shared_streams / "01-openai-chat-text-include-usage.sse").usage
     seen["cached"] += u["prompt_tokens_details"]["cached_tokens"] is not None
-    u = chat_oracle(shared_streams / "17-together-via-hf-router-long-emoji-split.sse").usage
+    u = oracle(shared_streams / "17-together-via-hf-router-long-emoji-split.sse").usage
     seen["cached"] += u["cached_tokens"] is not None  # Together: at the top level
     assert seen == {"reasoning": 1, "cached": 2}
 
@@ -334,14 +213,14 @@ def test_usage_reasoning_and_cached_tokens_present_in_some_files(shared_streams)
     ["05-azure-chat-content-filter-long-story.sse", "19-azure-chat-legacy-per-chunk-filter.sse"],
 )
 def test_content_filter_results(local_server, shared_streams, name):
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
     assert view.choices[0].content_filter == o.filters[0] and o.filters[0]
     parts = snapshot_parts(view)
     assert parts[(0, "filter", None)]["meta"]["results"] == o.filters[0][-1]  # the latest
     prompt = [
         d["prompt_filter_results"]
-        for d in datas(shared_streams / name)
+        for d in data_lines(shared_streams / name)
         if "prompt_filter_results" in d
     ]
     assert parts[(-1, "filter", None)]["meta"]["results"] == {"prompt_filter_results": prompt[-1]}
@@ -349,7 +228,7 @@ def test_content_filter_results(local_server, shared_streams, name):
 
 def test_length_finish_is_incomplete_and_resumable(local_server, shared_streams):
     name = "18-vllm-local-chat-opt125m.sse"
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     view = run_view(local_server, name)
     assert o.finish[0] == "length" == view.choices[0].finish_reason
     assert view.status == "incomplete" and "length" in (view.reason or "")
@@ -375,13 +254,13 @@ def test_first_token_not_delayed_by_a_prompt_filter_part() -> None:
 
 def test_static_answer_shows_refusals_and_tool_calls(local_server, shared_streams):
     """What a saved notebook shows without widget state (text/markdown)."""
-    o = oracle_for(shared_streams, "13-openai-chat-refusal-deltas.sse")
+    o = oracle(shared_streams / "13-openai-chat-refusal-deltas.sse")
     md = run_view(local_server, "13-openai-chat-refusal-deltas.sse")._static_markdown()
     assert md == "> **Refused:** " + o.refusal[0]
     name = "03-openai-chat-parallel-tool-calls.sse"
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     md = run_view(local_server, name)._static_markdown()
-    for call_id, fn_name, args in o.tools[0].values():
+    for call_id, fn_name, args in o.tools[0]:
         pretty = json.dumps(json.loads(args), indent=2)
         assert f"**Tool call** `{fn_name}` ({call_id})\n\n```json\n{pretty}\n```" in md
 
@@ -412,12 +291,12 @@ def test_magic_final_output_shows_the_refusal(local_server, shared_streams):
     from nbstream.output import view_final
 
     name = "13-openai-chat-refusal-deltas.sse"
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     markdown, plain = view_final(run_view(local_server, name))
     assert markdown == "> **Refused:** " + o.refusal[0]
     assert plain == "Refused: " + o.refusal[0]
     name = "02-openai-chat-single-tool-call-args.sse"
-    o = oracle_for(shared_streams, name)
+    o = oracle(shared_streams / name)
     markdown, plain = view_final(run_view(local_server, name))
     (call_id, fn_name, args) = o.tools[0][0]
     assert plain == f"tool call {fn_name}({args})"

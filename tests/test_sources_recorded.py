@@ -1,17 +1,17 @@
 """Every recorded stream in ../shared/streams, served byte for byte by the local server and read by
 the real openai client (sync and async), through StreamRun; checked against an oracle computed
-here from the file's ``data:`` lines with plain ``json`` (independent of the adapters)."""
+from the file's ``data:`` lines with plain ``json`` (tests/recorded_oracle.py, independent of
+the adapters)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from recorded_oracle import STREAMS, Oracle, oracle
 
 from nbstream.run import StreamRun
 from nbstream.server import LocalServer
@@ -21,7 +21,6 @@ from nbstream.sources.openai_responses import ResponsesAdapter, event_from_json
 from nbstream.sources.request import ChatRequest, ResponsesRequest
 from nbstream.state import AnswerState
 
-STREAMS = Path(__file__).resolve().parents[1].parent / "shared" / "streams"
 SSE_FILES = sorted(p.name for p in STREAMS.glob("*.sse")) if STREAMS.is_dir() else []
 USER = [{"role": "user", "content": "hello"}]
 
@@ -31,96 +30,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@dataclass
-class Expected:
-    """What a correct consumer must end up with, derived from the raw file."""
-
-    api: str
-    datas: list[Any] = field(default_factory=list)  # JSON of each data line the SDK yields
-    text: dict[int, str] = field(default_factory=dict)
-    refusal: dict[int, str] = field(default_factory=dict)
-    reasoning: dict[int, str] = field(default_factory=dict)
-    tools: dict[int, list[tuple[str | None, str | None, str]]] = field(default_factory=dict)
-    finish: dict[int, str] = field(default_factory=dict)
-    usage: tuple[int | None, int | None] | None = None
-    error: str | None = None
-
-
-def data_lines(name: str) -> list[Any]:
-    body = (STREAMS / name).read_text(encoding="utf-8")
-    out = []
-    for line in body.splitlines():
-        if line.startswith("data:"):
-            payload = line[5:].strip()
-            if payload != "[DONE]":
-                out.append(json.loads(payload))
-    return out
-
-
-def oracle(name: str) -> Expected:
-    datas = data_lines(name)
-    if "responses" in name:
-        return _oracle_responses(datas)
-    exp = Expected("chat")
-    tools: dict[int, dict[int, list[Any]]] = {}
-    for data in datas:
-        if data.get("error"):  # the SDK raises here: this chunk and the rest never arrive
-            exp.error = data["error"]["message"]
-            break
-        exp.datas.append(data)
-        for ch in data.get("choices") or []:
-            i = ch["index"]
-            delta = ch.get("delta") or {}
-            exp.text[i] = exp.text.get(i, "") + (delta.get("content") or "")
-            if delta.get("refusal"):
-                exp.refusal[i] = exp.refusal.get(i, "") + delta["refusal"]
-            r = delta.get("reasoning_content") or delta.get("reasoning")
-            if r:
-                exp.reasoning[i] = exp.reasoning.get(i, "") + r
-            for tc in delta.get("tool_calls") or []:
-                slot = tools.setdefault(i, {}).setdefault(tc["index"], [None, None, ""])
-                fn = tc.get("function") or {}
-                slot[0] = tc.get("id") or slot[0]
-                slot[1] = fn.get("name") or slot[1]
-                slot[2] += fn.get("arguments") or ""
-            if ch.get("finish_reason"):
-                exp.finish[i] = ch["finish_reason"]
-        if data.get("usage"):
-            u = data["usage"]
-            exp.usage = (u.get("prompt_tokens"), u.get("completion_tokens"))
-    exp.tools = {i: [tuple(v) for _, v in sorted(d.items())] for i, d in tools.items()}
-    for i, text in list(exp.text.items()):  # <think>...</think> inline reasoning (open models)
-        head, sep, rest = text.lstrip().partition("</think>")
-        if sep and head.startswith("<think>"):
-            exp.reasoning[i] = exp.reasoning.get(i, "") + head[len("<think>") :].lstrip("\n")
-            exp.text[i] = rest.lstrip("\n")
-    return exp
-
-
-def _oracle_responses(datas: list[Any]) -> Expected:
-    """From the final ``response.completed`` object, not from the deltas the adapter reads."""
-    exp = Expected("responses", datas=datas)
-    final = next(d["response"] for d in datas if d.get("type") == "response.completed")
-    texts, tools, reasoning = [], [], []
-    for item in final["output"]:
-        if item["type"] == "message":
-            texts += [c["text"] for c in item["content"] if c["type"] == "output_text"]
-        elif item["type"] == "function_call":
-            tools.append((item["call_id"], item["name"], item["arguments"]))
-        elif item["type"] == "reasoning":
-            reasoning += [s["text"] for s in item.get("summary") or []]
-    exp.text = {0: "".join(texts)}
-    if tools:
-        exp.tools = {0: tools}
-    if reasoning:
-        exp.reasoning = {0: "\n\n".join(reasoning)}  # summary parts kept apart as paragraphs
-    exp.finish = {0: "tool_calls" if tools else "stop"}
-    u = final.get("usage")
-    exp.usage = (u["input_tokens"], u["output_tokens"]) if u else None
-    return exp
-
-
-def check(run: StreamRun, exp: Expected, *, check_log: bool = True) -> None:
+def check(run: StreamRun, exp: Oracle, *, check_log: bool = True) -> None:
     state = run.state
     if exp.error:
         # an error the server reported in the stream: "error" with its message, before or
@@ -142,13 +52,13 @@ def check(run: StreamRun, exp: Expected, *, check_log: bool = True) -> None:
         assert got_tools == exp.tools.get(i, [])
         for t in c.tool_calls:
             assert t.arguments_valid and t.parsed == json.loads(t.arguments)
-    if exp.usage is None:
+    if exp.usage_tokens is None:
         assert state.usage is None and run.metrics.tokens_estimated in (True, False)
         if run.state.chars:
             assert run.metrics.tokens_estimated is True
     else:
-        assert (state.usage.prompt_tokens, state.usage.completion_tokens) == exp.usage
-        assert run.metrics.tokens == exp.usage[1] and run.metrics.tokens_estimated is False
+        assert (state.usage.prompt_tokens, state.usage.completion_tokens) == exp.usage_tokens
+        assert run.metrics.tokens == exp.usage_tokens[1] and run.metrics.tokens_estimated is False
     assert run.metrics.chunks == len(exp.datas)
     assert run.metrics.request_id and run.metrics.request_id.startswith("req_")
     if check_log:
@@ -171,7 +81,7 @@ def _request(name: str, client: Any) -> Any:
 @pytest.mark.parametrize("name", SSE_FILES)
 def test_pure_adapter(name: str) -> None:
     """The adapters alone, fed chunks built by the SDK's own models from the file."""
-    exp = oracle(name)
+    exp = oracle(STREAMS / name)
     adapter = ResponsesAdapter() if exp.api == "responses" else ChatAdapter()
     build = event_from_json if exp.api == "responses" else chunk_from_json
     state = AnswerState()
@@ -187,7 +97,7 @@ def test_pure_adapter(name: str) -> None:
 def test_sync_over_http(name: str, module_server: LocalServer) -> None:
     client = openai.OpenAI(base_url=module_server.base_url, api_key="local", max_retries=0)
     run = StreamRun(_request(name, client)).run()
-    check(run, oracle(name))
+    check(run, oracle(STREAMS / name))
     client.close()
 
 
@@ -199,7 +109,7 @@ def test_async_over_http(name: str, module_server: LocalServer) -> None:
         ) as client:
             return await StreamRun(_request(name, client)).arun()
 
-    check(asyncio.run(main()), oracle(name))
+    check(asyncio.run(main()), oracle(STREAMS / name))
 
 
 @pytest.mark.parametrize("name", SSE_FILES)
@@ -213,7 +123,7 @@ def test_sdk_stream_object_autodetected(name: str, module_server: LocalServer) -
     source = to_source(stream)
     assert source.rerunnable is False
     run = StreamRun(source).run()
-    check(run, oracle(name))
+    check(run, oracle(STREAMS / name))
     with pytest.raises(RuntimeError, match="already consumed"):
         source.open()
     client.close()

@@ -1,19 +1,18 @@
 """Rich answers (issue 7) in real JupyterLab + Chromium: the recorded streams of ../shared/streams
 replayed byte for byte by the local server, read by the real openai client in the kernel, shown
 by the widget. What the widget shows is compared with a plain json oracle of the files
-(tests/test_rich_answers.py), and screenshots of the widget go to docs/rich-*.png."""
+(tests/recorded_oracle.py), and screenshots of the widget go to docs/rich-*.png."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import recorded_oracle
 from browser_page import NotebookPage, StreamWidget, wait_until
 
 from nbstream.server import serve
@@ -24,16 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 STREAMS = ROOT.parent / "shared" / "streams"
 DOCS = ROOT / "docs"
 
-_spec = importlib.util.spec_from_file_location(
-    "rich_oracle", ROOT / "tests" / "test_rich_answers.py"
-)
-oracle_mod = importlib.util.module_from_spec(_spec)
-sys.modules["rich_oracle"] = oracle_mod  # dataclasses look their module up there
-_spec.loader.exec_module(oracle_mod)  # type: ignore[union-attr]
-
 
 def oracle(name: str) -> Any:
-    return oracle_mod.oracle_for(STREAMS, name)
+    return recorded_oracle.oracle(STREAMS / name)
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +139,7 @@ def test_reasoning_thinking_section(open_notebook, page, replay_server):
     w = StreamWidget(nb, 3)
     assert w.root.locator("[data-testid=tool-call]").count() == 1
     # everything is in the chunk log too: one row per chunk, reasoning and tool arguments included
-    datas = oracle_mod.datas(STREAMS / names[2])
+    datas = recorded_oracle.data_lines(STREAMS / names[2])
     w.click("log-toggle")
     rows = w.root.locator("[data-testid=log-row]")
     wait_until(lambda: rows.count() == len(datas), 10, 0.05, f"{len(datas)} log rows")
@@ -187,7 +179,7 @@ def test_tool_call_cards(open_notebook, page, replay_server):
         w = StreamWidget(nb, cell).wait_rendered() if cell == 1 else widget_in(nb, cell)
         w.wait_status("done")
         o = oracle(name)
-        expected = [o.tools[0][k] for k in sorted(o.tools[0])]
+        expected = o.tools[0]
         cards = w.root.locator("[data-testid=tool-call]")
         assert cards.count() == len(expected), name
         for k, (call_id, fn_name, args) in enumerate(expected):
@@ -329,7 +321,7 @@ def test_content_filter_results(open_notebook, page, replay_server):
         assert not hidden(w, "content-filter")
         prompt = [
             d["prompt_filter_results"]
-            for d in oracle_mod.datas(STREAMS / name)
+            for d in recorded_oracle.data_lines(STREAMS / name)
             if "prompt_filter_results" in d
         ][-1]
         expected_rows = sum(len(p["content_filter_results"]) for p in prompt) + len(
