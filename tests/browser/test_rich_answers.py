@@ -1,19 +1,21 @@
 """Rich answers (issue 7) in real JupyterLab + Chromium: the recorded streams of ../shared/streams
 replayed byte for byte by the local server, read by the real openai client in the kernel, shown
 by the widget. What the widget shows is compared with a plain json oracle of the files
-(tests/recorded_oracle.py), and screenshots of the widget go to docs/rich-*.png."""
+(tests/recorded_oracle.py), and screenshots of the widget go to test-artifacts/rich-*.png
+(docs/ with NBSTREAM_UPDATE_DOCS=1)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import recorded_oracle
-from browser_page import NotebookPage, StreamWidget, wait_until
+from browser_page import ARTIFACTS, NotebookPage, StreamWidget, wait_until
 
 from nbstream.server import serve
 
@@ -77,9 +79,13 @@ def hidden(w: StreamWidget, testid: str) -> bool:
 
 
 def shot(w: StreamWidget, name: str) -> Path:
-    """A PNG of the widget alone under docs/ (small: clipped to the widget element)."""
+    """A PNG of the widget alone (clipped to the widget element) in test-artifacts/; with
+    ``NBSTREAM_UPDATE_DOCS=1`` it refreshes the committed one under docs/ instead, so a plain
+    test run never dirties the working tree."""
     w.root.scroll_into_view_if_needed()
-    path = DOCS / f"{name}.png"
+    folder = DOCS if os.environ.get("NBSTREAM_UPDATE_DOCS") == "1" else ARTIFACTS
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.png"
     w.root.screenshot(path=str(path))
     return path
 
