@@ -2,8 +2,10 @@
 
 A notebook reads top to bottom, but a chat with a model needs its history: each ``--chat NAME``
 cell sends the earlier turns of ``NAME`` along with its prompt and, once the answer is in, adds
-both to the history. The store is plain data (no widget, no OpenAI) so it can be shown, reset and
-tested on its own.
+both to the history. Running the same cell again (same notebook cell id) does not add a second
+exchange: it sends the turns from *before* that cell, as the first run did, and its new answer
+replaces the old one in place - the history stays what the notebook shows, top to bottom. The
+store is plain data (no widget, no OpenAI) so it can be shown, reset and tested on its own.
 """
 
 from __future__ import annotations
@@ -20,28 +22,45 @@ class Conversation:
     name: str
     system: str | None = None
     turns: list[dict[str, str]] = field(default_factory=list)
+    cells: list[str | None] = field(default_factory=list)  # per exchange: the cell it came from
 
-    def messages(self, prompt: str | None = None) -> list[dict[str, str]]:
-        """The messages to send: the system prompt, earlier turns, then ``prompt`` if given."""
+    def messages(
+        self, prompt: str | None = None, *, cell: str | None = None
+    ) -> list[dict[str, str]]:
+        """The messages to send: the system prompt, earlier turns, then ``prompt`` if given.
+
+        ``cell`` (a notebook cell id) that already holds an exchange: only the turns before it
+        are sent, as when that cell first ran.
+        """
         out: list[dict[str, str]] = []
         if self.system:
             out.append({"role": "system", "content": self.system})
-        out.extend(dict(turn) for turn in self.turns)
+        end = 2 * self.cells.index(cell) if cell is not None and cell in self.cells else None
+        out.extend(dict(turn) for turn in self.turns[:end])
         if prompt is not None:
             out.append({"role": "user", "content": prompt})
         return out
 
-    def record(self, prompt: str, answer: str) -> None:
-        """Add a finished exchange. An empty answer (the request failed) adds nothing, so the
-        cell can simply be run again."""
+    def record(self, prompt: str, answer: str, *, cell: str | None = None) -> None:
+        """Add a finished exchange, or replace the one ``cell`` added before (a re-run).
+
+        An empty answer (the request failed) changes nothing, so the cell can simply be run
+        again.
+        """
         if not answer:
             return
-        self.turns.append({"role": "user", "content": prompt})
-        self.turns.append({"role": "assistant", "content": answer})
+        exchange = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+        if cell is not None and cell in self.cells:
+            at = 2 * self.cells.index(cell)
+            self.turns[at : at + 2] = exchange
+            return
+        self.turns.extend(exchange)
+        self.cells.append(cell)
 
     def reset(self) -> None:
         """Forget every turn and the system prompt."""
         self.turns.clear()
+        self.cells.clear()
         self.system = None
 
     def __len__(self) -> int:

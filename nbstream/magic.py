@@ -217,6 +217,12 @@ class StreamMagics(Magics):
         super().__init__(shell)
         self.settings = config
         self.conversations = Conversations()
+        self.cell_id: str | None = None  # the running cell's notebook id (JupyterLab sends it)
+
+    def pre_run_cell(self, info: Any) -> None:
+        """IPython's ``pre_run_cell`` event: remember which notebook cell is running, so a
+        re-run ``--chat`` cell replaces its exchange instead of adding it again."""
+        self.cell_id = getattr(info, "cell_id", None)
 
     @no_var_expand
     @magic_arguments()
@@ -258,7 +264,8 @@ class StreamMagics(Magics):
         "--chat",
         metavar="NAME",
         help="Continue the conversation NAME: earlier turns are sent along, and this one is "
-        "added once answered. With --show: print it; with --reset: forget it.",
+        "added once answered (running the same cell again replaces its turn). With --show: "
+        "print it; with --reset: forget it.",
     )
     @argument("--show", action="store_true", help="Show the conversation(s) instead of streaming.")
     @argument("--reset", action="store_true", help="Forget the conversation(s) before this cell.")
@@ -358,12 +365,13 @@ class StreamMagics(Magics):
         options = self._request_options(inv, system)
         message: Any = prompt
         conversation = None
+        cell = self.cell_id
         if inv.chat is not None:
             conversation = self.conversations.get(inv.chat)
             if system is not None:
                 conversation.system = system
             options.pop("system", None)
-            message = conversation.messages(prompt)
+            message = conversation.messages(prompt, cell=cell)
 
         def start() -> Any:
             return nbstream.chat(
@@ -377,7 +385,7 @@ class StreamMagics(Magics):
 
         def finish(view: Any) -> None:
             if conversation is not None:
-                conversation.record(prompt, view.text)
+                conversation.record(prompt, view.text, cell=cell)
             self._store(inv, view)
 
         self._show(inv, start, finish)
@@ -496,4 +504,9 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.configurables.append(config)
     else:
         config = next(c for c in ipython.configurables if isinstance(c, Stream))
-    ipython.register_magics(StreamMagics(ipython, config))
+    magics = StreamMagics(ipython, config)
+    ipython.register_magics(magics)
+    for callback in list(ipython.events.callbacks["pre_run_cell"]):  # %reload_ext: one hook
+        if isinstance(getattr(callback, "__self__", None), StreamMagics):
+            ipython.events.unregister("pre_run_cell", callback)
+    ipython.events.register("pre_run_cell", magics.pre_run_cell)

@@ -55,8 +55,12 @@ class KernelSession:
             kernel_name="python3", cwd=str(cwd), env=env, startup_timeout=60
         )
 
-    def run(self, code: str, timeout: float = 60) -> Execution:
-        """Execute ``code`` and wait until the kernel is idle again."""
+    def run(self, code: str, timeout: float = 60, *, cell_id: str | None = None) -> Execution:
+        """Execute ``code`` and wait until the kernel is idle again.
+
+        ``cell_id``: sent as ``metadata.cellId`` of the execute request, as JupyterLab and
+        Notebook 7 do for a notebook cell (ipykernel hands it to IPython's ``pre_run_cell``).
+        """
         outputs: list[dict[str, Any]] = []
         streams = {"stdout": [], "stderr": []}
         error: dict[str, Any] = {}
@@ -71,9 +75,22 @@ class KernelSession:
             elif kind == "error":
                 error.update(content)
 
-        reply = self.client.execute_interactive(
-            code, timeout=timeout, output_hook=hook, allow_stdin=False
-        )
+        session = self.client.session
+        build = session.msg
+        if cell_id is not None:
+
+            def with_cell_id(msg_type: str, content: Any = None, **kwargs: Any) -> Any:
+                if msg_type == "execute_request":
+                    kwargs["metadata"] = {**(kwargs.get("metadata") or {}), "cellId": cell_id}
+                return build(msg_type, content, **kwargs)
+
+            session.msg = with_cell_id
+        try:
+            reply = self.client.execute_interactive(
+                code, timeout=timeout, output_hook=hook, allow_stdin=False
+            )
+        finally:
+            session.msg = build
         content = reply["content"]
         return Execution(
             status=content["status"],
@@ -91,9 +108,9 @@ class KernelSession:
             payloads=content.get("payload", []),
         )
 
-    def ok(self, code: str, timeout: float = 60) -> Execution:
+    def ok(self, code: str, timeout: float = 60, *, cell_id: str | None = None) -> Execution:
         """Execute ``code`` and fail the test with the kernel's traceback if it raised."""
-        result = self.run(code, timeout=timeout)
+        result = self.run(code, timeout=timeout, cell_id=cell_id)
         if result.status != "ok":
             raise AssertionError(
                 f"cell failed: {result.ename}: {result.evalue}\n" + "\n".join(result.traceback)

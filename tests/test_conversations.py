@@ -68,3 +68,33 @@ def test_store_creates_on_first_use_and_resets_one_or_all() -> None:
     store.reset()
     assert len(store) == 0
     assert "No conversations yet" in repr(store)
+
+
+def test_rerunning_a_cell_replaces_its_exchange_and_sends_only_what_came_before() -> None:
+    conv = Conversation("c")
+    conv.record("q1", "a1", cell="cell-1")
+    conv.record("q2", "a2", cell="cell-2")
+    conv.record("q3", "a3", cell="cell-3")
+    # cell-2 runs again: the turns before it are sent, as on its first run
+    assert conv.messages("q2 again", cell="cell-2") == [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2 again"},
+    ]
+    conv.record("q2 again", "a2 again", cell="cell-2")
+    assert len(conv) == 3
+    assert [t["content"] for t in conv.turns] == ["q1", "a1", "q2 again", "a2 again", "q3", "a3"]
+    # a new cell still sees the whole history; a cell without an id (a terminal) appends
+    assert len(conv.messages("q4", cell="cell-4")) == 7
+    conv.record("q", "a")
+    conv.record("q", "a")
+    assert len(conv) == 5
+
+
+def test_a_failed_rerun_keeps_the_earlier_answer() -> None:
+    conv = Conversation("c")
+    conv.record("q1", "a1", cell="cell-1")
+    conv.record("q1", "", cell="cell-1")
+    assert [t["content"] for t in conv.turns] == ["q1", "a1"]
+    conv.reset()
+    assert conv.turns == [] and conv.cells == []

@@ -136,6 +136,25 @@ def test_chat_carries_history_across_cells_and_resets(kernel: KernelSession) -> 
     assert last_body(kernel)["messages"] == [{"role": "user", "content": "Fresh start"}]
 
 
+def test_rerunning_a_chat_cell_replaces_its_exchange(kernel: KernelSession) -> None:
+    """A notebook cell (JupyterLab sends its id) run twice counts once in the conversation."""
+    kernel.ok("%stream --reset --chat rerun")
+    first = f"%%stream -m echo?{FAST} --chat rerun\nFirst question"
+    kernel.ok(first, cell_id="cell-a")
+    kernel.ok(f"%%stream -m echo?{FAST} --chat rerun\nSecond question", cell_id="cell-b")
+    kernel.ok(first.replace("First question", "First, rephrased"), cell_id="cell-a")
+    assert last_body(kernel)["messages"] == [{"role": "user", "content": "First, rephrased"}]
+    conv = "get_ipython().magics_manager.registry['StreamMagics'].conversations.get('rerun')"
+    assert kernel.value(f"[m['content'] for m in {conv}.messages()]") == [
+        "First, rephrased",
+        "First, rephrased",
+        "Second question",
+        "Second question",
+    ]
+    kernel.ok(f"%%stream -m echo?{FAST} --chat rerun\nThird question", cell_id="cell-c")
+    assert len(last_body(kernel)["messages"]) == 5
+
+
 def test_log_then_replay_reproduces_the_answer(kernel: KernelSession, tmp_path: Path) -> None:
     log = tmp_path / "logs" / "answer.jsonl"
     expected = "".join(demo_tokens(30))
