@@ -124,7 +124,11 @@ class _Version:
         self.run = run
         self.prefix = prefix  # resumed versions start with the partial answer
         self.joiner: Any = None  # resume.OverlapJoiner for resumed versions
-        self.sent: dict[PartKey, list[str]] = {}
+        # what went out in frames, per part: for text and reasoning only the length (their text
+        # is a prefix of what the run's state - or the resume joiner - holds: no second copy of a
+        # long answer), for the other parts the pieces themselves
+        self.sent_len: dict[PartKey, int] = {}
+        self.sent: dict[PartKey, list[str]] = {}  # every part sent, in order (text: no pieces)
         self.meta: dict[PartKey, dict[str, Any]] = {}
         self.seq = 0
         self.coalescer: Coalescer | None = None
@@ -711,8 +715,14 @@ class StreamView(anywidget.AnyWidget):
 
     def _emit(self, v: _Version, frame: Frame) -> None:
         with self._lock:
+            sent_len = v.sent_len
             for part in frame.parts:
-                v.sent.setdefault(part.key, []).append(part.text)
+                key = part.key
+                pieces = v.sent.setdefault(key, [])  # the parts in the order they first came
+                if key.kind in _HELD_BY_RUN:
+                    sent_len[key] = sent_len.get(key, 0) + len(part.text)
+                else:
+                    pieces.append(part.text)
                 if part.meta:
                     v.meta.setdefault(part.key, {}).update(part.meta)
             v.seq = frame.seq
@@ -746,8 +756,8 @@ class StreamView(anywidget.AnyWidget):
                     "resume_blocked": _resume_blocked(run),
                     "metrics": v.metrics_cache,
                     "parts": [
-                        protocol.snapshot_part(key, _sent_text(v, key, pieces), v.meta.get(key))
-                        for key, pieces in v.sent.items()
+                        protocol.snapshot_part(key, _sent_text(v, key), v.meta.get(key))
+                        for key in v.sent
                     ],
                 }
             )
@@ -872,46 +882,33 @@ class StreamView(anywidget.AnyWidget):
         return body
 
 
-_ANSWER_KEY = PartKey(0, "text")
+# Parts whose frames carry a prefix of a text the run already holds: the view counts what it
+# sent of them and reads the text back from the run (choice 0 of a resumed version: the joiner).
+_HELD_BY_RUN = frozenset({"text", "reasoning"})
 
 
-def _sent_text(v: _Version, key: PartKey, pieces: list[str]) -> str:
-    """The text sent in frames for one part. A finished answer that went out exactly as the run
-    holds it is shared with the run's state (checked piece by piece, nothing joined first), so
-    the final snapshot keeps no second copy of a long answer."""
-    run = v.run
-    if (
-        key == _ANSWER_KEY
-        and run.status in FINAL
-        and v.joiner is None
-        and not v.prefix
-        and (len(pieces) != 1 or pieces[0] is not run.text)
-        and run.state.choices
-        and _same_text(pieces, run.state.choices[0]._text)
-    ):
-        pieces[:] = []  # let the frames' copy go before the state joins its blocks
-        pieces.append(run.text)
-        return pieces[0]
-    return _joined(pieces)
-
-
-def _same_text(a: list[str], b: list[str]) -> bool:
-    """``"".join(a) == "".join(b)`` without building either (compared 64k characters at a time)."""
-    if sum(map(len, a)) != sum(map(len, b)):
-        return False
-    ai = bi = ao = bo = 0
-    while ai < len(a) and bi < len(b):
-        pa, pb = a[ai], b[bi]
-        n = min(len(pa) - ao, len(pb) - bo, 1 << 16)
-        if pa[ao : ao + n] != pb[bo : bo + n]:
-            return False
-        ao += n
-        bo += n
-        if ao == len(pa):
-            ai, ao = ai + 1, 0
-        if bo == len(pb):
-            bi, bo = bi + 1, 0
-    return True
+def _sent_text(v: _Version, key: PartKey) -> str:
+    """The text sent in frames for one part. Text and reasoning are read back from the run:
+    a finished part that went out whole is the run's own string (shared with the state, no
+    second copy of a long answer); mid-stream, the state's pieces are joined without touching
+    them (the consumer may be appending on another thread) and cut to what was sent."""
+    n = v.sent_len.get(key)
+    if n is None:
+        return _joined(v.sent[key])
+    if not n:
+        return ""
+    if key.kind == "text" and key.choice == 0 and v.joiner is not None:
+        text = v.joiner.joined  # the partial answer + the continuation, as the frames sent it
+    else:
+        choices = v.run.state.choices
+        if key.choice >= len(choices):  # cannot happen: events reach the state before a frame
+            return ""
+        c = choices[key.choice]
+        if v.run.status in FINAL:  # the consumer is done: join once, shared with the state
+            text = c.text if key.kind == "text" else c.reasoning
+        else:
+            text = "".join(list(c._text if key.kind == "text" else c._reasoning))
+    return text if len(text) == n else text[:n]
 
 
 def _joined(pieces: list[str]) -> str:
