@@ -3,8 +3,10 @@
 Why this shape: the log is written on the hot path of a stream, so a chunk costs one list append
 of a tuple holding the chunk's JSON text exactly as the server sent it (no copy, no re-serialising).
 Records become dicts only when read. Memory is bounded: past ``max_memory`` records, everything in
-memory is appended to a JSONL spill file, line by line (no batch of encoded lines held at once);
-from then on records are spilled every ``SPILL_BATCH``. Only a sparse index stays in memory: the
+memory is appended to a JSONL spill file, one write per ``INDEX_EVERY`` lines (never the whole
+batch encoded at once); from then on records are spilled every ``SPILL_BATCH``. Chunk JSON is
+redacted by a :class:`~nbstream.redact.LineRedactor`: the head that a stream's chunks share is
+scanned once, not on every line. Only a sparse index stays in memory: the
 byte offset of every ``INDEX_EVERY``-th spilled line (a read seeks there and skips forward), so a
 1M-chunk log keeps ~125 kB of offsets instead of 8 MB. Every record that
 leaves the log (iteration, pages, exports) goes through :mod:`nbstream.redact`.
@@ -35,7 +37,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from nbstream.redact import redact_obj, redact_text
+from nbstream.redact import LineRedactor, redact_obj, redact_text
 
 RATE_LIMIT_PREFIXES = ("x-ratelimit-", "retry-after", "x-request-id", "openai-processing-ms")
 JSON_KINDS = frozenset({"chat", "responses", "openai"})  # "openai": SDK stream, API not yet known
@@ -70,6 +72,7 @@ class ChunkLog:
         self._index = array("q")  # byte offset of spilled lines 0, INDEX_EVERY, 2 * INDEX_EVERY...
         self._spill_size = 0
         self._lock = threading.Lock()
+        self._redactor = LineRedactor()
 
     # ---- writing (called by StreamRun) -------------------------------------------------------
 
@@ -194,16 +197,21 @@ class ChunkLog:
             index = self._index
             pos = self._spill_size
             n = self._spilled
+            line = self._spill_line
             with open(path, "ab") as f:
-                write = f.write
-                for i in range(len(records)):
-                    line = (self._line(records[i]) + "\n").encode("utf-8")
-                    records[i] = None  # free each record once written
+                # one write per group of lines between two indexed ones (at most INDEX_EVERY):
+                # the group's first line is where the index points
+                i, total = 0, len(records)
+                while i < total:
+                    j = min(total, i + INDEX_EVERY - n % INDEX_EVERY)
                     if n % INDEX_EVERY == 0:
                         index.append(pos)
-                    write(line)
-                    pos += len(line)
-                    n += 1
+                    block = "".join([line(records[k]) for k in range(i, j)]).encode("utf-8")
+                    records[i:j] = [None] * (j - i)  # free the records once written
+                    f.write(block)
+                    pos += len(block)
+                    n += j - i
+                    i = j
             self._spill_size = pos
             self._spilled = n
             self._limit = min(self.max_memory, SPILL_BATCH)
@@ -227,6 +235,19 @@ class ChunkLog:
                 return head + '"text":' + redact_text(json.dumps(raw, ensure_ascii=False)) + "}"
             return head + '"data":' + redact_text(json.dumps(raw, ensure_ascii=False)) + "}"
         return redact_text(json.dumps(rec, ensure_ascii=False))
+
+    def _spill_line(self, rec: Any) -> str:
+        """:meth:`_line` with its newline, as spilled: the JSON of a stream's chunks is redacted
+        by a :class:`~nbstream.redact.LineRedactor` (it does not scan their shared head again)."""
+        if type(rec) is tuple:
+            attempt, index, t, raw = rec
+            if isinstance(raw, str) and self._kinds.get(attempt) in JSON_KINDS:
+                if "\n" in raw or "\r" in raw:
+                    raw = raw.replace("\n", " ").replace("\r", " ")
+                body = self._redactor(raw)
+                head = f'{{"type":"chunk","attempt":{attempt},"index":{index},"t":{t!r},"data":'
+                return f"{head}{body}}}\n"
+        return self._line(rec) + "\n"
 
     def _record(self, rec: Any) -> dict[str, Any]:
         if type(rec) is tuple:

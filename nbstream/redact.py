@@ -37,12 +37,21 @@ _SECRET_NAMES = frozenset(
 )
 
 _extra_secrets: set[str] = set()
+# [secrets registered so far (a LineRedactor forgets what it found clean when it grows), the
+# longest one's length]
+_secrets_seen = [0, 0]
+
+# What redact_text looks for before running the regex: every key shape above contains one of
+# these; the longest is 5 characters.
+_FRAGMENT_MAX = 5
 
 
 def register_secret(value: str | None) -> None:
     """Remember a secret by value (a key with no recognisable shape) so it is scrubbed too."""
-    if value and len(value) >= 6:
+    if value and len(value) >= 6 and value not in _extra_secrets:
         _extra_secrets.add(value)
+        _secrets_seen[0] += 1
+        _secrets_seen[1] = max(_secrets_seen[1], len(value))
 
 
 def is_secret_name(name: str) -> bool:
@@ -63,6 +72,59 @@ def redact_text(text: str) -> str:
     if "k-" in text or "k_" in text or "f_" in text or "earer" in text or "EARER" in text:
         return _KEY_PATTERN.sub(REDACTED, text)
     return text
+
+
+def _suspect(text: str) -> bool:
+    """True when :func:`redact_text` could change ``text`` (a fragment or a registered secret)."""
+    for secret in _extra_secrets:
+        if secret in text:
+            return True
+    return "k-" in text or "k_" in text or "f_" in text or "earer" in text or "EARER" in text
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """Length of the longest common prefix of ``a`` and ``b`` (a few C-level compares)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:  # invariant: a[:lo] == b[:lo]
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class LineRedactor:
+    """:func:`redact_text` for a series of similar lines, as the chunks of one stream are (the
+    same JSON head, a different delta): the part a line shares with the previous clean lines is
+    not scanned again, only the rest (plus a few characters before it, where a fragment or a
+    secret could start). Same result as ``redact_text(line)``, at a fraction of the scanning."""
+
+    __slots__ = ("_clean", "_last", "_seen", "_tail")
+
+    def __init__(self) -> None:
+        self._clean = ""  # a prefix known to hold no fragment and no registered secret
+        self._last = ""  # the last line found clean by a full scan
+        self._seen = _secrets_seen[0]
+        self._tail = 0  # where the scan of a line that starts with _clean begins
+
+    def __call__(self, text: str) -> str:
+        if self._seen != _secrets_seen[0]:  # a new secret may be inside the known prefix
+            self._clean = self._last = ""
+            self._seen = _secrets_seen[0]
+        clean = self._clean
+        if clean and text.startswith(clean):
+            if _suspect(text[self._tail :]):
+                return redact_text(text)
+            return text
+        if _suspect(text):
+            return redact_text(text)
+        last, self._last = self._last, text
+        if last:
+            self._clean = text[: _common_prefix(last, text)]
+            # a fragment or a secret that ends past the clean prefix may start this far before it
+            self._tail = max(0, len(self._clean) - max(_FRAGMENT_MAX, _secrets_seen[1]) + 1)
+        return text
 
 
 def redact_obj(obj: Any) -> Any:
