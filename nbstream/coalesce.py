@@ -203,6 +203,9 @@ class Coalescer:
         self._metrics: dict[str, Any] | None = None  # as last sent
         self._budget = budget
         self._last_emit: float | None = None
+        # no frame before this (the last frame + this view's own interval): a lower bound of the
+        # due time that costs one comparison per delta; the budget's share is asked only past it
+        self._due_at = float("-inf")
         self._last_add = 0.0  # when text last arrived: the tail timer waits for a quiet interval
         self._timer_armed = False
         self._status_dirty = False  # a status waiting to ride with the next frame
@@ -230,17 +233,31 @@ class Coalescer:
         with self._lock:
             if self._closed:
                 return
+            pending = self._pending
             for event in events:
-                piece = _piece(event)
-                if piece is None:
-                    continue
-                key, text, meta = piece
-                if not text and not meta:
-                    continue
-                self._pending.setdefault(key, []).append(text)
-                if meta:
-                    self._pending_meta.setdefault(key, {}).update(meta)
-            self._maybe_flush()
+                if type(event) is TextDelta:  # the hot path: most chunks carry one text delta
+                    text = event.text
+                    if not text:
+                        continue
+                    key = _TEXT_KEYS.get(event.choice)
+                    if key is None:
+                        key = _TEXT_KEYS.setdefault(event.choice, PartKey(event.choice, "text"))
+                else:
+                    piece = _piece(event)
+                    if piece is None:
+                        continue
+                    key, text, meta = piece
+                    if not text and not meta:
+                        continue
+                    if meta:
+                        self._pending_meta.setdefault(key, {}).update(meta)
+                pieces = pending.get(key)
+                if pieces is None:
+                    pending[key] = [text]
+                else:
+                    pieces.append(text)
+            if pending:
+                self._maybe_flush()
 
     def update(self, status: str) -> None:
         """Record a new status. A change is flushed at once: it is rare, and the user must see
@@ -311,10 +328,14 @@ class Coalescer:
                 self._budget.join(self)
             self._flush()
             return
-        due = self._due(now)
+        due = self._due_at
         if now >= due:
-            self._flush()
-        elif self._schedule is not None and not self._timer_armed:
+            due = self._due(now)
+            if now >= due:
+                self._flush()
+                return
+            self._due_at = due  # the budget's share is longer now: remember it
+        if self._schedule is not None and not self._timer_armed:
             # the tail timer: it flushes only if no delta comes for an interval (see poll)
             self._timer_armed = True
             self._schedule(max(due, now + self._interval) - now, self.poll)
@@ -352,4 +373,5 @@ class Coalescer:
         self._emit(frame)
         # the interval counts from the end of a send: a send slowed down (GIL, busy kernel) is
         # never followed by a frame sooner than the interval, so no 1-s window exceeds max_fps
-        self._last_emit = self._clock()
+        self._last_emit = last = self._clock()
+        self._due_at = last + self._interval
