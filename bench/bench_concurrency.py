@@ -1,16 +1,25 @@
 """200 concurrent streams in one real kernel: all finish, the kernel stays responsive, messages
 stay bounded.
 
-Run: ``.venv/bin/python bench/bench_concurrency.py [--streams 200] [--quick]``
+Run: ``.venv/bin/python bench/bench_concurrency.py [--streams 200] [--ready] [--quick]``
 
-A real ipykernel (``jupyter_client``, this interpreter) runs a cell that starts ``--streams``
-background streams (``nbstream.stream(request, background=True)``: asyncio tasks on the kernel's
-event loop, one AsyncOpenAI client) against the local server in a child process, each ``demo``
-answer ``--tokens`` long at ``--rate`` tokens/s. While they run, this script sends a ping cell
-(``1``) every 0.2 s (and a cell counting finished views every second) and times execute_request
--> execute_reply of each; the baseline is the same ping on the idle kernel just before. Every
-iopub message is counted by type (the widgets' ``comm_msg`` are what the frontend has to
-process) to give messages per second, overall and per stream.
+A real ipykernel (``jupyter_client``, this interpreter) runs the same ``--streams`` requests
+twice, against the local server in a child process (each ``demo`` answer ``--tokens`` long at
+``--rate`` tokens/s), one AsyncOpenAI client, asyncio tasks on the kernel's event loop:
+
+1. baseline: bare SDK loops (``async for chunk in stream``, keeping the text), no widget;
+2. nbstream: ``nbstream.stream(request, background=True)`` each, displayed.
+
+During each phase this script sends a ping cell (``1``) every 0.2 s (and a cell counting finished
+streams every second) and times execute_request -> execute_reply; the ping on the idle kernel
+comes first. So the baseline says what 200 streams of SDK parsing cost the kernel's one thread by
+themselves, and the difference is what nbstream adds. Every iopub message is counted by type
+(the widgets' ``comm_msg`` are what the frontend's widget manager processes; ``display_data``,
+``update_display_data`` and ``comm_open`` come on top) to give messages per second.
+
+Headless by default (nobody says ``ready``, as under nbclient/nbval: the final snapshot is sent);
+``--ready`` acts as JupyterLab does: a second client answers each StreamView's ``comm_open`` with
+the widget's ``ready`` message, so the kernel takes the browser's path.
 """
 
 from __future__ import annotations
@@ -20,8 +29,10 @@ import collections
 import queue
 import threading
 import time
+from dataclasses import dataclass, field
 
 from _common import header, median, percentile
+from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
 
 from nbstream.server import serve
@@ -38,13 +49,18 @@ def execute(kc, code: str, timeout: float = 60.0) -> tuple[float, dict]:
 
 
 class IopubCounter(threading.Thread):
-    """Drains iopub, counting messages per type with their arrival times; keeps the stdout."""
+    """Drains iopub, counting messages per type with their arrival times; keeps the stdout.
 
-    def __init__(self, kc) -> None:
+    With ``frontend`` (a second client), answers every StreamView's ``comm_open`` with the
+    widget's ``ready`` custom message, as the frontend's ``initialize`` does."""
+
+    def __init__(self, kc, frontend=None) -> None:
         super().__init__(daemon=True)
         self.kc = kc
+        self.frontend = frontend
         self.times: dict[str, list[float]] = collections.defaultdict(list)
         self.stdout: list[str] = []
+        self.readies = 0
         self.running = True
 
     def run(self) -> None:
@@ -57,25 +73,147 @@ class IopubCounter(threading.Thread):
             self.times[kind].append(time.monotonic())
             if kind == "stream":
                 self.stdout.append(msg["content"].get("text", ""))
+            elif kind == "comm_open" and self.frontend is not None:
+                state = (msg["content"].get("data") or {}).get("state") or {}
+                if "snapshot" in state:  # a StreamView (not its Layout)
+                    self._say_ready(msg["content"]["comm_id"])
+
+    def _say_ready(self, comm_id: str) -> None:
+        content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"type": "ready"}}}
+        self.frontend.session.send(
+            self.frontend.shell_channel.socket, self.frontend.session.msg("comm_msg", content)
+        )
+        self.readies += 1
+
+    def clear(self) -> None:
+        self.times.clear()
 
 
 SETUP = """
-import openai, nbstream
+import asyncio, openai, nbstream
 from nbstream.sources.request import ChatRequest
 client = openai.AsyncOpenAI(base_url={base_url!r}, api_key="local", max_retries=0)
+def params(i):
+    return {{"model": "demo", "messages": [{{"role": "user", "content": f"q{{i}}"}}],
+        "stream_options": {{"include_usage": True}},
+        "extra_body": {{"nbstream": {{"tokens": {tokens}, "tokens_per_s": {rate}}}}}}}
 def ask(i):
-    return ChatRequest({{"model": "demo", "messages": [{{"role": "user", "content": f"q{{i}}"}}],
-        "extra_body": {{"nbstream": {{"tokens": {tokens}, "tokens_per_s": {rate}}}}}}}, client)
+    return ChatRequest(params(i), client)
+async def bare(i):
+    pieces = []
+    async for chunk in await client.chat.completions.create(**params(i), stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+    return "".join(pieces)
 """
 
+BARE_LAUNCH = "tasks = [asyncio.ensure_future(bare(i)) for i in range({n})]"
+BARE_DONE = "print('DONE', sum(t.done() for t in tasks), len(tasks))"
+BARE_CHECK = (
+    "from nbstream.server.demo import demo_tokens\n"
+    "expected = ''.join(demo_tokens({tokens}))\n"
+    "print('CHECK', sum(t.result() == expected for t in tasks), 'exact texts')"
+)
 LAUNCH = "views = [nbstream.stream(ask(i), background=True) for i in range({n})]"
 COUNT_DONE = "print('DONE', sum(v.status == 'done' for v in views), len(views))"
 CHECK = (
     "from nbstream.server.demo import demo_tokens\n"
     "expected = ''.join(demo_tokens({tokens}))\n"
-    "print('CHECK', sum(v.text == expected for v in views), "
-    "sorted({{v.status for v in views}}), max(v.frames_sent for v in views))"
+    "print('CHECK', sum(v.text == expected for v in views), 'exact texts', "
+    "sorted({{v.status for v in views}}), 'max frames of one view', "
+    "max(v.frames_sent for v in views))"
 )
+
+
+@dataclass
+class Phase:
+    name: str
+    launch_s: float = 0.0
+    wall: float = 0.0
+    done: int = 0
+    pings: list[float] = field(default_factory=list)
+    check: str = ""
+    times: dict[str, list[float]] = field(default_factory=dict)
+    t0: float = 0.0
+
+
+def run_phase(kc, counter, name, launch, count_done, check, n) -> Phase:
+    """Launch ``n`` streams, ping every 0.2 s until all are done, then check their texts."""
+    phase = Phase(name)
+    counter.clear()
+    phase.t0 = time.monotonic()
+    phase.launch_s, reply = execute(kc, launch, timeout=120)
+    if reply["status"] != "ok":
+        raise SystemExit(f"{name}: launch failed: {reply}")
+    deadline = time.monotonic() + 600
+    last_check = 0.0
+    while time.monotonic() < deadline:
+        phase.pings.append(execute(kc, "1", timeout=120)[0])
+        if time.monotonic() - last_check > 1.0:
+            last_check = time.monotonic()
+            counter.stdout.clear()
+            phase.pings.append(execute(kc, count_done, timeout=120)[0])  # a ping too
+            time.sleep(0.05)
+            line = "".join(counter.stdout)
+            if "DONE" in line:
+                phase.done = int(line.split("DONE")[1].split()[0])
+                if phase.done == n:
+                    break
+        time.sleep(0.2)
+    phase.wall = time.monotonic() - phase.t0
+    t_end = time.monotonic()
+    phase.times = {k: [t for t in v if t <= t_end] for k, v in counter.times.items()}
+    counter.stdout.clear()
+    execute(kc, check)
+    time.sleep(0.1)
+    phase.check = "".join(counter.stdout).strip()
+    return phase
+
+
+def busiest(times: list[float]) -> int:
+    """Most messages in any 1-s window."""
+    times = sorted(times)
+    top = lo = 0
+    for hi, t in enumerate(times):
+        while t - times[lo] > 1.0:
+            lo += 1
+        top = max(top, hi - lo + 1)
+    return top
+
+
+def per_second(times: list[float], t0: float, wall: float) -> str:
+    counts = collections.Counter(int(t - t0) for t in times)
+    return " ".join(str(counts.get(i, 0)) for i in range(int(wall) + 1))
+
+
+def report(phase: Phase, idle: list[float], n: int) -> None:
+    p95 = percentile(phase.pings, 95)
+    print(f"-- {phase.name}")
+    print(
+        f"finished: {phase.done}/{n} done (target {n}/{n}) in {phase.wall:.1f} s; "
+        f"launch cell took {phase.launch_s:.2f} s"
+    )
+    print(f"check: {phase.check}")
+    print(
+        f"ping cell latency during the streams: p50 {median(phase.pings) * 1e3:.1f} ms, "
+        f"p95 {p95 * 1e3:.1f} ms, max {max(phase.pings) * 1e3:.1f} ms ({len(phase.pings)} "
+        f"pings); ratio p95 {p95 / percentile(idle, 95):.1f}x idle"
+    )
+    comm = phase.times.get("comm_msg", [])
+    every = sorted(t for k, v in phase.times.items() if k not in ("status", "execute_input",
+                   "execute_result", "stream") for t in v)  # fmt: skip
+    rate = len(comm) / phase.wall
+    print(
+        f"widget comm_msg {len(comm):,} = {rate:,.0f}/s ({rate / n:.1f}/s per stream), "
+        f"busiest 1 s window {busiest(comm):,}; with comm_open and display messages: "
+        f"{len(every):,}, busiest 1 s window {busiest(every):,}"
+    )
+    print("  widget comm_msg per second since the launch: " + per_second(comm, phase.t0,
+          phase.wall))  # fmt: skip
+    print("  all widget and display messages per second: " + per_second(every, phase.t0,
+          phase.wall))  # fmt: skip
+    kinds = ", ".join(f"{k} {len(v):,}" for k, v in sorted(phase.times.items()))
+    print(f"  iopub by type: {kinds}")
 
 
 def main() -> None:
@@ -83,86 +221,58 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=300)
     parser.add_argument("--rate", type=float, default=30.0, help="tokens/s of each stream")
+    parser.add_argument(
+        "--ready", action="store_true", help="act as a frontend: say `ready` for every view"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 streams of 40 tokens")
     args = parser.parse_args()
     if args.quick:
         args.streams, args.tokens, args.rate = 20, 40, 40.0
     header(
         f"{args.streams} concurrent streams in one kernel ({args.tokens} tokens at "
-        f"{args.rate:g} tokens/s each)"
+        f"{args.rate:g} tokens/s each), {'frontend says ready' if args.ready else 'headless'}"
     )
+    n = args.streams
     with serve(process=True) as server:
         km, kc = start_new_kernel(kernel_name="python3", startup_timeout=90)
-        counter = IopubCounter(kc)
+        frontend = None
+        if args.ready:
+            # its own session: a second client sharing the first one's would get its replies
+            frontend = BlockingKernelClient(connection_file=km.connection_file)
+            frontend.load_connection_file()
+            frontend.start_channels(iopub=False, stdin=False, hb=False, control=False)
+        counter = IopubCounter(kc, frontend)
         counter.start()
         try:
             execute(kc, SETUP.format(base_url=server.base_url, tokens=args.tokens, rate=args.rate))
             idle = [execute(kc, "1")[0] for _ in range(20)]
-            counter.times.clear()
-            t_launch = time.monotonic()
-            launch_s, reply = execute(kc, LAUNCH.format(n=args.streams), timeout=120)
-            if reply["status"] != "ok":
-                raise SystemExit(f"launch failed: {reply}")
-            pings: list[float] = []
-            deadline = time.monotonic() + 600
-            done = 0
-            last_check = 0.0
-            while time.monotonic() < deadline:
-                pings.append(execute(kc, "1", timeout=120)[0])
-                if time.monotonic() - last_check > 1.0:
-                    last_check = time.monotonic()
-                    counter.stdout.clear()
-                    pings.append(execute(kc, COUNT_DONE, timeout=120)[0])  # a ping too
-                    time.sleep(0.05)
-                    line = "".join(counter.stdout)
-                    if "DONE" in line:
-                        done = int(line.split("DONE")[1].split()[0])
-                        if done == args.streams:
-                            break
-                time.sleep(0.2)
-            t_end = time.monotonic()
-            counter.stdout.clear()
-            execute(kc, CHECK.format(tokens=args.tokens))
-            time.sleep(0.1)
-            check = "".join(counter.stdout).strip()
+            base = run_phase(kc, counter, "baseline: bare SDK loops, no widget",
+                             BARE_LAUNCH.format(n=n), BARE_DONE,
+                             BARE_CHECK.format(tokens=args.tokens), n)  # fmt: skip
+            time.sleep(1.0)
+            ours = run_phase(kc, counter, "nbstream: stream(request, background=True)",
+                             LAUNCH.format(n=n), COUNT_DONE, CHECK.format(tokens=args.tokens),
+                             n)  # fmt: skip
         finally:
             counter.running = False
             counter.join(timeout=5)
+            if frontend is not None:
+                frontend.stop_channels()
             kc.stop_channels()
             km.shutdown_kernel(now=True)
-    wall = t_end - t_launch
-    comm = [t for t in counter.times.get("comm_msg", []) if t <= t_end]
-    total = sum(len(v) for v in counter.times.values())
-    per_s = len(comm) / wall
-    busiest = 0
-    lo = 0
-    for hi, t in enumerate(comm):
-        while t - comm[lo] > 1.0:
-            lo += 1
-        busiest = max(busiest, hi - lo + 1)
     print(
-        f"finished: {done}/{args.streams} done (target {args.streams}/{args.streams}) in "
-        f"{wall:.1f} s; launch cell took {launch_s:.2f} s"
-    )
-    print(f"check (texts equal to the demo answer, statuses, max frames of one view): {check}")
-    print(
-        f"ping cell latency, idle kernel (baseline): p50 {median(idle) * 1e3:.1f} ms, "
+        f"ping cell latency, idle kernel: p50 {median(idle) * 1e3:.1f} ms, "
         f"p95 {percentile(idle, 95) * 1e3:.1f} ms"
     )
+    report(base, idle, n)
+    report(ours, idle, n)
+    if args.ready:
+        print(f"  `ready` messages sent as a frontend: {counter.readies}")
     print(
-        f"ping cell latency during the streams:      p50 {median(pings) * 1e3:.1f} ms, "
-        f"p95 {percentile(pings, 95) * 1e3:.1f} ms, max {max(pings) * 1e3:.1f} ms "
-        f"({len(pings)} pings); ratio p95 {percentile(pings, 95) / percentile(idle, 95):.1f}x"
+        f"nbstream vs baseline (same run): ping p50 {median(ours.pings) * 1e3:.0f} vs "
+        f"{median(base.pings) * 1e3:.0f} ms, p95 {percentile(ours.pings, 95) * 1e3:.0f} vs "
+        f"{percentile(base.pings, 95) * 1e3:.0f} ms; wall {ours.wall:.1f} vs {base.wall:.1f} s"
     )
-    print(
-        f"iopub messages: {total:,} in all; widget comm_msg {len(comm):,} = {per_s:,.0f}/s "
-        f"({per_s / args.streams:.1f}/s per stream), busiest 1 s window {busiest:,}"
-    )
-    per_second = collections.Counter(int(t - t_launch) for t in comm)
-    print("  widget comm_msg per second since the launch: " + " ".join(
-        str(per_second.get(i, 0)) for i in range(int(wall) + 1)))  # fmt: skip
-    kinds = ", ".join(f"{k} {len(v):,}" for k, v in sorted(counter.times.items()))
-    print(f"  by type: {kinds}")
 
 
 if __name__ == "__main__":
