@@ -5,9 +5,11 @@
 //   status, reason, metrics, parts: [{choice, kind, index?, text, meta?}]}]}), `format`, `language`,
 //   `mode`, `rerunnable`, `resumable`, `uid`.
 // - Python -> JS custom messages, <= ~60/s: `frame` {type, version, seq, parts: [{choice?, kind?,
-//   index?, offset, text, meta?}], status?, metrics?, final?, reason?, notes?} (choice defaults to 0,
-//   kind to "text"; reason/notes only on the final frame). On the wire a frame has short keys
-//   (FRAME_KEYS: {t: "f", v?, s, p: [{o, x, c?, k?, i?, m?}], st?, mt?, fin?, r?, n?}); decodeFrame
+//   index?, offset, text, meta?}], status?, metrics?, final?, reason?, notes?, mode?} (choice defaults
+//   to 0, kind to "text"; reason/notes/mode only on the final frame: `mode` is the `mode` trait's value
+//   after the end, which the widget sets on the model locally, so an end costs this one message).
+//   On the wire a frame has short keys (FRAME_KEYS: {t: "f", v?, s, p: [{o, x, c?, k?, i?, m?}], st?,
+//   mt?, fin?, r?, n?, md?}); decodeFrame
 //   gives the long form. `offset` counts UTF-16 code units (JS string length) already sent for that
 //   part: a larger offset than what the document holds is a gap, answered with a `resync`.
 //   `log_page` answers a log_page request.
@@ -68,7 +70,7 @@ export const RESYNC = "resync";
 export const READY = "ready";
 
 // Short wire keys (mirrors FRAME_KEYS / PART_KEYS in nbstream/protocol.py).
-const FRAME_KEYS = { t: "type", v: "version", s: "seq", p: "parts", st: "status", mt: "metrics", fin: "final", r: "reason", n: "notes" };
+const FRAME_KEYS = { t: "type", v: "version", s: "seq", p: "parts", st: "status", mt: "metrics", fin: "final", r: "reason", n: "notes", md: "mode" };
 const PART_KEYS = { c: "choice", k: "kind", i: "index", o: "offset", x: "text", m: "meta" };
 
 /** A wire frame with long names: {type: "frame", version, seq, parts: [{offset, text, ...}], ...}. */

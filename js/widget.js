@@ -20,6 +20,14 @@ function documentFor(model) {
   return doc;
 }
 
+/** A frame into the document; a final frame's `mode` (what the view ends in) is set on the model
+ * locally, as the kernel stored it without sending a state update (no save_changes). */
+export function applyFrame(model, doc, frame) {
+  const ok = doc.apply(frame); // (a gap asks for a resync, which brings the text, not the mode)
+  if (frame.mode && model.get("mode") !== frame.mode) model.set("mode", frame.mode);
+  return ok;
+}
+
 export default {
   initialize({ model }) {
     const doc = documentFor(model);
@@ -38,7 +46,7 @@ export default {
       if (snapshot !== published) doc.reconcile(snapshot); // not our own local set
     };
     const onCustom = (msg) => {
-      if (msg?.t === FRAME_TAG) doc.apply(decodeFrame(msg));
+      if (msg?.t === FRAME_TAG) applyFrame(model, doc, decodeFrame(msg));
       else if (msg?.type === LOG_PAGE) doc.emit({ type: "log_page", msg });
     };
     model.on("change:snapshot", onSnapshot);

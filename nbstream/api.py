@@ -57,6 +57,8 @@ def stream(
         hooks=hooks,
         retry=retry,
         resilience=resilience,
+        # the mode it is about to run in, in the widget's first state: starting costs no message
+        mode="background" if background else "blocking",
     )
     if display and _in_ipython():
         view._display_live(waiting=not background)

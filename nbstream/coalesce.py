@@ -48,33 +48,85 @@ KERNEL_FRAMES_PER_S = 300.0
 
 
 class FrameBudget:
-    """A process-wide frame clock: the more coalescers stream at once, the longer each one's
-    minimum interval (``active / frames_per_s``), so the kernel's total stays near
-    ``frames_per_s`` whatever the number of views. A single stream keeps its own ``max_fps``."""
+    """A process-wide message budget shared by every streaming view of the kernel.
 
-    def __init__(self, frames_per_s: float = KERNEL_FRAMES_PER_S) -> None:
+    Two parts. Fairness: the more coalescers stream at once, the longer each one's minimum
+    interval (``active / frames_per_s``), whatever the number of views; a single stream keeps its
+    own ``max_fps``. A bound: every message sent to the frontend is counted (:meth:`spend`:
+    frames, first frames, final frames, end-of-stream state updates) in a leaky bucket that
+    drains at ``frames_per_s``; what it holds beyond ``burst_s`` (the *backlog*, plus the first
+    frames queued) lengthens every member's interval and queues the next first frames
+    (:meth:`join`). So bursts no single view controls (200 views starting, or ending, together)
+    are paid back by the frames that follow instead of adding to them, while a single stream
+    (or a handful starting together) still sends its first token at once.
+
+    Times come from the callers (each coalescer's own clock, injectable); the bucket only
+    drains forward, so clocks of different origins (a test's fake clock) cannot wedge it.
+    """
+
+    def __init__(self, frames_per_s: float = KERNEL_FRAMES_PER_S, *, burst_s: float = 0.05) -> None:
         if frames_per_s <= 0:
             raise ValueError(f"frames_per_s must be > 0, got {frames_per_s!r}")
         self.frames_per_s = frames_per_s
+        self.burst_s = burst_s
         self._lock = threading.Lock()
         self._active: weakref.WeakSet[object] = weakref.WeakSet()  # a dropped one leaves too
+        self._level = 0.0  # seconds of sending not yet drained (1 / frames_per_s per message)
+        self._at: float | None = None  # the caller's time of the last update
+        # first frames waiting for their slot (member -> when, on that member's clock)
+        self._slots: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+        self.spent = 0  # messages counted, for measurements
 
     @property
     def active(self) -> int:
         """How many coalescers are streaming (took text and are not closed)."""
         return len(self._active)
 
-    def join(self, member: object) -> None:
+    def backlog(self) -> float:
+        """Seconds of messages (sent, and first frames queued) beyond the budget, as of the last
+        update; 0 while within ``burst_s``."""
+        held = self._level + len(self._slots) / self.frames_per_s
+        return max(0.0, held - self.burst_s)
+
+    def spend(self, now: float, count: int = 1) -> None:
+        """Count ``count`` messages sent to the frontend at ``now``."""
         with self._lock:
+            self._drain(now)
+            self._level += count / self.frames_per_s
+            self.spent += count
+
+    def join(self, member: object, now: float) -> float:
+        """A member's first frame is ready: 0.0 = send it now, else seconds until its slot (it
+        asks again then and gets 0.0). Slots follow everything counted and queued before, one
+        ``1 / frames_per_s`` apart: views starting together queue in order."""
+        with self._lock:
+            self._drain(now)
             self._active.add(member)
+            slot = self._slots.get(member)
+            if slot is None:
+                ahead = self.backlog()
+                if ahead <= 0.0:
+                    return 0.0
+                slot = self._slots[member] = now + ahead
+            if now >= slot - 1e-6:
+                del self._slots[member]
+                return 0.0
+            return slot - now
 
     def leave(self, member: object) -> None:
         with self._lock:
             self._active.discard(member)
+            self._slots.pop(member, None)
 
     def interval(self, own: float) -> float:
-        """The minimum interval of one member whose own is ``own`` seconds."""
-        return max(own, len(self._active) / self.frames_per_s)
+        """The minimum interval of one member whose own is ``own`` seconds, plus the backlog."""
+        return max(own, len(self._active) / self.frames_per_s) + self.backlog()
+
+    def _drain(self, now: float) -> None:
+        at = self._at
+        if at is not None and now > at:
+            self._level = max(0.0, self._level - (now - at))
+        self._at = now
 
 
 KERNEL_BUDGET = FrameBudget()
@@ -291,6 +343,9 @@ class Coalescer:
             if not self._pending:  # a deferred start status alone, an interval later
                 self._flush()
                 return
+            if not self._content_sent:  # a first frame waiting for its slot in the budget
+                self._maybe_flush()
+                return
             now = self._clock()
             due = max(self._due(now), self._last_add + self._interval)
             if now >= due:
@@ -299,17 +354,54 @@ class Coalescer:
                 self._timer_armed = True
                 self._schedule(due - now, self.poll)
 
-    def close(self, status: str | None = None) -> None:
-        """Final flush: everything pending, the final status and metrics, ``final=True``."""
+    def close(
+        self,
+        status: str | None = None,
+        *,
+        then: Callable[[], None] | None = None,
+        queue: bool = False,
+    ) -> None:
+        """Final flush: everything pending, the final status and metrics, ``final=True``; then
+        ``then()``. No text is taken after this call. With ``queue`` (and a budget and a
+        scheduler) the final frame waits for its slot in the budget when it is over its burst,
+        as first frames do: 200 views ending together are spread instead of sent at once."""
         with self._lock:
             if self._closed:
                 return
             if status is not None:
                 self._status = status
-            self._flush(status_changed=True, final=True)
             self._closed = True
+            if not (queue and self._budget is not None and self._schedule is not None):
+                self._final(then)
+                return
+        self._final_when_due(then)
+
+    def _final_when_due(self, then: Callable[[], None] | None) -> None:
+        assert self._budget is not None and self._schedule is not None
+        wait = self._budget.join(self, self._clock())
+        if wait > 0.0:
+            self._schedule(wait, lambda: self._final_when_due(then))
+            return
+        self._final(then)
+
+    def _final(self, then: Callable[[], None] | None) -> None:
+        with self._lock:
+            self._flush(status_changed=True, final=True)
             if self._budget is not None:
                 self._budget.leave(self)
+        if then is not None:
+            then()
+
+    def _first_frame_waits(self, now: float) -> bool:
+        """Ask the budget for the first frame's slot; when it must wait, arm the timer for it."""
+        assert self._budget is not None
+        wait = self._budget.join(self, now)
+        if wait <= 0.0 or self._schedule is None:
+            return False
+        if not self._timer_armed:
+            self._timer_armed = True
+            self._schedule(wait, self.poll)
+        return True
 
     # -- internals -------------------------------------------------------------------------
 
@@ -323,9 +415,10 @@ class Coalescer:
         now = self._last_add = self._clock()
         if not self._content_sent:
             # the first text goes out at once, whatever came before (an Azure prompt-filter
-            # part sent first must not make the first token wait for an interval)
-            if self._budget is not None:
-                self._budget.join(self)
+            # part sent first must not make the first token wait for an interval), unless many
+            # views start together: then it waits for its slot in the kernel-wide budget
+            if self._budget is not None and self._first_frame_waits(now):
+                return
             self._flush()
             return
         due = self._due_at
@@ -370,6 +463,8 @@ class Coalescer:
             final=final,
         )
         self.frames += 1
+        if self._budget is not None:
+            self._budget.spend(self._clock())
         self._emit(frame)
         # the interval counts from the end of a send: a send slowed down (GIL, busy kernel) is
         # never followed by a frame sooner than the interval, so no 1-s window exceeds max_fps

@@ -10,14 +10,22 @@ Mirrors ``js/protocol.js``; change both together. State tiers (as in lonboard):
   (UTF-16 code units, i.e. JS string length) so a view that missed a frame sees a gap and asks
   for a ``resync``; status only when changed, metrics only when changed and at most every
   ~250 ms, and then only the values that changed (the frontend merges them); the final frame
-  carries all metrics, the reason and the resilience notes. Frames use short
-  keys (:data:`FRAME_KEYS`): they are most of the bytes sent, and ``read_frame`` expands them.
+  carries all metrics, the reason and the resilience notes, and, to a frontend that said
+  ``ready``, the ``mode`` the view ends in (the frontend sets the trait locally: an end costs
+  this one message). Frames use short keys (:data:`FRAME_KEYS`): they are most of the bytes
+  sent, and ``read_frame`` expands them.
   ``log_page`` answers a ``log_page`` request.
+- The start of a view's first version sends nothing (an empty pending version looks like no
+  version; the first frame creates it; ``stream()`` gives the mode at construction); a later
+  version (Regenerate, Continue) is announced by a ``snapshot`` update at once.
 - The end of a version: when a frontend has said it is there (``ready``), the final ``snapshot``
-  is stored in the trait *without* being sent (the frontend builds the same snapshot from the
-  frames and sets it locally, so saved widget state has it); a reloaded page reads the full
-  text from the kernel's state, and a view that lost frames asks for a ``resync``, which always
-  sends. Without a frontend (nbclient, nbval, scripts) the final snapshot is sent as usual.
+  and the ``mode`` are stored in the traits *without* being sent (the frontend builds the same
+  snapshot from the frames and sets both locally, so saved widget state has them); a reloaded
+  page reads the full text from the kernel's state, and a view that lost frames asks for a
+  ``resync``, which always sends. Without a frontend (nbclient, nbval, scripts) the final
+  snapshot and the mode follow the final frame in one state update. Background views' final
+  frames queue on the kernel-wide frame budget (:class:`nbstream.coalesce.FrameBudget`), as
+  their first frames do when many views start together.
 - JS -> Python, custom messages, rare: ``ready`` (a frontend holds this model's document),
   ``stop``, ``regenerate``, ``resume``, ``retry``, ``resync``, ``log_page``.
 - UI-only state (log panel open, version page shown, scroll) is never synced.
@@ -63,6 +71,7 @@ FRAME_KEYS = {
     "final": "fin",
     "reason": "r",
     "notes": "n",
+    "mode": "md",
 }
 PART_KEYS = {"choice": "c", "kind": "k", "index": "i", "offset": "o", "text": "x", "meta": "m"}
 _LONG_FRAME = {v: k for k, v in FRAME_KEYS.items()}
@@ -102,6 +111,7 @@ class FrameMessage(TypedDict, total=False):
     final: bool
     reason: str
     notes: list[str]
+    mode: str
 
 
 class SnapshotPart(TypedDict, total=False):

@@ -29,7 +29,7 @@ import anywidget
 import traitlets
 
 from nbstream import protocol
-from nbstream.coalesce import DEFAULT_MAX_FPS, Coalescer, Frame, PartKey
+from nbstream.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
 from nbstream.events import (
     Event,
     ReasoningDelta,
@@ -262,6 +262,8 @@ class StreamView(anywidget.AnyWidget):
         # a frontend said it holds this model's document (``ready``): it builds the final
         # snapshot from the frames itself, so the end of a version does not re-send the text
         self._frontend_ready = False
+        # versions whose end is under way: the mode they end in, whether a final frame went out
+        self._ending: dict[int, dict[str, Any]] = {}
         self.snapshot = self._build_snapshot()
         self.on_msg(self._on_frontend_msg)
 
@@ -578,7 +580,10 @@ class StreamView(anywidget.AnyWidget):
         if prefix:
             v.coalescer.add([TextDelta(prefix)])
         with self.hold_sync():  # snapshot and mode in one message (200 views start at once)
-            self._push_snapshot()
+            # a view's first version, empty and pending, looks the same in the frontend as no
+            # version at all (its first frame creates it): stored for get_state(), not sent.
+            # With the mode given at construction (stream()), starting costs no message.
+            self._push_snapshot(send=bool(v.index or prefix))
             if background:
                 self.mode = "background"
         if background:
@@ -645,8 +650,8 @@ class StreamView(anywidget.AnyWidget):
         if v.run.status not in FINAL:  # should not happen: run() always concludes
             v.run.stop("ended without a final status")
         self._close_version(v)
-        if self._current() is v and self.mode != "await":
-            self.mode = "idle"
+        if self._current() is v and self.mode not in ("await", "idle") and v.done.done():
+            self.mode = "idle"  # (the end sets it already: this only catches a missed end)
 
     def _scheduler(self, v: _Version) -> Callable[[float, Callable[[], None]], Any]:
         def schedule(delay: float, callback: Callable[[], None]) -> None:
@@ -691,10 +696,16 @@ class StreamView(anywidget.AnyWidget):
         return out
 
     def _close_version(self, v: _Version) -> None:
+        """The run ended: the final frame (queued on the kernel's frame budget when the view
+        streams in the background, so 200 views ending together stay within it), then
+        :meth:`_ended`. Each end costs one message: the final frame carrying the mode the view
+        ends in, or (no frontend said ``ready``: headless) the final snapshot with the mode."""
         coalescer = v.coalescer
         assert coalescer is not None
-        if v.done.done():
-            return
+        with self._lock:
+            if v.done.done() or v.index in self._ending:
+                return
+            self._ending[v.index] = {"mode": None, "frame": False}
         if v.joiner is not None:
             tail = v.joiner.finish()
             if tail:
@@ -702,16 +713,43 @@ class StreamView(anywidget.AnyWidget):
         v.metrics(fresh=True)
         if _resume_blocked(v.run):  # a hook stopped it: hide Continue (synced trait)
             self.resumable = False
-        coalescer.close(v.run.status)
+        if self._current() is v and self.mode != "idle":
+            self._ending[v.index]["mode"] = "idle"
+        coalescer.close(v.run.status, then=lambda: self._ended(v), queue=self.mode == "background")
+
+    def _ended(self, v: _Version) -> None:
+        """The final frame was emitted (or, headless, built): store or send the final state."""
+        ending = self._ending.get(v.index, {})
+        mode = ending.get("mode")
         with self.hold_sync():  # the end's trait updates in one message, not one per trait
-            # the frontend built this snapshot from the frames (final one included): store it
-            # for get_state() (reload, saved state) without sending the whole text a second time
-            self._push_snapshot(send=not self._frontend_ready)
-            if self._current() is v and self.mode == "background":
-                self.mode = "idle"
+            if ending.get("frame"):
+                # the frontend built this snapshot from the frames and took the mode from the
+                # final frame: store both for get_state() (reload, saved state), send nothing
+                self._push_snapshot(send=False)
+                if mode is not None:
+                    self._trait_values["mode"] = mode
+            else:
+                self._push_snapshot()
+                if mode is not None:
+                    self.mode = mode  # rides in the same message
         self._update_live_display()
+        self._ending.pop(v.index, None)
         if not v.done.done():
             v.done.set_result(v.run.status)
+
+    def _final_message(self, v: _Version, frame: Frame) -> dict[str, Any]:
+        """The last frame of a version, with its reason and notes; to a frontend that said
+        ``ready``, also the mode the view ends in (it sets the trait locally), so the end costs
+        this one message. Headless, the final snapshot and the mode follow as one state update."""
+        ending = self._ending.setdefault(v.index, {"mode": None, "frame": False})
+        ready = ending["frame"] = self._frontend_ready
+        return protocol.frame_message(
+            frame,
+            v.index,
+            reason=v.run.reason,
+            notes=_resilience_notes(v.run),
+            mode=ending["mode"] if ready else None,
+        )
 
     def _emit(self, v: _Version, frame: Frame) -> None:
         with self._lock:
@@ -727,9 +765,7 @@ class StreamView(anywidget.AnyWidget):
                     v.meta.setdefault(part.key, {}).update(part.meta)
             v.seq = frame.seq
             if frame.final:
-                msg = protocol.frame_message(
-                    frame, v.index, reason=v.run.reason, notes=_resilience_notes(v.run)
-                )
+                msg = self._final_message(v, frame)
             else:
                 msg = protocol.frame_message(frame, v.index)
                 if frame.metrics is not None:  # live metrics: only the values that changed
@@ -784,6 +820,7 @@ class StreamView(anywidget.AnyWidget):
             else:
                 self.snapshot = snap
             self.snapshot_bytes += protocol.json_size(snap)
+            _count_message(self._clock())
 
     def _current(self) -> _Version | None:
         versions = self._versions
@@ -985,6 +1022,11 @@ def _delta_text(data: Any) -> tuple[str, str]:
     if data.get("error"):
         notes.append("error")
     return "".join(out), ", ".join(notes)
+
+
+def _count_message(now: float) -> None:
+    """A state update went to the frontend: it counts in the kernel-wide frame budget."""
+    KERNEL_BUDGET.spend(now)
 
 
 def _resume_blocked(run: StreamRun) -> str | None:

@@ -258,8 +258,14 @@ def test_kernel_budget_bounds_the_total_of_many_streams_and_spares_a_single_one(
         view.close("done")
     assert budget.active == 0
     assert sum(len(p.text) for f in frames for p in f.parts) == 2_000 * 20
+    # the 200 first and 200 final frames went beyond the budget: paid back by later frames
+    assert budget.backlog() > 0.5
 
+    clock.now += 2.0  # the bucket drains
     single = Coalescer(frames.append, clock=clock, budget=budget)
+    before = len(frames)
+    single.add([TextDelta("z")])
+    assert len(frames) == before + 1  # alone, its first token goes at once
     assert single.interval == pytest.approx(1 / 50)  # alone: its own 50 frames/s
     before = len(frames)
     for _ in range(1_000):

@@ -136,7 +136,8 @@ def test_interrupt_acts_as_stop_in_waiting_mode(kernel, module_server):
 
     def on_msg(msg: dict) -> None:
         state = msg["content"].get("data", {}).get("state", {})
-        if msg["header"]["msg_type"] == "comm_msg" and "mode" in state:
+        # the widget's first state (comm_open) already has the mode stream() runs in
+        if msg["header"]["msg_type"] in ("comm_open", "comm_msg") and "mode" in state:
             modes.append(state["mode"])
 
     time.sleep(1.5)
