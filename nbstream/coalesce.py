@@ -341,6 +341,12 @@ class Coalescer:
                 self._maybe_flush()
                 return
             if not self._pending:  # a deferred start status alone, an interval later
+                if (
+                    self._budget is not None
+                    and not self._content_sent
+                    and self._first_frame_waits(self._clock())
+                ):
+                    return  # takes a first frame's slot: many views starting queue together
                 self._flush()
                 return
             if not self._content_sent:  # a first frame waiting for its slot in the budget
