@@ -33,6 +33,7 @@ Screenshots land in ``test-artifacts/`` (gitignored).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,25 @@ INIT_SCRIPT = """
     obs.observe(document.body, { subtree: true, childList: true, characterData: true });
   };
 })();
+"""
+
+WIDGET_STATUS_JS = """
+({ cell, status }) => {
+  const c = document.querySelectorAll(".jp-Notebook .jp-Cell")[cell];
+  const root = c && c.querySelector(".nbstream-root");
+  return !!root && root.dataset.status === status;
+}
+"""
+
+WIDGET_DONE_JS = """
+({ cell, status }) => {
+  const c = document.querySelectorAll(".jp-Notebook .jp-Cell")[cell];
+  const root = c && c.querySelector(".nbstream-root");
+  if (!root || root.dataset.status !== status) return false;
+  // the widget paints within a time budget per frame: it may still be catching up
+  const answer = root.querySelector("[data-testid=answer]");
+  return !answer.dataset.rendered || answer.dataset.rendered === "complete";
+}
 """
 
 CONTAINMENT_CSS = (
@@ -198,21 +218,126 @@ def summary(values: list[float], unit: str = "ms") -> str:
     )
 
 
-def render_cost(nb: NotebookPage, tokens: int, text: str, quick: bool) -> dict[str, Any]:
+def render_cost(
+    nb: NotebookPage,
+    tokens: int,
+    text: str,
+    quick: bool,
+    profile: Path | None = None,
+    trace: Path | None = None,
+) -> dict[str, Any]:
     page = nb.page
+    cdp = None
+    if trace is not None:  # a Chromium trace (style, layout, paint, tasks) of the render
+        page.context.browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+    if profile is not None:  # a CPU profile of the page while the stream renders
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
     page.evaluate("() => window.__bench.start()")
     t0 = time.monotonic()
     nb.run_cell(1, wait=False)
     widget = StreamWidget(nb, 1).wait_rendered()
-    widget.wait_status("done", timeout=600)
+    # Not widget.wait_status(): Playwright's locators walk the whole DOM in script on every poll
+    # (3.4 s of the page's CPU in a 100k-token run, measured with --profile); one native
+    # querySelector every 250 ms does not disturb the frames being measured.
+    page.wait_for_function(
+        WIDGET_STATUS_JS, arg={"cell": 1, "status": "done"}, polling=250, timeout=600_000
+    )
+    done_at = time.monotonic()
+    page.wait_for_function(
+        WIDGET_DONE_JS, arg={"cell": 1, "status": "done"}, polling=100, timeout=600_000
+    )
     duration = time.monotonic() - t0
+    catch_up = time.monotonic() - done_at
     rec = page.evaluate("() => window.__bench.stop()")
+    if trace is not None:
+        trace.write_bytes(page.context.browser.stop_tracing())
+        print_trace(trace)
+    if cdp is not None and profile is not None:
+        cpu = cdp.send("Profiler.stop")["profile"]
+        profile.write_text(json.dumps(cpu))
+        print_profile(cpu, profile)
     shown = widget.copied_text()
     if shown != text:
         raise SystemExit(f"the widget holds {len(shown):,} chars, expected {len(text):,}")
     limit = 30_000 if quick else 120_000
     base = page.evaluate(BASELINE_JS, {"text": text, "duration": duration * 1000, "limit": limit})
-    return {"duration": duration, "rec": rec, "base": base, "paint_chars": len(shown)}
+    return {
+        "duration": duration,
+        "catch_up": catch_up,
+        "rec": rec,
+        "base": base,
+        "paint_chars": len(shown),
+    }
+
+
+TRACE_CATEGORIES = ["devtools.timeline"]
+
+
+def print_trace(path: Path, top: int = 20) -> None:
+    """Time of the page's main thread by trace event name (complete events; nested events
+    are counted in their own row too, so rows overlap: RunTask holds everything)."""
+    events = json.loads(path.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    main = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"
+    }
+    by_name: dict[str, list[float]] = {}
+    for e in events:
+        if e.get("ph") == "X" and (e.get("pid"), e.get("tid")) in main and "dur" in e:
+            by_name.setdefault(e["name"], []).append(e["dur"] / 1000)
+    print(f"  trace ({path}): main-thread time by event (ms total, count, max):")
+    for n, ds in sorted(by_name.items(), key=lambda kv: -sum(kv[1]))[:top]:
+        print(f"    {sum(ds):9.1f} ms {len(ds):7d} x  max {max(ds):7.1f} ms  {n}")
+
+
+def print_profile(cpu: dict[str, Any], path: Path, top: int = 25) -> None:
+    """Self time by function, and the time under a few named renderer stages (inclusive)."""
+    nodes = {n["id"]: n for n in cpu["nodes"]}
+    parent = {c: n["id"] for n in cpu["nodes"] for c in n.get("children", [])}
+    self_ms: dict[int, float] = {}
+    for sample, dt in zip(cpu["samples"], cpu["timeDeltas"], strict=True):
+        self_ms[sample] = self_ms.get(sample, 0.0) + dt / 1000
+    total = sum(self_ms.values())
+
+    def name(node_id: int) -> str:
+        f = nodes[node_id]["callFrame"]
+        url = f["url"].rsplit("/", 1)[-1][:40]
+        return f"{f['functionName'] or '(anon)'} {url}:{f['lineNumber'] + 1}"
+
+    by_name: dict[str, float] = {}
+    for node_id, t in self_ms.items():
+        by_name[name(node_id)] = by_name.get(name(node_id), 0.0) + t
+    print(f"  CPU profile ({path}): {total:.0f} ms sampled; top self time:")
+    for n, t in sorted(by_name.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"    {t:8.1f} ms {t / total * 100:5.1f}%  {n}")
+    # inclusive time under functions whose name matches a stage (each sample counted once/stage)
+    stages = {
+        "paint (view)": ("paint", "pump"),
+        "markdown-it render": ("render",),
+        "katex": ("renderToString", "renderToHTMLTree", "buildTree"),
+        "highlight.js": ("highlight", "_highlight"),
+        "DOMPurify sanitize": ("sanitize",),
+        "innerHTML set": ("set innerHTML",),
+        "(garbage collector)": ("(garbage collector)",),
+        "(idle)": ("(idle)",),
+        "(program)": ("(program)",),
+    }
+    print("  inclusive time by stage (function name match):")
+    for stage, names in stages.items():
+        t = 0.0
+        for node_id, dt in self_ms.items():
+            cur: int | None = node_id
+            while cur is not None:
+                if nodes[cur]["callFrame"]["functionName"] in names:
+                    t += dt
+                    break
+                cur = parent.get(cur)
+        print(f"    {stage:22s} {t:8.1f} ms {t / total * 100:5.1f}%")
 
 
 def screenshots(nb: NotebookPage) -> list[Path]:
@@ -228,7 +353,9 @@ def screenshots(nb: NotebookPage) -> list[Path]:
     )
     nb.cell(1).evaluate("e => e.scrollIntoView()")  # no waiting for a growing element to settle
     paths = [nb.screenshot("bench-render-midstream")]
-    widget.wait_status("done", timeout=600)
+    nb.page.wait_for_function(
+        WIDGET_DONE_JS, arg={"cell": 1, "status": "done"}, polling=250, timeout=600_000
+    )
     widget.part("status").evaluate("e => e.scrollIntoView({block: 'end'})")  # the answer's end
     paths.append(nb.screenshot("bench-render-done"))
     # Replace the big widget by a small one, so the 100k-token DOM does not slow down the
@@ -285,6 +412,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 tokens, 2 trials")
     parser.add_argument("--render-only", action="store_true", help="skip Stop and first token")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a CPU profile of the page during the render run (.cpuprofile) and summarize it",
+    )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        help="write a Chromium trace of the render run (chrome://tracing JSON), summarized",
+    )
+    parser.add_argument(
         "--containment",
         action="store_true",
         help="experiment: inject CSS content-visibility:auto on finished Markdown blocks",
@@ -338,7 +475,7 @@ def main() -> None:
                     print(f"experiment: injected CSS {CONTAINMENT_CSS!r}")
                 nb.run_cell(0, wait=True)
 
-                render = render_cost(nb, args.tokens, text, args.quick)
+                render = render_cost(nb, args.tokens, text, args.quick, args.profile, args.trace)
                 report_render(render, args.tokens, text)
                 shots = screenshots(nb)
                 print("screenshots: " + ", ".join(str(p.relative_to(REPO)) for p in shots))
@@ -363,7 +500,8 @@ def report_render(render: dict[str, Any], tokens: int, text: str) -> None:
     work = rec["work"]
     print(
         f"render: {tokens:,} tokens ({len(text):,} chars) streamed and painted in "
-        f"{render['duration']:.1f} s"
+        f"{render['duration']:.1f} s (of which {render['catch_up']:.1f} s after the stream's end, "
+        "until the widget showed all of it fully rendered)"
     )
     print(f"  nbstream frame time (rAF delta):        {summary(rec['deltas'])}")
     print(f"  nbstream rAF script work per frame:     {summary(work)}")

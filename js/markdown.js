@@ -2,7 +2,14 @@
 // display math; finished blocks are rendered once and their DOM nodes kept, only the tail block is
 // re-rendered as tokens arrive. Half-written Markdown renders sensibly: an unclosed fence is shown as
 // a code block (closed for rendering), an unclosed $$ as plain text until it closes.
-
+//
+// Frame budget (a 100k-token answer at full speed finishes several blocks per animation frame):
+// update() only takes the text; the work (new finished blocks, the tail, then math and code
+// highlighting) runs until `budget` ms of the injected clock `now()` are used, and the rest waits
+// for the next flush(). Blocks are first rendered with math and code as plain (escaped) text,
+// which is cheap; KaTeX and highlight.js "upgrade" them afterwards, the blocks on screen first.
+// The page always shows a prefix of the answer (the tail waits while finished blocks are queued),
+// and repeated flush() calls converge to the complete render: same DOM as an unbudgeted render.
 import MarkdownIt from "markdown-it";
 import texmath from "markdown-it-texmath";
 import katex from "katex";
@@ -24,7 +31,7 @@ import cpp from "highlight.js/lib/languages/cpp";
 import c from "highlight.js/lib/languages/c";
 import markdownLang from "highlight.js/lib/languages/markdown";
 import diff from "highlight.js/lib/languages/diff";
-import { sanitize } from "./sanitize.js";
+import { sanitize, setSafeHTML } from "./sanitize.js";
 
 for (const [name, lang] of Object.entries({ python, javascript, typescript, json, bash, shell, sql, xml,
   css, yaml, rust, go, java, cpp, c, markdown: markdownLang, diff })) hljs.registerLanguage(name, lang);
@@ -35,7 +42,7 @@ function escapeHtml(s) {
 
 /** Highlighted HTML for code (escaped; hljs output only contains spans). */
 export function highlight(code, lang) {
-  const name = (lang || "").trim().split(/\s+/)[0].toLowerCase();
+  const name = langName(lang);
   if (name && hljs.getLanguage(name)) {
     try {
       return hljs.highlight(code, { language: name, ignoreIllegals: true }).value;
@@ -46,13 +53,37 @@ export function highlight(code, lang) {
   return escapeHtml(code);
 }
 
+const KATEX_OPTIONS = { throwOnError: false, strict: "ignore", trust: false, output: "htmlAndMathml" };
+
+// While `deferred` is set (the incremental renderer's first pass), math and highlighted code are
+// emitted as escaped source in marked elements, upgraded later by upgradeElement().
+let deferred = false;
+
+function langName(lang) {
+  return (lang || "").trim().split(/\s+/)[0].toLowerCase();
+}
+
+const mathEngine = {
+  renderToString(tex, options) {
+    if (deferred) return `<span class="nbstream-tex" data-display="${options.displayMode ? 1 : 0}">${escapeHtml(tex)}</span>`;
+    return katex.renderToString(tex, options);
+  },
+};
+
 const md = new MarkdownIt({
   html: false, // raw HTML from the model is shown as text
   linkify: true,
   breaks: false,
-  highlight: (code, lang) => `<pre class="hljs"><code class="language-${escapeHtml(lang || "text")}">${highlight(code, lang)}</code></pre>`,
+  highlight: (code, lang) => {
+    const cls = `language-${escapeHtml(lang || "text")}`;
+    const name = langName(lang);
+    if (deferred && name && hljs.getLanguage(name)) {
+      return `<pre class="hljs"><code class="${cls}" data-nbstream-hl="${escapeHtml(name)}">${escapeHtml(code)}</code></pre>`;
+    }
+    return `<pre class="hljs"><code class="${cls}">${highlight(code, lang)}</code></pre>`;
+  },
 });
-md.use(texmath, { engine: katex, delimiters: ["dollars", "brackets"], katexOptions: { throwOnError: false, strict: "ignore", trust: false, output: "htmlAndMathml" } });
+md.use(texmath, { engine: mathEngine, delimiters: ["dollars", "brackets"], katexOptions: KATEX_OPTIONS });
 md.renderer.rules.image = (tokens, idx) => {
   // No remote images (a data leak channel): a link with the alt text instead.
   const token = tokens[idx];
@@ -61,9 +92,50 @@ md.renderer.rules.image = (tokens, idx) => {
   return /^https?:/i.test(src) ? `<a class="nbstream-image-link" href="${escapeHtml(src)}">[image: ${alt}]</a>` : `<span class="nbstream-image-link">[image: ${alt}]</span>`;
 };
 
-/** Sanitized HTML for a Markdown string. */
+/** Sanitized HTML for a Markdown string (math and code fully rendered). */
 export function renderMarkdown(text) {
   return sanitize(md.render(text));
+}
+
+/** Render Markdown into `node` (sanitized) with math and code left for upgradeElement().
+ * Returns the elements waiting for an upgrade, in document order. */
+export function renderDeferred(node, text) {
+  deferred = true;
+  let html;
+  try {
+    html = md.render(text);
+  } finally {
+    deferred = false;
+  }
+  setSafeHTML(node, html);
+  return [...node.querySelectorAll(UPGRADABLE)];
+}
+
+const UPGRADABLE = "span.nbstream-tex, code[data-nbstream-hl]";
+
+/** Size of an upgrade's input (characters of TeX or code). */
+export function upgradeSize(el) {
+  return el.textContent.length;
+}
+
+/** Replace a deferred element's source by KaTeX / highlight.js output (sanitized). */
+export function upgradeElement(el) {
+  const src = el.textContent;
+  if (el.classList.contains("nbstream-tex")) {
+    const displayMode = el.dataset.display === "1";
+    let html;
+    try {
+      html = katex.renderToString(src, { ...KATEX_OPTIONS, displayMode });
+    } catch (err) {
+      html = escapeHtml(`${src}:${err.message}`);
+    }
+    setSafeHTML(el, html);
+    el.classList.replace("nbstream-tex", "nbstream-math");
+  } else {
+    const name = el.dataset.nbstreamHl;
+    delete el.dataset.nbstreamHl;
+    setSafeHTML(el, highlight(src, name));
+  }
 }
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
@@ -127,50 +199,166 @@ export function closeTail(tail, open) {
   return tail;
 }
 
+// A tail code block longer than this is not highlighted while it grows (highlight.js would redo
+// all of it every frame); it is highlighted once finished.
+const TAIL_HIGHLIGHT_MAX = 8000;
+
+const defaultNow = () => (globalThis.performance ? performance.now() : Date.now());
+
 /**
- * Renders a growing Markdown text into a container. update(text) re-renders only what changed:
- * finished blocks keep their DOM nodes (same identity) while the text only grows.
+ * Renders a growing Markdown text into a container. update(text) takes the new text and does as
+ * much of the work as `budget` (ms of `now()`) allows; flush() continues; both return true once
+ * the container shows the whole text fully rendered. Finished blocks keep their DOM nodes (same
+ * identity) while the text only grows. The default budget is unlimited (everything at once).
  */
 export class IncrementalMarkdown {
-  constructor(container, { format = "markdown", language = "" } = {}) {
+  constructor(container, { format = "markdown", language = "", budget = Infinity, now = defaultNow } = {}) {
     this.el = container;
     this.format = format;
     this.language = language;
-    this.blocks = []; // [{src, node}] finished blocks
-    this.tail = null; // {src, node}
-    this.tailStart = 0; // offset in text where the unfinished tail begins
-    this.text = "";
+    this.budget = budget;
+    this.now = now;
     this.renders = 0; // tail/finished block renders, for tests and the benchmark
+    this.upgrades = 0; // math/code upgrades done
+    this.visible = new Set(); // finished block nodes in (or near) the viewport
+    this.observer = typeof IntersectionObserver === "function"
+      ? new IntersectionObserver((entries) => {
+        for (const e of entries) {
+          if (e.isIntersecting) this.visible.add(e.target);
+          else this.visible.delete(e.target);
+        }
+      }, { rootMargin: "200px 0px" })
+      : null;
+    this.reset();
+  }
+
+  /** True while something is not shown or not fully rendered yet. */
+  get pending() {
+    return this.queue.length > 0 || this.tailDirty || this.tailUpgrades.length > 0 || this.upgradeQueue.size > 0;
   }
 
   update(text) {
-    if (text === this.text) return;
-    if (this.format !== "markdown") return this.renderWhole(text);
+    if (text !== this.text) {
+      if (this.format !== "markdown") this.wholeText = text;
+      else this.take(text);
+    }
+    return this.flush();
+  }
+
+  /** Split the new text: newly finished blocks join the queue, the tail is marked dirty. */
+  take(text) {
     if (!text.startsWith(this.text)) this.reset(); // replaced, not grown (version switch, resync)
     this.text = text;
     // Only the part after the last finished block is split again: O(new text) per update.
     const { blocks, open, tailOffset } = splitBlocks(text.slice(this.tailStart));
     this.tailStart += tailOffset;
-    for (const src of blocks.slice(0, -1)) {
+    for (const src of blocks.slice(0, -1)) this.queue.push(src);
+    const tailSrc = blocks[blocks.length - 1];
+    if (tailSrc !== this.tailSrc || open.fence !== this.tailOpen.fence) {
+      this.tailSrc = tailSrc;
+      this.tailOpen = open;
+      this.tailDirty = true;
+    }
+  }
+
+  /** Do queued work until the budget is used; true when nothing is left. Every call makes
+   * progress (at least one block or upgrade), so repeated calls always converge. */
+  flush() {
+    const deadline = this.now() + this.budget;
+    this.worked = false; // every call does at least one piece of work
+    const over = () => this.worked && this.now() >= deadline;
+    if (this.format !== "markdown") {
+      if (this.wholeText !== this.text) this.renderWhole(this.wholeText);
+      return true;
+    }
+    // 1. math and code of the finished blocks on screen (a few: then they are done)
+    this.upgradeQueued(over, true);
+    // 2. finished blocks, oldest first
+    while (this.queue.length && !over()) {
+      const src = this.queue.shift();
       let node;
       if (this.tail && this.tail.src === src) {
         node = this.tail.node; // the tail just finished unchanged: keep its node
         node.classList.remove("nbstream-tail");
+        node.hidden = false;
         this.tail = null;
-      } else node = this.renderBlock(src, {});
+        this.tailHidden = false;
+        this.pendingIn(node, [...node.querySelectorAll(UPGRADABLE)]); // incl. a long code block
+        this.tailUpgrades = [];
+      } else {
+        node = document.createElement("div");
+        node.className = "nbstream-block";
+        this.renders += 1;
+        this.pendingIn(node, renderDeferred(node, src));
+      }
       this.finishedBox().appendChild(node);
-      this.blocks.push({ src, node });
+      this.worked = true;
     }
-    const tailSrc = blocks[blocks.length - 1];
+    // 3. the tail, once every finished block before it is shown (the page shows a prefix)
     if (!this.tail) {
       this.tail = { src: null, node: document.createElement("div") };
       this.tail.node.className = "nbstream-block nbstream-tail";
       this.el.appendChild(this.tail.node);
+      this.tailDirty = this.tailSrc !== null;
     }
-    if (this.tail.src !== tailSrc) {
-      this.tail.src = tailSrc;
-      this.fill(this.tail.node, tailSrc, open);
+    if (!this.queue.length && this.tailDirty && !over()) {
+      this.tailDirty = false;
+      if (this.tail.src !== this.tailSrc) {
+        this.tail.src = this.tailSrc;
+        this.renders += 1;
+        this.tailUpgrades = renderDeferred(this.tail.node, closeTail(this.tailSrc, this.tailOpen))
+          .filter((el) => !(this.tailOpen.fence && el.dataset.nbstreamHl && upgradeSize(el) > TAIL_HIGHLIGHT_MAX));
+      }
+      this.worked = true;
     }
+    // a tail not re-rendered this time still shows if it only lags behind (its block grew)
+    const stale = this.tailDirty && !(this.tail.src !== null && this.tailSrc?.startsWith(this.tail.src));
+    this.setTailHidden(this.queue.length > 0 || stale);
+    // 4. the tail's math and code (where the text grows), then the other blocks' oldest first
+    while (!this.tailHidden && this.tailUpgrades.length && !over()) {
+      this.upgrade(this.tailUpgrades.shift());
+      this.worked = true;
+    }
+    this.upgradeQueued(over, false);
+    return !this.pending;
+  }
+
+  /** Upgrade queued elements (of the blocks on screen only, or of all) until over(). */
+  upgradeQueued(over, visibleOnly) {
+    if (visibleOnly && !this.visible.size) return;
+    for (const [node, els] of this.upgradeQueue) {
+      if (over()) return;
+      if (visibleOnly && !this.visible.has(node)) continue;
+      while (els.length && !over()) {
+        this.upgrade(els.shift());
+        this.worked = true;
+      }
+      if (!els.length) this.doneUpgrading(node);
+    }
+  }
+
+  upgrade(el) {
+    this.upgrades += 1;
+    upgradeElement(el);
+  }
+
+  /** Remember a finished block's elements still to upgrade. */
+  pendingIn(node, els) {
+    if (!els.length) return;
+    this.upgradeQueue.set(node, els);
+    this.observer?.observe(node);
+  }
+
+  doneUpgrading(node) {
+    this.upgradeQueue.delete(node);
+    this.visible.delete(node);
+    this.observer?.unobserve(node);
+  }
+
+  setTailHidden(hidden) {
+    if (this.tailHidden === hidden) return;
+    this.tailHidden = hidden;
+    this.tail.node.hidden = hidden;
   }
 
   /** Finished blocks live in their own container before the tail: appending one never moves
@@ -182,19 +370,6 @@ export class IncrementalMarkdown {
       this.el.insertBefore(this.done, this.el.firstChild);
     }
     return this.done;
-  }
-
-
-  renderBlock(src, open) {
-    const node = document.createElement("div");
-    node.className = "nbstream-block";
-    this.fill(node, src, open);
-    return node;
-  }
-
-  fill(node, src, open) {
-    this.renders += 1;
-    node.innerHTML = renderMarkdown(closeTail(src, open)); // sanitized by renderMarkdown
   }
 
   renderWhole(text) {
@@ -209,17 +384,31 @@ export class IncrementalMarkdown {
       this.pre.appendChild(this.code);
       this.el.appendChild(this.pre);
     }
-    if (this.format === "code") this.code.innerHTML = sanitize(highlight(text, this.language));
+    if (this.format === "code") setSafeHTML(this.code, highlight(text, this.language));
     else this.code.textContent = text;
   }
 
   reset() {
     this.el.replaceChildren();
-    this.blocks = [];
-    this.tail = null;
+    this.observer?.disconnect();
+    this.visible = new Set();
+    this.queue = []; // finished blocks (sources) not shown yet
+    this.upgradeQueue = new Map(); // finished block node -> its elements still to upgrade
+    this.tail = null; // {src, node}
+    this.tailSrc = null;
+    this.tailOpen = {};
+    this.tailDirty = false;
+    this.tailHidden = false;
+    this.tailUpgrades = [];
+    this.tailStart = 0; // offset in text where the unfinished tail begins
     this.pre = null;
     this.done = null;
-    this.tailStart = 0;
     this.text = "";
+    this.wholeText = "";
+  }
+
+  /** Stop observing the page (the view is gone). */
+  destroy() {
+    this.observer?.disconnect();
   }
 }

@@ -133,3 +133,124 @@ describe("splitBlocks at the growing edge", () => {
     expect(el.innerHTML).toBe(whole.innerHTML);
   });
 });
+
+// A clock that advances 1 ms each time it is read: flush(budget b) then does at most b pieces of
+// work (a block, the tail, one math/code upgrade), deterministically, whatever the machine.
+function tickingClock() {
+  let t = 0;
+  return () => t++;
+}
+
+const RICH = [
+  "# Title", "Text with $x^2$ inline and \\(y\\).", "```python\ndef f():\n    return 1\n```",
+  "| a | b |\n|---|---|\n| $1$ | 2 |", "$$\n\\int_0^1 x\\,dx\n$$", "- one\n- two with `code`",
+].join("\n\n");
+
+function reference(text) {
+  const el = document.createElement("div");
+  new IncrementalMarkdown(el).update(text);
+  return el;
+}
+
+/** Text of the container as shown (hidden nodes left out). */
+function shownText(el) {
+  let out = "";
+  const walk = (n) => {
+    if (n.nodeType === 3) out += n.data;
+    else if (n.nodeType === 1 && !n.hidden) n.childNodes.forEach(walk);
+  };
+  walk(el);
+  return out;
+}
+
+/** The words shown are the first words of the full text (the last one may be half-written;
+ * backticks left out: a half-written fence marker shows as text for a moment). */
+function isPrefix(shown, full) {
+  const words = (t) => t.replace(/`/g, " ").split(/\s+/).filter(Boolean);
+  const a = words(shown);
+  const b = words(full);
+  if (a.length > b.length) return false;
+  return a.every((w, i) => (i === a.length - 1 ? b[i].startsWith(w) : b[i] === w));
+}
+
+describe("IncrementalMarkdown frame budget", () => {
+  it("a flush does a bounded amount of work and repeated flushes converge to the full render", () => {
+    const text = Array.from({ length: 20 }, () => RICH).join("\n\n");
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 4, now: tickingClock() });
+    let work = r.renders + r.upgrades;
+    let done = r.update(text);
+    let flushes = 1;
+    expect(r.renders + r.upgrades - work).toBeLessThanOrEqual(5);
+    expect(done).toBe(false);
+    expect(el.querySelector(".nbstream-tail").hidden).toBe(true); // blocks before it still queued
+    while (!done) {
+      work = r.renders + r.upgrades;
+      done = r.flush();
+      flushes += 1;
+      expect(r.renders + r.upgrades - work).toBeGreaterThan(0); // always progresses
+      expect(r.renders + r.upgrades - work).toBeLessThanOrEqual(5);
+      expect(flushes).toBeLessThan(1000);
+    }
+    expect(r.pending).toBe(false);
+    expect(el.innerHTML).toBe(reference(text).innerHTML);
+    expect(el.querySelectorAll(".katex-display").length).toBe(20);
+    expect(el.querySelectorAll("pre code .hljs-keyword").length).toBe(40); // def, return
+    expect(el.querySelector(".nbstream-tex, [data-nbstream-hl]")).toBeNull();
+  });
+
+  it("while it lags, the page shows a prefix of the answer, never the tail before its blocks", () => {
+    // no math and no known code language: the shown text is comparable as it grows
+    const text = Array.from({ length: 30 }, (_, i) => `## Part ${i}\n\nParagraph ${i} has words.\n\n\`\`\`text\nline ${i}\n\`\`\``).join("\n\n");
+    const full = shownText(reference(text));
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 2, now: tickingClock() });
+    for (let i = 7; i < text.length; i += 7) {
+      r.update(text.slice(0, i)); // one update per "animation frame" while streaming fast
+      expect(isPrefix(shownText(el), full), shownText(el).slice(-60)).toBe(true);
+    }
+    let n = 0;
+    while (!r.update(text)) {
+      expect(isPrefix(shownText(el), full), shownText(el).slice(-60)).toBe(true);
+      expect(n++).toBeLessThan(500);
+    }
+    expect(shownText(el)).toBe(full);
+    expect(el.innerHTML).toBe(reference(text).innerHTML);
+  });
+
+  it("a whole answer arriving at once (a snapshot) is spread over many bounded flushes", () => {
+    const text = Array.from({ length: 50 }, () => RICH).join("\n\n");
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 6, now: tickingClock() });
+    const flushes = [r.update(text)];
+    while (!flushes[flushes.length - 1]) flushes.push(r.flush());
+    expect(flushes.length).toBeGreaterThan(50);
+    expect(el.innerHTML).toBe(reference(text).innerHTML);
+  });
+
+  it("a long open code block is not re-highlighted every frame; highlighted once it closes", () => {
+    const body = "x = 1  # comment\n".repeat(1000); // 17,000 chars
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 50, now: tickingClock() });
+    r.update(`Intro\n\n\`\`\`python\n${body}`);
+    while (!r.flush());
+    expect(el.querySelector(".nbstream-tail pre code").textContent.trimEnd()).toBe(body.trimEnd());
+    expect(el.querySelector(".nbstream-tail .hljs-comment")).toBeNull();
+    r.update(`Intro\n\n\`\`\`python\n${body}\`\`\`\n\nafter`);
+    while (!r.flush());
+    expect(el.querySelectorAll(".nbstream-blocks .hljs-comment").length).toBe(1000);
+    expect(el.innerHTML).toBe(reference(`Intro\n\n\`\`\`python\n${body}\`\`\`\n\nafter`).innerHTML);
+  });
+
+  it("math and code are shown as escaped source first, and the upgrade is sanitized", () => {
+    const text = "Link $\\href{javascript:alert(1)}{x}$ and <img src=x onerror=alert(1)>\n\n```html\n<img src=x onerror=alert(1)>\n```\n\nend";
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 1, now: tickingClock() });
+    r.update(text);
+    while (!r.flush());
+    expect(el.querySelector("img, script")).toBeNull();
+    for (const a of el.querySelectorAll("a")) expect(a.getAttribute("href") ?? "").not.toMatch(/javascript/i);
+    expect(el.querySelector(".katex")).not.toBeNull();
+    expect(el.querySelector("pre code").textContent).toBe("<img src=x onerror=alert(1)>\n");
+  });
+});

@@ -20,6 +20,10 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// Script time per animation frame for the answer's Markdown (new blocks, math, highlighting); the
+// rest of a 16.7 ms frame is left for the page's own work (messages, style, layout, paint).
+export const FRAME_BUDGET_MS = 6;
+
 const raf = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(fn) : setTimeout(fn, 16));
 
 const STOP_TITLES = {
@@ -30,8 +34,11 @@ const STOP_TITLES = {
 };
 
 export class View {
-  constructor(el, model, doc, { logs } = {}) {
+  constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS } = {}) {
     this.model = model;
+    this.now = now;
+    this.budget = budget;
+    this.catchingUp = false; // a catch-up frame is scheduled
     this.doc = doc;
     this.shown = null; // version page shown; null = follow the newest (UI-only, never synced)
     this.dirty = false;
@@ -138,11 +145,12 @@ export class View {
     const shownKey = `${vi}:${c}`;
     if (!this.renderer || this.rendererVersion !== shownKey || this.renderer.format !== format) {
       this.answer.replaceChildren();
-      this.renderer = new IncrementalMarkdown(this.answer, { format, language: this.model.get("language") ?? "" });
+      this.renderer?.destroy();
+      this.renderer = new IncrementalMarkdown(this.answer, { format, language: this.model.get("language") ?? "", budget: this.budget, now: this.now });
       this.rendererVersion = shownKey;
     }
     const text = this.doc.text(vi, `${c}:text:`);
-    this.renderer.update(text);
+    this.renderedState(this.renderer.update(text));
     this.paintRich(v, vi, c, text, shownKey);
 
     const final = FINAL_STATUSES.has(status);
@@ -175,6 +183,20 @@ export class View {
     this.notes.hidden = notes.length === 0;
     this.notes.textContent = notes.join(" · ");
     this.log.paint();
+  }
+
+  /** The renderer has more to do than one frame's budget: keep painting the answer (only) on
+   * the next frames until it shows the whole text, even when no new message arrives. */
+  renderedState(complete) {
+    const state = complete ? "complete" : "partial";
+    if (this.answer.dataset.rendered !== state) this.answer.dataset.rendered = state; // a DOM hook for tests
+    if (complete || this.catchingUp) return;
+    this.catchingUp = true;
+    raf(() => {
+      this.catchingUp = false;
+      if (this.dirty || !this.renderer) return; // a full paint comes in this frame: it continues
+      this.renderedState(this.renderer.flush());
+    });
   }
 
   /** Tabs when the version has several choices (n > 1); returns the choice shown. */
@@ -283,6 +305,7 @@ export class View {
     this.unsubscribe();
     for (const t of ["mode", "rerunnable", "resumable", "format", "language"]) this.model.off(`change:${t}`, this.onTrait);
     this.log.destroy();
+    this.renderer?.destroy();
     this.root.remove();
   }
 }
