@@ -116,6 +116,38 @@ class _TimerThread:
 _TIMERS = _TimerThread()
 
 
+class _TailGate:
+    """Holds a version's tail timer while its consumer is busy with data, and arms it when the
+    consumer is about to wait for the network (``StreamRun.watch_reads``). Called from the
+    consumer (``waiting``/``done``) and from any thread (``hold``, by the coalescer)."""
+
+    __slots__ = ("_lock", "_waiting", "_held")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting = False  # the consumer is in a read that waits for the network
+        self._held: tuple[float, Callable[[], None]] | None = None
+
+    def hold(self, delay: float, callback: Callable[[], None]) -> bool:
+        """Keep the timer for the next wait; False when the consumer waits now (arm it now)."""
+        with self._lock:
+            if self._waiting:
+                return False
+            self._held = (time.monotonic() + delay, callback)
+            return True
+
+    def waiting(self) -> None:
+        with self._lock:
+            self._waiting = True
+            held, self._held = self._held, None
+        if held is not None:
+            _TIMERS.schedule(max(0.0, held[0] - time.monotonic()), held[1])
+
+    def done(self) -> None:
+        with self._lock:
+            self._waiting = False
+
+
 class _Version:
     """One answer of the view: its run, its coalescer and the text already sent in frames."""
 
@@ -132,6 +164,7 @@ class _Version:
         self.meta: dict[PartKey, dict[str, Any]] = {}
         self.seq = 0
         self.coalescer: Coalescer | None = None
+        self.gate = _TailGate()
         self.done = concurrent.futures.Future()
         self.task: asyncio.Task[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -577,6 +610,7 @@ class StreamView(anywidget.AnyWidget):
             metrics=v.metrics,
         )
         run.subscribe(lambda r, events: self._on_run(v, events))
+        run.watch_reads(v.gate.waiting, v.gate.done)
         if prefix:
             v.coalescer.add([TextDelta(prefix)])
         with self.hold_sync():  # snapshot and mode in one message (200 views start at once)
@@ -654,10 +688,19 @@ class StreamView(anywidget.AnyWidget):
             self.mode = "idle"  # (the end sets it already: this only catches a missed end)
 
     def _scheduler(self, v: _Version) -> Callable[[float, Callable[[], None]], Any]:
+        """The coalescer's tail timer. A sync stream whose reads are watched (SDK streams) holds
+        it back while data keeps coming: it is armed only when the consumer is about to wait
+        for the network (``_TailGate``), so a fast stream never wakes the timer thread (each
+        wake-up takes the GIL from the consumer) and a paused one still gets its tail within
+        an interval."""
+        gate = v.gate
+
         def schedule(delay: float, callback: Callable[[], None]) -> None:
             loop = v.loop
             if loop is not None and _running_loop() is loop:
                 loop.call_later(delay, callback)
+                return
+            if v.run.reads_watched and gate.hold(delay, callback):
                 return
             _TIMERS.schedule(delay, callback)
 
