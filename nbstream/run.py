@@ -90,6 +90,8 @@ class StreamRun:
         self._request_id: str | None = None
         self.error_message: str | None = None
         self.exception: BaseException | None = None  # the last attempt's error (errors.explain)
+        self._read_hooks: tuple[Callable[[], None], Callable[[], None]] | None = None
+        self.reads_watched = False  # this attempt announces its waits for the network
 
     # ---- public surface ---------------------------------------------------------------------
 
@@ -139,6 +141,13 @@ class StreamRun:
                 self._listeners = tuple(f for f in self._listeners if f is not fn)
 
         return unsubscribe
+
+    def watch_reads(self, before: Callable[[], None], after: Callable[[], None]) -> None:
+        """Ask every sync attempt to call ``before()`` (consuming thread) when it is about to
+        wait for the network and ``after()`` once the read returned; ``reads_watched`` says
+        whether the current attempt can (SDK streams with a socket). A view uses it to flush the
+        tail of a paused stream without waking a thread while data keeps coming."""
+        self._read_hooks = (before, after)
 
     def stop(
         self,
@@ -237,6 +246,8 @@ class StreamRun:
                 if self._stop_requested:
                     raise _Stopped
                 opened = self.source.open()
+                hooks, watch = self._read_hooks, getattr(opened, "watch_reads", None)
+                self.reads_watched = bool(hooks and watch is not None and watch(*hooks))
                 with self._lock:
                     self._opened = opened
                 if self._stop_requested:

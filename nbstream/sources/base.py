@@ -106,6 +106,7 @@ class Opened:
         pending_raw: Callable[[], Any] | None = None,
         expects_finish: bool = True,
         adapter: Any = None,
+        watch_reads: Callable[[Callable[[], None], Callable[[], None]], bool] | None = None,
     ) -> None:
         self.items = items
         self._kind = kind
@@ -115,12 +116,19 @@ class Opened:
         self._pending_raw = pending_raw
         self.expects_finish = expects_finish
         self.closed = False
+        self._watch_reads = watch_reads
 
     def close(self) -> None:
         """Close the underlying response at once; idempotent, safe from any thread."""
         self.closed = True
         if self._close is not None:
             self._close()
+
+    def watch_reads(self, before: Callable[[], None], after: Callable[[], None]) -> bool:
+        """Call ``before()`` on the consuming thread when it is about to wait for the network
+        (no data ready) and ``after()`` once the read returned. Call before iterating ``items``.
+        False when the source cannot tell (then nothing is called)."""
+        return self._watch_reads(before, after) if self._watch_reads is not None else False
 
     @property
     def kind(self) -> str:

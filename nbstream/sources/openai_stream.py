@@ -12,8 +12,9 @@ before iteration starts). If that is not possible, the chunk is dumped from its 
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import openai
@@ -120,6 +121,58 @@ def _shutdown_socket(response: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def _readable(sock: Any) -> bool:
+    """True when a read would not wait: bytes are in the socket (or in its TLS buffer)."""
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return True
+    try:
+        return bool(select.select((sock,), (), (), 0)[0])
+    except (OSError, ValueError):  # closed under us (Stop): let the read report it
+        return True
+
+
+def _watch_reads(stream: Any, before: Callable[[], None], after: Callable[[], None]) -> bool:
+    """Wrap the HTTP response's byte stream so that a read that will wait for the network is
+    announced (``before``) and its end too (``after``). Needs the connection's socket and a
+    response not yet read; otherwise False and nothing changes."""
+    import httpx2
+
+    response = getattr(stream, "response", None)
+    inner = getattr(response, "stream", None)
+    if not isinstance(inner, httpx2.SyncByteStream) or getattr(response, "is_stream_consumed", 1):
+        return False
+    try:
+        network = response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+    except Exception:
+        sock = None
+    if sock is None:
+        return False
+
+    class WatchedBytes(httpx2.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            chunks = iter(inner)
+            while True:
+                if _readable(sock):
+                    data = next(chunks, None)
+                else:
+                    before()
+                    try:
+                        data = next(chunks, None)
+                    finally:
+                        after()
+                if data is None:
+                    return
+                yield data
+
+        def close(self) -> None:
+            inner.close()
+
+    response.stream = WatchedBytes()
+    return True
+
+
 def _dump(item: Any) -> Any:
     return item.model_dump(mode="json", exclude_unset=True)
 
@@ -159,6 +212,7 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
         close=close,
         pending_raw=cap.pending,
         adapter=adapter,
+        watch_reads=lambda before, after: _watch_reads(stream, before, after),
     )
     return opened
 
