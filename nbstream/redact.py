@@ -113,8 +113,11 @@ class LineRedactor:
             self._clean = self._last = ""
             self._seen = _secrets_seen[0]
         clean = self._clean
-        if clean and text.startswith(clean):
-            if _suspect(text[self._tail :]):
+        if clean and text.startswith(clean):  # the hot path: _suspect inlined
+            tail = text[self._tail :]
+            if _extra_secrets and any(secret in tail for secret in _extra_secrets):
+                return redact_text(text)
+            if "k-" in tail or "k_" in tail or "f_" in tail or "earer" in tail or "EARER" in tail:
                 return redact_text(text)
             return text
         if _suspect(text):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import heapq
 import itertools
 import json
@@ -609,7 +610,7 @@ class StreamView(anywidget.AnyWidget):
             schedule=self._scheduler(v),
             metrics=v.metrics,
         )
-        run.subscribe(lambda r, events: self._on_run(v, events))
+        run.subscribe(functools.partial(self._on_run, v))  # called per chunk: no lambda frame
         run.watch_reads(v.gate.waiting, v.gate.done)
         if prefix:
             v.coalescer.add([TextDelta(prefix)])
@@ -708,7 +709,7 @@ class StreamView(anywidget.AnyWidget):
 
     # ---- run -> frames and snapshots --------------------------------------------------------
 
-    def _on_run(self, v: _Version, events: list[Event]) -> None:
+    def _on_run(self, v: _Version, _run: StreamRun, events: list[Event]) -> None:
         coalescer = v.coalescer
         assert coalescer is not None
         if events:
