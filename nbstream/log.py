@@ -245,8 +245,10 @@ class ChunkLog:
                 if "\n" in raw or "\r" in raw:
                     raw = raw.replace("\n", " ").replace("\r", " ")
                 body = self._redactor(raw)
-                head = f'{{"type":"chunk","attempt":{attempt},"index":{index},"t":{t!r},"data":'
-                return f"{head}{body}}}\n"
+                return (  # one f-string: built in one go
+                    f'{{"type":"chunk","attempt":{attempt},"index":{index},"t":{t!r},'
+                    f'"data":{body}}}\n'
+                )
         return self._line(rec) + "\n"
 
     def _record(self, rec: Any) -> dict[str, Any]:
