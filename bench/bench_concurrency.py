@@ -20,6 +20,11 @@ themselves, and the difference is what nbstream adds. Every iopub message is cou
 Headless by default (nobody says ``ready``, as under nbclient/nbval: the final snapshot is sent);
 ``--ready`` acts as JupyterLab does: a second client answers each StreamView's ``comm_open`` with
 the widget's ``ready`` message, so the kernel takes the browser's path.
+
+A stream counts as finished once it is ``done`` and its end went out (``mode`` back to ``idle``:
+background views' final frames may wait for their slot in the kernel-wide budget); messages are
+counted until 1 s after the last one finished. ``--profile out.txt`` samples the kernel with
+py-spy during the nbstream phase and prints where its main thread spent the time.
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ from __future__ import annotations
 import argparse
 import collections
 import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from _common import header, median, percentile
 from jupyter_client.blocking import BlockingKernelClient
@@ -115,7 +124,10 @@ BARE_CHECK = (
     "print('CHECK', sum(t.result() == expected for t in tasks), 'exact texts')"
 )
 LAUNCH = "views = [nbstream.stream(ask(i), background=True) for i in range({n})]"
-COUNT_DONE = "print('DONE', sum(v.status == 'done' for v in views), len(views))"
+# ended: done, and the end's messages sent (the final frame may wait for its slot in the budget)
+COUNT_DONE = (
+    "print('DONE', sum(v.status == 'done' and v.mode == 'idle' for v in views), len(views))"
+)
 CHECK = (
     "from nbstream.server.demo import demo_tokens\n"
     "expected = ''.join(demo_tokens({tokens}))\n"
@@ -123,6 +135,9 @@ CHECK = (
     "sorted({{v.status for v in views}}), 'max frames of one view', "
     "max(v.frames_sent for v in views))"
 )
+
+
+TAIL_S = 1.0
 
 
 @dataclass
@@ -161,6 +176,7 @@ def run_phase(kc, counter, name, launch, count_done, check, n) -> Phase:
                     break
         time.sleep(0.2)
     phase.wall = time.monotonic() - phase.t0
+    time.sleep(TAIL_S)  # messages still on their way (display updates) count too
     t_end = time.monotonic()
     phase.times = {k: [t for t in v if t <= t_end] for k, v in counter.times.items()}
     counter.stdout.clear()
@@ -168,6 +184,34 @@ def run_phase(kc, counter, name, launch, count_done, check, n) -> Phase:
     time.sleep(0.1)
     phase.check = "".join(counter.stdout).strip()
     return phase
+
+
+def start_profiler(pid: int, out: Path) -> subprocess.Popen:
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy), "record", "--pid", str(pid), "--rate", "50", "--format", "raw", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached
+    return proc
+
+
+def stop_profiler(proc: subprocess.Popen, out: Path) -> None:
+    """Stop py-spy (it writes on SIGINT) and print the main thread's heaviest frames."""
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not frames or "run_forever" not in stack:  # the main thread's event loop only
+            continue
+        total += int(count)
+        for name in {f.split(" (")[0] for f in frames}:
+            inclusive[name] += int(count)
+    print(f"  profile ({out}): {total} samples of the kernel's main thread; inclusive share:")
+    for name, count in inclusive.most_common(60):
+        if count < total * 0.97:
+            print(f"    {count / total:6.1%}  {name}")
 
 
 def busiest(times: list[float]) -> int:
@@ -183,7 +227,7 @@ def busiest(times: list[float]) -> int:
 
 def per_second(times: list[float], t0: float, wall: float) -> str:
     counts = collections.Counter(int(t - t0) for t in times)
-    return " ".join(str(counts.get(i, 0)) for i in range(int(wall) + 1))
+    return " ".join(str(counts.get(i, 0)) for i in range(int(wall + TAIL_S) + 1))
 
 
 def report(phase: Phase, idle: list[float], n: int) -> None:
@@ -224,6 +268,7 @@ def main() -> None:
     parser.add_argument(
         "--ready", action="store_true", help="act as a frontend: say `ready` for every view"
     )
+    parser.add_argument("--profile", type=Path, help="py-spy the kernel during the nbstream phase")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 streams of 40 tokens")
     args = parser.parse_args()
     if args.quick:
@@ -250,9 +295,14 @@ def main() -> None:
                              BARE_LAUNCH.format(n=n), BARE_DONE,
                              BARE_CHECK.format(tokens=args.tokens), n)  # fmt: skip
             time.sleep(1.0)
+            profiler = None
+            if args.profile:
+                profiler = start_profiler(km.provisioner.process.pid, args.profile)
             ours = run_phase(kc, counter, "nbstream: stream(request, background=True)",
                              LAUNCH.format(n=n), COUNT_DONE, CHECK.format(tokens=args.tokens),
                              n)  # fmt: skip
+            if profiler is not None:
+                stop_profiler(profiler, args.profile)
         finally:
             counter.running = False
             counter.join(timeout=5)

@@ -73,8 +73,11 @@ class FrameBudget:
         self._active: weakref.WeakSet[object] = weakref.WeakSet()  # a dropped one leaves too
         self._level = 0.0  # seconds of sending not yet drained (1 / frames_per_s per message)
         self._at: float | None = None  # the caller's time of the last update
-        # first frames waiting for their slot (member -> when, on that member's clock)
-        self._slots: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+        # first / final frames waiting for their slot: member -> (when, on that member's clock;
+        # the messages it stands for)
+        self._slots: weakref.WeakKeyDictionary[object, tuple[float, int]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.spent = 0  # messages counted, for measurements
 
     @property
@@ -85,7 +88,7 @@ class FrameBudget:
     def backlog(self) -> float:
         """Seconds of messages (sent, and first frames queued) beyond the budget, as of the last
         update; 0 while within ``burst_s``."""
-        held = self._level + len(self._slots) / self.frames_per_s
+        held = self._level + sum(c for _, c in self._slots.values()) / self.frames_per_s
         return max(0.0, held - self.burst_s)
 
     def spend(self, now: float, count: int = 1) -> None:
@@ -95,19 +98,21 @@ class FrameBudget:
             self._level += count / self.frames_per_s
             self.spent += count
 
-    def join(self, member: object, now: float) -> float:
-        """A member's first frame is ready: 0.0 = send it now, else seconds until its slot (it
-        asks again then and gets 0.0). Slots follow everything counted and queued before, one
-        ``1 / frames_per_s`` apart: views starting together queue in order."""
+    def join(self, member: object, now: float, cost: int = 1) -> float:
+        """A member's first (or final) frame is ready: 0.0 = send it now, else seconds until its
+        slot (it asks again then and gets 0.0). Slots follow everything counted and queued
+        before, ``cost / frames_per_s`` apart (``cost``: the messages that go out then): views
+        starting or ending together queue in order."""
         with self._lock:
             self._drain(now)
             self._active.add(member)
-            slot = self._slots.get(member)
-            if slot is None:
+            held = self._slots.get(member)
+            if held is None:
                 ahead = self.backlog()
                 if ahead <= 0.0:
                     return 0.0
-                slot = self._slots[member] = now + ahead
+                self._slots[member] = held = (now + ahead, cost)
+            slot = held[0]
             if now >= slot - 1e-6:
                 del self._slots[member]
                 return 0.0
@@ -366,11 +371,13 @@ class Coalescer:
         *,
         then: Callable[[], None] | None = None,
         queue: bool = False,
+        cost: int = 1,
     ) -> None:
         """Final flush: everything pending, the final status and metrics, ``final=True``; then
         ``then()``. No text is taken after this call. With ``queue`` (and a budget and a
         scheduler) the final frame waits for its slot in the budget when it is over its burst,
-        as first frames do: 200 views ending together are spread instead of sent at once."""
+        as first frames do: 200 views ending together are spread instead of sent at once
+        (``cost``: the messages the end sends, the final frame and what ``then`` sends)."""
         with self._lock:
             if self._closed:
                 return
@@ -380,13 +387,13 @@ class Coalescer:
             if not (queue and self._budget is not None and self._schedule is not None):
                 self._final(then)
                 return
-        self._final_when_due(then)
+        self._final_when_due(then, cost)
 
-    def _final_when_due(self, then: Callable[[], None] | None) -> None:
+    def _final_when_due(self, then: Callable[[], None] | None, cost: int) -> None:
         assert self._budget is not None and self._schedule is not None
-        wait = self._budget.join(self, self._clock())
+        wait = self._budget.join(self, self._clock(), cost)
         if wait > 0.0:
-            self._schedule(wait, lambda: self._final_when_due(then))
+            self._schedule(wait, lambda: self._final_when_due(then, cost))
             return
         self._final(then)
 

@@ -759,7 +759,12 @@ class StreamView(anywidget.AnyWidget):
             self.resumable = False
         if self._current() is v and self.mode != "idle":
             self._ending[v.index]["mode"] = "idle"
-        coalescer.close(v.run.status, then=lambda: self._ended(v), queue=self.mode == "background")
+        coalescer.close(
+            v.run.status,
+            then=lambda: self._ended(v),
+            queue=self.mode == "background",
+            cost=1 if self._frontend_ready else 2,  # headless: final frame + final snapshot
+        )
 
     def _ended(self, v: _Version) -> None:
         """The final frame was emitted (or, headless, built): store or send the final state."""

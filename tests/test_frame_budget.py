@@ -128,3 +128,15 @@ def test_a_handful_starting_together_is_within_the_burst():
     budget = FrameBudget(300)
     _times, firsts = run_views(10, budget, seconds=1.0)
     assert all(t < 0.021 for t in firsts.values())  # at once, as each one's token comes
+
+
+def test_queued_slots_follow_each_other_by_the_messages_they_stand_for():
+    budget = FrameBudget(100, burst_s=0.0)
+    a, b, c = object.__new__(Sim), object.__new__(Sim), object.__new__(Sim)  # any weakref-able
+    budget.spend(10.0)  # one message: 10 ms of backlog
+    assert budget.join(a, 10.0, cost=2) == pytest.approx(0.01)  # after the message sent
+    assert budget.join(b, 10.0) == pytest.approx(0.03)  # after a's two
+    assert budget.join(c, 10.0) == pytest.approx(0.04)
+    assert budget.join(a, 10.01) == 0.0  # its slot: go (and it leaves the queue)
+    budget.leave(b)  # a member that leaves gives its slot back
+    assert budget.backlog() == pytest.approx(0.01)  # the message has drained: c still queued
