@@ -116,6 +116,11 @@ async def bare(i):
     return "".join(pieces)
 """
 
+TINY_BUNDLE = (
+    "from nbstream.widget import StreamView\n"
+    "StreamView._esm = 'export default { render() {} }'\n"
+    "StreamView._css = ''"
+)
 BARE_LAUNCH = "tasks = [asyncio.ensure_future(bare(i)) for i in range({n})]"
 BARE_DONE = "print('DONE', sum(t.done() for t in tasks), len(tasks))"
 BARE_CHECK = (
@@ -133,7 +138,9 @@ CHECK = (
     "expected = ''.join(demo_tokens({tokens}))\n"
     "print('CHECK', sum(v.text == expected for v in views), 'exact texts', "
     "sorted({{v.status for v in views}}), 'max frames of one view', "
-    "max(v.frames_sent for v in views))"
+    "max(v.frames_sent for v in views), 'retried', sum(v.run.attempt > 1 for v in views), "
+    "'slowest (duration, ttft s)', max((round(v.metrics.duration_s or 0, 1), "
+    "round(v.metrics.ttft_s or 0, 1)) for v in views))"
 )
 
 
@@ -269,6 +276,12 @@ def main() -> None:
         "--ready", action="store_true", help="act as a frontend: say `ready` for every view"
     )
     parser.add_argument("--profile", type=Path, help="py-spy the kernel during the nbstream phase")
+    parser.add_argument(
+        "--tiny-bundle",
+        action="store_true",
+        help="diagnosis: views carry a 1-line _esm instead of the 0.5 MB bundle (every comm_open "
+        "carries it) to see what the bundle costs the launch and the pings",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 streams of 40 tokens")
     args = parser.parse_args()
     if args.quick:
@@ -290,6 +303,8 @@ def main() -> None:
         counter.start()
         try:
             execute(kc, SETUP.format(base_url=server.base_url, tokens=args.tokens, rate=args.rate))
+            if args.tiny_bundle:
+                execute(kc, TINY_BUNDLE)
             idle = [execute(kc, "1")[0] for _ in range(20)]
             base = run_phase(kc, counter, "baseline: bare SDK loops, no widget",
                              BARE_LAUNCH.format(n=n), BARE_DONE,

@@ -540,6 +540,7 @@ class StreamView(anywidget.AnyWidget):
             self._after_cell(live)  # decide when the cell ends: was the view its result?
             return
         _update_display(self._full_bundle(), live.display_id)
+        _count_message(self._clock())
 
     def _after_cell(self, live: _LiveDisplay) -> None:
         try:
@@ -763,8 +764,15 @@ class StreamView(anywidget.AnyWidget):
             v.run.status,
             then=lambda: self._ended(v),
             queue=self.mode == "background",
-            cost=1 if self._frontend_ready else 2,  # headless: final frame + final snapshot
+            cost=self._end_cost(),
         )
+
+    def _end_cost(self) -> int:
+        """Messages the end of a background version sends: the final frame, the final snapshot
+        (headless only) and the live output's update to the final answer (if displayed)."""
+        live = self._live
+        updates_display = live is not None and not live.emptied and not live.waiting
+        return 1 + (not self._frontend_ready) + updates_display
 
     def _ended(self, v: _Version) -> None:
         """The final frame was emitted (or, headless, built): store or send the final state."""
