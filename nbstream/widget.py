@@ -702,8 +702,9 @@ class StreamView(anywidget.AnyWidget):
             if loop is not None and _running_loop() is loop:
                 loop.call_later(delay, callback)
                 return
-            if v.run.reads_watched and gate.hold(delay, callback):
-                return
+            run = v.run  # held only while the consumer reads: after the run (a queued final
+            if run.reads_watched and run.status not in FINAL and gate.hold(delay, callback):
+                return  # frame) nobody would arm it
             _TIMERS.schedule(delay, callback)
 
         return schedule

@@ -108,3 +108,29 @@ def test_complete_text_with_watched_reads(local_server, background) -> None:
     frames = [protocol.read_frame(m) for m in sent if protocol.is_frame(m)]
     framed = "".join(p["text"] for f in frames for p in f["parts"] if p["kind"] == "text")
     assert framed == view.text and len(view.text) > 3_000
+
+
+def test_a_queued_final_frame_is_not_held(local_server) -> None:
+    """A background view's final frame waits for its slot in the kernel-wide budget when the
+    budget is over its burst; the run is over then (no more reads): its timer must not be held
+    for a read that never comes."""
+    from nbstream.coalesce import KERNEL_BUDGET
+
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="local", max_retries=0)
+    stream = client.chat.completions.create(
+        model="demo",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        extra_body={"nbstream": {"tokens": 200}},
+    )
+    view = StreamView(stream)
+    sent: list[dict] = []
+    view.send = sent.append
+    KERNEL_BUDGET.spend(time.monotonic(), 120)  # 0.4 s of messages: the end must queue
+    view.start(background=True)
+    view.wait(timeout=20)
+    assert view.status == "done" and view.run.reads_watched
+    frames = [protocol.read_frame(m) for m in sent if protocol.is_frame(m)]
+    assert frames and frames[-1].get("final")
+    framed = "".join(p["text"] for f in frames for p in f["parts"] if p["kind"] == "text")
+    assert framed == view.text
