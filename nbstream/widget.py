@@ -744,8 +744,9 @@ class StreamView(anywidget.AnyWidget):
     def _close_version(self, v: _Version) -> None:
         """The run ended: the final frame (queued on the kernel's frame budget when the view
         streams in the background, so 200 views ending together stay within it), then
-        :meth:`_ended`. Each end costs one message: the final frame carrying the mode the view
-        ends in, or (no frontend said ``ready``: headless) the final snapshot with the mode."""
+        :meth:`_ended`. To a frontend that said ``ready`` the end is one message, the final
+        frame carrying the mode the view ends in; headless, the final frame and one state update
+        (the final snapshot with the mode)."""
         coalescer = v.coalescer
         assert coalescer is not None
         with self._lock:
@@ -791,9 +792,9 @@ class StreamView(anywidget.AnyWidget):
                 if mode is not None:
                     self.mode = mode  # rides in the same message
         self._update_live_display()
-        self._ending.pop(v.index, None)
         if not v.done.done():
             v.done.set_result(v.run.status)
+        self._ending.pop(v.index, None)  # (after: a late _close_version sees the version done)
 
     def _final_message(self, v: _Version, frame: Frame) -> dict[str, Any]:
         """The last frame of a version, with its reason and notes; to a frontend that said
