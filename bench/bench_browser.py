@@ -125,9 +125,9 @@ WIDGET_DONE_JS = """
 }
 """
 
-CONTAINMENT_CSS = (
-    ".nbstream-blocks > .nbstream-block { content-visibility: auto; "
-    "contain-intrinsic-size: auto 3em; }"
+NO_CONTAINMENT_CSS = (
+    ".nbstream-blocks > .nbstream-block { content-visibility: visible !important; "
+    "contain-intrinsic-size: none !important; }"
 )
 
 BASELINE_JS = """
@@ -259,6 +259,7 @@ def render_cost(
         cpu = cdp.send("Profiler.stop")["profile"]
         profile.write_text(json.dumps(cpu))
         print_profile(cpu, profile)
+    gaps = widget.root.get_attribute("data-gaps")
     shown = widget.copied_text()
     if shown != text:
         raise SystemExit(f"the widget holds {len(shown):,} chars, expected {len(text):,}")
@@ -270,6 +271,7 @@ def render_cost(
         "rec": rec,
         "base": base,
         "paint_chars": len(shown),
+        "gaps": gaps,
     }
 
 
@@ -422,9 +424,9 @@ def main() -> None:
         help="write a Chromium trace of the render run (chrome://tracing JSON), summarized",
     )
     parser.add_argument(
-        "--containment",
+        "--no-containment",
         action="store_true",
-        help="experiment: inject CSS content-visibility:auto on finished Markdown blocks",
+        help="experiment: switch off the widget's content-visibility:auto on finished blocks",
     )
     args = parser.parse_args()
     if args.quick:
@@ -470,9 +472,9 @@ def main() -> None:
                 name = write_notebook(server, "bench.ipynb", cells)
                 nb = NotebookPage(page, server, name).open(timeout=120)
                 page.add_script_tag(content=bundle)
-                if args.containment:
-                    page.add_style_tag(content=CONTAINMENT_CSS)
-                    print(f"experiment: injected CSS {CONTAINMENT_CSS!r}")
+                if args.no_containment:
+                    page.add_style_tag(content=NO_CONTAINMENT_CSS)
+                    print(f"experiment: injected CSS {NO_CONTAINMENT_CSS!r}")
                 nb.run_cell(0, wait=True)
 
                 render = render_cost(nb, args.tokens, text, args.quick, args.profile, args.trace)
@@ -511,6 +513,7 @@ def report_render(render: dict[str, Any], tokens: int, text: str) -> None:
         f"  baseline render work per frame:          {summary(base['work'])}; reached "
         f"{base['frac'] * 100:.0f}% of the text in the time budget"
     )
+    print(f"  frames the widget found missing (each asked Python for a resync): {render['gaps']}")
     if len(work) < 10:
         print(
             f"  WARNING: the widget painted in only {len(work)} frames while streaming (it should "

@@ -314,7 +314,7 @@ export class IncrementalMarkdown {
     // a tail not re-rendered this time still shows if it only lags behind (its block grew)
     const stale = this.tailDirty && !(this.tail.src !== null && this.tailSrc?.startsWith(this.tail.src));
     this.setTailHidden(this.queue.length > 0 || stale);
-    // 4. the tail's math and code (where the text grows), then the other blocks' oldest first
+    // 4. the tail's math and code (where the text grows), then the other blocks' (newest first)
     while (!this.tailHidden && this.tailUpgrades.length && !over()) {
       this.upgrade(this.tailUpgrades.shift());
       this.worked = true;
@@ -323,12 +323,16 @@ export class IncrementalMarkdown {
     return !this.pending;
   }
 
-  /** Upgrade queued elements (of the blocks on screen only, or of all) until over(). */
+  /** Upgrade queued elements (of the blocks on screen only, or of all, newest block first: an
+   * upgrade changes its block's height, and the page must re-position everything below) until
+   * over(). */
   upgradeQueued(over, visibleOnly) {
     if (visibleOnly && !this.visible.size) return;
-    for (const [node, els] of this.upgradeQueue) {
+    const nodes = visibleOnly ? [...this.visible] : [...this.upgradeQueue.keys()].reverse();
+    for (const node of nodes) {
+      const els = this.upgradeQueue.get(node);
+      if (!els) continue;
       if (over()) return;
-      if (visibleOnly && !this.visible.has(node)) continue;
       while (els.length && !over()) {
         this.upgrade(els.shift());
         this.worked = true;

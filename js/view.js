@@ -140,6 +140,8 @@ export class View {
     this.root.dataset.status = status;
     this.root.dataset.mode = mode;
     this.root.dataset.version = String(vi);
+    const gaps = String(this.doc.gaps); // frames found missing (each asks for a resync): diagnostics
+    if (this.root.dataset.gaps !== gaps) this.root.dataset.gaps = gaps;
 
     const c = this.paintTabs(v);
     const shownKey = `${vi}:${c}`;

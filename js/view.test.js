@@ -119,6 +119,38 @@ describe("View", () => {
     expect(model.sent).toEqual([{ type: "resume" }]);
   });
 
+  it("a whole answer at once (a snapshot) is painted over bounded frames until complete", () => {
+    // a clock that advances 1 ms per read: each frame's answer work is bounded by the budget,
+    // deterministically (the invariant behind "never one 8 s task for a late snapshot")
+    let t = 0;
+    const now = () => t++;
+    const block = "## Part\n\nMath $x^2$ and code:\n\n```python\ndef f():\n    return 1\n```";
+    const answer = Array.from({ length: 40 }, () => block).join("\n\n");
+    const model = makeModel();
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    const view = new View(el, model, doc, { now, budget: 5 });
+    doc.reconcile({ protocol: 1, current: 0, versions: [
+      { version: 0, seq: 5, status: "done", reason: null, metrics: {}, parts: [{ choice: 0, kind: "text", text: answer }] },
+    ] });
+    const answerEl = el.querySelector("[data-testid=answer]");
+    let frames = 0;
+    while (rafs.length) {
+      const before = view.renderer.renders + view.renderer.upgrades;
+      flush();
+      frames += 1;
+      expect(view.renderer.renders + view.renderer.upgrades - before).toBeLessThanOrEqual(6);
+      expect(frames).toBeLessThan(500);
+    }
+    expect(frames).toBeGreaterThan(20); // spread over many frames, not one long task
+    expect(answerEl.dataset.rendered).toBe("complete");
+    expect(el.querySelector("[data-testid=status]").textContent).toContain("done");
+    expect(answerEl.querySelectorAll("h2").length).toBe(40);
+    expect(answerEl.querySelectorAll(".katex").length).toBe(40);
+    expect(answerEl.querySelectorAll(".hljs-keyword").length).toBe(80);
+    expect(answerEl.querySelector(".nbstream-tex, [data-nbstream-hl]")).toBeNull();
+  });
+
   it("the log panel fetches rows on demand and renders them as text", () => {
     const model = makeModel();
     const doc = new StreamDocument();
