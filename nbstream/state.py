@@ -6,6 +6,7 @@ Kept apart from the runner so replay, tests and the widget can rebuild an answer
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,10 +94,21 @@ class ToolCall:
 COMPACT_EVERY = 4096
 
 
+# The consumer appends pieces without a lock (one atomic list.append). Joining replaces a range of
+# pieces by one string: the consumer's compaction and a reader on another thread (``view.text``
+# while a background stream runs) both do it, so they take this lock, and each joins only the
+# pieces it counted (``parts[a:n]``): a piece appended meanwhile stays after the joined range
+# instead of being overwritten.
+_JOIN_LOCK = threading.Lock()
+
+
 def _compact(parts: list[str], blocks: int) -> int:
     """Join the pieces after the first ``blocks`` joined blocks into one; the new block count."""
     if len(parts) - blocks >= COMPACT_EVERY:
-        parts[blocks:] = ["".join(parts[blocks:])]
+        with _JOIN_LOCK:
+            n = len(parts)
+            blocks = min(blocks, n - 1)  # a reader may have joined everything meanwhile
+            parts[blocks:n] = ["".join(parts[blocks:n])]
         return blocks + 1
     return blocks
 
@@ -121,7 +133,11 @@ class ChoiceState:
     @staticmethod
     def _joined(parts: list[str]) -> str:
         if len(parts) > 1:
-            parts[:] = ["".join(parts)]
+            with _JOIN_LOCK:  # see _compact: the consumer may append while we join
+                n = len(parts)
+                text = "".join(parts[:n])
+                parts[:n] = [text]
+            return text
         return parts[0] if parts else ""
 
     @property

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 from nbstream.events import ReasoningDelta, TextDelta
 from nbstream.state import COMPACT_EVERY, AnswerState
 
@@ -25,3 +28,39 @@ def test_long_text_is_joined_in_blocks_and_read_back_exactly() -> None:
     assert len(choice._text) == 1  # reading joins it once
     state.apply([TextDelta("end")])
     assert state.text == "".join(pieces) + "end"
+
+
+def test_reading_text_on_another_thread_while_appending_loses_nothing() -> None:
+    """``view.text`` read from the notebook while a background stream appends: the reader's join
+    must not overwrite a piece appended between its join and its store, nor race the consumer's
+    compaction. A stress test: before the fix, 2 of 5 such trials lost text (up to half of it)."""
+    pieces = [f"{i}," for i in range(200_000)]
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: widen any race window
+    try:
+        for _ in range(4):
+            state = AnswerState()
+            done = threading.Event()
+            reads = [0]
+
+            def read(
+                state: AnswerState = state, done: threading.Event = done, reads: list = reads
+            ) -> None:
+                while not done.is_set():
+                    if state.choices:
+                        state.choices[0].text  # noqa: B018 - the read is the point
+                        reads[0] += 1
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            try:
+                for piece in pieces:
+                    state.apply([TextDelta(piece, 0)])
+            finally:
+                done.set()
+                reader.join()
+            assert reads[0] > 1000  # the reader really ran alongside
+            assert state.text == "".join(pieces)
+            assert state.choices[0].chars == len(state.text)
+    finally:
+        sys.setswitchinterval(old)
