@@ -14,6 +14,7 @@ that restarts the whole answer). **Retry** is simpler: the same request again, a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -84,7 +85,10 @@ class OverlapJoiner:
         self._buffer = ""
         self._decided = not partial
         self.overlap = 0  # characters dropped
-        self.appended = ""
+        # what was released, as pieces: ``+=`` on an attribute copies the whole string each time
+        # (quadratic over a long continuation); joined only when read, like AnswerState's text
+        self._appended: list[str] = []
+        self._lock = threading.Lock()
 
     def _could_still_repeat(self) -> bool:
         b, p = self._buffer, self.partial
@@ -113,13 +117,13 @@ class OverlapJoiner:
     def feed(self, delta: str) -> str:
         """A continuation delta in; the text to append to the partial answer out (maybe "")."""
         if self._decided:
-            self.appended += delta
+            self._appended.append(delta)
             return delta
         self._buffer += delta
         if self._could_still_repeat():
             return ""
         out = self._decide()
-        self.appended += out
+        self._appended.append(out)
         return out
 
     def finish(self) -> str:
@@ -127,8 +131,20 @@ class OverlapJoiner:
         if self._decided:
             return ""
         out = self._decide()
-        self.appended += out
+        self._appended.append(out)
         return out
+
+    @property
+    def appended(self) -> str:
+        """The text released so far (the continuation minus the overlap)."""
+        pieces = self._appended
+        if len(pieces) > 1:
+            with self._lock:  # the consumer may append meanwhile: join only what was counted
+                n = len(pieces)
+                text = "".join(pieces[:n])
+                pieces[:n] = [text]
+            return text
+        return pieces[0] if pieces else ""
 
     @property
     def joined(self) -> str:

@@ -71,3 +71,16 @@ def test_streaming_joiner_releases_text_early_when_it_cannot_be_a_repeat() -> No
     joiner = OverlapJoiner(PARTIAL)
     assert joiner.feed("zy") == "zy"  # "zy" appears nowhere in the partial: released at once
     assert joiner.feed(" dog.") == " dog."
+
+
+def test_joiner_keeps_pieces_and_reads_them_back_whole() -> None:
+    joiner = OverlapJoiner("The answer so far. ")
+    expected = "The answer so far. "
+    for i in range(5_000):
+        delta = f"word{i} "
+        expected += joiner.feed(delta)
+        if i % 997 == 0:  # reads in between join the pieces seen so far, never lose later ones
+            assert joiner.joined == expected
+    expected += joiner.finish()
+    assert joiner.joined == expected
+    assert joiner.appended == expected[len("The answer so far. ") :]
