@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +134,7 @@ class BudgetGuard:
         self.stopped: str | None = None
         self._key = next(self._ids)
         self._ended = False
+        self._chars = 0  # length of the text so far (on_delta counts it from the deltas)
 
     @property
     def cost(self) -> float | None:
@@ -146,10 +147,19 @@ class BudgetGuard:
         return self.session.exhausted() if self.session is not None else None
 
     def on_chunk(self, delta: str, text: str) -> Flag | None:
+        self._chars = len(text)
         if not delta or self.exact or self.stopped:
             return None
         self.completion_tokens += max(1, round(len(delta) / self.chars_per_token))
         return self._check(len(text))
+
+    def on_delta(self, delta: str, text_so_far: Callable[[], str]) -> Flag | None:
+        """:meth:`on_chunk` counting the characters itself (the whole text is never needed)."""
+        self._chars += len(delta)
+        if not delta or self.exact or self.stopped:
+            return None
+        self.completion_tokens += max(1, round(len(delta) / self.chars_per_token))
+        return self._check(self._chars)
 
     def on_usage(self, prompt_tokens: int | None, completion_tokens: int | None) -> Flag | None:
         """The server's usage: exact numbers from now on."""

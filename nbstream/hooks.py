@@ -6,7 +6,12 @@ A hook sees each text delta and the accumulated text of its choice, and returns 
 kept) with the flag's reason. :class:`HookSet` is what the run loop talks to: it calls every hook,
 records every flag, and turns the first ``stop`` into one call of the run's stop function.
 
-Hooks run on the consuming thread between two chunks, so they must be cheap. Slow checks (a
+Hooks run on the consuming thread between two chunks, so they must be cheap. The accumulated text
+is one ``str`` built from the stream's pieces, so handing it over costs a copy of the whole answer
+per chunk (quadratic over a long answer). The shipped hooks therefore implement
+``on_delta(delta, text_so_far)`` as well: :class:`HookSet` gives them a function that builds the
+text only when they need it (a moderation check every ``every_chars``; never for keywords or the
+budget). Plain ``on_chunk(delta, text)`` hooks still get the string. Slow checks (a
 moderation API call) belong on a worker: :class:`OpenAIModerationHook` sends the accumulated text
 every ``every_chars`` characters from a background thread and reports its verdict through
 ``HookSet.report`` the moment it arrives - the stream never waits for the moderation endpoint.
@@ -29,6 +34,8 @@ from nbstream.redact import redact_text
 
 Action = Literal["flag", "stop"]
 log = logging.getLogger(__name__)
+
+_CONTEXT = 64  # characters kept before KeywordHook's overlap (anchors and lookbehinds look back)
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ class HookSet:
         self._lock = threading.Lock()
         self.flags: list[Flag] = []
         self.stopped_by: Flag | None = None
+        self._calls = [(hook, getattr(hook, "on_delta", None)) for hook in self.hooks]
         for hook in self.hooks:
             bind = getattr(hook, "bind", None)
             if callable(bind):
@@ -111,11 +119,23 @@ class HookSet:
         if first_stop and self._stop is not None:
             self._stop(f"stopped by {flag.hook}: {flag.reason}")
 
-    def on_chunk(self, delta: str, text: str) -> list[Flag]:
-        """Call every hook with the new delta and the accumulated text; returns the new flags."""
+    def on_chunk(self, delta: str, text: str | Callable[[], str]) -> list[Flag]:
+        """Call every hook with the new delta and the accumulated text; returns the new flags.
+
+        ``text`` may be a function returning the accumulated text: hooks with ``on_delta`` get the
+        function (they call it only when they need the whole text), the others the string, built
+        at most once per call.
+        """
         found: list[Flag] = []
-        for hook in self.hooks:
-            flag = hook.on_chunk(delta, text)
+        whole = text if isinstance(text, str) else None
+        text_so_far = text if whole is None else (lambda: whole)
+        for hook, on_delta in self._calls:
+            if on_delta is not None:
+                flag = on_delta(delta, text_so_far)
+            else:
+                if whole is None:
+                    whole = text_so_far()  # type: ignore[operator]
+                flag = hook.on_chunk(delta, whole)
             if flag is not None:
                 found.append(flag)
                 self.report(flag)
@@ -175,13 +195,31 @@ class KeywordHook:
         self.overlap = overlap
         self._scanned = 0  # text length already searched
         self._seen: set[tuple[int, int]] = set()
+        # on_delta keeps the end of the text itself: the overlap plus some context before it,
+        # so \b, (?<!\w) and short lookbehinds see the same characters as in the whole text
+        self._keep = overlap + _CONTEXT
+        self._tail = ""
 
     def on_chunk(self, delta: str, text: str) -> Flag | None:
         start = max(0, self._scanned - self.overlap)
         self._scanned = len(text)
+        self._tail = text[-self._keep :]
+        return self._search(text, start, 0)
+
+    def on_delta(self, delta: str, text_so_far: Callable[[], str]) -> Flag | None:
+        """:meth:`on_chunk` without the whole text: the same matches, searched in the kept tail."""
+        base = self._scanned - len(self._tail)  # where the window starts in the whole text
+        window = self._tail + delta
+        start = max(0, self._scanned - self.overlap)
+        self._scanned += len(delta)
+        self._tail = window[-self._keep :]
+        return self._search(window, start - base, base)
+
+    def _search(self, text: str, pos: int, base: int) -> Flag | None:
         for pattern in self.patterns:
-            for match in pattern.finditer(text, start):
-                span = match.span()
+            for match in pattern.finditer(text, pos):
+                start, end = match.span()
+                span = (start + base, end + base)
                 if span in self._seen or span[1] == span[0]:
                     continue
                 self._seen.add(span)
@@ -233,6 +271,7 @@ class OpenAIModerationHook:
         self.name = name
         self.check_at_end = check_at_end
         self._checked = 0  # length of the text sent last
+        self._length = 0  # length of the text so far (counted from the deltas by on_delta)
         self._inflight: Future[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbstream-moderation")
         self._report: Callable[[Flag], None] | None = None
@@ -243,8 +282,20 @@ class OpenAIModerationHook:
         self._report = report
 
     def on_chunk(self, delta: str, text: str) -> Flag | None:
+        self._length = len(text)
         if len(text) - self._checked >= self.every_chars:
             self._submit(text)
+        return None
+
+    def on_delta(self, delta: str, text_so_far: Callable[[], str]) -> Flag | None:
+        """:meth:`on_chunk` that builds the text only when a check is due."""
+        self._length += len(delta)
+        if self._length - self._checked >= self.every_chars:
+            busy = self._inflight is not None and not self._inflight.done()
+            if not busy:
+                text = text_so_far()
+                self._length = len(text)
+                self._submit(text)
         return None
 
     def on_end(self, text: str) -> Flag | None:

@@ -227,7 +227,9 @@ class RunGuard:
             return
         for event in events:
             if type(event) is TextDelta and event.choice == 0:
-                self.hookset.on_chunk(event.text, run.state.text)
+                # the text so far as a function: hooks build it only when they need it (a copy
+                # of the whole answer per chunk would make long answers quadratic)
+                self.hookset.on_chunk(event.text, lambda: run.state.text)
             elif type(event) is Usage and self.budget is not None:
                 flag = self.budget.on_usage(event.prompt_tokens, event.completion_tokens)
                 if flag is not None:

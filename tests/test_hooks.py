@@ -8,6 +8,7 @@ import threading
 import openai
 import pytest
 
+from nbstream.budget import BudgetGuard
 from nbstream.hooks import Flag, HookSet, KeywordHook, OpenAIModerationHook
 from nbstream.server import serve
 
@@ -118,3 +119,79 @@ def test_moderation_hook_final_check_and_failure_never_raises(server) -> None:
     assert [f.category for f in recorded] == ["moderation_error"]
     assert recorded[0].action == "flag"  # an outage of the moderation API never stops the answer
     assert "sk-live" not in str(broken.checks)
+
+
+class _Recorder:
+    """A plain on_chunk hook (no on_delta): it must get the whole text as a str."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def on_chunk(self, delta: str, text: str) -> Flag | None:
+        self.seen.append((delta, text))
+        return None
+
+
+def _flags_of(hook: KeywordHook, pieces: list[str], *, incremental: bool) -> list[dict]:
+    flags = []
+    text = ""
+    for piece in pieces:
+        text += piece
+        if incremental:
+            flag = hook.on_delta(piece, lambda whole=text: whole)
+        else:
+            flag = hook.on_chunk(piece, text)
+        if flag is not None:
+            flags.append(flag.record())
+    return flags
+
+
+def test_keyword_on_delta_finds_exactly_what_the_whole_text_search_finds() -> None:
+    words = ["alpha", "beta", "gamma", "betamax", "x-ray"]
+    pieces = [f"{words[i % 5]}{' ' if i % 3 else ''}{'·' * (i % 4)}" for i in range(4_000)]
+    pieces[1000] = "ssn 123-"  # a regex match split across chunks, far from the start
+    pieces[1001] = "45-6789 "
+    cases = [
+        (lambda: KeywordHook(keywords=["beta", "x-ray"]), "matched 'x-ray'"),
+        (
+            lambda: KeywordHook(
+                [r"\b\d{3}-\d{2}-\d{4}\b", r"(?<=x-ray)\s?·*alpha", r"^alpha"], overlap=30
+            ),
+            "matched '123-45-6789'",
+        ),
+    ]
+    for make, must in cases:
+        expected = _flags_of(make(), pieces, incremental=False)
+        assert len(expected) > 100 and must in {f["reason"] for f in expected}
+        assert _flags_of(make(), pieces, incremental=True) == expected
+
+
+def test_hookset_builds_the_whole_text_only_for_hooks_that_need_it(server) -> None:
+    client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+    moderation = OpenAIModerationHook(client, every_chars=1_000, action="flag")
+    keyword = KeywordHook(keywords=["needle"])
+    budget = BudgetGuard(max_tokens=10**9)
+    builds = [0]
+    text = ""
+
+    def text_so_far() -> str:
+        builds[0] += 1
+        return text
+
+    hooks = HookSet([keyword, budget, moderation])
+    for i in range(5_000):
+        piece = f"w{i % 10}ord "
+        text += piece
+        hooks.on_chunk(piece, text_so_far)
+    moderation.wait(10)
+    # 35,000 characters: a moderation check is due every 1,000 (fewer if one is in flight)
+    assert 1 <= builds[0] <= 35
+    assert budget.completion_tokens > 0 and moderation.checks
+    # a plain on_chunk hook gets the string, built once per chunk for all such hooks
+    first, second = _Recorder(), _Recorder()
+    builds[0] = 0
+    HookSet([first, second, keyword]).on_chunk("tail", text_so_far)
+    assert builds[0] == 1 and first.seen == second.seen == [("tail", text)]
+    moderation.close()
