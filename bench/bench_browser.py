@@ -46,7 +46,7 @@ from _common import REPO, header, median, percentile
 
 sys.path.insert(0, str(REPO / "tests" / "browser"))
 
-from browser_jupyter import start_jupyter  # noqa: E402
+from browser_jupyter import set_lab_setting, start_jupyter  # noqa: E402
 from browser_page import NotebookPage, StreamWidget, wait_until, write_notebook  # noqa: E402
 from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from streams import setup_cell  # noqa: E402
@@ -65,12 +65,14 @@ INIT_SCRIPT = """
     }
   });
   B.start = () => {
-    const R = (B.rec = { deltas: [], long: [], stopped: false });
+    const R = (B.rec = { deltas: [], at: [], long: [], big: [], stopped: false });
+    R.t0 = performance.now();
     B.work = new Map(); B.on = true;
     let last = null;
     const loop = (ts) => {
       if (R.stopped) return;
-      if (last !== null) R.deltas.push(ts - last);
+      if (last !== null) { R.deltas.push(ts - last); R.at.push(ts - R.t0); }
+      if (last !== null && ts - last > 500) R.big.push([last - R.t0, ts - last]); // when, how long
       last = ts; orig(loop);
     };
     orig(loop);
@@ -81,7 +83,7 @@ INIT_SCRIPT = """
   };
   B.stop = () => {
     const R = B.rec; R.stopped = true; B.on = false; R.po.disconnect();
-    return { deltas: R.deltas, work: [...B.work.values()], long: R.long };
+    return { deltas: R.deltas, at: R.at, work: [...B.work.values()], long: R.long, big: R.big };
   };
   document.addEventListener("click", (e) => {
     if (e.target.closest && e.target.closest("[data-testid=stop]"))
@@ -246,6 +248,7 @@ def render_cost(
         WIDGET_STATUS_JS, arg={"cell": 1, "status": "done"}, polling=250, timeout=600_000
     )
     done_at = time.monotonic()
+    done_ms = page.evaluate("() => performance.now() - window.__bench.rec.t0")
     page.wait_for_function(
         WIDGET_DONE_JS, arg={"cell": 1, "status": "done"}, polling=100, timeout=600_000
     )
@@ -272,10 +275,12 @@ def render_cost(
         "base": base,
         "paint_chars": len(shown),
         "gaps": gaps,
+        "done_ms": done_ms,
     }
 
 
 TRACE_CATEGORIES = ["devtools.timeline"]
+TOC = "@jupyterlab/toc-extension:registry"  # JupyterLab's table of contents settings
 
 
 def print_trace(path: Path, top: int = 20) -> None:
@@ -428,6 +433,12 @@ def main() -> None:
         action="store_true",
         help="experiment: switch off the widget's content-visibility:auto on finished blocks",
     )
+    parser.add_argument(
+        "--toc-no-output",
+        action="store_true",
+        help="experiment: JupyterLab's table of contents without output headings "
+        "(includeOutput: false, in the bench's throwaway settings)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.tokens, args.trials = 3_000, 2
@@ -443,6 +454,9 @@ def main() -> None:
     try:
         with serve() as llm, sync_playwright() as pw:
             server = start_jupyter("lab", home / "jupyter")
+            if args.toc_no_output:
+                set_lab_setting(server, TOC, {"includeOutput": False})
+                print(f"experiment: {TOC} includeOutput false")
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 context = browser.new_context(
@@ -506,6 +520,8 @@ def report_render(render: dict[str, Any], tokens: int, text: str) -> None:
         "until the widget showed all of it fully rendered)"
     )
     print(f"  nbstream frame time (rAF delta):        {summary(rec['deltas'])}")
+    after = [d for d, at in zip(rec["deltas"], rec["at"], strict=True) if at > render["done_ms"]]
+    print(f"  of which after the stream's end:        {summary(after)}")
     print(f"  nbstream rAF script work per frame:     {summary(work)}")
     print(f"  nbstream long tasks (>50 ms): {len(rec['long'])}, total {sum(rec['long']):.0f} ms")
     print(f"  baseline (full re-render each frame) frame time: {summary(base['deltas'])}")
@@ -513,6 +529,9 @@ def report_render(render: dict[str, Any], tokens: int, text: str) -> None:
         f"  baseline render work per frame:          {summary(base['work'])}; reached "
         f"{base['frac'] * 100:.0f}% of the text in the time budget"
     )
+    done = render["done_ms"]
+    big = ", ".join(f"{d:.0f} ms at {(at - done) / 1000:+.1f} s" for at, d in rec["big"])
+    print(f"  frames > 500 ms (start vs. status 'done' seen, 250 ms polling): {big or 'none'}")
     print(f"  frames the widget found missing (each asked Python for a resync): {render['gaps']}")
     if len(work) < 10:
         print(
