@@ -23,6 +23,9 @@ function h(tag, attrs = {}, ...children) {
 // Script time per animation frame for the answer's Markdown (new blocks, math, highlighting); the
 // rest of a 16.7 ms frame is left for the page's own work (messages, style, layout, paint).
 export const FRAME_BUDGET_MS = 6;
+// Once the shown version has ended no text arrives any more: the catch-up (math and code of the
+// blocks off screen) may take more of each frame, so the answer is complete sooner.
+export const END_FRAME_BUDGET_MS = 12;
 
 const raf = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(fn) : setTimeout(fn, 16));
 
@@ -34,10 +37,11 @@ const STOP_TITLES = {
 };
 
 export class View {
-  constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS } = {}) {
+  constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS, endBudget = END_FRAME_BUDGET_MS } = {}) {
     this.model = model;
     this.now = now;
     this.budget = budget;
+    this.endBudget = endBudget;
     this.catchingUp = false; // a catch-up frame is scheduled
     this.doc = doc;
     this.shown = null; // version page shown; null = follow the newest (UI-only, never synced)
@@ -152,6 +156,7 @@ export class View {
       this.rendererVersion = shownKey;
     }
     const text = this.doc.text(vi, `${c}:text:`);
+    this.renderer.budget = FINAL_STATUSES.has(status) ? this.endBudget : this.budget;
     this.renderedState(this.renderer.update(text));
     this.paintRich(v, vi, c, text, shownKey);
 

@@ -129,7 +129,7 @@ describe("View", () => {
     const model = makeModel();
     const doc = new StreamDocument();
     const el = document.createElement("div");
-    const view = new View(el, model, doc, { now, budget: 5 });
+    const view = new View(el, model, doc, { now, budget: 5, endBudget: 5 });
     doc.reconcile({ protocol: 1, current: 0, versions: [
       { version: 0, seq: 5, status: "done", reason: null, metrics: {}, parts: [{ choice: 0, kind: "text", text: answer }] },
     ] });
@@ -149,6 +149,35 @@ describe("View", () => {
     expect(answerEl.querySelectorAll(".katex").length).toBe(40);
     expect(answerEl.querySelectorAll(".hljs-keyword").length).toBe(80);
     expect(answerEl.querySelector(".nbstream-tex, [data-nbstream-hl]")).toBeNull();
+  });
+
+  it("once the version has ended, catch-up frames may use the larger end budget", () => {
+    let t = 0;
+    const now = () => t++; // 1 ms per read: pieces of work per frame follow the budget
+    const block = "## Part\n\nMath $x^2$ and code:\n\n```python\ndef f():\n    return 1\n```";
+    const answer = Array.from({ length: 40 }, () => block).join("\n\n");
+    const perFrame = (status) => {
+      const model = makeModel();
+      const doc = new StreamDocument();
+      const el = document.createElement("div");
+      const view = new View(el, model, doc, { now, budget: 2, endBudget: 8 });
+      doc.reconcile({ protocol: 1, current: 0, versions: [
+        { version: 0, seq: 5, status, reason: null, metrics: {}, parts: [{ choice: 0, kind: "text", text: answer }] },
+      ] });
+      const counts = [];
+      for (let i = 0; i < 10 && rafs.length; i++) {
+        const before = view.renderer.renders + view.renderer.upgrades;
+        flush();
+        counts.push(view.renderer.renders + view.renderer.upgrades - before);
+      }
+      rafs = [];
+      return counts;
+    };
+    const streaming = perFrame("streaming");
+    const ended = perFrame("done");
+    expect(Math.max(...streaming)).toBeLessThanOrEqual(3);
+    expect(Math.max(...ended)).toBeLessThanOrEqual(9);
+    expect(Math.max(...ended)).toBeGreaterThan(3);
   });
 
   it("the log panel fetches rows on demand and renders them as text", () => {
