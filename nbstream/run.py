@@ -272,6 +272,7 @@ class StreamRun:
                 and not self._wake.wait(self._retry_delay)
             ):
                 continue
+            self._release_held(opened)
             self._conclude(exc, attempt, t0, opened)
             return
 
@@ -329,6 +330,7 @@ class StreamRun:
                 await asyncio.sleep(self._retry_delay)
                 if not self._stop_requested:
                     continue
+            self._release_held(opened)
             self._conclude(exc, attempt, t0, opened)
             return
 
@@ -468,6 +470,19 @@ class StreamRun:
         if opened is not None:
             opened.close()
         self._conclude(None, self.attempt, self._t_attempt, None, stopped=True)
+
+    def _release_held(self, opened: Opened | AOpened | None) -> None:
+        """The last attempt ended (finished, failed or cut): text its adapter still held back (a
+        possible partial ``<think>`` tag) joins the answer before the run concludes, on the
+        consuming thread. Not after Stop: the stopping thread concludes at once."""
+        if opened is None or self._stop_requested or self.status in FINAL:
+            return
+        events = opened.end_events()
+        if events:
+            self.state.apply(events)
+            listeners = self._listeners
+            if listeners:
+                self._notify(listeners, events)
 
     def _conclude(
         self,

@@ -130,3 +130,30 @@ def test_responses_error_event(local_server: LocalServer) -> None:
     run = StreamRun(req).run()
     assert run.status == "error" and run.reason == "boom"  # the server's error event
     assert run.text and "".join(demo_tokens()).startswith(run.text)  # the partial text is kept
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_think_section_cut_by_a_disconnect_loses_nothing(
+    local_server: LocalServer, is_async: bool
+) -> None:
+    """The splitter holds back a possible partial ``</think>`` tag; a stream cut right there
+    must still hand it over (as reasoning) when the run ends."""
+    prompt = (
+        "<think>I plan a short </thi"  # echo tokens: '<think>I', ' plan', ' a', ' short', ' </thi'
+    )
+    params = {"model": "echo?disconnect_after=6", "messages": [{"role": "user", "content": prompt}]}
+    if is_async:
+
+        async def main() -> StreamRun:
+            async with openai.AsyncOpenAI(
+                base_url=local_server.base_url, api_key="local", max_retries=0
+            ) as client:
+                return await StreamRun(ChatRequest(params, client)).arun()
+
+        run = asyncio.run(main())
+    else:
+        client = openai.OpenAI(base_url=local_server.base_url, api_key="local", max_retries=0)
+        run = StreamRun(ChatRequest(params, client)).run()
+    assert run.status == "incomplete", run.reason
+    assert run.state.choices[0].reasoning == "I plan a short </thi"
+    assert run.text == ""

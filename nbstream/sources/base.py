@@ -139,6 +139,11 @@ class Opened:
         """Raw data read but not yielded as a chunk: the payload of a mid-stream error."""
         return self._pending_raw() if self._pending_raw is not None else None
 
+    def end_events(self) -> list[Event]:
+        """Events the adapter still holds when the attempt ends early (see ``ChatAdapter.end``)."""
+        end = getattr(self._adapter, "end", None)
+        return end() if end is not None else []
+
 
 class AOpened:
     """One async attempt: ``items`` is an async iterator; ``await aclose()`` closes the response."""
@@ -178,6 +183,11 @@ class AOpened:
 
     def pending_raw(self) -> Any:
         return self._pending_raw() if self._pending_raw is not None else None
+
+    def end_events(self) -> list[Event]:
+        """Events the adapter still holds when the attempt ends early (see ``ChatAdapter.end``)."""
+        end = getattr(self._adapter, "end", None)
+        return end() if end is not None else []
 
 
 @runtime_checkable

@@ -176,6 +176,15 @@ class ChatAdapter:
             events.append(usage_event(chunk.usage))
         return events
 
+    def end(self) -> list[Event]:
+        """The stream ended without a finish reason (a disconnect, an error): release what a
+        ``<think>`` splitter still holds back (a possible partial tag), so no text is lost."""
+        events: list[Event] = []
+        for i, splitter in self._think.items():
+            if not splitter.done:
+                self._split(events, splitter.flush(), i)
+        return events
+
     @staticmethod
     def _split(events: list[Event], pieces: list[tuple[str, str]], choice: int) -> None:
         for kind, text in pieces:
