@@ -84,6 +84,17 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+def busiest_window(times: Sequence[float], width: float = 1.0) -> int:
+    """Most events in any ``width``-second window (``times`` in seconds, any order)."""
+    times = sorted(times)
+    best = lo = 0
+    for hi, t in enumerate(times):
+        while t - times[lo] > width:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
 class Recorder:
     """Every comm message a widget publishes: time, kind, and bytes of its ``data`` as JSON.
 

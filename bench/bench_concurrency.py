@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import header, median, percentile
+from _common import busiest_window, header, median, percentile
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
 
@@ -221,17 +221,6 @@ def stop_profiler(proc: subprocess.Popen, out: Path) -> None:
             print(f"    {count / total:6.1%}  {name}")
 
 
-def busiest(times: list[float]) -> int:
-    """Most messages in any 1-s window."""
-    times = sorted(times)
-    top = lo = 0
-    for hi, t in enumerate(times):
-        while t - times[lo] > 1.0:
-            lo += 1
-        top = max(top, hi - lo + 1)
-    return top
-
-
 def per_second(times: list[float], t0: float, wall: float) -> str:
     counts = collections.Counter(int(t - t0) for t in times)
     return " ".join(str(counts.get(i, 0)) for i in range(int(wall + TAIL_S) + 1))
@@ -256,8 +245,8 @@ def report(phase: Phase, idle: list[float], n: int) -> None:
     rate = len(comm) / phase.wall
     print(
         f"widget comm_msg {len(comm):,} = {rate:,.0f}/s ({rate / n:.1f}/s per stream), "
-        f"busiest 1 s window {busiest(comm):,}; with comm_open and display messages: "
-        f"{len(every):,}, busiest 1 s window {busiest(every):,}"
+        f"busiest 1 s window {busiest_window(comm):,}; with comm_open and display messages: "
+        f"{len(every):,}, busiest 1 s window {busiest_window(every):,}"
     )
     print("  widget comm_msg per second since the launch: " + per_second(comm, phase.t0,
           phase.wall))  # fmt: skip

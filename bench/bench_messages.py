@@ -25,23 +25,13 @@ import time
 from typing import Any
 
 import openai
-from _common import Recorder, header, record_comms
+from _common import Recorder, busiest_window, header, record_comms
 
 from nbstream import protocol
 from nbstream.server import serve
 from nbstream.widget import StreamView
 
 PROMPT = [{"role": "user", "content": "benchmark"}]
-
-
-def busiest_window(times: list[float], width: float = 1.0) -> int:
-    """Most messages in any ``width``-second window."""
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] > width:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def one_rate(client: openai.OpenAI, recorder: Recorder, rate: float, tokens: int) -> dict[str, Any]:
