@@ -44,18 +44,28 @@ def test_gate_holds_the_timer_until_the_consumer_waits(monkeypatch) -> None:
     assert gate.hold(0.02, poll)
 
 
+def _demo_stream(server, **options) -> openai.Stream:
+    """The local server's demo answer as a sync SDK stream; ``options``: its ``nbstream`` knobs."""
+    client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+    return client.chat.completions.create(
+        model="demo",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        extra_body={"nbstream": options},
+    )
+
+
+def _framed_text(messages: list[dict]) -> str:
+    """The answer text the frames among ``messages`` carried, in order."""
+    frames = [protocol.read_frame(m) for m in messages if protocol.is_frame(m)]
+    return "".join(p["text"] for f in frames for p in f["parts"] if p["kind"] == "text")
+
+
 def _paused_stream(server) -> tuple[bool, str]:
     """3,000 tokens at full speed (the consumer busy with data: its tail timer held), then the
     server pauses for 20 s. Returns whether the frames held all the text received during the
     pause, and the thread that sent the last frame."""
-    client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
-    stream = client.chat.completions.create(
-        model="demo",
-        messages=[{"role": "user", "content": "hi"}],
-        stream=True,
-        extra_body={"nbstream": {"tokens": 5_000, "stall_after": 3_000, "stall": 20}},
-    )
-    view = StreamView(stream)
+    view = StreamView(_demo_stream(server, tokens=5_000, stall_after=3_000, stall=20))
     sent: list[tuple[str, dict]] = []
     view.send = lambda msg: sent.append((threading.current_thread().name, msg))
     view.start(background=True)
@@ -64,8 +74,7 @@ def _paused_stream(server) -> tuple[bool, str]:
         complete = False
         while time.monotonic() < deadline and not complete:
             time.sleep(0.01)
-            frames = [protocol.read_frame(m) for _, m in list(sent) if protocol.is_frame(m)]
-            framed = "".join(p["text"] for f in frames for p in f["parts"] if p["kind"] == "text")
+            framed = _framed_text([m for _, m in list(sent)])
             complete = view.run.metrics.chunks >= 3_000 and framed == view.text
         assert view.run.reads_watched  # the gated path, not the plain timer
         assert view.status == "streaming"  # still paused
@@ -92,22 +101,13 @@ def test_a_paused_stream_shows_its_tail(local_server) -> None:
 
 @pytest.mark.parametrize("background", [False, True])
 def test_complete_text_with_watched_reads(local_server, background) -> None:
-    client = openai.OpenAI(base_url=local_server.base_url, api_key="local", max_retries=0)
-    stream = client.chat.completions.create(
-        model="demo",
-        messages=[{"role": "user", "content": "hi"}],
-        stream=True,
-        extra_body={"nbstream": {"tokens": 3_000}},
-    )
-    view = StreamView(stream)
+    view = StreamView(_demo_stream(local_server, tokens=3_000))
     sent: list[dict] = []
     view.send = sent.append
     view.start(background=background)
     view.wait(timeout=60)
     assert view.status == "done" and view.run.reads_watched
-    frames = [protocol.read_frame(m) for m in sent if protocol.is_frame(m)]
-    framed = "".join(p["text"] for f in frames for p in f["parts"] if p["kind"] == "text")
-    assert framed == view.text and len(view.text) > 3_000
+    assert _framed_text(sent) == view.text and len(view.text) > 3_000
 
 
 def test_a_queued_final_frame_is_not_held(local_server) -> None:
@@ -116,14 +116,7 @@ def test_a_queued_final_frame_is_not_held(local_server) -> None:
     for a read that never comes."""
     from nbstream.coalesce import KERNEL_BUDGET
 
-    client = openai.OpenAI(base_url=local_server.base_url, api_key="local", max_retries=0)
-    stream = client.chat.completions.create(
-        model="demo",
-        messages=[{"role": "user", "content": "hi"}],
-        stream=True,
-        extra_body={"nbstream": {"tokens": 200}},
-    )
-    view = StreamView(stream)
+    view = StreamView(_demo_stream(local_server, tokens=200))
     sent: list[dict] = []
     view.send = sent.append
     KERNEL_BUDGET.spend(time.monotonic(), 120)  # 0.4 s of messages: the end must queue
@@ -132,5 +125,4 @@ def test_a_queued_final_frame_is_not_held(local_server) -> None:
     assert view.status == "done" and view.run.reads_watched
     frames = [protocol.read_frame(m) for m in sent if protocol.is_frame(m)]
     assert frames and frames[-1].get("final")
-    framed = "".join(p["text"] for f in frames for p in f["parts"] if p["kind"] == "text")
-    assert framed == view.text
+    assert _framed_text(sent) == view.text
