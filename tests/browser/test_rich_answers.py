@@ -64,6 +64,11 @@ def notebook(open_notebook, page, server, calls: list[str]) -> NotebookPage:
     return nb
 
 
+def replays(names: list[str], first: int = 1) -> list[str]:
+    """Notebook cells ``v1 = replay("...")``, ``v2 = ...``: one recorded stream each."""
+    return [f'v{i} = replay("{n}")' for i, n in enumerate(names, first)]
+
+
 def widget_in(nb: NotebookPage, cell: int, *, run: bool = True) -> StreamWidget:
     if run:
         nb.run_cell(cell, timeout=120)
@@ -102,8 +107,7 @@ def test_reasoning_thinking_section(open_notebook, page, replay_server):
         open_notebook,
         page,
         replay_server,
-        [f'v = replay("{names[0]}", background=True, tokens_per_s=120)']
-        + [f'v{i} = replay("{n}")' for i, n in enumerate(names[1:], 2)],
+        [f'v = replay("{names[0]}", background=True, tokens_per_s=120)'] + replays(names[1:], 2),
     )
     # 17: <think> inline in the content. While it thinks: the section is open, no answer yet.
     w = widget_in(nb, 1)
@@ -167,8 +171,7 @@ def test_tool_call_cards(open_notebook, page, replay_server):
         open_notebook,
         page,
         replay_server,
-        [f'v = replay("{names[0]}", background=True, delay=0.25)']
-        + [f'v{i} = replay("{n}")' for i, n in enumerate(names[1:], 2)],
+        [f'v = replay("{names[0]}", background=True, delay=0.25)'] + replays(names[1:], 2),
     )
     # 02 paced: the arguments stream into the card, then show as formatted JSON
     w = widget_in(nb, 1)
@@ -207,7 +210,7 @@ def test_refusals(open_notebook, page, replay_server):
         open_notebook,
         page,
         replay_server,
-        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+        replays(names),
     )
     for cell, name in enumerate(names, 1):
         w = widget_in(nb, cell)
@@ -278,7 +281,7 @@ def test_logprobs_confidence_and_length(open_notebook, page, replay_server):
         open_notebook,
         page,
         replay_server,
-        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+        replays(names),
     )
     for cell, name in enumerate(names[:2], 1):
         w = widget_in(nb, cell)
@@ -318,7 +321,7 @@ def test_content_filter_results(open_notebook, page, replay_server):
         open_notebook,
         page,
         replay_server,
-        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+        replays(names),
     )
     for cell, name in enumerate(names, 1):
         w = widget_in(nb, cell)
@@ -411,7 +414,7 @@ def test_rich_parts_in_the_dark_theme(open_notebook, page, replay_server, jupyte
         open_notebook,
         page,
         replay_server,
-        [f'v{i} = replay("{n}")' for i, n in enumerate(names, 1)],
+        replays(names),
     )
     for cell in (1, 2):
         widget_in(nb, cell).wait_status("done")
