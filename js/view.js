@@ -32,9 +32,18 @@ const raf = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(fn
 const STOP_TITLES = {
   background: "Stop the stream (keeps the partial answer)",
   await: "Stop the stream (keeps the partial answer)",
-  blocking: "This cell holds the kernel: interrupt the kernel (■) to stop; the partial answer is kept",
+  blocking: "Stop the stream (interrupts this cell; the partial answer is kept)",
   idle: "Stop the stream",
 };
+
+// DOM events between the view and the notebook around it (the JupyterLab extension, js/lab/):
+// the view asks for the kernel interrupt when its cell holds the kernel (a click cannot reach a
+// busy kernel, the interrupt can), and hears when the kernel is gone.
+export const INTERRUPT_EVENT = "nbstream:interrupt";
+export const KERNEL_EVENT = "nbstream:kernel";
+// A version ended: the extension saves the answer's snapshot into the notebook (output metadata).
+export const FINAL_EVENT = "nbstream:final";
+const KERNEL_GONE = { restarting: "The kernel restarted", autorestarting: "The kernel restarted", dead: "The kernel died", terminating: "The kernel was shut down", unknown: "The kernel is gone" };
 
 export class View {
   constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS, endBudget = END_FRAME_BUDGET_MS } = {}) {
@@ -79,6 +88,9 @@ export class View {
     this.renderer = null;
     this.rendererVersion = null;
     el.appendChild(this.root);
+    this.kernelGone = null; // why the kernel behind this view is gone (the extension tells)
+    this.onKernel = (event) => this.kernelChanged(event.detail?.status);
+    this.root.addEventListener(KERNEL_EVENT, this.onKernel);
     this.unsubscribe = doc.subscribe(() => this.invalidate());
     this.onTrait = () => this.invalidate();
     for (const t of ["mode", "rerunnable", "resumable", "format", "language"]) model.on(`change:${t}`, this.onTrait);
@@ -91,10 +103,25 @@ export class View {
 
   onStop() {
     if (this.model.get("mode") === "blocking") {
+      // The cell runs the stream synchronously: the kernel reads no message until it ends, but
+      // its interrupt arrives at once and nbstream turns it into a clean Stop (partial text kept,
+      // no traceback, Run All goes on). The notebook's extension sends it for us.
+      const detail = { uid: this.model.get("uid"), handled: false };
+      this.root.dispatchEvent(new CustomEvent(INTERRUPT_EVENT, { bubbles: true, detail }));
       this.status.dataset.hint = "1";
-      this.status.textContent = "This cell holds the kernel: use the notebook's interrupt button (■) to stop. The partial answer is kept.";
+      this.status.textContent = detail.handled
+        ? "Stopping…"
+        : "This cell holds the kernel: use the notebook's interrupt button (■) to stop. The partial answer is kept.";
     }
     this.send(stop()); // sent anyway: delivered if the kernel can, e.g. on a subshell
+  }
+
+  /** The kernel behind this view restarted or died: say so, keep the text, disable what needs it. */
+  kernelChanged(status) {
+    const gone = KERNEL_GONE[status] ?? null;
+    if (!gone || this.kernelGone) return;
+    this.kernelGone = gone;
+    this.invalidate();
   }
 
   versionShown() {
@@ -160,29 +187,41 @@ export class View {
     this.renderedState(this.renderer.update(text));
     this.paintRich(v, vi, c, text, shownKey);
 
-    const final = FINAL_STATUSES.has(status);
+    const saved = mode === "saved"; // a stored answer without a kernel (js/lab/ renders it)
+    const gone = this.kernelGone;
+    const final = FINAL_STATUSES.has(status) || saved || !!gone;
     const live = !final && vi === this.doc.current;
+    this.root.dataset.kernel = gone ? "gone" : saved ? "none" : "live";
+    this.log.el.hidden = saved; // the chunk log lives in the kernel
     this.stopButton.hidden = !live;
     this.stopButton.title = STOP_TITLES[mode] ?? STOP_TITLES.idle;
     this.stopButton.textContent = mode === "blocking" ? "■ Stop (interrupt the kernel)" : "■ Stop";
-    this.regenButton.hidden = !this.model.get("rerunnable");
+    this.regenButton.hidden = !this.model.get("rerunnable") || !!gone;
     this.regenButton.disabled = live;
-    this.resumeButton.hidden = !(this.model.get("resumable") && final && resumableStatus(status, this.doc.text(vi)) && vi === this.doc.current && !v?.resumeBlocked);
+    this.resumeButton.hidden = !!gone || !(this.model.get("resumable") && final && resumableStatus(status, this.doc.text(vi)) && vi === this.doc.current && !v?.resumeBlocked);
     const n = this.doc.versions.length;
     this.pager.hidden = n < 2;
     this.pageLabel.textContent = `${vi + 1}/${n}`;
     this.prev.disabled = vi === 0;
     this.next.disabled = vi >= n - 1;
 
-    const reason = v?.reason;
+    let reason = v?.reason;
+    let shownStatus = status;
+    if (!FINAL_STATUSES.has(status) && (saved || gone)) {
+      // it never ended here: the text up to then is all there is
+      shownStatus = "stopped";
+      reason = gone ? `${gone} while this answer streamed: the text up to then is kept` : "The notebook was saved while this answer streamed: the text up to then is kept";
+    } else if (gone) {
+      reason = reason ?? `${gone}: this answer is kept; run the cell again to ask again`;
+    }
     // a finish-reason notice (cut off, filtered) already says it: no second box
     const saidByNotice = !this.finish.hidden && typeof reason === "string" && reason.startsWith("finish_reason ");
-    this.error.hidden = saidByNotice || !(reason && (status === "error" || status === "incomplete" || status === "stopped"));
+    this.error.hidden = saidByNotice || !(reason && (gone || shownStatus === "error" || shownStatus === "incomplete" || shownStatus === "stopped"));
     this.error.textContent = this.error.hidden ? "" : reason;
-    this.error.className = `nbstream-error nbstream-${status}`;
+    this.error.className = `nbstream-error nbstream-${shownStatus}`;
     if (!this.status.dataset.hint || final) {
       delete this.status.dataset.hint;
-      const parts = statusParts(status, v?.metrics);
+      const parts = statusParts(shownStatus, v?.metrics);
       if (!final && reason) parts.push(reason); // e.g. "HTTP 503, retrying in 1.2 s (attempt 2/4)"
       this.status.textContent = parts.join(" · ");
     }
@@ -190,6 +229,20 @@ export class View {
     this.notes.hidden = notes.length === 0;
     this.notes.textContent = notes.join(" · ");
     this.log.paint();
+    this.reportFinal();
+  }
+
+  /** Tell the notebook around (js/lab/) that the newest version ended, once per version and seq:
+   * it stores the snapshot with the notebook, so the answer is there when it is reopened. */
+  reportFinal() {
+    const n = this.doc.versions.length;
+    const v = this.doc.versions[n - 1];
+    if (!v || !FINAL_STATUSES.has(v.status) || this.model.get("mode") === "saved") return;
+    const key = `${n}:${v.seq}`;
+    if (this.reported === key) return;
+    this.reported = key;
+    const detail = { uid: this.model.get("uid"), snapshot: this.doc.toSnapshot(), format: this.model.get("format"), language: this.model.get("language") };
+    this.root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, detail }));
   }
 
   /** The renderer has more to do than one frame's budget: keep painting the answer (only) on
@@ -309,6 +362,7 @@ export class View {
   }
 
   destroy() {
+    this.root.removeEventListener(KERNEL_EVENT, this.onKernel);
     this.unsubscribe();
     for (const t of ["mode", "rerunnable", "resumable", "format", "language"]) this.model.off(`change:${t}`, this.onTrait);
     this.log.destroy();

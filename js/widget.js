@@ -10,6 +10,44 @@ import "./style.css";
 
 const documents = new Map(); // uid -> StreamDocument
 
+// Live views on this page, by uid, shared with the JupyterLab extension (which may hold another
+// copy of this module): the static copy of an answer hides while its live widget is on screen.
+const LIVE = Symbol.for("nbstream.live");
+export const LIVE_EVENT = "nbstream:live";
+
+function liveViews() {
+  return (globalThis[LIVE] ??= new Map());
+}
+
+export function isLive(uid) {
+  return (liveViews().get(uid) ?? 0) > 0;
+}
+
+function markLive(uid, delta) {
+  const views = liveViews();
+  views.set(uid, Math.max(0, (views.get(uid) ?? 0) + delta));
+  globalThis.dispatchEvent?.(new CustomEvent(LIVE_EVENT, { detail: { uid } }));
+}
+
+/** A model that never talks to a kernel: the values a saved answer was stored with. */
+function savedModel(values) {
+  return { get: (name) => values[name], set() {}, on() {}, off() {}, send() {}, save_changes() {} };
+}
+
+/** Render a saved answer (no kernel, no widget model): the same view, read-only, every version
+ * with its pager. `saved` = {snapshot, format, language} as nbstream stores it in the notebook. */
+export function renderSaved(el, saved) {
+  const doc = new StreamDocument({});
+  doc.reconcile(saved?.snapshot ?? { versions: [] });
+  const model = savedModel({
+    mode: "saved", rerunnable: false, resumable: false,
+    format: saved?.format ?? "markdown", language: saved?.language ?? "", uid: saved?.uid ?? "",
+  });
+  return new View(el, model, doc);
+}
+
+export { StreamDocument, View };
+
 function documentFor(model) {
   const uid = model.get("uid") || "default";
   let doc = documents.get(uid);
@@ -63,6 +101,13 @@ export default {
 
   render({ model, el }) {
     const view = new View(el, model, documentFor(model));
-    return () => view.destroy();
+    const uid = model.get("uid") || "default";
+    markLive(uid, 1);
+    // the JupyterLab extension shows the widget renderer that holds this view only from now on
+    el.dispatchEvent(new CustomEvent("nbstream:mounted", { bubbles: true }));
+    return () => {
+      view.destroy();
+      markLive(uid, -1);
+    };
   },
 };

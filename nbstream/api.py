@@ -60,9 +60,13 @@ def stream(
         # the mode it is about to run in, in the widget's first state: starting costs no message
         mode="background" if background else "blocking",
     )
-    if display and _in_ipython():
+    shown = display and _in_ipython()
+    if shown:
         view._display_live(waiting=not background)
-    return view.start(background=background)
+    view.start(background=background)
+    if shown and not background:
+        view._ended_in_cell()  # the answer output, in this cell (see nbstream.output)
+    return view
 
 
 def chat(

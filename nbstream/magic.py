@@ -25,7 +25,7 @@ from traitlets.config import Configurable
 
 from nbstream.conversations import Conversations
 from nbstream.interpolate import InterpolationError, fill
-from nbstream.output import show_final, show_live, start_detached, view_final
+from nbstream.output import start_detached
 
 FORMATS = ("markdown", "text", "code")
 APIS = ("chat", "responses")
@@ -442,22 +442,21 @@ class StreamMagics(Magics):
         start = _usage_errors(start)
         if inv.background:
             view = start()  # a task on the kernel's event loop: the cell returns at once
-            show_live(view)
+            view._display_live(waiting=False)
             if inv.view is not None:
                 self.shell.user_ns[inv.view] = view
             when_done(view, finish)
             return
         view = start_detached(start)  # its own thread, so this cell can wait for it
-        view.mode = "blocking"  # a Stop click cannot reach this busy kernel: say "interrupt"
-        show_live(view)
+        view.mode = "blocking"  # a Stop click reaches this busy kernel as an interrupt
+        view._display_live(waiting=True)
         if inv.view is not None:
             self.shell.user_ns[inv.view] = view
         view.wait()  # the interrupt button (■) stops the stream and keeps the partial text
         if view.mode == "blocking":
             view.mode = "idle"
         finish(view)
-        markdown, plain = view_final(view)
-        show_final(markdown, plain, like=view)
+        view._ended_in_cell()
 
     def _store(self, inv: Invocation, view: Any) -> None:
         if inv.out is not None:

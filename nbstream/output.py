@@ -1,46 +1,57 @@
-"""How a waiting-mode stream appears in a cell's output: a live widget, then a static answer.
+"""Where an answer lives in a notebook: a live output and an answer output, written once each.
 
-Three readers see a cell's output and want different things:
+Readers of a cell's outputs want different things, and a saved notebook meets all of them:
 
-- JupyterLab with a live kernel wants the widget (streaming text, Stop, metrics, log) and nothing
-  else: a second copy of the answer below it is noise.
-- GitHub, nbviewer and nbconvert have no widget state; they want the final answer as Markdown.
-- nbval compares what the kernel sends while the cell runs against the stored outputs, and
-  ignores ``update_display_data``: an output updated in place would differ from the stored one.
+- JupyterLab / Notebook 7 with a live kernel want the widget (streaming text, Stop, log) and one
+  copy of the answer, not two;
+- the same notebook reopened tomorrow (no kernel, or a fresh one that has no widget models) must
+  still show every answer, never "Error displaying widget: model not found";
+- nbconvert, GitHub, nbviewer and frontends without nbstream's extension have no widget at all
+  and want a static copy, which must be safe (model output is untrusted; outputs in your own
+  notebook are trusted and rendered unsanitized);
+- nbval compares what the kernel sends while a cell runs and ignores ``update_display_data``.
 
-So a waiting-mode cell emits two outputs, each written once: the live widget (with an empty
-text fallback, so stored notebooks do not say "waiting") and, when the stream has ended, the
-final answer as ``text/markdown`` + ``text/plain`` paired with an *empty* widget reference
-(``model_id: ""``). Jupyter's widget renderer hides a view whose model id is empty, so in
-JupyterLab only the widget shows; renderers without widget state fall back to the Markdown.
+So an answer writes two outputs (both carry ``OUTPUT_MIME``, rendered by the extension in
+``js/lab/``, which ships inside the wheel):
+
+1. the live output, when the stream starts: ``{OUTPUT_MIME: {"output": "live"}, widget view,
+   text/plain: ""}``, metadata ``{OUTPUT_MIME: {"uid": ...}}``. The extension mounts the widget
+   when the kernel has the model; the widget, when a version ends, writes the answer's snapshot
+   into this output's metadata, so a saved notebook carries the latest versions. Reopened, the
+   extension renders that snapshot read-only (same view, versions pager) instead of an error.
+2. the answer output, when the stream has ended (inside the running cell in waiting mode, so
+   nbval and headless runs record it; at the start as a placeholder, updated later, in background
+   mode): ``{OUTPUT_MIME: {"output": "answer"}, widget view with an empty model id, text/html:
+   the safe static copy, text/plain}``, metadata ``{OUTPUT_MIME: {"answers": [snapshot, ...]}}``.
+   The empty widget reference makes JupyterLab without nbstream's extension hide it next to the
+   live widget (the widget renderer hides a view whose model id is empty); nbconvert skips it
+   (no such model in the widget state) and shows the HTML. The extension shows it only when the
+   live output has nothing to show (a notebook executed headless, then opened).
+
+Run-to-run values (model ids, timings) live in output metadata, which nbval does not compare.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from nbstream import static_copy
+
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+OUTPUT_MIME = "application/vnd.nbstream.output+json"
 
 T = TypeVar("T")
-
-
-def _display(bundle: dict[str, Any]) -> None:
-    from IPython import get_ipython
-    from IPython.display import display
-
-    if get_ipython() is None:  # a script: nothing to show
-        return
-    display(bundle, raw=True)
+Bundle = tuple[dict[str, Any], dict[str, Any]]  # (data, metadata) of one output
 
 
 def widget_reference(widget: Any) -> dict[str, Any]:
     """The widget-view payload that makes a frontend render ``widget``.
 
     Asked of the widget library's own ``_repr_mimebundle_`` (anywidget's or ipywidgets'), not of
-    the widget class, whose override may leave the widget out (e.g. when it was shown already).
+    the widget class, whose override may leave the widget out.
     """
     import anywidget
     import ipywidgets
@@ -51,57 +62,132 @@ def widget_reference(widget: Any) -> dict[str, Any]:
     return dict(data[WIDGET_MIME])
 
 
-def show_live(widget: Any) -> None:
-    """Display ``widget`` with an empty text fallback (nothing stale is stored for GitHub)."""
-    _display({WIDGET_MIME: widget_reference(widget), "text/plain": ""})
+def live_output(widget: Any, uids: Sequence[str]) -> Bundle:
+    """The live output: the widget, and which answers it shows (``uids``)."""
+    data = {
+        OUTPUT_MIME: {"output": "live"},
+        WIDGET_MIME: widget_reference(widget),
+        "text/plain": "",
+    }
+    return data, {OUTPUT_MIME: {"uid": uids[0] if len(uids) == 1 else "", "uids": list(uids)}}
 
 
-def show_final(markdown: str, plain: str, like: Any) -> None:
-    """Display the final answer for readers without widget state; hidden next to a live widget.
+def answer_output(widget: Any, answers: Sequence[dict[str, Any]], html: str, plain: str) -> Bundle:
+    """The answer output. ``answers``: per answer its ``uid``, ``snapshot``, ``format``,
+    ``language`` and ``label`` (a column of ``compare()``); ``html`` is the safe static copy."""
+    hidden = {**widget_reference(widget), "model_id": ""}
+    data = {
+        OUTPUT_MIME: {"output": "answer"},
+        WIDGET_MIME: hidden,
+        "text/html": html,
+        "text/plain": static_copy.plain(plain),
+    }
+    return data, {OUTPUT_MIME: {"answers": list(answers)}}
 
-    ``like`` is the live widget, whose payload gives the widget protocol version to use.
+
+class CellOutputs:
+    """The outputs one widget (a view, or the grid of ``compare()``) wrote into cells, and
+    keeping its answer outputs up to date.
+
+    ``answer`` builds the answer output's ``(data, metadata)`` from the widget's current state.
     """
-    hidden = {**widget_reference(like), "model_id": ""}
-    _display({WIDGET_MIME: hidden, "text/markdown": markdown, "text/plain": plain})
+
+    def __init__(
+        self, widget: Any, answers: Sequence[dict[str, str]], answer: Callable[[], Bundle]
+    ) -> None:
+        self._widget = widget
+        self._answers = list(answers)  # uid and label of each answer the widget shows
+        self._answer = answer
+        self._lock = threading.Lock()
+        self._answer_ids: list[str] = []  # display ids of answer outputs to update
+        self._cells: set[int | None] = set()  # execution counts of cells that show the widget
+        self._followers: list[Callable[[], None]] = []  # e.g. the compare() grid holding a view
+
+    def on_update(self, callback: Callable[[], None]) -> None:
+        """Also call ``callback`` when this widget's answers change (a grid of several views)."""
+        self._followers.append(callback)
+
+    def show(self, *, waiting: bool) -> None:
+        """Display the live output; in background mode also the answer output (a placeholder now,
+        updated when the stream ends: the cell will be over by then)."""
+        if not _in_ipython():
+            return
+        data, metadata = live_output(self._widget, self._answers)
+        _display(data, metadata)
+        self._cells.add(_execution_count())
+        if not waiting:
+            self._show_answer()
+
+    def shown_in_this_cell(self) -> bool:
+        return _in_ipython() and _execution_count() in self._cells
+
+    def finished_in_cell(self) -> None:
+        """The stream ended while the cell that shows it still runs (waiting mode): display the
+        answer output now, in this cell, where nbval and headless runs record it."""
+        if _in_ipython():
+            self._show_answer()
+
+    def update(self) -> None:
+        """A version ended (any thread, the cell may be long over): bring every answer output up
+        to date (JupyterLab applies display updates; the widget itself also saves its snapshot
+        into the live output, see the module docstring)."""
+        for follower in self._followers:
+            follower()
+        with self._lock:
+            ids = list(self._answer_ids)
+        if not ids:
+            return
+        data, metadata = self._answer()
+        for display_id in ids:
+            _update_display(data, metadata, display_id)
+
+    def updates_on_end(self) -> int:
+        """Messages :meth:`update` sends at a version's end (the kernel's message budget)."""
+        with self._lock:
+            return len(self._answer_ids)
+
+    def _show_answer(self) -> None:
+        data, metadata = self._answer()
+        display_id = _display(data, metadata, display_id=True)
+        if display_id is not None:
+            with self._lock:
+                self._answer_ids.append(display_id)
 
 
-def answer_markdown(text: str, format: str = "markdown", language: str = "") -> str:  # noqa: A002
-    """The answer as Markdown the way the widget renders it: as is, a code block, or plain text."""
-    if format == "code":
-        fence = "````" if "```" in text else "```"
-        return f"{fence}{language}\n{text}\n{fence}"
-    if format == "text":
-        return "\n".join("    " + line for line in text.splitlines()) or "    "
-    return text
+def _display(
+    data: dict[str, Any], metadata: dict[str, Any], *, display_id: bool = False
+) -> str | None:
+    from IPython.display import display
+
+    handle = display(data, metadata=metadata, raw=True, display_id=display_id or None)
+    return getattr(handle, "display_id", None)
 
 
-def ending_note(status: str, reason: str | None) -> str:
-    """A short note for answers that did not simply finish ('' when done)."""
-    if status == "done":
-        return ""
-    return f"[{status}: {reason}]" if reason else f"[{status}]"
+def _update_display(data: dict[str, Any], metadata: dict[str, Any], display_id: str) -> None:
+    try:
+        from IPython.display import update_display
+
+        update_display(data, metadata=metadata, raw=True, display_id=display_id)
+    except Exception:  # noqa: BLE001 - no kernel / no frontend: nothing to update
+        pass
 
 
-def view_final(view: Any) -> tuple[str, str]:
-    """``(markdown, plain)`` for a finished :class:`~nbstream.widget.StreamView`."""
-    text = view.text
-    note = ending_note(view.status, view.reason)
-    markdown = answer_markdown(text, view.format, getattr(view, "language", ""))
-    plain = text
-    choices = getattr(view, "choices", None)
-    if choices:  # a refusal or tool calls are the answer too (not an empty one)
-        from nbstream.widget import rich_markdown
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
 
-        c = choices[0]
-        markdown = rich_markdown(c, markdown)
-        lines = [f"Refused: {c.refusal}"] if c.refusal else []
-        lines += [text] if text else []
-        lines += [f"tool call {t.name}({t.arguments})" for t in c.tool_calls]
-        plain = text = "\n".join(lines)
-    if note:
-        markdown = f"{markdown}\n\n*{note}*" if text else f"*{note}*"
-        plain = f"{text}\n{note}" if text else note
-    return markdown, plain
+
+def _execution_count() -> int | None:
+    """The running cell's execution count (None outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return getattr(shell, "execution_count", None) if shell is not None else None
 
 
 def start_detached(start: Callable[[], T]) -> T:

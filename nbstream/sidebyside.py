@@ -12,7 +12,8 @@ import asyncio
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, Literal
 
-from nbstream.output import show_final, show_live, start_detached, view_final
+from nbstream import output, static_copy
+from nbstream.output import start_detached
 
 Format = Literal["markdown", "text", "code"]
 
@@ -29,6 +30,9 @@ class Comparison:
         self.views = list(views)
         self.labels = list(labels)
         self.widget = _grid(self.views, self.labels)
+        self._outputs = output.CellOutputs(self.widget, self._columns(), self._answer_output)
+        for view in self.views:
+            view._outputs.on_update(self._outputs.update)
 
     @property
     def texts(self) -> list[str]:
@@ -88,23 +92,33 @@ class Comparison:
         )
         return f"<Comparison of {len(self.views)} streams: {columns}>"
 
-    def final_markdown(self) -> tuple[str, str]:
-        """``(markdown, plain)``: every column's answer under its label."""
-        markdown_parts, plain_parts = [], []
+    def _answer_output(self) -> output.Bundle:
+        """Every column's answer under its label (:mod:`nbstream.output`)."""
+        html, plain = [], []
         for label, view in zip(self.labels, self.views, strict=True):
-            markdown, plain = view_final(view)
-            markdown_parts.append(f"#### {label}\n\n{markdown}")
-            plain_parts.append(f"== {label} ==\n{plain}")
-        return "\n\n---\n\n".join(markdown_parts), "\n\n".join(plain_parts)
+            answer = static_copy.answer_html(
+                view.static_parts(), format=view.format, language=view.language
+            )
+            html.append(f"<h4>{_escape(label)}</h4>{answer}")
+            plain.append(f"== {label} ==\n{view.static_plain()}")
+        pairs = zip(self.labels, self.views, strict=True)
+        answers = [view.saved_answer(label) for label, view in pairs]
+        body = static_copy.clean_html("<hr>".join(html))
+        return output.answer_output(self.widget, answers, body, "\n\n".join(plain))
+
+    def _ipython_display_(self) -> None:
+        """``display(comparison)``: the grid and the answers (unless this cell shows them)."""
+        if self._outputs.shown_in_this_cell():
+            return
+        self._outputs.show(waiting=False)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The grid for a live frontend, each answer as Markdown for static renderers."""
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
-        markdown, _plain = self.final_markdown()
-        data["text/plain"] = repr(self)
-        data["text/markdown"] = markdown
+        data, _metadata = output.live_output(self.widget, self._columns())
         return data
+
+    def _columns(self) -> list[dict[str, str]]:
+        pairs = zip(self.labels, self.views, strict=True)
+        return [{"uid": view.uid, "label": label} for label, view in pairs]
 
 
 def labels_for(models: Sequence[str | None], default: str = "default model") -> list[str]:
@@ -205,7 +219,7 @@ def compare(
             view.mode = "blocking"
     board = Comparison(views, titles)
     if display:
-        show_live(board.widget)
+        board._outputs.show(waiting=not background)
     if background:
         return board
     board.wait()
@@ -213,8 +227,7 @@ def compare(
         if view.mode == "blocking":
             view.mode = "idle"
     if display:
-        markdown, plain = board.final_markdown()
-        show_final(markdown, plain, like=board.widget)
+        board._outputs.finished_in_cell()
     return board
 
 

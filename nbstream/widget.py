@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import ipywidgets
 import traitlets
 
-from nbstream import protocol
+from nbstream import output, protocol, static_copy
 from nbstream.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
 from nbstream.events import (
     Event,
@@ -47,6 +48,7 @@ from nbstream.state import ChoiceState, ToolCall
 STATIC = Path(__file__).parent / "static"
 _BUNDLE = STATIC / "widget.js"
 _STYLES = STATIC / "widget.css"
+_LOADER = STATIC / "loader.js"  # each view's `_esm`: finds the bundle once per page (js/loader.js)
 _MISSING_BUNDLE = """
 export default { render({ model, el }) {
   const p = document.createElement("pre");
@@ -57,6 +59,31 @@ export default { render({ model, el }) {
   model.on("change:snapshot", paint); paint(); el.appendChild(p);
 } };
 """
+
+
+class _Bundle(ipywidgets.Widget):
+    """The widget's code and styles, sent once per kernel: every view refers to this model
+    (trait ``bundle``) and carries only a small loader as its ``_esm`` (js/loader.js), so 200
+    views do not send the 0.5 MB bundle 200 times, nor does each saved answer store it. A page
+    that has nbstream's JupyterLab extension with the same bundle never reads it."""
+
+    js = traitlets.Unicode("").tag(sync=True)
+    css = traitlets.Unicode("").tag(sync=True)
+
+
+_shared: list[_Bundle] = []
+_shared_lock = threading.Lock()
+
+
+def _shared_bundle() -> _Bundle | None:
+    """This kernel's bundle model (made again if it was closed, e.g. by ``Widget.close_all()``)."""
+    if not _LOADER.exists():
+        return None
+    with _shared_lock:
+        if not _shared or getattr(_shared[0], "comm", None) is None:
+            _shared[:] = [_Bundle(js=_BUNDLE.read_text("utf-8"), css=_STYLES.read_text("utf-8"))]
+        return _shared[0]
+
 
 METRICS_INTERVAL_S = 0.25  # live metrics ride along with frames at most 4 times a second
 LOG_PAGE_MAX = 1000
@@ -208,18 +235,6 @@ class _Version:
                 return
 
 
-class _LiveDisplay:
-    """The output where stream() displayed the view live, and what became of it."""
-
-    def __init__(self, display_id: str, count: int | None, waiting: bool) -> None:
-        self.display_id = display_id
-        self.count = count  # execution count of the cell that displayed it
-        self.waiting = waiting  # that cell runs the stream to the end
-        self.result_shown = False  # that cell then showed the view as its result
-        self.emptied = False
-        self.hooked = False
-
-
 class StreamView(anywidget.AnyWidget):
     """A live view of a streamed answer. Usually made by :func:`nbstream.stream` / ``chat``.
 
@@ -228,8 +243,13 @@ class StreamView(anywidget.AnyWidget):
     ``await view`` wait for the end.
     """
 
-    _esm = _BUNDLE if _BUNDLE.exists() else _MISSING_BUNDLE
-    _css = _STYLES if _STYLES.exists() else ""
+    _esm = _LOADER.read_text("utf-8") if _LOADER.exists() else _MISSING_BUNDLE
+    _css = ""  # the bundle model carries the styles (see _Bundle)
+
+    bundle = traitlets.Instance(_Bundle, allow_none=True).tag(
+        sync=True, **ipywidgets.widget_serialization
+    )
+    """The shared model holding the widget's code (:class:`_Bundle`), once per kernel."""
 
     uid = traitlets.Unicode("").tag(sync=True)
     """Random id of this view's model: the frontend keeps one document per uid for all its views."""
@@ -274,6 +294,7 @@ class StreamView(anywidget.AnyWidget):
         src = to_source(source) if source is not None else None
         super().__init__(
             uid=uuid.uuid4().hex,
+            bundle=_shared_bundle(),
             format=format,
             language=language,
             rerunnable=bool(getattr(src, "rerunnable", False)),
@@ -289,7 +310,7 @@ class StreamView(anywidget.AnyWidget):
         self._versions: list[_Version] = []
         self._lock = threading.RLock()  # orders frames and snapshots
         self._background = False
-        self._live: _LiveDisplay | None = None
+        self._outputs = output.CellOutputs(self, [{"uid": self.uid}], self._answer_output)
         self.frames_sent = 0  # measurements: frames and bytes of custom messages sent
         self.bytes_sent = 0
         self.snapshot_bytes = 0  # bytes of snapshot trait updates sent
@@ -492,76 +513,86 @@ class StreamView(anywidget.AnyWidget):
         extra = f", version {v.index + 1}/{len(self._versions)}" if len(self._versions) > 1 else ""
         return f"<StreamView {v.run.status}: {n} chars{extra}>"
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widget view plus a static copy of the answer (text/markdown, text/plain), so
-        GitHub, nbconvert and nbviewer show it without widget state.
+    # ---- notebook outputs (nbstream.output) -------------------------------------------------
 
-        ``stream()`` displays the view live first. If the same cell then shows the view as its
-        result (``nbstream.chat(...)`` as the last line), that result carries the widget and the
-        final answer and the live output is emptied when the cell ends: one widget, one static
-        answer, and the same outputs whether or not the frontend applies display updates (nbval
-        does not). While a background stream runs, the result is only the text/plain repr.
-        """
-        live = self._live
-        if live is not None and live.count == _execution_count() and live.count is not None:
-            if live.waiting and self.status in FINAL:
-                live.result_shown = True
-                return self._full_bundle(**kwargs)
-            return {"text/plain": repr(self)}
-        return self._full_bundle(**kwargs)
+    def _ipython_display_(self) -> None:
+        """``display(view)`` or a cell ending with ``view``: the live output and the answer
+        output (:mod:`nbstream.output`), unless this cell shows them already (``stream()``
+        displayed them: the view as the cell's last line adds nothing)."""
+        if self._outputs.shown_in_this_cell():
+            return
+        self._outputs.show(waiting=False)
 
-    def _full_bundle(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data = dict(bundle[0] if isinstance(bundle, tuple) else (bundle or {}))
-        data["text/plain"] = repr(self)
-        data["text/markdown"] = self._static_markdown()
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The live output's data (for tools that ask for a bundle rather than display it)."""
+        data, _metadata = output.live_output(self, [{"uid": self.uid}])
         return data
 
     def _display_live(self, *, waiting: bool) -> None:
-        """Display the live view now (no static text yet: it does not exist) and keep the display
-        id, so the end of the stream can put the final answer into this output."""
-        try:
-            from IPython.display import display
-        except ImportError:
-            return
-        bundle = super()._repr_mimebundle_()
-        data = dict(bundle[0] if isinstance(bundle, tuple) else (bundle or {}))
-        data["text/plain"] = ""
-        handle = display(data, raw=True, display_id=True)
-        if handle is not None:
-            self._live = _LiveDisplay(handle.display_id, _execution_count(), waiting)
+        """``stream()`` shows the view: the live output now; the answer output when the stream
+        ends in this cell (``waiting``), else now as a placeholder updated at the end."""
+        self._outputs.show(waiting=waiting)
 
-    def _update_live_display(self) -> None:
-        """A version ended: put the final answer into the live output (see _repr_mimebundle_)."""
-        live = self._live
-        if live is None or live.emptied:
-            return
-        if live.waiting and live.count is not None and live.count == _execution_count():
-            self._after_cell(live)  # decide when the cell ends: was the view its result?
-            return
-        _update_display(self._full_bundle(), live.display_id)
-        _count_message(self._clock())
+    def _ended_in_cell(self) -> None:
+        """The stream shown by this cell ended while the cell runs: its answer output now."""
+        self._outputs.finished_in_cell()
 
-    def _after_cell(self, live: _LiveDisplay) -> None:
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return
-        shell = get_ipython()
-        if shell is None or live.hooked:
-            return
-        live.hooked = True
+    def saved_answer(self, label: str = "") -> dict[str, Any]:
+        """What the notebook keeps of this view for readers without its model: every version's
+        snapshot, the format and the ``uid`` linking it to the live widget."""
+        with self._lock:
+            snapshot = self._build_snapshot()
+        return {"uid": self.uid, "snapshot": snapshot, "format": self.format,
+                "language": self.language, "label": label}  # fmt: skip
 
-        def post_execute() -> None:
-            shell.events.unregister("post_execute", post_execute)
-            live.waiting = False
-            if live.result_shown:
-                live.emptied = True  # the cell's result shows the widget and the answer
-                _update_display({"text/plain": ""}, live.display_id)
-            else:
-                _update_display(self._full_bundle(), live.display_id)
+    def static_parts(self) -> dict[str, Any]:
+        """The shown version for :func:`nbstream.static_copy.answer_html`."""
+        v = self._current()
+        if v is None:
+            return {"status": "pending", "summary": "streaming…"}
+        run = v.run
+        choice = run.state.choices[0] if run.state.choices else None
+        status, reason = run.status, run.reason
+        summary = status if status not in FINAL else status
+        if status != "done" and reason:
+            summary = f"{status}: {reason}"
+        if len(self._versions) > 1:
+            summary += f" · version {v.index + 1} of {len(self._versions)}"
+        return {
+            "text": v.text,
+            "reasoning": choice.reasoning if choice is not None else "",
+            "refusal": choice.refusal if choice is not None else None,
+            "tool_calls": [
+                {
+                    "name": t.name,
+                    "id": t.id,
+                    "arguments": t.arguments,
+                    "valid": t.valid,
+                    "parsed": t.parsed if t.valid else None,
+                }  # fmt: skip
+                for t in (choice.tool_calls if choice is not None else [])
+            ],
+            "status": status,
+            "reason": reason,
+            "summary": summary,
+        }
 
-        shell.events.register("post_execute", post_execute)
+    def static_plain(self) -> str:
+        """The answer as plain text (``text/plain`` of the answer output)."""
+        parts = self.static_parts()
+        lines = [f"Refused: {parts['refusal']}"] if parts.get("refusal") else []
+        lines += [parts["text"]] if parts.get("text") else []
+        lines += [f"tool call {t['name']}({t['arguments']})" for t in parts.get("tool_calls", [])]
+        status = parts.get("status")
+        if status not in ("done", None):
+            lines.append(f"[{parts['summary']}]")
+        return "\n".join(lines)
+
+    def _answer_output(self) -> output.Bundle:
+        html = static_copy.answer_html(
+            self.static_parts(), format=self.format, language=self.language
+        )
+        return output.answer_output(self, [self.saved_answer()], html, self.static_plain())
 
     # ---- running --------------------------------------------------------------------------
 
@@ -772,9 +803,7 @@ class StreamView(anywidget.AnyWidget):
     def _end_cost(self) -> int:
         """Messages the end of a background version sends: the final frame, the final snapshot
         (headless only) and the live output's update to the final answer (if displayed)."""
-        live = self._live
-        updates_display = live is not None and not live.emptied and not live.waiting
-        return 1 + (not self._frontend_ready) + updates_display
+        return 1 + (not self._frontend_ready) + self._outputs.updates_on_end()
 
     def _ended(self, v: _Version) -> None:
         """The final frame was emitted (or, headless, built): store or send the final state."""
@@ -791,7 +820,7 @@ class StreamView(anywidget.AnyWidget):
                 self._push_snapshot()
                 if mode is not None:
                     self.mode = mode  # rides in the same message
-        self._update_live_display()
+        self._outputs.update()
         if not v.done.done():
             v.done.set_result(v.run.status)
         self._ending.pop(v.index, None)  # (after: a late _close_version sees the version done)
@@ -959,24 +988,6 @@ class StreamView(anywidget.AnyWidget):
             and isinstance(params.get("messages"), list)
         )
 
-    def _static_markdown(self) -> str:
-        v = self._current()
-        if v is None:
-            return "*(waiting for the answer)*"
-        text = v.text
-        if self.format == "code":
-            body = f"```{self.language}\n{text}\n```"
-        elif self.format == "text":
-            body = "\n".join("    " + line for line in text.splitlines()) or "    "
-        else:
-            body = text
-        choices = v.run.state.choices
-        if choices:
-            body = rich_markdown(choices[0], body)
-        if v.run.status != "done":
-            body += f"\n\n*[{v.run.status}{': ' + v.run.reason if v.run.reason else ''}]*"
-        return body
-
 
 # Parts whose frames carry a prefix of a text the run already holds: the view counts what it
 # sent of them and reads the text back from the run (choice 0 of a resumed version: the joiner).
@@ -1012,23 +1023,6 @@ def _joined(pieces: list[str]) -> str:
     if len(pieces) > 1:
         pieces[:] = ["".join(pieces)]
     return pieces[0] if pieces else ""
-
-
-def rich_markdown(choice: ChoiceState, body: str) -> str:
-    """The static answer with what is not text: a refusal (not an empty answer) and the tool
-    calls with their arguments, so a saved notebook shows them without widget state."""
-    pieces = []
-    if choice.refusal:
-        pieces.append("> **Refused:** " + choice.refusal.replace("\n", "\n> "))
-    if body.strip():
-        pieces.append(body)
-    for call in choice.tool_calls:
-        args = call.arguments
-        if call.valid:
-            args = json.dumps(call.parsed, indent=2, ensure_ascii=False)
-        flag = "" if call.valid else " *(invalid JSON)*"
-        pieces.append(f"**Tool call** `{call.name}` ({call.id}){flag}\n\n```json\n{args}\n```")
-    return "\n\n".join(pieces) if pieces else body
 
 
 def log_row(index: int, rec: dict[str, Any], *, raw: bool = False) -> dict[str, Any]:
@@ -1098,25 +1092,6 @@ def _resilience_notes(run: StreamRun) -> list[str]:
     """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``)."""
     guard = getattr(run, "resilience", None)
     return guard.notes() if guard is not None else []
-
-
-def _update_display(data: dict[str, Any], display_id: str) -> None:
-    try:
-        from IPython.display import update_display
-
-        update_display(data, raw=True, display_id=display_id)
-    except Exception:  # noqa: BLE001 - no kernel / no frontend: nothing to update
-        pass
-
-
-def _execution_count() -> int | None:
-    """The running cell's execution count (None outside IPython)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return getattr(shell, "execution_count", None) if shell is not None else None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

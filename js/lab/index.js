@@ -1,0 +1,250 @@
+// nbstream's JupyterLab / Notebook 7 extension: a prebuilt MIME renderer shipped in the wheel.
+//
+// An answer writes two outputs into its cell (see nbstream/output.py for why):
+// - the live output {MIME: {output: "live"}, widget view, text/plain: ""}, metadata {MIME:
+//   {answers: [{uid, label, snapshot?}]}};
+// - the answer output {MIME: {output: "answer"}, hidden widget view, text/html (a safe static
+//   copy), text/plain}, metadata {MIME: {answers: [{uid, label, snapshot, format, language}]}}.
+// Ranked before the widget renderer, this renderer turns them into one answer on screen:
+// - live output: the widget, mounted through the notebook's own widget renderer, when the kernel
+//   has the model. Each time a version ends the widget hands us its snapshot and we store it in
+//   this output's metadata: the saved notebook keeps every version. When the kernel has no such
+//   model (the notebook reopened tomorrow, the kernel restarted) it renders the stored snapshot
+//   with the widget's own view, read-only: never "Error displaying widget: model not found".
+// - answer output: the same read-only view, shown only when no live output on the page shows
+//   this answer (a notebook executed headless, then opened).
+// It also gives the widget what a widget cannot reach: the kernel's interrupt (Stop while the
+// cell holds the kernel) and the kernel's restarts and death.
+//
+// Without this extension (another frontend, the kernel in another environment) the outputs
+// degrade to what they hold: the widget view, and the static copy as sanitized HTML.
+
+import { Panel } from "@lumino/widgets";
+import widget, { LIVE_EVENT, isLive, renderSaved } from "../../nbstream/static/widget.js";
+import "../../nbstream/static/widget.css";
+import { version } from "../../nbstream/static/version.json";
+
+const MIME = "application/vnd.nbstream.output+json";
+const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
+const INTERRUPT_EVENT = "nbstream:interrupt";
+const KERNEL_EVENT = "nbstream:kernel";
+const FINAL_EVENT = "nbstream:final";
+const MOUNTED_EVENT = "nbstream:mounted";
+
+// The widget's `_esm` (js/loader.js) takes this code instead of asking the kernel for it when the
+// kernel's nbstream built the same bundle.
+globalThis[Symbol.for("nbstream.widget")] = { version, widget };
+
+// Answers a live output shows read-only (no model in the kernel), by uid: their answer outputs
+// stay hidden (one copy on screen).
+const SHOWN = Symbol.for("nbstream.shown");
+const shownSaved = () => (globalThis[SHOWN] ??= new Map());
+function markShown(uids, delta) {
+  const shown = shownSaved();
+  for (const uid of uids) shown.set(uid, Math.max(0, (shown.get(uid) ?? 0) + delta));
+  globalThis.dispatchEvent(new CustomEvent(LIVE_EVENT, { detail: {} }));
+}
+
+/** The nearest lumino ancestor that has `key` (the output area's rendermime, the panel's
+ * sessionContext): the renderer is told neither, but it is mounted inside both. */
+function ancestorWith(start, key) {
+  for (let w = start.parent; w; w = w.parent) if (w[key]) return w[key];
+  return null;
+}
+
+class NbstreamOutput extends Panel {
+  constructor(options) {
+    super();
+    this.mimeType = options.mimeType;
+    this.addClass("nbstream-output");
+    this.mime = null;
+    this.role = "";
+    this.answers = [];
+    this.liveRenderer = null;
+    this.mounted = false;
+    this.savedBox = null; // read-only views of stored answers
+    this.savedViews = [];
+    this.savedUids = [];
+    this.sessionContext = null;
+    this.onLive = () => this.updateVisibility();
+    this.onInterrupt = (event) => this.interrupt(event);
+    this.onFinal = (event) => this.persist(event.detail);
+    this.node.addEventListener(INTERRUPT_EVENT, this.onInterrupt);
+    this.node.addEventListener(FINAL_EVENT, this.onFinal);
+    globalThis.addEventListener(LIVE_EVENT, this.onLive);
+  }
+
+  async renderModel(model) {
+    this.mime = model;
+    this.role = model.data[MIME]?.output ?? "";
+    this.answers = model.metadata?.[MIME]?.answers ?? [];
+    this.node.dataset.output = this.role;
+    if (this.role === "answer") {
+      this.showSaved();
+      this.updateVisibility();
+    } else if (this.role === "live") {
+      this.node.dataset.mounted = this.mounted ? "yes" : "no";
+      this.updateVisibility();
+      if (this.isAttached) this.mountLive();
+    }
+  }
+
+  onAfterAttach(msg) {
+    super.onAfterAttach(msg);
+    this.updateVisibility(); // the output area's row exists now
+    if (this.role === "live") this.mountLive();
+  }
+
+  /** The widget view, through the notebook's widget renderer (it knows the kernel's models),
+   * hidden until nbstream's view is mounted in it: "Loading widget..." and "model not found"
+   * never show; the stored answer shows instead while there is no live model. */
+  async mountLive() {
+    if (this.liveRenderer || !this.mime) return;
+    const rendermime = ancestorWith(this, "rendermime");
+    if (!this.mime.trusted || !rendermime || !rendermime.mimeTypes.includes(WIDGET_MIME)) {
+      this.showSaved(); // an untrusted notebook, or no widget manager: the stored answer only
+      return;
+    }
+    this.watchKernel(ancestorWith(this, "sessionContext"));
+    const renderer = rendermime.createRenderer(WIDGET_MIME);
+    this.liveRenderer = renderer;
+    renderer.hide();
+    this.addWidget(renderer);
+    renderer.node.addEventListener(MOUNTED_EVENT, () => {
+      this.mounted = true;
+      this.node.dataset.mounted = "yes";
+      this.clearSaved();
+      renderer.show();
+      this.updateVisibility();
+    });
+    renderer.renderModel(this.mime).catch((error) => console.warn("nbstream:", error));
+    // ipywidgets' renderer keeps its manager private; when it is there, ask it whether the
+    // kernel has the model once the widget state is restored (else the stored answer stays)
+    const manager = await renderer._manager?.promise?.catch(() => null);
+    const modelId = this.mime.data[WIDGET_MIME]?.model_id;
+    if (!this.mounted) this.showSaved();
+    if (!manager || !modelId) return;
+    const check = () => {
+      if (!this.mounted && manager.restoredStatus && !manager.has_model(modelId)) this.showSaved();
+    };
+    manager.restored?.connect(check);
+    check();
+  }
+
+  /** The stored answers, read-only (renderSaved: the widget's own view without a kernel). */
+  showSaved() {
+    const stored = this.answers.filter((a) => a?.snapshot?.versions?.length);
+    if (this.savedBox || !stored.length || this.mounted) return;
+    this.savedBox = document.createElement("div");
+    this.savedBox.className = "nbstream-saved";
+    this.savedBox.dataset.testid = "saved-answer";
+    for (const answer of stored) {
+      const cell = document.createElement("div");
+      if (answer.label) {
+        const title = document.createElement("div");
+        title.className = "nbstream-saved-label";
+        title.textContent = answer.label;
+        cell.append(title);
+      }
+      this.savedViews.push(renderSaved(cell, answer));
+      this.savedBox.append(cell);
+    }
+    if (stored.length > 1) this.savedBox.classList.add("nbstream-saved-grid");
+    this.node.prepend(this.savedBox);
+    if (this.role === "live") {
+      this.savedUids = stored.map((a) => a.uid);
+      markShown(this.savedUids, 1);
+    }
+    this.updateVisibility();
+  }
+
+  clearSaved() {
+    for (const view of this.savedViews) view.destroy();
+    this.savedViews = [];
+    this.savedBox?.remove();
+    this.savedBox = null;
+    if (this.savedUids.length) markShown(this.savedUids, -1);
+    this.savedUids = [];
+  }
+
+  /** A version ended in the live widget: store its snapshot in this output's metadata. */
+  persist(detail) {
+    if (this.role !== "live" || !detail?.uid || !this.mime?.setData) return;
+    const meta = this.mime.metadata?.[MIME] ?? {};
+    const answers = (meta.answers ?? []).slice();
+    const i = answers.findIndex((a) => a.uid === detail.uid);
+    const answer = { ...(i >= 0 ? answers[i] : { uid: detail.uid }), snapshot: detail.snapshot, format: detail.format, language: detail.language };
+    if (i >= 0) answers[i] = answer;
+    else answers.push(answer);
+    this.answers = answers;
+    this.mime.setData({ metadata: { ...this.mime.metadata, [MIME]: { ...meta, answers } } });
+  }
+
+  watchKernel(sessionContext) {
+    if (!sessionContext || this.sessionContext) return;
+    this.sessionContext = sessionContext;
+    this.onStatus = () => this.tellViews(sessionContext.session?.kernel?.status ?? "unknown");
+    this.onKernelChanged = () => this.tellViews("restarting");
+    sessionContext.statusChanged.connect(this.onStatus);
+    sessionContext.kernelChanged.connect(this.onKernelChanged);
+  }
+
+  tellViews(status) {
+    if (!this.liveRenderer) return;
+    for (const root of this.liveRenderer.node.querySelectorAll(".nbstream-root")) {
+      root.dispatchEvent(new CustomEvent(KERNEL_EVENT, { detail: { status } }));
+    }
+  }
+
+  /** Stop clicked while the cell holds the kernel: interrupt it, which nbstream turns into a
+   * clean Stop of this stream (partial text kept, no traceback, Run All goes on). Only while the
+   * kernel is busy: the view asks only while its own cell runs it (blocking mode, streaming). */
+  interrupt(event) {
+    const kernel = this.sessionContext?.session?.kernel;
+    if (!kernel || kernel.status !== "busy") return;
+    event.detail.handled = true;
+    kernel.interrupt().catch((error) => console.warn("nbstream: interrupt failed", error));
+  }
+
+  /** One copy of an answer on screen: an answer output hides while a live output shows that
+   * answer (live or stored); a live output with nothing to show (no model, nothing stored) hides
+   * too. The output area's row (prompt and padding) goes with it. */
+  updateVisibility() {
+    let hidden = false;
+    if (this.role === "answer") {
+      const shown = shownSaved();
+      hidden = this.answers.some((a) => isLive(a.uid) || (shown.get(a.uid) ?? 0) > 0);
+    } else if (this.role === "live") {
+      hidden = !this.mounted && !this.savedBox;
+    }
+    this.node.dataset.hidden = hidden ? "yes" : "no";
+    this.setHidden(hidden);
+    this.node.closest(".jp-OutputArea-child")?.classList.toggle("nbstream-hidden-output", hidden);
+  }
+
+  dispose() {
+    if (this.isDisposed) return;
+    globalThis.removeEventListener(LIVE_EVENT, this.onLive);
+    this.node.removeEventListener(INTERRUPT_EVENT, this.onInterrupt);
+    this.node.removeEventListener(FINAL_EVENT, this.onFinal);
+    if (this.sessionContext) {
+      this.sessionContext.statusChanged.disconnect(this.onStatus);
+      this.sessionContext.kernelChanged.disconnect(this.onKernelChanged);
+    }
+    this.clearSaved();
+    super.dispose();
+  }
+}
+
+const rendererFactory = {
+  safe: true, // what it puts on the page went through the widget's sanitizer (DOMPurify)
+  mimeTypes: [MIME],
+  createRenderer: (options) => new NbstreamOutput(options),
+};
+
+export default {
+  id: "nbstream:output",
+  rendererFactory,
+  rank: -20, // before the widget renderer (-10): the live output is ours to mount
+  dataType: "json",
+};

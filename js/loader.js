@@ -1,0 +1,79 @@
+// The `_esm` of every StreamView: a few hundred bytes that find the widget's code once per page.
+//
+// anywidget sends and saves a widget's `_esm` with every instance (anywidget issue 613): with the
+// whole bundle there (0.5 MB of JS, 32 KB of CSS), 200 views sent 112 MB and 10 saved answers made
+// a 6 MB notebook. Here the code travels once:
+// - JupyterLab and Notebook 7 with nbstream's extension (installed with the package) already hold
+//   the same bundle (same content hash, VERSION): nothing is sent at all;
+// - anywhere else (VS Code, Voila, an extension of another nbstream version, saved widget state
+//   rendered by the HTML widget manager) the kernel keeps one bundle model per kernel, every view
+//   refers to it (trait `bundle`), and the first view on the page imports it for all the others.
+/* global __NBSTREAM_VERSION__ */
+const VERSION = __NBSTREAM_VERSION__;
+const WIDGET = Symbol.for("nbstream.widget"); // {version, widget} set by the JupyterLab extension
+const LOADS = Symbol.for("nbstream.loads"); // version -> Promise<widget>, one import per page
+
+function fromExtension() {
+  const ext = globalThis[WIDGET];
+  return ext && ext.version === VERSION ? ext.widget : null;
+}
+
+function fromKernel(model) {
+  const loads = (globalThis[LOADS] ??= new Map());
+  let load = loads.get(VERSION);
+  if (!load) {
+    load = (async () => {
+      const id = String(model.get("bundle") ?? "").replace(/^IPY_MODEL_/, "");
+      const bundle = await model.widget_manager.get_model(id);
+      const style = document.createElement("style");
+      style.dataset.nbstream = VERSION;
+      style.textContent = bundle.get("css") ?? "";
+      document.head.append(style);
+      const url = URL.createObjectURL(new Blob([bundle.get("js")], { type: "text/javascript" }));
+      try {
+        return (await import(/* webpackIgnore: true */ /* @vite-ignore */ url)).default;
+      } finally {
+        URL.revokeObjectURL(url);
+      }
+    })();
+    loads.set(VERSION, load);
+    load.catch(() => loads.delete(VERSION)); // a later view may try again
+  }
+  return load;
+}
+
+async function widget(model) {
+  return fromExtension() ?? (await fromKernel(model));
+}
+
+/** Without the code (no kernel to ask, no extension): the answer as plain text, never markup. */
+function fallback(model, el, error) {
+  const versions = model.get("snapshot")?.versions ?? [];
+  const v = versions[versions.length - 1];
+  const text = (v?.parts ?? []).filter((p) => (p.kind ?? "text") === "text" && !p.choice).map((p) => p.text).join("");
+  const pre = document.createElement("pre");
+  pre.className = "nbstream-fallback";
+  pre.style.whiteSpace = "pre-wrap";
+  pre.textContent = text || `nbstream: the widget's code could not be loaded (${error?.message ?? error})`;
+  el.replaceChildren(pre);
+}
+
+export default {
+  async initialize(ctx) {
+    try {
+      return (await widget(ctx.model)).initialize?.(ctx);
+    } catch {
+      return undefined; // render() shows the fallback
+    }
+  },
+  async render(ctx) {
+    let w;
+    try {
+      w = await widget(ctx.model);
+    } catch (error) {
+      fallback(ctx.model, ctx.el, error);
+      return undefined;
+    }
+    return w.render?.(ctx);
+  },
+};
