@@ -195,7 +195,6 @@ export class View {
     this.log.el.hidden = saved; // the chunk log lives in the kernel
     this.stopButton.hidden = !live;
     this.stopButton.title = STOP_TITLES[mode] ?? STOP_TITLES.idle;
-    this.stopButton.textContent = mode === "blocking" ? "■ Stop (interrupt the kernel)" : "■ Stop";
     this.regenButton.hidden = !this.model.get("rerunnable") || !!gone;
     this.regenButton.disabled = live;
     this.resumeButton.hidden = !!gone || !(this.model.get("resumable") && final && resumableStatus(status, this.doc.text(vi)) && vi === this.doc.current && !v?.resumeBlocked);

@@ -63,7 +63,7 @@ describe("View", () => {
     expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Hi there");
   });
 
-  it("Stop sends stop; in blocking mode the widget says to interrupt the kernel", () => {
+  it("Stop sends stop; in blocking mode with no notebook to interrupt the kernel it says to use ■", () => {
     const model = makeModel({ mode: "blocking" });
     const doc = new StreamDocument();
     const el = document.createElement("div");
@@ -71,11 +71,41 @@ describe("View", () => {
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
     flush();
     const stop = el.querySelector("[data-testid=stop]");
-    expect(stop.textContent).toContain("interrupt the kernel");
-    expect(stop.title).toContain("interrupt the kernel (■)");
+    expect(stop.title).toContain("interrupts this cell");
     stop.click();
     expect(model.sent).toEqual([{ type: "stop" }]);
     expect(el.querySelector("[data-testid=status]").textContent).toContain("interrupt button (■)");
+  });
+
+  it("Stop in blocking mode asks the notebook around for the kernel interrupt", () => {
+    const model = makeModel({ mode: "blocking", uid: "u1" });
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    const asked = [];
+    el.addEventListener("nbstream:interrupt", (event) => { asked.push(event.detail.uid); event.detail.handled = true; });
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
+    flush();
+    el.querySelector("[data-testid=stop]").click();
+    expect(asked).toEqual(["u1"]);
+    expect(el.querySelector("[data-testid=status]").textContent).toBe("Stopping…");
+  });
+
+  it("a kernel that restarted: the text stays, Stop and Regenerate go, the view says why", () => {
+    const model = makeModel({ mode: "background", rerunnable: true });
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
+    flush();
+    el.querySelector(".nbstream-root").dispatchEvent(new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }));
+    flush();
+    const q = (id) => el.querySelector(`[data-testid=${id}]`);
+    expect(q("answer").textContent).toContain("partial");
+    expect(q("stop").hidden).toBe(true);
+    expect(q("regenerate").hidden).toBe(true);
+    expect(q("error").textContent).toContain("The kernel restarted");
+    expect(el.querySelector(".nbstream-root").dataset.kernel).toBe("gone");
   });
 
   it("done: status line, usage shown as absent, Regenerate enabled, pager across versions", () => {

@@ -103,8 +103,14 @@ export default {
     const view = new View(el, model, documentFor(model));
     const uid = model.get("uid") || "default";
     markLive(uid, 1);
-    // the JupyterLab extension shows the widget renderer that holds this view only from now on
-    el.dispatchEvent(new CustomEvent("nbstream:mounted", { bubbles: true }));
+    // the JupyterLab extension shows the widget renderer that holds this view only from now on;
+    // the widget manager puts `el` into the page after render() returns: announce it then
+    let frames = 0;
+    const announce = () => {
+      if (el.isConnected) el.dispatchEvent(new CustomEvent("nbstream:mounted", { bubbles: true }));
+      else if (frames++ < 600) (globalThis.requestAnimationFrame ?? setTimeout)(announce);
+    };
+    announce();
     return () => {
       view.destroy();
       markLive(uid, -1);

@@ -66,10 +66,14 @@ class NotebookPage:
         return self
 
     def save(self) -> None:
-        """Save the notebook (toolbar button) and wait until the page says it is saved."""
-        self.page.locator(
-            ".jp-NotebookPanel-toolbar [data-command='docmanager:save']"
-        ).first.click()
+        """Save the notebook as a person does (Ctrl+S, JupyterLab and Notebook 7 alike) and wait
+        until the file on disk was written."""
+        path = self.server.root_dir / self.name
+        before = path.stat().st_mtime_ns if path.exists() else 0
+        self.cells.first.click()  # the notebook has the focus (command mode after Escape)
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("Control+s")
+        wait_until(lambda: path.stat().st_mtime_ns != before, 15, 0.1, "the file to be saved")
         wait_until(lambda: self.page.locator(".jp-mod-dirty").count() == 0, 10, 0.1, "the save")
 
     def reload(self, timeout: float = 60.0) -> NotebookPage:
