@@ -64,9 +64,9 @@ class HostedToolDelta:
     image generation, Groq's ``executed_tools``): shown as what it is, never as a call the user
     must answer. Updates of one tool share ``index`` (per choice, in order of appearance).
 
-    ``input`` is a fragment of what the model sent the tool (code, MCP arguments), appended;
-    ``input_final`` replaces it whole (the query known only when the search is done). Fields left
-    None keep their value."""
+    ``input`` is a fragment of what the model sent the tool (code, MCP arguments, the search
+    query), appended like tool-call arguments (adapters send only what was not sent yet); fields
+    left None keep their value."""
 
     index: int
     kind: str  # the item type without "_call": web_search, code_interpreter, mcp, ...
@@ -74,7 +74,6 @@ class HostedToolDelta:
     status: str | None = None  # in_progress, searching, interpreting, generating, completed...
     name: str | None = None  # MCP: the tool (or the server label for mcp_list_tools)
     input: str = ""
-    input_final: str | None = None
     output: str | None = None  # MCP or Groq: what the tool returned (text)
     images: int | None = None  # image generation: partial images received so far
     choice: int = 0

@@ -127,9 +127,7 @@ class HostedTool:
             self.status = ev.status
         if ev.name is not None:
             self.name = ev.name
-        if ev.input_final is not None:
-            self._input[:] = [ev.input_final]
-        elif ev.input:
+        if ev.input:
             self._input.append(ev.input)
         if ev.output is not None:
             self.output = ev.output

@@ -193,3 +193,70 @@ def test_http_error_body_is_an_error_status(module_server: LocalServer) -> None:
     err = [r for r in run.log if r["type"] == "error"][0]
     assert err["status"] == 400 and err["data"]["code"] == body["error"]["code"]
     client.close()
+
+
+SNOWFLAKE = "15-snowflake-cortex-chat-no-finish-reasoning-details.sse"
+
+
+@pytest.mark.skipif(not (MORE / SNOWFLAKE).is_file(), reason=f"{MORE / SNOWFLAKE} not found")
+@pytest.mark.parametrize("done_marker", [True, False])
+def test_no_finish_reason_is_done_only_with_the_done_marker(tmp_path: Any, done_marker: bool):
+    """Snowflake never sends a finish reason: ``[DONE]`` is what says the stream is complete.
+    The same body with its ``[DONE]`` cut off (a stream that merely stopped) stays incomplete."""
+    body = (MORE / SNOWFLAKE).read_bytes()
+    assert body.rstrip().endswith(b"data: [DONE]")
+    if not done_marker:
+        body = body.rstrip()[: -len(b"data: [DONE]")]
+    (tmp_path / SNOWFLAKE).write_bytes(body)
+    exp = oracle(MORE / SNOWFLAKE)
+    with serve(streams_dir=tmp_path) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)
+        run = StreamRun(_request(SNOWFLAKE, client)).run()
+        client.close()
+    assert run.state.text == exp.text[0] and run.state.choices[0].finish_reason is None
+    if done_marker:
+        assert run.status == "done", run.reason
+    else:
+        assert run.status == "incomplete" and "finish reason" in (run.reason or "")
+
+
+def test_unknown_content_blocks_degrade_to_the_text_they_carry() -> None:
+    """A list-shaped ``delta.content`` with blocks nbstream does not know: text that can be
+    found is shown, the rest is left to the log, and nothing raises."""
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "delta": {
+                    "content": [
+                        {"type": "thinking", "thinking": "plain-string thinking"},
+                        {"type": "image_url", "image_url": {"url": "https://example.test/i"}},
+                        {"type": "reference", "text": "shown"},
+                        "bare string",
+                        7,
+                    ],
+                    "reasoning_details": [{"type": "reasoning.encrypted", "data": "opaque"}],
+                },
+                "finish_reason": None,
+            }
+        ],
+    }
+    state = AnswerState()
+    state.apply(ChatAdapter().handle(chunk_from_json(chunk)))
+    assert state.text == "shownbare string"
+    assert state.choices[0].reasoning == "plain-string thinking"
+
+
+def test_an_adapter_that_trips_costs_that_chunk_not_the_answer(caplog: Any) -> None:
+    from nbstream.sources.openai_stream import _events
+
+    class Tripping:
+        def handle(self, item: Any) -> list[Any]:
+            raise TypeError("can only concatenate str (not 'list') to str")
+
+    assert _events(Tripping(), object()) == []
+    assert "kept in the log" in caplog.text

@@ -144,6 +144,7 @@ class ChatAdapter:
         self._cited: dict[int, dict[str, int]] = {}  # per choice: source -> citation index
         # per choice: Groq executed_tools index -> hosted tool index (ours, in order of appearance)
         self._hosted: dict[int, dict[int, int]] = {}
+        self._hosted_sent: dict[tuple[int, int], int] = {}  # (choice, index) -> input chars sent
 
     def handle(self, chunk: ChatCompletionChunk) -> list[Event]:
         """Events carried by one chunk, in wire order (text before finish, usage last).
@@ -272,12 +273,16 @@ class ChatAdapter:
                 idx = seen.setdefault(wire, len(seen))
                 output = tool.get("output")
                 args = tool.get("arguments")
+                # each update repeats the whole arguments: send only what was not sent yet
+                sent = self._hosted_sent.get((i, idx), 0)
+                fresh = args[sent:] if isinstance(args, str) and len(args) > sent else ""
+                self._hosted_sent[(i, idx)] = sent + len(fresh)
                 events.append(
                     HostedToolDelta(
                         index=idx,
                         kind=str(tool.get("type") or "tool"),
                         status="completed" if output is not None else "in_progress",
-                        input_final=args if isinstance(args, str) else None,
+                        input=fresh,
                         output=output if isinstance(output, str) else None,
                         choice=i,
                     )

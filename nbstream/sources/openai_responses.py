@@ -103,6 +103,7 @@ class ResponsesAdapter:
         self._tool_args: dict[int, int] = {}  # tool index -> characters of arguments seen
         self._hosted: dict[int, tuple[int, str]] = {}  # output index -> (hosted index, kind)
         self._images: dict[int, int] = {}  # hosted index -> partial images seen
+        self._hosted_sent: dict[int, int] = {}  # output index -> hosted input chars sent
         self._shown: dict[tuple[str, int, int], int] = {}  # (kind, item, part) -> chars shown
         self._last: dict[str, tuple[int, int]] = {}  # kind -> the part it last came from
         self._cited: dict[str, int] = {}  # source (url / file id) -> citation index
@@ -147,6 +148,17 @@ class ResponsesAdapter:
         if known is None:
             known = self._hosted[output_index] = (len(self._hosted), kind or "tool")
         return HostedToolDelta(index=known[0], kind=known[1], **fields)
+
+    def _hosted_input(self, output_index: int, text: Any, whole: bool) -> str:
+        """The input to send for a hosted tool: a delta as it is, a whole input (a ``.done``
+        event, the finished item) only for what was not sent yet."""
+        if not isinstance(text, str) or not text:
+            return ""
+        sent = self._hosted_sent.get(output_index, 0)
+        if whole:
+            text = text[sent:]
+        self._hosted_sent[output_index] = sent + len(text)
+        return text
 
     def _cite(self, annotation: Any) -> list[Event]:
         atype = _get(annotation, "type")
@@ -266,7 +278,7 @@ class ResponsesAdapter:
                 "name": _get(item, "name") or _get(item, "server_label"),
             }
             if not added:
-                fields["input_final"] = _hosted_input(item)
+                fields["input"] = self._hosted_input(output_index, _hosted_input(item), True)
                 output = _get(item, "output")
                 fields["output"] = output if isinstance(output, str) else None
             return [self._hosted_delta(output_index, itype.removesuffix("_call"), **fields)]
@@ -282,12 +294,13 @@ class ResponsesAdapter:
             if output_index not in self._hosted:
                 return []
             if what == "delta":
-                delta = getattr(event, "delta", None)
-                return [self._hosted_delta(output_index, input=delta)] if delta else []
-            if what == "done":
+                text = self._hosted_input(output_index, getattr(event, "delta", None), False)
+            elif what == "done":
                 whole = getattr(event, "code", None) or getattr(event, "arguments", None)
-                return [self._hosted_delta(output_index, input_final=whole)] if whole else []
-            return []
+                text = self._hosted_input(output_index, whole, True)
+            else:
+                text = ""
+            return [self._hosted_delta(output_index, input=text)] if text else []
         if not _is_hosted(base):
             return []  # bookkeeping events (content_part.*...): nothing to show
         kind = base.removesuffix("_call")
