@@ -125,7 +125,8 @@ const HOSTED_NAMES = {
   mcp: "MCP tool", mcp_list_tools: "MCP tools listed", image_generation: "Image generation",
   search: "Web search", local_shell: "Shell", computer: "Computer use",
 };
-const HOSTED_ICONS = { web_search: "🔎", search: "🔎", file_search: "🗂", code_interpreter: "⌨", image_generation: "🖼" };
+// plain symbols that common UI fonts carry (emoji render as empty boxes without an emoji font)
+const HOSTED_ICONS = { web_search: "⚲", search: "⚲", file_search: "▤", code_interpreter: "λ", image_generation: "▣" };
 const HOSTED_OUTPUT_CHARS = 2000; // a search result or MCP answer can be long: the rest is in the log
 
 /** The one-line head of a hosted tool: icon, label ("MCP tool ask_question"), status text. */
@@ -150,7 +151,7 @@ export function citationsHTML(cites) {
     }
     const name = escapeHTML(m.filename || m.file_id || "(file)");
     const id = m.file_id && m.filename ? ` <span class="nbstream-cite-id">${escapeHTML(m.file_id)}</span>` : "";
-    return `<li data-testid="citation" data-index="${i}">📄 ${name}${id}</li>`;
+    return `<li data-testid="citation" data-index="${i}">▤ ${name}${id}</li>`;
   });
   return `<ol class="nbstream-cite-list">${items.join("")}</ol>`;
 }

@@ -244,7 +244,7 @@ describe("hosted tools and citations", () => {
   };
 
   it("labels: known types by name, MCP with its tool, partial images counted, unknown by type", () => {
-    expect(hostedLabel({ type: "web_search", status: "searching" })).toEqual({ icon: "🔎", label: "Web search", status: "searching" });
+    expect(hostedLabel({ type: "web_search", status: "searching" })).toEqual({ icon: "⚲", label: "Web search", status: "searching" });
     expect(hostedLabel({ type: "mcp", name: "ask_question", status: "completed" }).label).toBe("MCP tool · ask_question");
     expect(hostedLabel({ type: "image_generation", status: "generating", images: 2 }).status).toBe("generating · 2 partial images");
     expect(hostedLabel({ type: "future_thing_call", status: "in_progress" })).toEqual({ icon: "⚙", label: "future thing call", status: "in progress" });

@@ -360,6 +360,14 @@ def test_more_streams_rich_parts_on_the_snapshot(more_server, name):
     assert [(p["meta"]["id"], p["meta"]["name"], p["text"]) for p in tools] == o.tools.get(0, [])
     for p in tools:
         assert p["meta"].get("type") == ("custom" if p["meta"]["id"] in o.custom else None)
+    # image generation: the partial images the file streamed, counted per tool
+    partials = [
+        d["item_id"]
+        for d in data_lines(MORE / name)
+        if d.get("type") == "response.image_generation_call.partial_image"
+    ]
+    for p in hosted:
+        assert p["meta"].get("images", 0) == partials.count(p["meta"].get("id"))
     # the state says the same (what the lead's static copy reads)
     c = view.choices[0]
     assert [h.to_dict()["input"] for h in c.hosted_tools] == [h["text"] for h in hosted]

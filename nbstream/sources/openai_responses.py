@@ -143,11 +143,16 @@ class ResponsesAdapter:
         # (more/41) is trusted for the part of its final text not shown yet
         return self._piece(kind, item, part, text[shown:])
 
-    def _hosted_delta(self, output_index: int, kind: str | None = None, **fields: Any) -> Event:
+    def _hosted_slot(self, output_index: int, kind: str | None = None) -> tuple[int, str]:
+        """(hosted index, kind) of an output item: numbered in order of appearance."""
         known = self._hosted.get(output_index)
         if known is None:
             known = self._hosted[output_index] = (len(self._hosted), kind or "tool")
-        return HostedToolDelta(index=known[0], kind=known[1], **fields)
+        return known
+
+    def _hosted_delta(self, output_index: int, kind: str | None = None, **fields: Any) -> Event:
+        idx, known_kind = self._hosted_slot(output_index, kind)
+        return HostedToolDelta(index=idx, kind=known_kind, **fields)
 
     def _hosted_input(self, output_index: int, text: Any, whole: bool) -> str:
         """The input to send for a hosted tool: a delta as it is, a whole input (a ``.done``
@@ -305,7 +310,7 @@ class ResponsesAdapter:
             return []  # bookkeeping events (content_part.*...): nothing to show
         kind = base.removesuffix("_call")
         if what == "partial_image":
-            idx = self._hosted_delta(output_index, kind).index  # type: ignore[union-attr]
+            idx = self._hosted_slot(output_index, kind)[0]
             self._images[idx] = self._images.get(idx, 0) + 1
             return [self._hosted_delta(output_index, kind, images=self._images[idx])]
         item_id = getattr(event, "item_id", None)
