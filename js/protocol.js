@@ -32,6 +32,9 @@
 //   [data-testid=error]            why the version ended (error/incomplete/stopped reason)
 //   [data-testid=notes]            resilience notes (flags, rate limit, budget)
 //   [data-testid=reasoning]        "Thinking" section (reasoning deltas); [data-testid=refusal]
+//   [data-testid=hosted-tools]     tools the server ran: [data-testid=hosted-tool][data-index][data-type]
+//                                  [data-status] with hosted-name, hosted-status, hosted-input, hosted-output
+//   [data-testid=citations]        "Sources": [data-testid=citation][data-index] (a link through DOMPurify)
 //   [data-testid=tool-calls]       tool-call cards: [data-testid=tool-call][data-index][data-state=
 //                                  streaming|valid|invalid] with tool-name, tool-id, tool-args (pretty
 //                                  JSON when complete) and tool-invalid (the flag)
@@ -43,9 +46,12 @@
 //   [data-testid=confidence-toggle] token-confidence toggle (only with logprobs); [data-testid=confidence]
 //                                  holds [data-testid=token] spans (data-p, title = alternatives)
 //
-// Part kinds (frames and snapshot): text, refusal, reasoning, tool (index = call), logprobs /
-// refusal_logprobs (one JSON line per token: [token, logprob, [[alt, logprob], ...]]), filter
-// (meta.results = the latest content-filter results; choice -1 = the prompt's).
+// Part kinds (frames and snapshot): text, refusal, reasoning, tool (index = call; meta.type "custom"
+// for a freeform tool: plain-text input, not JSON), logprobs / refusal_logprobs (one JSON line per
+// token: [token, logprob, [[alt, logprob], ...]]), filter (meta.results = the latest content-filter
+// results; choice -1 = the prompt's), hosted (index = a tool the server ran; text = its input: code,
+// query, MCP arguments; meta {type, id?, status?, name?, output?, images?}), citation (index = a
+// source, text empty; meta {url, title?} or {file_id, filename?}).
 //   [data-testid=log-toggle]       opens the chunk-log panel ([data-testid=log-panel])
 //   [data-testid=log-row]          one chunk row (data-index = the chunk index in its attempt);
 //                                  request/response/error/end records are [data-testid=log-record]

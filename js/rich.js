@@ -1,8 +1,10 @@
 // Rich answers (issue 7): reasoning label, tool-call cards, finish notices, content-filter results
-// and token confidence. Model output here (tool arguments, tokens, filter fields) is untrusted: it
-// only ever reaches the DOM through textContent / attributes, never as HTML.
+// and token confidence; hosted-tool activity and cited sources (issue 14). Model output here (tool
+// arguments, tokens, filter fields, tool outputs) is untrusted: it only ever reaches the DOM through
+// textContent / attributes, never as HTML; citation links go through DOMPurify (sanitize.js).
 
 import { CHARS_PER_TOKEN } from "./format.js";
+import { setSafeHTML } from "./sanitize.js";
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -57,9 +59,11 @@ export function tokenTitle(tok) {
   return lines.join("\n");
 }
 
-/** A tool call's arguments: streaming (raw text), or once complete pretty JSON / flagged invalid. */
-export function toolArguments(text, complete) {
+/** A tool call's arguments: streaming (raw text), or once complete pretty JSON / flagged invalid.
+ * A custom (freeform) tool's input is plain text: shown as it is, never flagged for not being JSON. */
+export function toolArguments(text, complete, custom = false) {
   if (!complete) return { state: "streaming", shown: text, error: null };
+  if (custom) return { state: "valid", shown: text, error: null };
   if (text.trim() === "") return { state: "invalid", shown: text, error: "no arguments (an empty string is not JSON)" };
   try {
     return { state: "valid", shown: JSON.stringify(JSON.parse(text), null, 2), error: null };
@@ -114,6 +118,44 @@ export function filterRows(results, scope = "answer") {
 
 /** The "Thinking" section's summary line. Tokens: the server's reasoning_tokens when reported
  * (single choice only: usage covers all choices), else estimated from the characters. */
+// Hosted tools: what the server ran, by the part's meta.type (the Responses item type without
+// "_call"; Groq's executed_tools type). An unknown type still shows, under its own name.
+const HOSTED_NAMES = {
+  web_search: "Web search", file_search: "File search", code_interpreter: "Code interpreter",
+  mcp: "MCP tool", mcp_list_tools: "MCP tools listed", image_generation: "Image generation",
+  search: "Web search", local_shell: "Shell", computer: "Computer use",
+};
+// plain symbols that common UI fonts carry (emoji render as empty boxes without an emoji font)
+const HOSTED_ICONS = { web_search: "⚲", search: "⚲", file_search: "▤", code_interpreter: "λ", image_generation: "▣" };
+const HOSTED_OUTPUT_CHARS = 2000; // a search result or MCP answer can be long: the rest is in the log
+
+/** The one-line head of a hosted tool: icon, label ("MCP tool ask_question"), status text. */
+export function hostedLabel(meta = {}) {
+  const type = String(meta.type ?? "tool");
+  const base = HOSTED_NAMES[type] ?? type.replace(/_/g, " ");
+  const label = meta.name ? `${base} · ${meta.name}` : base;
+  const status = String(meta.status ?? "").replace(/_/g, " ");
+  const extra = Number(meta.images) > 0 ? ` · ${meta.images} partial image${meta.images > 1 ? "s" : ""}` : "";
+  return { icon: HOSTED_ICONS[type] ?? "⚙", label, status: status + extra };
+}
+
+const escapeHTML = (s) => String(s).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
+
+/** The sources list as HTML (to go through DOMPurify: a link whose URL is not http(s) loses its
+ * href there). `cites`: [{url?, title?, file_id?, filename?}] in citation order. */
+export function citationsHTML(cites) {
+  const items = cites.map((m, i) => {
+    if (m.url) {
+      const text = escapeHTML(m.title || m.url);
+      return `<li data-testid="citation" data-index="${i}"><a href="${escapeHTML(m.url)}">${text}</a></li>`;
+    }
+    const name = escapeHTML(m.filename || m.file_id || "(file)");
+    const id = m.file_id && m.filename ? ` <span class="nbstream-cite-id">${escapeHTML(m.file_id)}</span>` : "";
+    return `<li data-testid="citation" data-index="${i}">▤ ${name}${id}</li>`;
+  });
+  return `<ol class="nbstream-cite-list">${items.join("")}</ol>`;
+}
+
 export function thinkingLabel({ streaming, seconds, chars, reportedTokens }) {
   const parts = [streaming ? "Thinking…" : "Thought"];
   if (Number.isFinite(seconds)) parts.push(seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`);
@@ -155,7 +197,7 @@ export class ToolCards {
       card.complete = done;
       card.name.textContent = call.meta?.name ?? "(tool)";
       card.id.textContent = call.meta?.id ?? "";
-      const a = toolArguments(call.text, done);
+      const a = toolArguments(call.text, done, call.meta?.type === "custom");
       card.args.textContent = a.shown;
       card.el.dataset.state = a.state;
       card.flag.hidden = !a.error;
@@ -170,6 +212,65 @@ export class ToolCards {
     this.cards.clear();
     this.el.replaceChildren();
   }
+}
+
+/** Hosted-tool lines of one choice, kept by index (like ToolCards): icon, name, status, the input
+ * (code, query, MCP arguments) and the output folded away. */
+export class HostedTools {
+  constructor(container) {
+    this.el = container;
+    this.lines = new Map(); // index -> {el, head, status, input, output, sig}
+  }
+
+  update(parts) {
+    const seen = new Set();
+    for (const part of parts) {
+      const key = part.index ?? 0;
+      seen.add(key);
+      let line = this.lines.get(key);
+      if (!line) {
+        const icon = h("span", { className: "nbstream-hosted-icon" });
+        const head = h("span", { className: "nbstream-hosted-name", "data-testid": "hosted-name" });
+        const status = h("span", { className: "nbstream-hosted-status", "data-testid": "hosted-status" });
+        const input = h("pre", { className: "nbstream-tool-args nbstream-hosted-input", "data-testid": "hosted-input" });
+        const outputText = h("pre", { className: "nbstream-tool-args" });
+        const output = h("details", { className: "nbstream-hosted-output", "data-testid": "hosted-output" }, h("summary", { text: "Output" }), outputText);
+        const el = h("div", { className: "nbstream-tool nbstream-hosted", "data-testid": "hosted-tool", "data-index": String(key) },
+          h("div", { className: "nbstream-tool-head" }, icon, head, status), input, output);
+        line = { el, icon, head, status, input, output, outputText, sig: null };
+        this.lines.set(key, line);
+        this.el.append(el);
+      }
+      const meta = part.meta ?? {};
+      const sig = `${part.text.length}|${meta.status}|${meta.name}|${meta.images}|${meta.output?.length}`;
+      if (line.sig === sig) continue;
+      line.sig = sig;
+      const label = hostedLabel(meta);
+      line.icon.textContent = label.icon;
+      line.head.textContent = label.label;
+      line.status.textContent = label.status;
+      line.el.dataset.type = String(meta.type ?? "tool");
+      line.el.dataset.status = String(meta.status ?? "");
+      line.input.hidden = !part.text;
+      line.input.textContent = part.text;
+      const out = typeof meta.output === "string" ? meta.output : "";
+      line.output.hidden = !out;
+      line.outputText.textContent = out.length > HOSTED_OUTPUT_CHARS ? `${out.slice(0, HOSTED_OUTPUT_CHARS)}… (${out.length} characters: the whole output is in the log)` : out;
+    }
+    for (const [key, line] of this.lines) {
+      if (!seen.has(key)) { line.el.remove(); this.lines.delete(key); }
+    }
+  }
+}
+
+/** Cited sources: a numbered list of links (or file names), rebuilt only when a source is added. */
+export function paintCitations(container, cites) {
+  const sig = JSON.stringify(cites);
+  if (container.nbstreamSig === sig) return;
+  container.nbstreamSig = sig;
+  const list = h("div");
+  setSafeHTML(list, citationsHTML(cites));
+  container.replaceChildren(h("div", { className: "nbstream-cite-label", text: "Sources" }), ...list.childNodes);
 }
 
 /** Token confidence: tokens coloured by probability, alternatives on hover. Appends only the

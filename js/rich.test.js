@@ -223,3 +223,91 @@ describe("View with rich parts", () => {
     expect(q("choice-tabs").hidden).toBe(true); // the prompt's filter part is not a choice
   });
 });
+
+// ---- issue 14: hosted tools, citations, custom tools -------------------------------------------
+import { citationsHTML, hostedLabel } from "./rich.js";
+
+describe("hosted tools and citations", () => {
+  let rafs;
+  beforeEach(() => {
+    rafs = [];
+    vi.stubGlobal("requestAnimationFrame", (fn) => rafs.push(fn));
+  });
+  afterEach(() => vi.unstubAllGlobals());
+  const flush = () => { const fns = rafs; rafs = []; fns.forEach((f) => f()); };
+  const setup = () => {
+    const model = makeModel();
+    const doc = new StreamDocument({ send: (m) => model.send(m) });
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    return { doc, el, q: (id) => el.querySelector(`[data-testid=${id}]`), qa: (id) => [...el.querySelectorAll(`[data-testid=${id}]`)] };
+  };
+
+  it("labels: known types by name, MCP with its tool, partial images counted, unknown by type", () => {
+    expect(hostedLabel({ type: "web_search", status: "searching" })).toEqual({ icon: "⚲", label: "Web search", status: "searching" });
+    expect(hostedLabel({ type: "mcp", name: "ask_question", status: "completed" }).label).toBe("MCP tool · ask_question");
+    expect(hostedLabel({ type: "image_generation", status: "generating", images: 2 }).status).toBe("generating · 2 partial images");
+    expect(hostedLabel({ type: "future_thing_call", status: "in_progress" })).toEqual({ icon: "⚙", label: "future thing call", status: "in progress" });
+  });
+
+  it("citations HTML escapes titles and URLs (the DOMPurify path drops unsafe hrefs)", () => {
+    const html = citationsHTML([{ url: 'https://a.test/?q="x"', title: "<b>A</b>" }, { file_id: "file-1", filename: "notes.txt" }]);
+    expect(html).toContain('href="https://a.test/?q=&quot;x&quot;"');
+    expect(html).toContain("&lt;b&gt;A&lt;/b&gt;");
+    expect(html).toContain("notes.txt");
+  });
+
+  it("a hosted tool is a line with its status and input; its output folded away", () => {
+    const { doc, q, qa } = setup();
+    doc.apply({ type: "frame", version: 0, seq: 1, status: "streaming", parts: [
+      { kind: "hosted", index: 0, offset: 0, text: "", meta: { type: "code_interpreter", id: "ci_1", status: "in_progress" } }] });
+    flush();
+    expect(q("hosted-tools").hidden).toBe(false);
+    expect(qa("hosted-tool")).toHaveLength(1);
+    expect(q("hosted-tool").dataset.status).toBe("in_progress");
+    expect(q("hosted-input").hidden).toBe(true);
+    doc.apply({ type: "frame", version: 0, seq: 2, parts: [
+      { kind: "hosted", index: 0, offset: 0, text: "print(<b>1</b>)", meta: { status: "completed" } },
+      { kind: "hosted", index: 1, offset: 0, text: "", meta: { type: "mcp", name: "ask", status: "completed", output: "x".repeat(2500) } }] });
+    flush();
+    const lines = qa("hosted-tool");
+    expect(lines.map((l) => l.dataset.type)).toEqual(["code_interpreter", "mcp"]);
+    expect(lines[0].querySelector("[data-testid=hosted-input]").textContent).toBe("print(<b>1</b>)"); // text, not HTML
+    expect(lines[0].querySelector("b")).toBeNull();
+    expect(lines[0].querySelector("[data-testid=hosted-status]").textContent).toBe("completed");
+    const out = lines[1].querySelector("[data-testid=hosted-output]");
+    expect(out.hidden).toBe(false);
+    expect(out.open).toBe(false);
+    expect(out.textContent).toContain("2500 characters");
+  });
+
+  it("sources: links kept only for http(s), opened in a new tab; file citations as names", () => {
+    const { doc, q, qa, el } = setup();
+    doc.apply({ type: "frame", version: 0, seq: 1, status: "done", final: true, parts: [
+      { offset: 0, text: "Paris." },
+      { kind: "citation", index: 0, offset: 0, text: "", meta: { url: "https://example.test/a", title: "Example <i>A</i>" } },
+      { kind: "citation", index: 1, offset: 0, text: "", meta: { url: "javascript:alert(1)", title: "evil" } },
+      { kind: "citation", index: 2, offset: 0, text: "", meta: { file_id: "file-9", filename: "capitals.txt" } }] });
+    flush();
+    expect(q("citations").hidden).toBe(false);
+    const items = qa("citation");
+    expect(items).toHaveLength(3);
+    const links = [...q("citations").querySelectorAll("a")];
+    expect(links[0].getAttribute("href")).toBe("https://example.test/a");
+    expect(links[0].getAttribute("rel")).toBe("noopener noreferrer");
+    expect(links[0].textContent).toBe("Example <i>A</i>");
+    expect(links[1].hasAttribute("href")).toBe(false); // javascript: dropped by DOMPurify's hook
+    expect(items[2].textContent).toContain("capitals.txt");
+    expect(el.querySelector("i")).toBeNull();
+  });
+
+  it("a custom tool's freeform input is shown as it is, not flagged as invalid JSON", () => {
+    const { doc, q } = setup();
+    doc.apply({ type: "frame", version: 0, seq: 1, status: "done", final: true, metrics: { finish_reasons: { 0: "tool_calls" } }, parts: [
+      { kind: "tool", index: 0, offset: 0, text: "SELECT * FROM users", meta: { id: "call_1", name: "write_sql", type: "custom" } }] });
+    flush();
+    expect(q("tool-call").dataset.state).toBe("valid");
+    expect(q("tool-args").textContent).toBe("SELECT * FROM users");
+    expect(q("tool-invalid").hidden).toBe(true);
+  });
+});

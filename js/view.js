@@ -6,7 +6,7 @@ import { IncrementalMarkdown } from "./markdown.js";
 import { statusParts } from "./format.js";
 import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
-import { Confidence, ToolCards, filterRows, finishNotice, paintFilter, thinkingLabel } from "./rich.js";
+import { Confidence, HostedTools, ToolCards, filterRows, finishNotice, paintCitations, paintFilter, thinkingLabel } from "./rich.js";
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -77,6 +77,9 @@ export class View {
     this.finish = h("div", { "data-testid": "finish", className: "nbstream-finish", hidden: true });
     this.filter = h("details", { "data-testid": "content-filter", className: "nbstream-filter", hidden: true });
     this.toolCards = new ToolCards(this.tools);
+    this.hosted = h("div", { "data-testid": "hosted-tools", className: "nbstream-tools nbstream-hosted-tools", hidden: true });
+    this.hostedTools = new HostedTools(this.hosted);
+    this.sources = h("div", { "data-testid": "citations", className: "nbstream-citations", hidden: true });
     this.tokens = new Confidence(this.confidence);
     this.showConfidence = false; // UI-only
     this.choice = 0; // choice tab shown (UI-only, never synced)
@@ -84,7 +87,7 @@ export class View {
     this.status = h("div", { "data-testid": "status", className: "nbstream-status", "aria-live": "polite" });
     this.notes = h("div", { "data-testid": "notes", className: "nbstream-notes", hidden: true }); // resilience: flags, rate limit, budget
     this.log = new LogPanel(model, doc, logs, () => this.versionShown());
-    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.tabs, this.reasoning, this.refusal, this.answer, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
+    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.tabs, this.reasoning, this.hosted, this.refusal, this.answer, this.sources, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
     this.renderer = null;
     this.rendererVersion = null;
     el.appendChild(this.root);
@@ -331,6 +334,15 @@ export class View {
 
     this.toolCards.update(tools, (index) => final || !!finishReason || tools.some((t) => (t.index ?? 0) > index));
 
+    // what the server ran itself (web search, code interpreter, MCP...) and the sources cited
+    const ofKind = (kind) => (v ? [...v.parts.values()].filter((p) => p.kind === kind && p.choice === c).sort((a, b) => (a.index ?? 0) - (b.index ?? 0)) : []);
+    const hosted = ofKind("hosted");
+    this.hosted.hidden = hosted.length === 0;
+    this.hostedTools.update(hosted);
+    const cites = ofKind("citation").map((p) => p.meta ?? {});
+    this.sources.hidden = cites.length === 0;
+    if (cites.length) paintCitations(this.sources, cites);
+
     const notice = finishNotice(finishReason);
     this.finish.hidden = !notice;
     this.finish.textContent = notice?.text ?? "";
@@ -353,7 +365,7 @@ export class View {
     this.confidenceButton.setAttribute("aria-pressed", String(on));
     this.confidence.hidden = !on;
     // a refusal or a tool call is the answer: no empty answer box under it
-    this.answer.hidden = (on && !!lp) || (!text && !!(refusal || tools.length));
+    this.answer.hidden = (on && !!lp) || (!text && !!(refusal || tools.length || hosted.length));
     if (on) {
       const refusalTokens = !lp;
       this.tokens.update(`${shownKey}:${refusalTokens}`, lp || rlp, { refusal: refusalTokens });

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbstream.events import (
+    Citation,
     ContentFilter,
     Event,
+    HostedToolDelta,
     LogprobsDelta,
     ReasoningDelta,
     RefusalDelta,
@@ -151,7 +153,9 @@ class PartKey:
     ``kind`` is ``"text"``, ``"refusal"``, ``"reasoning"``, ``"tool"`` (then ``index`` is the
     tool call's index), ``"logprobs"`` / ``"refusal_logprobs"`` (one compact JSON line per token,
     see :func:`logprob_lines`), ``"filter"`` (the latest content-filter results, in ``meta``;
-    choice -1 for the prompt's). New kinds can be added without changing the frame shape.
+    choice -1 for the prompt's), ``"hosted"`` (a tool the server ran: the text is its input,
+    ``meta`` its type, status, name, output), ``"citation"`` (a source: text empty, ``meta``
+    url/title or file_id/filename). New kinds can be added without changing the frame shape.
     """
 
     choice: int = 0
@@ -216,8 +220,32 @@ def _piece(event: Event) -> tuple[PartKey, str, dict[str, Any]] | None:
     if isinstance(event, ReasoningDelta):
         return PartKey(event.choice, "reasoning"), event.text, {}
     if isinstance(event, ToolCallDelta):
-        meta = {k: v for k, v in (("id", event.id), ("name", event.name)) if v is not None}
+        meta = {
+            k: v
+            for k, v in (("id", event.id), ("name", event.name), ("type", event.kind))
+            if v is not None
+        }
         return PartKey(event.choice, "tool", event.index), event.arguments, meta
+    if isinstance(event, HostedToolDelta):
+        fields = (
+            ("type", event.kind),
+            ("id", event.id),
+            ("status", event.status),
+            ("name", event.name),
+            ("output", event.output),
+            ("images", event.images),
+        )
+        meta = {k: v for k, v in fields if v is not None}
+        return PartKey(event.choice, "hosted", event.index), event.input, meta
+    if isinstance(event, Citation):
+        fields = (
+            ("url", event.url),
+            ("title", event.title),
+            ("file_id", event.file_id),
+            ("filename", event.filename),
+        )
+        meta = {k: v for k, v in fields if v is not None}
+        return PartKey(event.choice, "citation", event.index), "", meta
     if isinstance(event, LogprobsDelta):
         kind = "logprobs" if event.kind == "content" else "refusal_logprobs"
         return PartKey(event.choice, kind), logprob_lines(event), {}

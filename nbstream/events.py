@@ -45,12 +45,50 @@ class ReasoningDelta:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallDelta:
-    """A piece of a tool call. ``id``/``name`` arrive once, ``arguments`` in fragments."""
+    """A piece of a tool call. ``id``/``name`` arrive once, ``arguments`` in fragments.
+
+    ``kind`` is ``"custom"`` for a Responses freeform (custom) tool, whose input is plain text, not
+    JSON; None leaves it as it was (``"function"`` by default)."""
 
     index: int
     arguments: str = ""
     id: str | None = None
     name: str | None = None
+    choice: int = 0
+    kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostedToolDelta:
+    """Activity of a tool the *server* runs (web search, file search, code interpreter, MCP,
+    image generation, Groq's ``executed_tools``): shown as what it is, never as a call the user
+    must answer. Updates of one tool share ``index`` (per choice, in order of appearance).
+
+    ``input`` is a fragment of what the model sent the tool (code, MCP arguments, the search
+    query), appended like tool-call arguments (adapters send only what was not sent yet); fields
+    left None keep their value."""
+
+    index: int
+    kind: str  # the item type without "_call": web_search, code_interpreter, mcp, ...
+    id: str | None = None
+    status: str | None = None  # in_progress, searching, interpreting, generating, completed...
+    name: str | None = None  # MCP: the tool (or the server label for mcp_list_tools)
+    input: str = ""
+    output: str | None = None  # MCP or Groq: what the tool returned (text)
+    images: int | None = None  # image generation: partial images received so far
+    choice: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source the answer cites (a URL or a file), once per source and choice, ``index`` in
+    order of first appearance. Untrusted: the widget sanitises the link before showing it."""
+
+    index: int
+    url: str | None = None
+    title: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
     choice: int = 0
 
 
@@ -115,6 +153,8 @@ Event = (
     | RefusalDelta
     | ReasoningDelta
     | ToolCallDelta
+    | HostedToolDelta
+    | Citation
     | LogprobsDelta
     | ContentFilter
     | Usage

@@ -30,8 +30,12 @@ Mirrors ``js/protocol.js``; change both together. State tiers (as in lonboard):
   ``stop``, ``regenerate``, ``resume``, ``retry``, ``resync``, ``log_page``.
 - UI-only state (log panel open, version page shown, scroll) is never synced.
 
-A part is identified by ``choice`` (``n > 1``), ``kind`` (``text``, ``refusal``, ``reasoning``,
-``tool``) and, for tool calls, ``index``.
+A part is identified by ``choice`` (``n > 1``), ``kind`` and, for tool calls, hosted tools and
+citations, ``index``. Kinds: ``text``, ``refusal``, ``reasoning``, ``tool`` (meta ``id``, ``name``,
+``type: "custom"`` for a freeform tool), ``logprobs`` / ``refusal_logprobs``, ``filter``,
+``hosted`` (a tool the server ran: text = its input; meta ``type``, ``id``, ``status``, ``name``,
+``output``, ``images``) and ``citation`` (text empty; meta ``url``/``title`` or
+``file_id``/``filename``).
 """
 
 from __future__ import annotations

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbstream.events import (
+    Citation,
     ContentFilter,
     Event,
     Failed,
     Finished,
+    HostedToolDelta,
     LogprobsDelta,
     ReasoningDelta,
     RefusalDelta,
@@ -27,14 +29,18 @@ from nbstream.events import (
 
 
 class ToolCall:
-    """One tool call: ``arguments`` is the raw JSON text; ``parsed`` once complete and valid."""
+    """One tool call: ``arguments`` is the raw JSON text; ``parsed`` once complete and valid.
 
-    __slots__ = ("index", "id", "name", "_parts")
+    ``kind`` is ``"function"``, or ``"custom"`` for a freeform tool whose input is plain text
+    (never flagged invalid for not being JSON)."""
+
+    __slots__ = ("index", "id", "name", "kind", "_parts")
 
     def __init__(self, index: int, id: str | None = None, name: str | None = None) -> None:
         self.index = index
         self.id = id
         self.name = name
+        self.kind = "function"
         self._parts: list[str] = []
 
     def _add(self, fragment: str) -> None:
@@ -64,6 +70,8 @@ class ToolCall:
     @property
     def arguments_valid(self) -> bool:
         """False when the arguments are not valid JSON (a model can emit broken arguments)."""
+        if self.kind == "custom":
+            return True
         try:
             json.loads(self.arguments)
         except ValueError:
@@ -75,6 +83,7 @@ class ToolCall:
             "index": self.index,
             "id": self.id,
             "name": self.name,
+            "kind": self.kind,
             "arguments": self.arguments,
             "arguments_valid": self.arguments_valid,
             "parsed": self.parsed,
@@ -85,6 +94,60 @@ class ToolCall:
             f"ToolCall(index={self.index}, id={self.id!r}, name={self.name!r}, "
             f"arguments={self.arguments!r})"
         )
+
+
+class HostedTool:
+    """A tool the server ran (web search, file search, code interpreter, MCP, image generation),
+    folded from :class:`~nbstream.events.HostedToolDelta`: the latest status, the input the model
+    gave it, what it returned when the server says (MCP, Groq)."""
+
+    __slots__ = ("index", "kind", "id", "status", "name", "_input", "output", "images")
+
+    def __init__(self, index: int, kind: str) -> None:
+        self.index = index
+        self.kind = kind
+        self.id: str | None = None
+        self.status: str | None = None
+        self.name: str | None = None
+        self._input: list[str] = []
+        self.output: str | None = None
+        self.images = 0
+
+    @property
+    def input(self) -> str:
+        if len(self._input) > 1:
+            self._input[:] = ["".join(self._input)]
+        return self._input[0] if self._input else ""
+
+    def _apply(self, ev: HostedToolDelta) -> None:
+        self.kind = ev.kind or self.kind
+        if ev.id is not None:
+            self.id = ev.id
+        if ev.status is not None:
+            self.status = ev.status
+        if ev.name is not None:
+            self.name = ev.name
+        if ev.input:
+            self._input.append(ev.input)
+        if ev.output is not None:
+            self.output = ev.output
+        if ev.images is not None:
+            self.images = ev.images
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "id": self.id,
+            "status": self.status,
+            "name": self.name,
+            "input": self.input,
+            "output": self.output,
+            "images": self.images,
+        }
+
+    def __repr__(self) -> str:
+        return f"HostedTool(index={self.index}, kind={self.kind!r}, status={self.status!r})"
 
 
 # Text pieces are joined every this many chunks: kept one str object per chunk, a word-sized token
@@ -126,6 +189,8 @@ class ChoiceState:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     refusal_logprobs: list[TokenLogprob] = field(default_factory=list)
     content_filter: list[dict[str, Any]] = field(default_factory=list)
+    hosted_tools: list[HostedTool] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)  # each source once, first seen first
     chars: int = 0
     _text_blocks: int = field(default=0, repr=False)  # leading items of _text already joined
     _reasoning_blocks: int = field(default=0, repr=False)
@@ -232,9 +297,22 @@ class AnswerState:
                     call.name = ev.name
                 if ev.arguments:
                     call._add(ev.arguments)
+                if ev.kind:
+                    call.kind = ev.kind
                 self.first_content = True
             elif cls is Finished:
                 self.choice(ev.choice).finish_reason = ev.reason
+            elif cls is HostedToolDelta:
+                c = self.choice(ev.choice)
+                tools = c.hosted_tools
+                while len(tools) <= ev.index:
+                    tools.append(HostedTool(len(tools), ev.kind))
+                tools[ev.index]._apply(ev)
+                self.first_content = True
+            elif cls is Citation:
+                c = self.choice(ev.choice)
+                if ev.index >= len(c.citations):  # the adapter numbers each source once
+                    c.citations.append(ev)
             elif cls is Usage:
                 self.usage = ev
             elif cls is LogprobsDelta:

@@ -301,3 +301,92 @@ def test_magic_final_output_shows_the_refusal(local_server, shared_streams):
     (call_id, fn_name, args) = o.tools[0][0]
     assert plain == f"tool call {fn_name}({args})"
     assert f"`{fn_name}` ({call_id})" in markdown
+
+
+# --- issue 14: the 42 bodies of ../shared/streams/more on the view's snapshot ---------------------
+
+# a representative subset: hosted tools of every kind, citations of both APIs and a chat provider
+# (Perplexity), a custom tool call, reasoning the provider keeps elsewhere, two message items
+RICH_MORE = [
+    "10-groq-compound-chat-reasoning-think-tags.sse",
+    "13-openrouter-chat-web-search-annotations.sse",
+    "15-snowflake-cortex-chat-no-finish-reasoning-details.sse",
+    "16-mistral-chat-content-array-thinking.sse",
+    "25-perplexity-chat-citations-usage-every-chunk.sse",
+    "27-openai-responses-web-search.sse",
+    "28-openai-responses-code-interpreter-reasoning.sse",
+    "29-openai-responses-mcp-call.sse",
+    "30-openai-responses-file-search-annotations.sse",
+    "36-openai-responses-image-generation-partials.sse",
+    "37-openai-responses-custom-tool-call.sse",
+    "41-openai-responses-phase-two-messages.sse",
+]
+
+
+@pytest.fixture(scope="module")
+def more_server():
+    from recorded_oracle import MORE
+
+    from nbstream.server import serve
+
+    if not MORE.is_dir():
+        pytest.skip(f"recorded streams not found at {MORE} (../shared/streams/more)")
+    with serve(streams_dir=MORE) as server:
+        yield server
+
+
+@pytest.mark.parametrize("name", RICH_MORE)
+def test_more_streams_rich_parts_on_the_snapshot(more_server, name):
+    """What the widget is sent for each new shape: one ``hosted`` part per server-side tool
+    (text = its input, meta = type/status/id), one ``citation`` part per source (meta = url and
+    title, or file id and filename), reasoning and text where the provider put them."""
+    from recorded_oracle import MORE
+
+    o = oracle(MORE / name)
+    view = run_view(more_server, name)
+    assert view.status == o.status == "done", view.status
+    parts = snapshot_parts(view)
+    assert parts.get((0, "text", None), {}).get("text", "") == o.text.get(0, "")
+    assert parts.get((0, "reasoning", None), {}).get("text", "") == o.reasoning.get(0, "")
+    hosted = [parts[k] for k in sorted(k for k in parts if k[1] == "hosted")]
+    assert [
+        (p["meta"].get("id"), p["meta"]["type"], p["meta"]["status"], p["text"]) for p in hosted
+    ] == o.hosted.get(0, [])
+    cites = [parts[k]["meta"] for k in sorted(k for k in parts if k[1] == "citation")]
+    assert [
+        (m.get("url") or m.get("file_id"), m.get("title") or m.get("filename")) for m in cites
+    ] == o.citations.get(0, [])
+    tools = [parts[k] for k in sorted(k for k in parts if k[1] == "tool")]
+    assert [(p["meta"]["id"], p["meta"]["name"], p["text"]) for p in tools] == o.tools.get(0, [])
+    for p in tools:
+        assert p["meta"].get("type") == ("custom" if p["meta"]["id"] in o.custom else None)
+    # image generation: the partial images the file streamed, counted per tool
+    partials = [
+        d["item_id"]
+        for d in data_lines(MORE / name)
+        if d.get("type") == "response.image_generation_call.partial_image"
+    ]
+    for p in hosted:
+        assert p["meta"].get("images", 0) == partials.count(p["meta"].get("id"))
+    # the state says the same (what the lead's static copy reads)
+    c = view.choices[0]
+    assert [h.to_dict()["input"] for h in c.hosted_tools] == [h["text"] for h in hosted]
+    assert len(c.citations) == len(cites)
+
+
+def test_more_subset_covers_every_new_shape():
+    """Guard on RICH_MORE itself: it holds each kind of hosted tool, both kinds of citation,
+    a custom tool and reasoning from reasoning_details / thinking blocks."""
+    from recorded_oracle import MORE
+
+    if not MORE.is_dir():
+        pytest.skip(f"recorded streams not found at {MORE}")
+    oracles = [oracle(MORE / n) for n in RICH_MORE]
+    kinds = {h[1] for o in oracles for hs in o.hosted.values() for h in hs}
+    assert kinds >= {"search", "web_search", "file_search", "code_interpreter", "mcp"}
+    assert {"mcp_list_tools", "image_generation"} <= kinds
+    keys = [c[0] for o in oracles for cs in o.citations.values() for c in cs]
+    assert any(k.startswith("https://") for k in keys) and any(k.startswith("file-") for k in keys)
+    assert any(o.custom for o in oracles)
+    assert sum(1 for o in oracles if o.reasoning.get(0)) >= 3
+    assert "\n\n" in oracle(MORE / RICH_MORE[-1]).text[0]  # two message items, a paragraph apart

@@ -1,10 +1,14 @@
 """Chat Completions chunks -> events: a pure state machine over the SDK's ``ChatCompletionChunk``.
 
 Handles what real servers send: ``n > 1`` interleaved choices, refusal deltas, parallel tool
-calls, ``delta.reasoning`` / ``reasoning_content`` (extra fields of compatible servers), the usage
-chunk with empty ``choices``, Azure chunks with ``prompt_filter_results`` /
-``content_filter_results``, logprobs, and ``<think>…</think>`` reasoning inline in the content
-of open models (split out by :class:`nbstream.think.ThinkSplitter`).
+calls, ``delta.reasoning`` / ``reasoning_content`` / ``reasoning_details`` (extra fields of
+compatible servers: DeepSeek, OpenRouter, Snowflake...), ``delta.content`` as a list of blocks
+(Mistral: ``thinking`` and ``text`` blocks), the usage chunk with empty ``choices`` and Groq's
+``x_groq.usage``, Azure chunks with ``prompt_filter_results`` / ``content_filter_results``,
+logprobs, url citations (``delta.annotations``, Perplexity's ``citations``), Groq's server-side
+``executed_tools``, and ``<think>…</think>`` reasoning inline in the content of open models (split
+out by :class:`nbstream.think.ThinkSplitter`). A shape it does not know degrades: the text it can
+find is shown, the rest stays in the chunk log (every raw chunk is logged).
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from openai._models import construct_type
+from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk
 
 from nbstream.events import (
+    Citation,
     ContentFilter,
     Event,
     Finished,
+    HostedToolDelta,
     LogprobsDelta,
     ReasoningDelta,
     RefusalDelta,
@@ -30,6 +37,9 @@ from nbstream.events import (
 from nbstream.think import ThinkSplitter
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
+# reasoning_details entries (OpenRouter's normalised format) and the field holding their text;
+# "reasoning.encrypted" carries none (an opaque blob to send back, nothing to show)
+_DETAIL_TEXT = {"reasoning.text": "text", "reasoning.summary": "summary"}
 
 # TextDelta(text, choice) without the frozen dataclass's __init__ (one object.__setattr__ call
 # per field): one is made per chunk, and the slots are set directly at a third of the cost.
@@ -77,6 +87,39 @@ def usage_event(usage: Any) -> Usage:
     )
 
 
+def content_blocks(content: Any) -> list[tuple[str, str]]:
+    """A list-shaped ``delta.content`` (Mistral) as ``[(kind, text)]``, kind ``"text"`` or
+    ``"reasoning"``: ``{"type":"text","text"}`` is answer text, ``{"type":"thinking",
+    "thinking":[{"type":"text","text"}]}`` (or a plain string) is reasoning. Any other block
+    with a string ``text`` is shown as text rather than lost; one without is left to the log."""
+    out: list[tuple[str, str]] = []
+    for block in content if isinstance(content, list) else (content,):
+        if isinstance(block, str):
+            out.append(("text", block))
+            continue
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "thinking":
+            inner = block.get("thinking")
+            for piece in inner if isinstance(inner, list) else (inner,):
+                text = piece.get("text") if isinstance(piece, dict) else piece
+                if isinstance(text, str) and text:
+                    out.append(("reasoning", text))
+        elif isinstance(block.get("text"), str) and block["text"]:
+            out.append(("text", block["text"]))
+    return out
+
+
+def _details_text(details: Any) -> str:
+    """The readable text of ``reasoning_details`` entries (none for encrypted ones)."""
+    out = ""
+    for d in details if isinstance(details, list) else ():
+        field_name = _DETAIL_TEXT.get(d.get("type")) if isinstance(d, dict) else None
+        if field_name and isinstance(d.get(field_name), str):
+            out += d[field_name]
+    return out
+
+
 def _logprobs(items: Any) -> tuple[TokenLogprob, ...]:
     return tuple(
         TokenLogprob(
@@ -98,6 +141,10 @@ class ChatAdapter:
         self._started = False
         self._think: dict[int, ThinkSplitter] = {}
         self._plain: set[int] = set()  # choices whose splitter is done (it stays done)
+        self._cited: dict[int, dict[str, int]] = {}  # per choice: source -> citation index
+        # per choice: Groq executed_tools index -> hosted tool index (ours, in order of appearance)
+        self._hosted: dict[int, dict[int, int]] = {}
+        self._hosted_sent: dict[tuple[int, int], int] = {}  # (choice, index) -> input chars sent
 
     def handle(self, chunk: ChatCompletionChunk) -> list[Event]:
         """Events carried by one chunk, in wire order (text before finish, usage last).
@@ -110,10 +157,20 @@ class ChatAdapter:
             self._started = True
             events.append(Started(model=chunk.model, response_id=chunk.id or None))
         extra = chunk.__pydantic_extra__
+        groq_usage = None
         if extra:
             pfr = extra.get("prompt_filter_results")
             if pfr:
                 events.append(ContentFilter(results={"prompt_filter_results": pfr}, choice=None))
+            urls = extra.get("citations")  # Perplexity: the whole source list on every chunk
+            if urls and isinstance(urls, list):
+                for i in [c.index for c in chunk.choices] or [0]:
+                    for url in urls:
+                        if isinstance(url, str):
+                            self._cite(events, i, url, None)
+            xg = extra.get("x_groq")
+            if isinstance(xg, dict) and isinstance(xg.get("usage"), dict):
+                groq_usage = xg["usage"]
         if chunk.moderation is not None:
             events.append(
                 ContentFilter(results={"moderation": chunk.moderation.to_dict()}, choice=None)
@@ -124,24 +181,19 @@ class ChatAdapter:
             if delta is not None:
                 dextra = delta.__pydantic_extra__
                 if dextra:
-                    for name in _REASONING_FIELDS:
-                        value = dextra.get(name)
-                        if value and isinstance(value, str):
-                            events.append(ReasoningDelta(value, i))
-                            break
+                    self._extras(events, dextra, i)
                 content = delta.content
-                if content:
+                if content and type(content) is not str:  # a list of blocks (Mistral)
+                    for kind, text in content_blocks(content):
+                        if kind == "reasoning":
+                            events.append(ReasoningDelta(text, i))
+                        else:
+                            self._text(events, text, i)
+                elif content:
                     if i in self._plain:  # past any <think> section: the text as it is
                         events.append(_text_delta(content, i))
                     else:
-                        splitter = self._think.get(i)
-                        if splitter is None:
-                            splitter = self._think[i] = ThinkSplitter()
-                        if splitter.done:
-                            self._plain.add(i)
-                            events.append(_text_delta(content, i))
-                        else:
-                            self._split(events, splitter.feed(content), i)
+                        self._text(events, content, i)
                 if delta.refusal:
                     events.append(RefusalDelta(delta.refusal, i))
                 if delta.tool_calls:
@@ -174,7 +226,75 @@ class ChatAdapter:
                 events.append(Finished(choice.finish_reason, i))
         if chunk.usage is not None:
             events.append(usage_event(chunk.usage))
+        elif groq_usage is not None:  # Groq without stream_options: usage only in x_groq
+            usage = construct_type(type_=CompletionUsage, value=groq_usage)
+            events.append(usage_event(usage))
         return events
+
+    def _text(self, events: list[Event], content: str, i: int) -> None:
+        """Answer text of choice ``i``, through its ``<think>`` splitter until that is done."""
+        if i in self._plain:
+            events.append(_text_delta(content, i))
+            return
+        splitter = self._think.get(i)
+        if splitter is None:
+            splitter = self._think[i] = ThinkSplitter()
+        if splitter.done:
+            self._plain.add(i)
+            events.append(_text_delta(content, i))
+        else:
+            self._split(events, splitter.feed(content), i)
+
+    def _extras(self, events: list[Event], dextra: dict[str, Any], i: int) -> None:
+        """Fields of the delta the SDK does not declare: reasoning, citations, server tools."""
+        for name in _REASONING_FIELDS:
+            value = dextra.get(name)
+            if value and isinstance(value, str):
+                events.append(ReasoningDelta(value, i))
+                break
+        else:  # reasoning_details only when no plain field carried the same text
+            details = dextra.get("reasoning_details")
+            text = _details_text(details) if details else ""
+            if text:
+                events.append(ReasoningDelta(text, i))
+        annotations = dextra.get("annotations")
+        if annotations and isinstance(annotations, list):
+            for ann in annotations:
+                cite = ann.get("url_citation") if isinstance(ann, dict) else None
+                if isinstance(cite, dict) and isinstance(cite.get("url"), str):
+                    self._cite(events, i, cite["url"], cite.get("title"))
+        executed = dextra.get("executed_tools")
+        if executed and isinstance(executed, list):
+            seen = self._hosted.setdefault(i, {})
+            for tool in executed:
+                if not isinstance(tool, dict):
+                    continue
+                wire = tool.get("index") if isinstance(tool.get("index"), int) else len(seen)
+                idx = seen.setdefault(wire, len(seen))
+                output = tool.get("output")
+                args = tool.get("arguments")
+                # each update repeats the whole arguments: send only what was not sent yet
+                sent = self._hosted_sent.get((i, idx), 0)
+                fresh = args[sent:] if isinstance(args, str) and len(args) > sent else ""
+                self._hosted_sent[(i, idx)] = sent + len(fresh)
+                events.append(
+                    HostedToolDelta(
+                        index=idx,
+                        kind=str(tool.get("type") or "tool"),
+                        status="completed" if output is not None else "in_progress",
+                        input=fresh,
+                        output=output if isinstance(output, str) else None,
+                        choice=i,
+                    )
+                )
+
+    def _cite(self, events: list[Event], i: int, url: str, title: Any) -> None:
+        """A url citation, once per source and choice (Perplexity repeats the list per chunk)."""
+        seen = self._cited.setdefault(i, {})
+        if url and url not in seen:
+            seen[url] = len(seen)
+            title = title if isinstance(title, str) and title else None
+            events.append(Citation(index=seen[url], url=url, title=title, choice=i))
 
     def end(self) -> list[Event]:
         """The stream ended without a finish reason (a disconnect, an error): release what a

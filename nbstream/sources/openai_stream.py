@@ -12,6 +12,7 @@ before iteration starts). If that is not possible, the chunk is dumped from its 
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +25,8 @@ from nbstream.events import Event
 from nbstream.sources.base import AOpened, Opened, ResponseMeta, select_headers
 from nbstream.sources.openai_chat import ChatAdapter
 from nbstream.sources.openai_responses import ResponsesAdapter
+
+_log = logging.getLogger("nbstream")
 
 
 class AutoAdapter:
@@ -55,11 +58,14 @@ def adapter_for(kind: str) -> Any:
 class _Capture:
     """The last SSE ``data`` text the SDK decoded, and the one already handed out as a chunk."""
 
-    __slots__ = ("data", "used")
+    __slots__ = ("data", "used", "done")
 
     def __init__(self) -> None:
         self.data: str | None = None
         self.used: str | None = None
+        # the server sent ``data: [DONE]``: the stream ended cleanly even when no chunk carried a
+        # finish reason (Snowflake Cortex never sends one), so the run need not expect one
+        self.done = False
 
     def pending(self) -> str | None:
         return self.data if self.data is not self.used else None
@@ -77,6 +83,8 @@ def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
         async def aiter_events() -> Any:
             async for sse in original():
                 cap.data = sse.data
+                if sse.data.startswith("[DONE]"):
+                    cap.done = True
                 yield sse
 
         stream._iter_events = aiter_events
@@ -87,6 +95,7 @@ def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
             for sse in events:
                 cap.data = sse.data
                 if sse.data.startswith("[DONE]"):
+                    cap.done = True
                     # The SDK stops reading at [DONE] and closes the response with the end of
                     # the chunked body unread, which drops the connection: read to the end so
                     # the pool can reuse it (keep-alive across streams and cells).
@@ -177,6 +186,16 @@ def _dump(item: Any) -> Any:
     return item.model_dump(mode="json", exclude_unset=True)
 
 
+def _events(adapter: Any, item: Any) -> list[Event]:
+    """The adapter's events for one item; a shape it trips on costs that item's events, never
+    the answer (the raw chunk is in the chunk log all the same)."""
+    try:
+        return adapter.handle(item)
+    except Exception:
+        _log.warning("nbstream: could not read a chunk; it is kept in the log", exc_info=True)
+        return []
+
+
 def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
     """Wrap a sync SDK stream as one attempt."""
     cap = _Capture()
@@ -193,8 +212,10 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
                 raw = _dump(item)
             else:
                 cap.used = raw
-            yield raw, adapter.handle(item)
+            yield raw, _events(adapter, item)
         finished = True
+        if cap.done:
+            opened.expects_finish = False
 
     def close() -> None:
         response = stream.response
@@ -230,7 +251,9 @@ def open_async_stream(stream: openai.AsyncStream[Any], kind: str = "openai") -> 
                 raw = _dump(item)
             else:
                 cap.used = raw
-            yield raw, adapter.handle(item)
+            yield raw, _events(adapter, item)
+        if cap.done:
+            opened.expects_finish = False
 
     async def aclose() -> None:
         await stream.close()
