@@ -283,7 +283,7 @@ class StreamRun:
         hooks = self.hooks
         for index, (raw, events) in enumerate(opened.items):
             t = clock()
-            log_chunk(attempt, index, t - t0, raw)
+            log_chunk(attempt, index, t - t0, raw, events)
             self._chunks += 1
             if events:
                 apply(events)
@@ -342,7 +342,7 @@ class StreamRun:
         index = 0
         async for raw, events in opened.items:
             t = clock()
-            log_chunk(attempt, index, t - t0, raw)
+            log_chunk(attempt, index, t - t0, raw, events)
             index += 1  # noqa: SIM113 - no async enumerate
             self._chunks += 1
             if events:
