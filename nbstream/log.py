@@ -148,19 +148,36 @@ class ChunkLog:
             self._spill()
 
     def _scan(self, events: Any) -> None:
-        pos = self._spilled + len(self._mem) - 1
-        feed = self._splits.feed
+        """Feed the streamed text of a chunk's events to the split scanner; the common token
+        (``" word"``: it starts a new word) costs a dict lookup and two character tests."""
+        words = self._splits.words
+        pos = -1
         for ev in events:
             cls = type(ev)
-            if cls is TextDelta or cls is ReasoningDelta or cls is RefusalDelta:
-                found = feed((cls, ev.choice), ev.text, pos)
+            if cls is TextDelta:
+                key: Any = ev.choice
+                text = ev.text
+            elif cls is ReasoningDelta or cls is RefusalDelta:
+                key, text = (cls, ev.choice), ev.text
             elif cls is ToolCallDelta:
-                found = feed((cls, ev.choice, ev.index), ev.arguments, pos)
+                key, text = (ev.choice, ev.index), ev.arguments
             else:
                 continue
-            if found:
-                for at, piece, where in found:
-                    self._patches.setdefault(at, set()).add((piece, where))
+            if not text:
+                continue
+            if pos < 0:
+                pos = self._spilled + len(self._mem) - 1
+            entry = words.get(key)
+            if entry is not None and entry[0] and not text[0].isspace():
+                found = self._splits.feed(entry, text, pos)  # the text continues a word
+                if found:
+                    for at, piece, where in found:
+                        self._patches.setdefault(at, set()).add((piece, where))
+            elif text[-1].isspace():
+                if entry is not None:
+                    del words[key]
+            else:  # a new word starts in this text (what precedes it cannot hold a secret)
+                words[key] = [text if len(text) <= WORD_MAX else text[-WORD_MAX:], pos]
 
     def error(
         self,
@@ -457,41 +474,39 @@ class _SplitScanner:
 
     Each chunk is scrubbed on its own when it leaves the log; this finds what no single chunk
     shows. A secret holds no whitespace, so only the current *word* can hide one: per stream of
-    text (choice, kind) the scanner keeps the run of non-whitespace the text ends with and which
-    records it came from. A chunk that starts with whitespace (most tokens: ``" word"``) only
-    resets it; one that continues the word is checked together with it, for the registered
-    secrets and the key shapes, and only for matches that cross into this chunk. The work per
-    chunk is its own length plus the current word's (bounded by ``WORD_MAX``), never the text so
-    far. A match gives, for each record it crosses, the piece of the secret that record holds.
+    text (choice, kind) the scanner keeps the text since the last whitespace and which records it
+    came from. A chunk that starts with whitespace (most tokens: ``" word"``) only starts a new
+    word; one that continues the word is checked together with it, for the registered secrets and
+    the key shapes, and only for matches that cross into this chunk. The work per chunk is its
+    own length plus the current word's (bounded by ``WORD_MAX``), never the text so far. A match
+    gives, for each record it crosses, the piece of the secret that record holds.
     """
 
-    __slots__ = ("_words",)
+    __slots__ = ("words",)
 
     def __init__(self) -> None:
-        # key -> [the word, [(record position, offset of its part in the word), ...]]
-        self._words: dict[Any, list[Any]] = {}
+        # key -> [the word, its records: one position, or [(position, offset in the word)...]]
+        self.words: dict[Any, list[Any]] = {}
 
     def reset(self) -> None:
-        self._words.clear()
+        self.words.clear()
 
     def oldest(self) -> int | None:
         """The oldest record a current word reaches (later matches may scrub it), or None."""
         oldest = None
-        for _word, recs in self._words.values():
-            if recs and (oldest is None or recs[0][0] < oldest):
-                oldest = recs[0][0]
+        for word, recs in self.words.values():
+            if not word:
+                continue
+            first = recs if type(recs) is int else recs[0][0]
+            if oldest is None or first < oldest:
+                oldest = first
         return oldest
 
-    def feed(self, key: Any, text: str, pos: int) -> list[tuple[int, str, str]] | None:
-        if not text:
-            return None
-        entry = self._words.get(key)
-        if entry is None:
-            entry = self._words[key] = ["", []]
+    def feed(self, entry: list[Any], text: str, pos: int) -> list[tuple[int, str, str]] | None:
+        """``text`` (from record ``pos``) continues the word of ``entry``."""
         word, recs = entry
-        if not word or text[0].isspace():  # nothing to continue: the hot path
-            _restart(entry, text, pos)
-            return None
+        if type(recs) is int:
+            recs = entry[1] = [(recs, 0)]
         head = text.split(None, 1)[0]
         joined = word + head
         found = _crossing(joined, len(word))
@@ -504,28 +519,20 @@ class _SplitScanner:
                     stop = bounds[i + 1][1] if i + 1 < len(bounds) else len(joined)
                     lo, hi = max(start, off), min(end, stop)
                     if lo < hi:  # this record holds joined[lo:hi] of the secret
-                        where = "start" if at == pos else "end"
-                        out.append((at, joined[lo:hi], where))
-        if len(head) < len(text):  # the word ends in this chunk
-            _restart(entry, text, pos)
+                        out.append((at, joined[lo:hi], "start" if at == pos else "end"))
+        if len(head) < len(text):  # the word ends in this text: a new one may start
+            if text[-1].isspace():
+                entry[0], entry[1] = "", pos
+            else:
+                entry[0], entry[1] = text[-WORD_MAX:], pos
         else:
             recs.append((pos, len(word)))
-            if len(joined) > WORD_MAX:  # forget the oldest parts (and their records)
+            if len(joined) > WORD_MAX:  # forget the oldest part (and its records)
                 cut = len(joined) - WORD_MAX
                 joined = joined[cut:]
                 recs[:] = [(at, off - cut) for at, off in recs if off - cut >= 0] or [(pos, 0)]
             entry[0] = joined
         return out
-
-
-def _restart(entry: list[Any], text: str, pos: int) -> None:
-    """The word is now the non-whitespace run ``text`` ends with (from record ``pos``)."""
-    if text[-1].isspace():
-        entry[0] = ""
-        entry[1] = []
-    else:
-        entry[0] = text.rsplit(None, 1)[-1][-WORD_MAX:]
-        entry[1] = [(pos, 0)]
 
 
 def _crossing(joined: str, boundary: int) -> list[tuple[int, int]]:
