@@ -123,6 +123,7 @@ class ChunkLog:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """The HTTP response head: status, request id and the rate-limit headers."""
+        request_id = redact_text(request_id) if request_id else request_id  # server-chosen text
         self._request_ids[attempt] = request_id
         rec = {
             "type": "response",

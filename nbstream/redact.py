@@ -17,6 +17,7 @@ exports, widget state, reprs, error messages and exceptions. Keys are also caugh
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -69,6 +70,8 @@ _SECRETISH = re.compile(
 )
 # Environment variables that look secret-named but never hold one.
 _ENV_NOT_SECRET = frozenset({"PWD", "OLDPWD", "TOKENIZERS_PARALLELISM", "SSH_AUTH_SOCK"})
+# Placeholders that are public (nbstream's own key for its local server): never scrubbed.
+_PUBLIC_VALUES = frozenset({"nbstream-local"})
 MIN_SECRET = 6  # shorter values would scrub ordinary words everywhere; see SECURITY.md
 
 _extra_secrets: set[str] = set()
@@ -101,7 +104,7 @@ def plain_secrets() -> set[str]:
 def register_secret(value: str | None) -> None:
     """Remember a secret by value (a key with no recognisable shape) so it is scrubbed too, in
     the forms it takes in text: as is, URL-encoded, JSON-escaped (``\\/``, non-ASCII)."""
-    if not isinstance(value, str) or len(value.strip()) < MIN_SECRET:
+    if not isinstance(value, str) or len(value.strip()) < MIN_SECRET or value in _PUBLIC_VALUES:
         return
     value = value.strip()
     _plain_secrets.add(value)
@@ -219,6 +222,8 @@ def redact_text(text: str) -> str:
     reprs, error messages, exceptions) passes its text through it. Called on every chunk the log
     spills, so the common case (nothing key-like) is a few substring scans.
     """
+    if _fragment(text):  # shapes first: "Bearer <key>" goes whole
+        text = _KEY_PATTERN.sub(_shape_repl, text)
     if _extra_secrets:
         for secret in _extra_secrets:
             if secret in text:
@@ -227,8 +232,6 @@ def redact_text(text: str) -> str:
                     if s in text:
                         text = text.replace(s, REDACTED)
                 break
-    if _fragment(text):
-        return _KEY_PATTERN.sub(_shape_repl, text)
     return text
 
 
@@ -343,3 +346,65 @@ def redact_obj(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [redact_obj(v) for v in obj]
     return obj
+
+
+def scrub_url(url: Any) -> Any:
+    """An ``httpx.URL`` (or a string) without its userinfo and with its secrets scrubbed; the
+    same type back, so code that reads ``.host`` or ``.path`` keeps working."""
+    copy_with = getattr(url, "copy_with", None)
+    if copy_with is None:
+        return redact_text(str(url)) if isinstance(url, str) else url
+    try:
+        bare = copy_with(userinfo=b"")
+        text = redact_text(str(bare))
+        return bare if text == str(bare) else type(url)(text)
+    except Exception:  # noqa: BLE001 - an URL type we do not know: never keep the secret
+        return url
+
+
+def _scrub_http(message: Any) -> None:
+    """Scrub an ``httpx.Request`` in place (its URL, its auth-like headers) once it is done."""
+    url = getattr(message, "url", None)
+    if url is not None:
+        with contextlib.suppress(Exception):
+            message.url = scrub_url(url)
+    headers = getattr(message, "headers", None)
+    if headers is not None and hasattr(headers, "items"):
+        with contextlib.suppress(Exception):
+            for name, value in list(headers.items()):
+                if is_secret_name(name):
+                    headers[name] = REDACTED
+                elif isinstance(value, str) and redact_text(value) != value:
+                    headers[name] = redact_text(value)
+
+
+def scrub_exception(exc: BaseException | None) -> BaseException | None:
+    """The same exception (type, status, body kept: code reads them) with every secret removed
+    from what it shows or carries: ``args`` and text attributes (``message``...), a ``body``, the
+    ``request``/``response`` it holds (URL userinfo, auth headers), ``__notes__``, and the same
+    for each exception in its ``__cause__``/``__context__`` chain. In place, once it ended a run."""
+    seen: set[int] = set()
+    current = exc
+    while current is not None and id(current) not in seen and len(seen) < 20:
+        seen.add(id(current))
+        with contextlib.suppress(Exception):
+            current.args = tuple(
+                redact_text(a) if isinstance(a, str) else redact_obj(a) if _jsonish(a) else a
+                for a in current.args
+            )
+        for name, value in list(vars(current).items()):
+            with contextlib.suppress(Exception):
+                if isinstance(value, str):
+                    setattr(current, name, redact_text(value))
+                elif _jsonish(value):
+                    setattr(current, name, redact_obj(value))
+                elif name in ("request", "_request"):
+                    _scrub_http(value)
+                elif name == "response":
+                    _scrub_http(getattr(value, "request", None))
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def _jsonish(value: Any) -> bool:
+    return isinstance(value, (Mapping, list, tuple)) and not isinstance(value, str)
