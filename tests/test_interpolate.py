@@ -7,13 +7,15 @@ import pytest
 from nbstream.interpolate import InterpolationError, fill, placeholders
 
 
-def test_fills_names_attributes_items_and_format_specs() -> None:
+def test_fills_names_attributes_and_format_specs() -> None:
     class Doc:
         title = "Streams"
 
-    ns = {"topic": "SSE", "doc": Doc(), "d": {"k": "v"}, "n": 7}
-    out = fill("About {topic}: {doc.title}, {d[k]}, {n:03d}, {topic!r}", ns)
-    assert out == "About SSE: Streams, v, 007, 'SSE'"
+    doc = Doc()
+    doc.author = "Ada"
+    ns = {"topic": "SSE", "doc": doc, "n": 7}
+    out = fill("About {topic}: {doc.title} by {doc.author}, {n:03d}, {topic!r}", ns)
+    assert out == "About SSE: Streams by Ada, 007, 'SSE'"
 
 
 def test_double_braces_are_literal() -> None:
@@ -40,7 +42,7 @@ def test_missing_name_names_the_placeholder_and_the_fix() -> None:
         ("{0}", "positional placeholder '{0}'"),
         ("unclosed {x", "malformed braces"),
         ("stray } brace", "malformed braces"),
-        ("{d[missing]}", "cannot fill '{d[missing]}'"),
+        ("{d[missing]}", "'{d[missing]}' in the prompt indexes a value"),
         ("{d.nope}", "cannot fill '{d.nope}'"),
         ("{n:zz}", "cannot format"),
     ],
