@@ -11,8 +11,9 @@ What a placeholder may name, and why (the prompt goes to a remote model):
   ``{x!r}``);
 - plain attribute access on public names (``{doc.title}``): the attribute is read from the
   object's ``__dict__`` or its class without running any code (no property getter, no
-  ``__getattr__``): a property, a method or a private name (``_x``) is refused. Indexing
-  (``{d[key]}``) is refused too (``__getitem__`` is code): assign the item to a name first.
+  ``__getattr__``): a property, a method or a private name (``_x``) is refused;
+- an item of a built-in ``dict``, ``list`` or ``tuple`` (``{d[key]}``, ``{xs[0]}``); indexing
+  anything else is refused (its ``__getitem__`` is code): assign the item to a name first.
 - **never a credential**: a value that is the process environment (``{os.environ}``) or whose
   text holds a secret nbstream knows (an API key from the environment or a client, a header
   token, a URL password) or a key-shaped string is *refused*, not redacted: nothing is sent, and
@@ -27,10 +28,11 @@ from __future__ import annotations
 
 import os
 import string
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-from nbstream.redact import redact_text, refresh_env
+from nbstream.redact import redact_text, refresh_env, register_client
 
 _MISSING = object()
 
@@ -67,13 +69,21 @@ class _Formatter(string.Formatter):
         obj = self.get_value(first, args, kwargs)
         shown = "{" + field_name + "}"
         for is_attr, name in rest:
-            if not is_attr:
+            if is_attr:
+                obj = _plain_attribute(obj, str(name), shown)
+            elif type(obj) in (dict, list, tuple):  # built-in containers: no user code runs
+                try:
+                    obj = obj[name]
+                except (LookupError, TypeError) as exc:
+                    raise InterpolationError(
+                        f"cannot fill '{shown}' in the prompt: no item {exc!s} ({_HINT})"
+                    ) from None
+            else:
                 raise InterpolationError(
-                    f"'{shown}' in the prompt indexes a value: only names and public attributes "
-                    f"are filled (indexing runs code); assign the item to a name in a cell above, "
-                    f"or {_HINT}"
+                    f"'{shown}' in the prompt indexes a {type(obj).__name__}: only a dict, list "
+                    f"or tuple is indexed (anything else would run its code); assign the item to "
+                    f"a name in a cell above, or {_HINT}"
                 )
-            obj = _plain_attribute(obj, str(name), shown)
         _refuse_environment(obj, shown)
         return obj, first
 
@@ -85,7 +95,7 @@ class _Formatter(string.Formatter):
         except Exception as exc:  # noqa: BLE001 - the user's __repr__/__str__: say it in one line
             raise InterpolationError(
                 f"cannot convert a value with '!{conversion}' in the prompt: "
-                f"{type(exc).__name__}: {redact_text(str(exc))}"
+                f"{_one_line(exc)}"
             ) from None
 
     def format_field(self, value: Any, format_spec: str) -> Any:
@@ -97,7 +107,7 @@ class _Formatter(string.Formatter):
             spec = f" with ':{format_spec}'" if format_spec else ""
             raise InterpolationError(
                 f"cannot format a value{spec} in the prompt: "
-                f"{type(exc).__name__}: {redact_text(str(exc))}"
+                f"{_one_line(exc)}"
             ) from None
         if redact_text(text) != text:
             raise InterpolationError(
@@ -106,6 +116,12 @@ class _Formatter(string.Formatter):
                 f"that placeholder, or {_HINT}"
             )
         return text
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (scrubbed): what a failing ``__format__`` said."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return redact_text(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
 
 
 def _field_name_split(field_name: str) -> tuple[Any, Any]:
@@ -146,6 +162,22 @@ def _plain_attribute(obj: Any, name: str, shown: str) -> Any:
     return value
 
 
+def _register_clients(namespace: Mapping[str, Any]) -> None:
+    """Make the credentials of the notebook's own OpenAI clients known (and the environment's)
+    before filling: ``{client.api_key}`` is then refused even when nbstream never used that
+    client and the key has no recognisable shape."""
+    refresh_env()
+    openai = sys.modules.get("openai")
+    kinds = tuple(
+        k for k in (getattr(openai, "OpenAI", None), getattr(openai, "AsyncOpenAI", None)) if k
+    )
+    if not kinds:
+        return
+    for value in list(namespace.values()):
+        if isinstance(value, kinds):
+            register_client(value)
+
+
 def _refuse_environment(value: Any, shown: str) -> None:
     if value is os.environ or isinstance(value, type(os.environ)):
         raise InterpolationError(
@@ -175,7 +207,7 @@ def fill(template: str, namespace: Mapping[str, Any]) -> str:
             f"empty placeholder '{{}}' in the prompt: put a variable name inside the braces, "
             f"or {_HINT}"
         )
-    refresh_env()  # a key set since the last run is known before anything is filled
+    _register_clients(namespace)
     formatter = _Formatter(namespace)
     try:
         return formatter.vformat(template, (), {})
