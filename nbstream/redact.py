@@ -116,15 +116,21 @@ def register_secret(value: str | None) -> None:
 
 
 def is_secret_name(name: str) -> bool:
-    """True when a parameter or header of that name holds a secret."""
-    lowered = name.lower()
-    return lowered in _SECRET_NAMES or bool(_SECRETISH.search(lowered))
+    """True when a field of that name holds a secret whatever it looks like (exact names: a
+    JSON field such as ``prompt_cache_key`` is data, not a credential)."""
+    return name.lower() in _SECRET_NAMES
+
+
+def _secretish(name: str) -> bool:
+    """True when a header, query parameter or environment variable of that name holds a
+    credential (a word of the name: ``X-Auth-Token``, ``AZURE_OPENAI_API_KEY``, ``HF_TOKEN``)."""
+    return name.lower() in _SECRET_NAMES or bool(_SECRETISH.search(name))
 
 
 def register_header(name: str, value: Any) -> None:
     """An auth-like header's value (``Authorization: Bearer X``: both ``Bearer X`` and ``X``;
     ``Basic B``: ``B`` and the ``user:password`` it encodes)."""
-    if not isinstance(value, str) or not is_secret_name(str(name)):
+    if not isinstance(value, str) or not _secretish(str(name)):
         return
     register_secret(value)
     scheme, _, token = value.strip().partition(" ")
@@ -159,7 +165,7 @@ def register_url(url: Any) -> None:
         basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         register_secret(basic)
     for name, value in parse_qsl(parts.query, keep_blank_values=False):
-        if is_secret_name(name):
+        if _secretish(name):
             register_secret(value)
 
 
@@ -179,7 +185,7 @@ def register_client(client: Any) -> None:
     query = getattr(client, "_custom_query", None)
     if isinstance(query, Mapping):
         for name, value in query.items():
-            if is_secret_name(str(name)) and isinstance(value, str):
+            if _secretish(str(name)) and isinstance(value, str):
                 register_secret(value)
     register_url(getattr(client, "base_url", None))
     refresh_env()
@@ -372,7 +378,7 @@ def _scrub_http(message: Any) -> None:
     if headers is not None and hasattr(headers, "items"):
         with contextlib.suppress(Exception):
             for name, value in list(headers.items()):
-                if is_secret_name(name):
+                if _secretish(name):
                     headers[name] = REDACTED
                 elif isinstance(value, str) and redact_text(value) != value:
                     headers[name] = redact_text(value)
