@@ -94,8 +94,7 @@ class _Formatter(string.Formatter):
             raise
         except Exception as exc:  # noqa: BLE001 - the user's __repr__/__str__: say it in one line
             raise InterpolationError(
-                f"cannot convert a value with '!{conversion}' in the prompt: "
-                f"{_one_line(exc)}"
+                f"cannot convert a value with '!{conversion}' in the prompt: {_one_line(exc)}"
             ) from None
 
     def format_field(self, value: Any, format_spec: str) -> Any:
@@ -106,8 +105,7 @@ class _Formatter(string.Formatter):
         except Exception as exc:  # noqa: BLE001 - the user's __format__/__str__, in one line
             spec = f" with ':{format_spec}'" if format_spec else ""
             raise InterpolationError(
-                f"cannot format a value{spec} in the prompt: "
-                f"{_one_line(exc)}"
+                f"cannot format a value{spec} in the prompt: {_one_line(exc)}"
             ) from None
         if redact_text(text) != text:
             raise InterpolationError(

@@ -191,6 +191,20 @@ def register_client(client: Any) -> None:
     refresh_env()
 
 
+def register_params(params: Mapping[str, Any]) -> None:
+    """The auth-like ``extra_headers`` and ``extra_query`` of request parameters (the SDK's
+    per-request options): logged with the parameters, so known before the first record."""
+    headers = params.get("extra_headers")
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            register_header(str(name), value)
+    query = params.get("extra_query")
+    if isinstance(query, Mapping):
+        for name, value in query.items():
+            if _secretish(str(name)) and isinstance(value, str):
+                register_secret(value)
+
+
 _env_seen: dict[str, str] = {}
 
 

@@ -222,6 +222,7 @@ def test_explicit_key_header_token_and_query_never_leak(
         "api_key": "opaque-EXPLICITkey-0001",
         "header token": "opaque-HEADERtoken-0002",
         "query api-key": "opaque-QUERYkey-0003",
+        "extra header": "opaque-EXTRAheader-0014",
     }
     client = openai.OpenAI(
         api_key=secrets["api_key"],
@@ -230,9 +231,16 @@ def test_explicit_key_header_token_and_query_never_leak(
         default_query={"api-key": secrets["query api-key"]},
         max_retries=0,
     )
-    view = nbstream.chat("say hi", model="echo", client=client, display=False)
+    view = nbstream.chat(
+        "say hi",
+        model="echo",
+        client=client,
+        display=False,
+        extra_headers={"X-Request-Token": secrets["extra header"]},  # logged with the params
+    )
     # the secrets really went out and came back in the stream
     sent = received[-1]
+    assert sent["headers"]["x-request-token"] == secrets["extra header"]
     assert sent["headers"]["authorization"] == f"Bearer {secrets['api_key']}"
     assert secrets["query api-key"] in sent["path"]
     assert view.status == "done"
@@ -404,3 +412,81 @@ def test_stream_magic_outputs_hold_no_echoed_key(
         assert key not in outputs and REDACTED in outputs
     finally:
         session.close()
+
+
+# ---- the chunk log on its own: long streams, other kinds of text ---------------------------
+
+
+def _chat_chunk(**delta: Any) -> str:
+    return json.dumps({"id": "c", "choices": [{"index": 0, "delta": delta}]})
+
+
+def test_a_split_secret_is_scrubbed_even_after_the_log_spilled(tmp_path: Path) -> None:
+    """A long stream spills to disk every few records: the chunks of a word being spelled stay
+    in memory until the word ends, so a key completed later is scrubbed from all of them; tool
+    call arguments, Responses deltas and text sources are watched the same way."""
+    from nbstream.events import TextDelta, ToolCallDelta
+    from nbstream.log import ChunkLog
+    from nbstream.redact import register_secret
+
+    secret = "opaque-SPILLsecret-0015"
+    register_secret(secret)
+    log = ChunkLog(max_memory=4, spill_path=tmp_path / "spill.jsonl")
+    log.begin(1, "chat")
+    i = 0
+    for round_ in range(20):
+        for piece in [" word", f" {round_}", *_pieces(" " + secret, 2), " end", "."]:
+            log.chunk(1, i, i / 100, _chat_chunk(content=piece), [TextDelta(piece)])
+            i += 1
+        args = f'{{"token": "{secret}"}}'
+        for piece in _pieces(args, 3):
+            raw = _chat_chunk(tool_calls=[{"index": 0, "function": {"arguments": piece}}])
+            log.chunk(1, i, i / 100, raw, [ToolCallDelta(index=0, arguments=piece)])
+            i += 1
+    log.end(1, 1.0, "done", None)
+    log.begin(2, "responses")
+    for piece in _pieces(f"a {secret} b", 5):
+        raw = json.dumps({"type": "response.output_text.delta", "delta": piece})
+        log.chunk(2, i, 0.0, raw, [TextDelta(piece)])
+        i += 1
+    log.begin(3, "text")
+    for piece in _pieces(f"a {secret} b", 3):
+        log.chunk(3, i, 0.0, piece, [TextDelta(piece)])
+        i += 1
+    assert log.spill_path is not None  # most of it went to disk
+    exported = log.to_jsonl(tmp_path / "all.jsonl").read_text()
+    joined = "".join(
+        json.dumps(r.get("data", r.get("text")), ensure_ascii=False) for r in log.chunks()
+    )
+    texts = []
+    for r in log:
+        if r["type"] != "chunk":
+            continue
+        data = r.get("data")
+        if isinstance(data, dict) and "delta" in data:
+            texts.append(data["delta"])
+        elif isinstance(data, dict):
+            delta = data["choices"][0]["delta"]
+            texts.append(delta.get("content") or delta["tool_calls"][0]["function"]["arguments"])
+        else:
+            texts.append(r["text"])
+    text = "".join(texts)
+    _assert_clean(
+        {"to_jsonl": exported, "records": joined, "joined text": text}, {"secret": secret}
+    )
+    assert text.count(REDACTED) >= 20 * 2 + 2
+    assert " word 19" in text and '{"token": "' in text  # the rest is kept
+
+
+def test_a_json_escaped_key_is_caught_raw_and_decoded() -> None:
+    from nbstream.log import ChunkLog
+
+    secret = "opaque-ESCAPEDsecret-0016"
+    ChatRequest({"model": "m"}, openai.OpenAI(api_key=secret, base_url="http://127.0.0.1:9/v1"))
+    log = ChunkLog()
+    log.begin(1, "chat")
+    raw = '{"choices":[{"index":0,"delta":{"content":"key: ' + _escaped(secret) + '"}}]}'
+    log.chunk(1, 0, 0.0, raw)  # no events: the per-chunk scrub alone must catch it
+    record = next(log.chunks())
+    assert record["data"]["choices"][0]["delta"]["content"] == f"key: {REDACTED}"
+    assert not any(form in json.dumps(list(log)) for form in _forms(secret))

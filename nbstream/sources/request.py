@@ -11,7 +11,7 @@ from typing import Any
 
 import openai
 
-from nbstream.redact import redact_text, register_client, scrub_url
+from nbstream.redact import redact_text, register_client, register_params, scrub_url
 from nbstream.sources.base import AOpened, Opened
 from nbstream.sources.openai_stream import open_async_stream, open_stream
 
@@ -38,6 +38,7 @@ class _Request:
         self.params: dict[str, Any] = params
         self.client = client
         register_client(client)  # its key, auth headers and URL credentials are scrubbed anywhere
+        register_params(params)  # extra_headers / extra_query tokens given per request
         self.supports_sync = client is None or isinstance(client, openai.OpenAI)
         self.supports_async = client is None or isinstance(client, openai.AsyncOpenAI)
 
