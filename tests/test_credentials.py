@@ -490,3 +490,18 @@ def test_a_json_escaped_key_is_caught_raw_and_decoded() -> None:
     record = next(log.chunks())
     assert record["data"]["choices"][0]["delta"]["content"] == f"key: {REDACTED}"
     assert not any(form in json.dumps(list(log)) for form in _forms(secret))
+
+
+def test_a_repeated_key_is_not_sent_again_with_the_chat_history() -> None:
+    """``%%stream --chat``: the earlier answers go out with every later turn; a key the model
+    repeated is scrubbed from the history (and from ``--show``)."""
+    from nbstream.conversations import Conversations
+
+    secret = "opaque-HISTORYkey-0017"
+    ChatRequest({"model": "m"}, openai.OpenAI(api_key=secret, base_url="http://127.0.0.1:9/v1"))
+    chats = Conversations()
+    chat = chats.get("trip")
+    chat.record("what is my key?", f"Your key is {secret[:9]}{secret[9:]}.")
+    outgoing = json.dumps(chat.messages("and now?"))
+    assert secret not in outgoing and f"Your key is {REDACTED}." in outgoing
+    assert secret not in repr(chats) + repr(chat)
