@@ -30,7 +30,7 @@ import pytest
 
 import nbstream
 from nbstream.errors import explain
-from nbstream.redact import REDACTED
+from nbstream.redact import REDACTED, register_secret
 from nbstream.resilience import Resilience
 from nbstream.sources.request import ChatRequest
 from nbstream.widget import StreamView
@@ -505,3 +505,26 @@ def test_a_repeated_key_is_not_sent_again_with_the_chat_history() -> None:
     outgoing = json.dumps(chat.messages("and now?"))
     assert secret not in outgoing and f"Your key is {REDACTED}." in outgoing
     assert secret not in repr(chats) + repr(chat)
+
+
+def test_resume_does_not_send_a_repeated_key_back(local_server: Any) -> None:
+    """Continue sends the partial answer back to the model: a key it repeated is scrubbed from
+    what goes out (the local server records the request it received)."""
+    secret = "opaque-RESUMEkey-0018"
+    client = openai.OpenAI(api_key="opaque-RESUMEclient-0019", base_url=local_server.base_url)
+    view = nbstream.chat(
+        f"repeat {secret} please",
+        model="echo?disconnect_after=3&fail_times=1&key=resume-secret",
+        client=client,
+        display=False,
+        resilience=Resilience(retry=None),
+    )
+    assert view.status == "incomplete" and secret[:6] in view.text
+    register_secret(secret)  # as if it were an environment key the model had seen
+    view.resume()
+    view.wait(timeout=20)
+    bodies = json.dumps([r.body for r in local_server.requests])
+    assert len(local_server.requests) == 2
+    continued = json.dumps(local_server.requests[-1].body["messages"][1:])
+    assert REDACTED in continued and secret not in continued
+    assert secret in bodies  # only in the user's own first prompt
