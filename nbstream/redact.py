@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -89,11 +90,17 @@ _FRAGMENT_MAX = 5
 _plain_secrets: set[str] = set()
 
 
+_register_lock = threading.Lock()
+
+
 def _add(value: str) -> None:
+    global _extra_secrets
     if len(value) >= MIN_SECRET and value not in _extra_secrets:
-        _extra_secrets.add(value)
-        _secrets_seen[0] += 1
-        _secrets_seen[1] = max(_secrets_seen[1], len(value))
+        with _register_lock:
+            # copy on write: a stream thread may be iterating the set right now
+            _extra_secrets = _extra_secrets | {value}
+            _secrets_seen[0] += 1
+            _secrets_seen[1] = max(_secrets_seen[1], len(value))
 
 
 def plain_secrets() -> set[str]:
@@ -106,8 +113,11 @@ def register_secret(value: str | None) -> None:
     the forms it takes in text: as is, URL-encoded, JSON-escaped (``\\/``, non-ASCII)."""
     if not isinstance(value, str) or len(value.strip()) < MIN_SECRET or value in _PUBLIC_VALUES:
         return
+    global _plain_secrets
     value = value.strip()
-    _plain_secrets.add(value)
+    if value not in _plain_secrets:
+        with _register_lock:
+            _plain_secrets = _plain_secrets | {value}  # copy on write, as in _add
     _add(value)
     _add(quote(value, safe=""))
     _add(quote(value, safe="/:"))
@@ -211,7 +221,11 @@ _env_seen: dict[str, str] = {}
 def refresh_env() -> None:
     """Register the secret-named environment variables (and passwords in ``*_URL`` values); only
     the ones that changed since the last call are looked at again."""
-    for name, value in os.environ.items():
+    try:
+        environ = os.environ.copy()
+    except RuntimeError:  # another thread changed it while it was copied: next run reads it
+        return
+    for name, value in environ.items():
         if _env_seen.get(name) == value:
             continue
         _env_seen[name] = value
