@@ -17,7 +17,7 @@ from typing import Any
 
 import openai
 
-from nbstream.redact import register_secret
+from nbstream.redact import register_client, register_secret, register_url
 
 LOCAL_KEY = "nbstream-local"
 _clients: dict[tuple[str, str, bool, int], Any] = {}
@@ -46,7 +46,9 @@ def resolve_endpoint() -> tuple[str | None, str, bool]:
     base_url = os.environ.get("OPENAI_BASE_URL") or None
     if key or base_url:
         key = key or LOCAL_KEY  # a key-less compatible server (vLLM, Ollama) still needs a value
-        register_secret(key)
+        if key != LOCAL_KEY:  # the public placeholder is no secret
+            register_secret(key)
+        register_url(base_url)
         return base_url, key, False
     from nbstream.server import start_background
 
@@ -69,7 +71,8 @@ def _cached(base_url: str | None, key: str, is_async: bool) -> Any:
             cls = openai.AsyncOpenAI if is_async else openai.OpenAI
             client = cls(api_key=key, base_url=base_url)
             _clients[cache_key] = client
-        return client
+    register_client(client)
+    return client
 
 
 def default_client(is_async: bool = False) -> Any:
@@ -85,5 +88,4 @@ def client_for(
     if base_url is None and api_key is None:
         return default_client(is_async)
     key = api_key or os.environ.get("OPENAI_API_KEY") or LOCAL_KEY
-    register_secret(key)
-    return _cached(base_url, key, is_async)
+    return _cached(base_url, key, is_async)  # registers the key and the URL's credentials

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbstream.redact import redact_text
+
 
 @dataclass
 class Conversation:
@@ -49,6 +51,9 @@ class Conversation:
         """
         if not answer:
             return
+        # the history is sent with every later turn and shown by --show: a key the model
+        # repeated must not go out again
+        answer = redact_text(answer)
         exchange = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
         if cell is not None and cell in self.cells:
             at = 2 * self.cells.index(cell)

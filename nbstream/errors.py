@@ -37,7 +37,8 @@ class NbstreamError(Exception):
         self.message = redact_text(message)
         self.hint = redact_text(hint)
         self.status = status
-        self.request_id = request_id
+        # a server-chosen header, shown and logged: it may quote what it received
+        self.request_id = redact_text(request_id) if request_id else request_id
         self.original = original
         super().__init__(self.text)
 

@@ -37,7 +37,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from nbstream.redact import LineRedactor, redact_obj, redact_text
+from nbstream.events import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta
+from nbstream.redact import (
+    _KEY_PATTERN,
+    REDACTED,
+    LineRedactor,
+    _fragment,
+    plain_secrets,
+    redact_json_text,
+    redact_obj,
+    redact_text,
+)
 
 RATE_LIMIT_PREFIXES = ("x-ratelimit-", "retry-after", "x-request-id", "openai-processing-ms")
 JSON_KINDS = frozenset({"chat", "responses", "openai"})  # "openai": SDK stream, API not yet known
@@ -73,6 +83,9 @@ class ChunkLog:
         self._spill_size = 0
         self._lock = threading.Lock()
         self._redactor = LineRedactor()
+        self._splits = _SplitScanner()
+        # record position -> pieces of a secret the model sent across chunks, to scrub from it
+        self._patches: dict[int, set[tuple[str, str]]] = {}
 
     # ---- writing (called by StreamRun) -------------------------------------------------------
 
@@ -85,6 +98,7 @@ class ChunkLog:
     ) -> None:
         """A new attempt starts: what was asked (secrets removed) and by which source kind."""
         self._kinds[attempt] = source
+        self._splits.reset()
         rec: dict[str, Any] = {"type": "request", "attempt": attempt, "t": 0.0, "source": source}
         if params is not None:
             rec["params"] = redact_obj(_jsonable(params))
@@ -109,6 +123,7 @@ class ChunkLog:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """The HTTP response head: status, request id and the rate-limit headers."""
+        request_id = redact_text(request_id) if request_id else request_id  # server-chosen text
         self._request_ids[attempt] = request_id
         rec = {
             "type": "response",
@@ -120,12 +135,50 @@ class ChunkLog:
         }
         self._append(rec)
 
-    def chunk(self, attempt: int, index: int, t: float, raw: Any) -> None:
-        """One chunk as received: its JSON text (or dict), or the text of a text source."""
+    def chunk(self, attempt: int, index: int, t: float, raw: Any, events: Any = None) -> None:
+        """One chunk as received: its JSON text (or dict), or the text of a text source.
+
+        ``events``: what the chunk said, decoded (the run passes them): the text deltas are
+        watched for a secret the model spells across several chunks (see :class:`_SplitScanner`).
+        """
         mem = self._mem
         mem.append((attempt, index, t, raw))
+        if events:
+            self._scan(events)
         if len(mem) > self._limit:
             self._spill()
+
+    def _scan(self, events: Any) -> None:
+        """Feed the streamed text of a chunk's events to the split scanner; the common token
+        (``" word"``: it starts a new word) costs a dict lookup and two character tests."""
+        words = self._splits.words
+        pos = -1
+        for ev in events:
+            cls = type(ev)
+            if cls is TextDelta:
+                key: Any = ev.choice
+                text = ev.text
+            elif cls is ReasoningDelta or cls is RefusalDelta:
+                key, text = (cls, ev.choice), ev.text
+            elif cls is ToolCallDelta:
+                key, text = (ev.choice, ev.index), ev.arguments
+            else:
+                continue
+            if not text:
+                continue
+            if pos < 0:
+                pos = self._spilled + len(self._mem) - 1
+            entry = words.get(key)
+            if entry is not None and entry[0] and not text[0].isspace():
+                found = self._splits.feed(entry, text, pos)  # the text continues a word
+                if found:
+                    for at, piece, where in found:
+                        self._patches.setdefault(at, set()).add((piece, where))
+            elif text[-1].isspace():
+                if entry is not None:
+                    del words[key]
+            else:  # a new word starts in this text (what precedes it cannot hold a secret)
+                words[key] = [text if len(text) <= WORD_MAX else text[-WORD_MAX:], pos]
 
     def error(
         self,
@@ -162,6 +215,7 @@ class ChunkLog:
 
     def end(self, attempt: int, t: float, status: str, reason: str | None) -> None:
         """How the attempt ended."""
+        self._splits.reset()
         self._append(
             {
                 "type": "end",
@@ -192,7 +246,15 @@ class ChunkLog:
 
     def _spill(self) -> None:
         with self._lock:
-            records, self._mem = self._mem, []
+            # the records that a secret being spelled across chunks may still reach stay in
+            # memory (they may be scrubbed later): at most the chunks of the current word
+            hold = self._splits.oldest()
+            records = self._mem
+            cut = len(records) if hold is None else max(0, hold - self._spilled)
+            if cut == 0:
+                self._limit = len(records) + SPILL_BATCH
+                return
+            records, self._mem = records[:cut], records[cut:]
             path = self._ensure_spill_file()
             index = self._index
             pos = self._spill_size
@@ -206,7 +268,8 @@ class ChunkLog:
                     j = min(total, i + INDEX_EVERY - n % INDEX_EVERY)
                     if n % INDEX_EVERY == 0:
                         index.append(pos)
-                    block = "".join([line(records[k]) for k in range(i, j)]).encode("utf-8")
+                    block = "".join([line(records[k], n + k - i) for k in range(i, j)])
+                    block = block.encode("utf-8")
                     records[i:j] = [None] * (j - i)  # free the records once written
                     f.write(block)
                     pos += len(block)
@@ -214,7 +277,7 @@ class ChunkLog:
                     i = j
             self._spill_size = pos
             self._spilled = n
-            self._limit = min(self.max_memory, SPILL_BATCH)
+            self._limit = len(self._mem) + min(self.max_memory, SPILL_BATCH)
 
     @property
     def spill_path(self) -> str | None:
@@ -223,23 +286,27 @@ class ChunkLog:
 
     # ---- reading ------------------------------------------------------------------------------
 
-    def _line(self, rec: Any) -> str:
+    def _line(self, rec: Any, pos: int = -1) -> str:
         """One record as a redacted JSON line; a chunk's raw JSON is spliced, not re-encoded."""
         if type(rec) is tuple:
             attempt, index, t, raw = rec
+            if pos in self._patches:
+                raw = _patched(raw, self._patches[pos])
             head = f'{{"type":"chunk","attempt":{attempt},"index":{index},"t":{t!r},'
             if isinstance(raw, str):
                 if self._kinds.get(attempt) in JSON_KINDS:
                     body = raw.replace("\n", " ").replace("\r", " ")
-                    return head + '"data":' + redact_text(body) + "}"
-                return head + '"text":' + redact_text(json.dumps(raw, ensure_ascii=False)) + "}"
-            return head + '"data":' + redact_text(json.dumps(raw, ensure_ascii=False)) + "}"
-        return redact_text(json.dumps(rec, ensure_ascii=False))
+                    return head + '"data":' + redact_json_text(body) + "}"
+                text = json.dumps(raw, ensure_ascii=False)
+                return head + '"text":' + redact_json_text(text) + "}"
+            data = json.dumps(raw, ensure_ascii=False)
+            return head + '"data":' + redact_json_text(data) + "}"
+        return redact_json_text(json.dumps(rec, ensure_ascii=False))
 
-    def _spill_line(self, rec: Any) -> str:
+    def _spill_line(self, rec: Any, pos: int = -1) -> str:
         """:meth:`_line` with its newline, as spilled: the JSON of a stream's chunks is redacted
         by a :class:`~nbstream.redact.LineRedactor` (it does not scan their shared head again)."""
-        if type(rec) is tuple:
+        if type(rec) is tuple and pos not in self._patches:
             attempt, index, t, raw = rec
             if isinstance(raw, str) and self._kinds.get(attempt) in JSON_KINDS:
                 if "\n" in raw or "\r" in raw:
@@ -249,11 +316,11 @@ class ChunkLog:
                     f'{{"type":"chunk","attempt":{attempt},"index":{index},"t":{t!r},'
                     f'"data":{body}}}\n'
                 )
-        return self._line(rec) + "\n"
+        return self._line(rec, pos) + "\n"
 
-    def _record(self, rec: Any) -> dict[str, Any]:
+    def _record(self, rec: Any, pos: int = -1) -> dict[str, Any]:
         if type(rec) is tuple:
-            return json.loads(self._line(rec))
+            return json.loads(self._line(rec, pos))
         return redact_obj(rec)
 
     def __len__(self) -> int:
@@ -271,8 +338,8 @@ class ChunkLog:
                     if i >= spilled:
                         break
                     yield json.loads(line)
-        for rec in mem:
-            yield self._record(rec)
+        for i, rec in enumerate(mem, spilled):
+            yield self._record(rec, i)
 
     def page(self, start: int, count: int) -> list[dict[str, Any]]:
         """Records ``start .. start+count`` (what the widget's log panel fetches on demand)."""
@@ -290,8 +357,9 @@ class ChunkLog:
                     f.readline()
                 for _ in range(min(end, spilled) - start):
                     out.append(json.loads(f.readline()))
-        for rec in mem[max(0, start - spilled) : max(0, end - spilled)]:
-            out.append(self._record(rec))
+        first = max(0, start - spilled)
+        for i, rec in enumerate(mem[first : max(0, end - spilled)], spilled + first):
+            out.append(self._record(rec, i))
         return out
 
     def chunks(self, attempt: int | None = None) -> Iterator[dict[str, Any]]:
@@ -329,7 +397,8 @@ class ChunkLog:
                             break
                         out.write(block)
                         remaining -= len(block)
-            out.write("".join(self._line(r) + "\n" for r in mem).encode("utf-8"))
+            lines = (self._line(r, i) + "\n" for i, r in enumerate(mem, spilled))
+            out.write("".join(lines).encode("utf-8"))
         return path
 
     @classmethod
@@ -390,3 +459,150 @@ def _jsonable(obj: Any) -> Any:
         except Exception:
             pass
     return repr(obj)
+
+
+# The longest run of non-whitespace the split scanner keeps (a key is far shorter): bounds the
+# work per chunk and the records held in memory for a stream that never writes a space.
+WORD_MAX = 1024
+# Keys of a chunk's JSON whose string values are streamed text (chat deltas, Responses deltas).
+_TEXT_KEYS = frozenset(
+    {"content", "reasoning_content", "reasoning", "refusal", "arguments", "delta", "text"}
+)
+
+
+class _SplitScanner:
+    """Finds a secret that the model spells across several chunks (``"sk-pr"``, ``"oj-AbC"``...).
+
+    Each chunk is scrubbed on its own when it leaves the log; this finds what no single chunk
+    shows. A secret holds no whitespace, so only the current *word* can hide one: per stream of
+    text (choice, kind) the scanner keeps the text since the last whitespace and which records it
+    came from. A chunk that starts with whitespace (most tokens: ``" word"``) only starts a new
+    word; one that continues the word is checked together with it, for the registered secrets and
+    the key shapes, and only for matches that cross into this chunk. The work per chunk is its
+    own length plus the current word's (bounded by ``WORD_MAX``), never the text so far. A match
+    gives, for each record it crosses, the piece of the secret that record holds.
+    """
+
+    __slots__ = ("words",)
+
+    def __init__(self) -> None:
+        # key -> [the word, its records: one position, or [(position, offset in the word)...]]
+        self.words: dict[Any, list[Any]] = {}
+
+    def reset(self) -> None:
+        self.words.clear()
+
+    def oldest(self) -> int | None:
+        """The oldest record a current word reaches (later matches may scrub it), or None."""
+        oldest = None
+        for word, recs in self.words.values():
+            if not word:
+                continue
+            first = recs if type(recs) is int else recs[0][0]
+            if oldest is None or first < oldest:
+                oldest = first
+        return oldest
+
+    def feed(self, entry: list[Any], text: str, pos: int) -> list[tuple[int, str, str]] | None:
+        """``text`` (from record ``pos``) continues the word of ``entry``."""
+        word, recs = entry
+        if type(recs) is int:
+            recs = entry[1] = [(recs, 0)]
+        head = text.split(None, 1)[0]
+        joined = word + head
+        found = _crossing(joined, len(word))
+        out = None
+        if found:
+            bounds = [*recs, (pos, len(word))]
+            out = []
+            for start, end in found:
+                for i, (at, off) in enumerate(bounds):
+                    stop = bounds[i + 1][1] if i + 1 < len(bounds) else len(joined)
+                    lo, hi = max(start, off), min(end, stop)
+                    if lo < hi:  # this record holds joined[lo:hi] of the secret
+                        out.append((at, joined[lo:hi], "start" if at == pos else "end"))
+        if len(head) < len(text):  # the word ends in this text: a new one may start
+            if text[-1].isspace():
+                entry[0], entry[1] = "", pos
+            else:
+                entry[0], entry[1] = text[-WORD_MAX:], pos
+        else:
+            recs.append((pos, len(word)))
+            if len(joined) > WORD_MAX:  # forget the oldest part (and its records)
+                cut = len(joined) - WORD_MAX
+                joined = joined[cut:]
+                recs[:] = [(at, off - cut) for at, off in recs if off - cut >= 0] or [(pos, 0)]
+            entry[0] = joined
+        return out
+
+
+def _crossing(joined: str, boundary: int) -> list[tuple[int, int]]:
+    """Spans of secrets in ``joined`` that start before ``boundary`` and end after it."""
+    spans = []
+    for secret in plain_secrets():
+        n = len(secret)
+        if n > len(joined):
+            continue
+        i = joined.find(secret, max(0, boundary - n + 1))
+        while i != -1 and i < boundary:
+            if i + n > boundary:
+                spans.append((i, i + n))
+            i = joined.find(secret, i + 1)
+    if _fragment(joined):
+        for m in _KEY_PATTERN.finditer(joined):
+            start, end = m.span("pw") if m.group("pw") is not None else m.span()
+            if start < boundary < end:
+                spans.append((start, end))
+    return spans
+
+
+def _patched(raw: Any, pieces: set[tuple[str, str]]) -> Any:
+    """``raw`` (a chunk's JSON text or dict, or a text chunk) with the pieces of a secret spelled
+    across chunks scrubbed from its streamed text: ``end`` pieces end a text value, ``start``
+    ones begin it. A piece found nowhere scrubs all the chunk's text (never leave it)."""
+    data = raw
+    with contextlib.suppress(TypeError, ValueError):
+        # a copy, never the record kept in memory (the pieces are applied to the original)
+        data = json.loads(raw if isinstance(raw, str) else json.dumps(raw))
+    if not isinstance(data, (dict, list)):  # the text of a text source
+        text, hit = _scrub_piece(str(raw), pieces)
+        return text if hit else REDACTED
+    leaves: list[tuple[Any, Any]] = []
+    _text_leaves(data, leaves)
+    for piece, where in sorted(pieces, key=lambda p: -len(p[0])):
+        for container, k in leaves:
+            value = container[k]
+            fixed, hit = _scrub_piece(value, {(piece, where)})
+            if hit:
+                container[k] = fixed
+                break
+        else:
+            for container, k in leaves:
+                container[k] = REDACTED
+    if isinstance(raw, str):
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return data
+
+
+def _text_leaves(obj: Any, out: list[tuple[Any, Any]]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, str) and k in _TEXT_KEYS:
+                out.append((obj, k))
+            elif isinstance(v, (dict, list)):
+                _text_leaves(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _text_leaves(v, out)
+
+
+def _scrub_piece(value: str, pieces: set[tuple[str, str]]) -> tuple[str, bool]:
+    hit = False
+    for piece, where in pieces:
+        if where == "end" and value.endswith(piece):
+            value, hit = value[: len(value) - len(piece)] + REDACTED, True
+        elif where == "start" and value.startswith(piece):
+            value, hit = REDACTED + value[len(piece) :], True
+        elif piece in value:
+            value, hit = value.replace(piece, REDACTED), True
+    return value, hit

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nbstream.events import Usage
+from nbstream.redact import redact_text
 
 CHARS_PER_TOKEN = 4.0
 
@@ -74,8 +75,9 @@ def compute(
         tokens_per_s=rate,
         tokens_estimated=estimated,
         usage=usage,
-        request_id=request_id,
-        model=model,
+        # shown and saved: a server can put anything in its request id header
+        request_id=redact_text(request_id) if request_id else request_id,
+        model=redact_text(model) if model else model,
         finish_reasons=finish_reasons,
         attempts=attempts,
         http_status=http_status,

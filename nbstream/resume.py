@@ -18,6 +18,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from nbstream.redact import redact_text
+
 CONTINUE_PROMPT = (
     "Your previous answer was cut off. Continue it exactly from where it stopped: do not repeat "
     "anything already written, do not add an introduction, start with the next characters."
@@ -39,6 +41,7 @@ def continuation_messages(
     out = [dict(m) for m in messages]
     if not partial:
         return out
+    partial = redact_text(partial)  # a key the model repeated does not go out again
     if style == "prefix":
         out.append({"role": "assistant", "content": partial, "prefix": True})
     else:

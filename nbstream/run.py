@@ -29,7 +29,7 @@ from typing import Any, Literal
 from nbstream.events import Event
 from nbstream.log import ChunkLog
 from nbstream.metrics import Metrics, compute
-from nbstream.redact import redact_text
+from nbstream.redact import redact_text, refresh_env, scrub_exception
 from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
 from nbstream.state import AnswerState
 
@@ -283,7 +283,7 @@ class StreamRun:
         hooks = self.hooks
         for index, (raw, events) in enumerate(opened.items):
             t = clock()
-            log_chunk(attempt, index, t - t0, raw)
+            log_chunk(attempt, index, t - t0, raw, events)
             self._chunks += 1
             if events:
                 apply(events)
@@ -342,7 +342,7 @@ class StreamRun:
         index = 0
         async for raw, events in opened.items:
             t = clock()
-            log_chunk(attempt, index, t - t0, raw)
+            log_chunk(attempt, index, t - t0, raw, events)
             index += 1  # noqa: SIM113 - no async enumerate
             self._chunks += 1
             if events:
@@ -388,6 +388,7 @@ class StreamRun:
             )
 
     def _begin(self) -> None:
+        refresh_env()  # a key set since the last run (%env, os.environ[...]) is known too
         self._t_start = self._clock()
         self._set_status("streaming", None)
 
@@ -406,7 +407,7 @@ class StreamRun:
     def _record_meta(self, opened: Opened | AOpened, attempt: int, t0: float) -> None:
         meta = opened.meta
         self._http_status = meta.status
-        self._request_id = meta.request_id
+        self._request_id = redact_text(meta.request_id) if meta.request_id else meta.request_id
         if meta.status is not None or meta.request_id is not None or meta.headers:
             t = self._clock() - t0
             self.log.response(attempt, t, meta.status, meta.request_id, meta.headers)
@@ -427,7 +428,7 @@ class StreamRun:
 
     def _set_status(self, status: Status, reason: str | None) -> None:
         self.status = status
-        self.reason = reason
+        self.reason = redact_text(reason) if reason else reason  # shown, saved in the widget
         listeners = self._listeners
         if listeners:
             self._notify(listeners, [])
@@ -518,7 +519,7 @@ class StreamRun:
             # cut short, "incomplete"; an error the server reported in the stream is an "error"
             # with the server's message. Before the first token every failure is an "error".
             status = "incomplete" if state.first_content and not info.server_reported else "error"
-            self.exception = exc
+            self.exception = scrub_exception(exc)  # public: it must not carry a credential
             reason = info.message
         elif state.error is not None:
             failed = state.error  # reported by the server (response.failed, an error event)

@@ -41,6 +41,7 @@ from nbstream.events import (
     Usage,
 )
 from nbstream.log import ChunkLog
+from nbstream.redact import redact_obj
 from nbstream.run import FINAL, StreamRun
 from nbstream.sources import to_source
 from nbstream.state import ChoiceState, ToolCall
@@ -888,7 +889,9 @@ class StreamView(anywidget.AnyWidget):
         return {
             "protocol": protocol.PROTOCOL_VERSION,
             "current": max(0, len(self._versions) - 1),
-            "versions": versions,
+            # the widget state is saved with the notebook: no credential in it, not even one the
+            # model echoed (each part's whole text is scanned: a key split across frames too)
+            "versions": redact_obj(versions),
         }
 
     def _push_snapshot(self, *, send: bool = True, force: bool = False) -> None:

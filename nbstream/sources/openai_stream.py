@@ -22,6 +22,7 @@ import openai
 from openai.types.chat import ChatCompletionChunk
 
 from nbstream.events import Event
+from nbstream.redact import register_client
 from nbstream.sources.base import AOpened, Opened, ResponseMeta, select_headers
 from nbstream.sources.openai_chat import ChatAdapter
 from nbstream.sources.openai_responses import ResponsesAdapter
@@ -198,6 +199,7 @@ def _events(adapter: Any, item: Any) -> list[Event]:
 
 def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
     """Wrap a sync SDK stream as one attempt."""
+    register_client(getattr(stream, "_client", None))  # a stream made by the caller's client
     cap = _Capture()
     _install_capture(stream, cap, is_async=False)
     adapter = adapter_for(kind)
@@ -240,6 +242,7 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
 
 def open_async_stream(stream: openai.AsyncStream[Any], kind: str = "openai") -> AOpened:
     """Wrap an async SDK stream as one attempt."""
+    register_client(getattr(stream, "_client", None))  # a stream made by the caller's client
     cap = _Capture()
     _install_capture(stream, cap, is_async=True)
     adapter = adapter_for(kind)

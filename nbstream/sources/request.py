@@ -11,7 +11,7 @@ from typing import Any
 
 import openai
 
-from nbstream.redact import redact_text
+from nbstream.redact import redact_text, register_client, register_params, scrub_url
 from nbstream.sources.base import AOpened, Opened
 from nbstream.sources.openai_stream import open_async_stream, open_stream
 
@@ -37,6 +37,8 @@ class _Request:
             )
         self.params: dict[str, Any] = params
         self.client = client
+        register_client(client)  # its key, auth headers and URL credentials are scrubbed anywhere
+        register_params(params)  # extra_headers / extra_query tokens given per request
         self.supports_sync = client is None or isinstance(client, openai.OpenAI)
         self.supports_async = client is None or isinstance(client, openai.AsyncOpenAI)
 
@@ -95,7 +97,7 @@ class _Request:
     def __repr__(self) -> str:
         model = self.params.get("model")
         base = getattr(self.client, "base_url", None)
-        where = f", base_url={str(base)!r}" if base is not None else ""
+        where = f", base_url={str(scrub_url(base))!r}" if base is not None else ""
         return redact_text(f"{type(self).__name__}(model={model!r}{where})")
 
 
