@@ -41,7 +41,7 @@ from nbstream.events import (
     Usage,
 )
 from nbstream.log import ChunkLog
-from nbstream.redact import redact_obj
+from nbstream.redact import redact_obj, redact_text
 from nbstream.run import FINAL, StreamRun
 from nbstream.sources import to_source
 from nbstream.state import ChoiceState, ToolCall
@@ -547,31 +547,31 @@ class StreamView(anywidget.AnyWidget):
                 "language": self.language, "label": label}  # fmt: skip
 
     def static_parts(self) -> dict[str, Any]:
-        """The shown version for :func:`nbstream.static_copy.answer_html`."""
+        """The shown version for :func:`nbstream.static_copy.answer_html`, every text passed
+        through :func:`nbstream.redact.redact_text` (a model may repeat a key it was sent)."""
         v = self._current()
         if v is None:
             return {"status": "pending", "summary": "streaming…"}
         run = v.run
         choice = run.state.choices[0] if run.state.choices else None
-        status, reason = run.status, run.reason
-        summary = status if status not in FINAL else status
-        if status != "done" and reason:
-            summary = f"{status}: {reason}"
+        status, reason = run.status, redact_text(run.reason or "") or None
+        summary = f"{status}: {reason}" if status != "done" and reason else status
         if len(self._versions) > 1:
             summary += f" · version {v.index + 1} of {len(self._versions)}"
+        calls = choice.tool_calls if choice is not None else []
         return {
-            "text": v.text,
-            "reasoning": choice.reasoning if choice is not None else "",
-            "refusal": choice.refusal if choice is not None else None,
+            "text": redact_text(v.text),
+            "reasoning": redact_text(choice.reasoning) if choice is not None else "",
+            "refusal": redact_text(choice.refusal) if choice and choice.refusal else None,
             "tool_calls": [
                 {
-                    "name": t.name,
-                    "id": t.id,
-                    "arguments": t.arguments,
+                    "name": redact_text(t.name or ""),
+                    "id": redact_text(t.id or ""),
+                    "arguments": redact_text(t.arguments),
                     "valid": t.valid,
-                    "parsed": t.parsed if t.valid else None,
+                    "parsed": redact_obj(t.parsed) if t.valid else None,
                 }  # fmt: skip
-                for t in (choice.tool_calls if choice is not None else [])
+                for t in calls
             ],
             "status": status,
             "reason": reason,

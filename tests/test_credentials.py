@@ -386,12 +386,6 @@ def test_stream_magic_never_sends_the_environment_or_runs_getters(
         session.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the static copy (text/markdown, text/plain) is built by the notebook-output code "
-    "being rewritten in another branch; it is to pass the answer through "
-    "nbstream.redact.redact_text (strict: this fails once that lands, remove the mark)",
-)
 def test_stream_magic_outputs_hold_no_echoed_key(
     echo_server: tuple[str, list[dict[str, Any]]], tmp_path: Path
 ) -> None:

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.browser
 
 DEMO_TEXT = "".join(demo_tokens())
 OUTPUT_MIME = "application/vnd.nbstream.output+json"
-CELLS = ['import nbstream\nview = nbstream.chat("Explain streaming in notebooks")\nview.regenerate()']
+CELLS = [
+    'import nbstream\nview = nbstream.chat("Explain streaming in notebooks")\nview.regenerate()'
+]
 
 
 def _visible_roots(nb, cell: int):
