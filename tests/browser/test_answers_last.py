@@ -76,4 +76,5 @@ def test_a_saved_answer_is_there_after_the_kernel_is_gone(open_notebook, app, pa
     wait_until(lambda: live.root.get_attribute("data-mode") == "idle", 60, 0.1, "live idle")
     wait_until(lambda: len(_visible_roots(nb, 0)) == 1, 10, 0.1, "one copy of the answer")
     assert live.copied_text() == DEMO_TEXT
-    assert not page_events.page_errors
+    # Notebook 7.6 itself throws "reading 'schema'" while loading settings (without nbstream too)
+    assert [e for e in page_events.page_errors if "reading 'schema'" not in e] == []
