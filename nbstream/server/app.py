@@ -213,11 +213,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _reject(self, record: RequestRecord, exc: guard.Rejected) -> None:
         """Answer a refused request and close: its body (if any) is never read into memory."""
         self.close_connection = True
+        record.end_reason = "rejected"
         extra = {**self.server.app._limiter_headers(), "Connection": "close"}
         self._send_error(
             record, exc.status, exc.message, param=exc.param, code=exc.code, extra=extra
         )
-        self._end(record, "rejected")
         _drain_and_close(self.connection)
 
     def _end(self, record: RequestRecord, reason: str) -> None:
