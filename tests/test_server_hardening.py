@@ -378,8 +378,11 @@ def test_a_stopped_server_starts_again() -> None:
     srv = LocalServer()
     srv.start()
     srv.stop()
-    with srv:
-        assert _post(srv.port, host=f"127.0.0.1:{srv.port}")[0] == 200
+    with srv:  # a stream, which the old stop flag would cut at its first chunk
+        client = openai.OpenAI(base_url=srv.base_url, api_key="local", max_retries=0)
+        stream = client.chat.completions.create(model="demo?tokens=3", messages=USER, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert text == "".join(demo_tokens(3))
 
 
 # -- listening beyond loopback -----------------------------------------------------------------
