@@ -414,6 +414,8 @@ def test_loopback_start_is_quiet_and_other_hosts_warn() -> None:
         warnings.simplefilter("error")
         with LocalServer():
             pass
-    with pytest.warns(RuntimeWarning, match="anyone who can reach this machine"):
-        with LocalServer(host="0.0.0.0"):
-            pass
+    with (
+        pytest.warns(RuntimeWarning, match="anyone who can reach this machine"),
+        LocalServer(host="0.0.0.0"),
+    ):
+        pass
