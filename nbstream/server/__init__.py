@@ -26,10 +26,10 @@ unknown path -> 404 ``unknown_url``.
 
 Every request is checked before it is read (``guard.py``, SECURITY.md): ``Host`` must be a loopback
 name/IP with the server's port (or the configured host, or ``allowed_hosts``) -> else 421
-``misdirected_request`` (400 when missing); a POST must be ``Content-Type: application/json`` -> else
-415; its ``Content-Length`` must be digits and at most ``max_body_bytes`` (8 MiB) -> else 400 /
-413, chunked request bodies -> 411; JSON nesting past 64 levels, bad UTF-8 and integers past 4,300
-digits -> 400 ``invalid_json``. Sockets time out (``request_timeout`` 15 s to send a request,
+``misdirected_request`` (400 when missing); a POST must be ``Content-Type: application/json`` ->
+else 415; its ``Content-Length`` must be digits and at most ``max_body_bytes`` (8 MiB) -> else 400
+/ 413, chunked request bodies -> 411; JSON nesting past 64 levels, bad UTF-8 and integers past
+4,300 digits -> 400 ``invalid_json``. Sockets time out (``request_timeout`` 15 s to send a request,
 ``write_timeout`` 120 s for a client to read); past ``max_connections`` (256) open connections a
 new one gets a 503 at once. ``stop()`` ends every connection thread, even mid-``ttft``.
 
@@ -120,7 +120,8 @@ list of ``RequestRecord``: ``request_id``, ``method``, ``path``, ``headers`` (no
 ``.last_request``, ``.wait_for_requests(n, timeout)``, ``.wait_idle(timeout)``,
 ``.wait_for_disconnect(timeout, request_id=None)``, ``.reset()``, ``.stop()``. Only the last
 ``max_records`` (10,000) records, ``max_record_bytes`` (32 MiB) in all, are kept; a body over 1 MiB
-is not kept (``body`` None, ``body_size`` its length); header values are cut at 1,024 characters. ``ProcessServer`` (``serve(process=True)``) has
+is not kept (``body`` None, ``body_size`` its length); header values are cut at 1,024 characters.
+``ProcessServer`` (``serve(process=True)``) has
 ``.base_url``, ``.url``, ``.process``, ``.stop()`` and no records.
 
 Starting it
