@@ -314,9 +314,12 @@ class _Handler(BaseHTTPRequestHandler):
         except guard.Rejected as exc:
             self._reject(record, exc)
         except _ClientGone:
-            record.disconnected = True
             self.close_connection = True
-            self._end(record, "client_disconnected")
+            if self.server.app._stopping.is_set():  # stop() cut the socket: not the client
+                self._end(record, "server_stopped")
+            else:
+                record.disconnected = True
+                self._end(record, "client_disconnected")
         except _ServerStopping:
             self.close_connection = True
             self._end(record, "server_stopped")
