@@ -470,6 +470,8 @@ class StreamMagics(Magics):
                 # a bad --log path must not cost the answer: this runs before the static copy is
                 # shown (and for background cells in a callback), so warn and go on
                 reason = exc.strerror or exc.__class__.__name__
+                if exc.filename:
+                    reason += f": {exc.filename}"  # e.g. the file in the way of a directory
                 print(
                     f"nbstream: could not save the chunk log to {str(inv.log)!r} ({reason}). "
                     "The answer is shown as usual; give --log a writable path (with --view NAME, "

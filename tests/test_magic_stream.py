@@ -176,7 +176,7 @@ def test_unwritable_log_path_warns_and_keeps_the_answer(
     log = blocker / "answer.jsonl"  # its "directory" is a file: cannot be created
     expected = "".join(demo_tokens(12))
     result = kernel.ok(f"%%stream -m demo?tokens=12&{FAST} --log {log} --out kept\nHi")
-    assert live_and_final(result)[1]["text/markdown"] == expected  # the static copy is there
+    assert live_and_final(result)[1]["text/plain"] == expected  # the static copy is there
     assert kernel.value("kept") == expected
     assert "could not save the chunk log" in result.stderr and str(log) in result.stderr
     assert not log.exists()
