@@ -246,6 +246,25 @@ def test_odd_bodies_never_500(server: LocalServer, body: dict, capfd) -> None:
     assert "Traceback" not in capfd.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /v1/models HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n", 505),
+        (b"BREW /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 501),
+        (b"GET /v1/models HTTP/1.1\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+    ],
+    ids=["garbage", "version", "method", "header-too-long", "uri-too-long"],
+)
+def test_garbled_requests_get_json_errors(
+    server: LocalServer, request_bytes: bytes, status
+) -> None:
+    got, headers, raw = _raw(server.port, request_bytes)
+    assert got == status and headers["content-type"] == "application/json"
+    assert _error(raw)["type"] == "invalid_request_error"
+
+
 # -- fault parameters ------------------------------------------------------------------------
 
 

@@ -178,6 +178,26 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             super().finish()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (garbled request line, 414, 431, unknown method 501) in
+        OpenAI's JSON error shape instead of an HTML page, closing the connection."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # not served: always answer with a status line
+            self.request_version = "HTTP/1.0"
+        short, long = self.responses.get(code, ("Error", ""))
+        text = f"{message or short}: {explain or long}" if (explain or long) else message or short
+        body = json.dumps(
+            wire.error_body(text[:500], "invalid_request_error", None, "bad_request")
+        ).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200:
+            with contextlib.suppress(OSError):
+                self.wfile.write(body)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.app.verbose:
             super().log_message(format, *args)
