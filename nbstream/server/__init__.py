@@ -134,7 +134,8 @@ Starting it
   set; idempotent, daemon threads, paced like a real model (60 tokens/s, 0.3 s to first token).
   ``stop_background()`` stops it.
 - CLI: ``nbstream serve [--port N] [--host H] [--streams-dir D] [--tokens-per-s R] [--ttft S]
-  [--limit-requests N] [--limit-tokens N] [--limit-window S] [--verbose]`` (or
+  [--limit-requests N] [--limit-tokens N] [--limit-window S] [--allow-host NAME]
+  [--max-body-bytes N] [--verbose]`` (or
   ``python -m nbstream serve``) prints ``nbstream local server: http://127.0.0.1:PORT/v1``.
 - pytest (``tests/conftest.py``): ``local_server`` (per test), ``module_server`` (per module),
   both replaying ``../shared/streams`` when present; ``shared_streams`` (the path, or a skip).
