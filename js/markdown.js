@@ -53,7 +53,31 @@ export function highlight(code, lang) {
   return escapeHtml(code);
 }
 
-const KATEX_OPTIONS = { throwOnError: false, strict: "ignore", trust: false, output: "htmlAndMathml" };
+// Model output is untrusted TeX: `trust: false` refuses \href/\url/\includegraphics/\htmlClass...;
+// `maxSize` caps every user-given size (a `\rule{10000em}{10000em}` would draw a box 169,400 px
+// wide over the notebook); `maxExpand` bounds macro expansion (`\def\a{\a}\a` ends in an error).
+const KATEX_OPTIONS = {
+  throwOnError: false,
+  strict: "ignore",
+  trust: false,
+  maxSize: 20, // em: a display formula's tallest honest delimiters fit
+  maxExpand: 1000,
+  output: "htmlAndMathml",
+};
+
+// maxSize does not cover every size (\raisebox{900em}{x} still makes a 900em strut): any em
+// length KaTeX writes into an attribute is clamped. 100em (~1,700 px) is taller than any honest
+// formula short of a 90-row matrix, which then overlaps a little instead of filling the page.
+const MAX_EM = 100;
+function clampEm(html) {
+  return html.replace(/(<[^>]*>)/g, (tag) =>
+    tag.replace(/(-?)(\d+(?:\.\d+)?|\.\d+)em/g, (m, sign, n) => (Number(n) > MAX_EM ? `${sign}${MAX_EM}em` : m)),
+  );
+}
+
+function renderTex(tex, options) {
+  return clampEm(katex.renderToString(tex, options));
+}
 
 // While `deferred` is set (the incremental renderer's first pass), math and highlighted code are
 // emitted as escaped source in marked elements, upgraded later by upgradeElement().
@@ -66,7 +90,7 @@ function langName(lang) {
 const mathEngine = {
   renderToString(tex, options) {
     if (deferred) return `<span class="nbstream-tex" data-display="${options.displayMode ? 1 : 0}">${escapeHtml(tex)}</span>`;
-    return katex.renderToString(tex, options);
+    return renderTex(tex, options);
   },
 };
 
@@ -125,7 +149,7 @@ export function upgradeElement(el) {
     const displayMode = el.dataset.display === "1";
     let html;
     try {
-      html = katex.renderToString(src, { ...KATEX_OPTIONS, displayMode });
+      html = renderTex(src, { ...KATEX_OPTIONS, displayMode });
     } catch (err) {
       html = escapeHtml(`${src}:${err.message}`);
     }

@@ -254,3 +254,32 @@ describe("IncrementalMarkdown frame budget", () => {
     expect(el.querySelector("pre code").textContent).toBe("<img src=x onerror=alert(1)>\n");
   });
 });
+
+describe("hostile TeX", () => {
+  // every size KaTeX writes in attributes (CSS and MathML), in em; the TeX source is text
+  const sizes = (html) =>
+    [...html.matchAll(/="([^"]*)"/g)].flatMap((a) => [...a[1].matchAll(/(-?[\d.]+)em/g)].map((m) => Math.abs(Number(m[1]))));
+  const huge = "$\\rule{10000em}{10000em}$ $\\kern{5000em}$ $\\hspace{3000em}x$ $\\raisebox{900em}{y}$";
+
+  it("user sizes are capped (maxSize): no 10000em box over the notebook", () => {
+    const html = renderMarkdown(huge);
+    expect(html).toContain("katex-rule");
+    expect(Math.max(...sizes(html))).toBeLessThanOrEqual(100);
+    expect(html).toMatch(/border-right-width:20em/); // the rule itself: maxSize
+  });
+
+  it("the streamed (deferred then upgraded) path is capped too", () => {
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 1, now: tickingClock() });
+    r.update(`${huge}\n\nend`);
+    while (!r.flush());
+    expect(el.querySelector(".katex-rule")).not.toBeNull();
+    expect(Math.max(...sizes(el.innerHTML))).toBeLessThanOrEqual(100);
+  });
+
+  it("runaway macros end in an error (maxExpand), and \\href is not trusted", () => {
+    const html = renderMarkdown("$\\def\\a{\\a}\\a$ and $\\href{https://x.example}{y}$");
+    expect(html).toContain("maxExpand");
+    expect(html).not.toContain('href="https://x.example"');
+  });
+});

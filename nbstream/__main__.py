@@ -9,11 +9,13 @@ import argparse
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 
 
 def _serve(args: argparse.Namespace) -> int:
     from nbstream.server import LocalServer, RateLimit
+    from nbstream.server.guard import exposure_warning
 
     rate_limit = None
     if args.limit_requests or args.limit_tokens:
@@ -28,9 +30,16 @@ def _serve(args: argparse.Namespace) -> int:
         ttft=args.ttft,
         rate_limit=rate_limit,
         verbose=args.verbose,
+        allowed_hosts=args.allow_host,
+        max_body_bytes=args.max_body_bytes,
     )
+    warning = exposure_warning(args.host)
+    if warning:  # printed here, plainly, rather than as a Python warning with a source line
+        print(warning, file=sys.stderr, flush=True)
     try:
-        server.start()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            server.start()
     except OSError as exc:
         print(f"nbstream serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -60,7 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the local OpenAI-compatible server until interrupted; prints its URL. "
         "See the nbstream.server module docstring for models and per-request options.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface (default 127.0.0.1; anything else lets the network use it: a warning)",
+    )
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this name in the Host header (repeatable; default: loopback only)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=8 * 1024 * 1024,
+        help="largest request body accepted (default 8 MiB; larger gets 413)",
+    )
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     serve.add_argument(
         "--streams-dir", default=None, help="directory served as model='replay:<file>'"

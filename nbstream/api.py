@@ -45,10 +45,7 @@ def stream(
     rate-limit queue, stall timeouts, ``on_chunk`` moderation hooks, budget); the default one
     when not given; ``None`` turns the layer off.
     """
-    if resilience == "default":
-        from nbstream.resilience import Resilience
-
-        resilience = Resilience()
+    resilience = _check_resilience(resilience)
     view = StreamView(
         source,
         format=format,
@@ -114,6 +111,20 @@ def chat(
         raise ValueError(f"api must be 'chat' or 'responses', got {api!r}")
     return stream(
         request, format=format, background=background, display=display, resilience=resilience
+    )
+
+
+def _check_resilience(value: Any) -> Any:
+    """The resilience layer to use; a wrong value is refused here, before any widget is shown."""
+    from nbstream.resilience import Resilience
+
+    if isinstance(value, str) and value == "default":
+        return Resilience()
+    if value is None or isinstance(value, Resilience):
+        return value
+    raise TypeError(
+        "resilience must be a nbstream.resilience.Resilience (e.g. Resilience(stall=None)), "
+        f"None to turn the layer off, or left out for the default one; got {value!r}"[:300]
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keyword
 import re
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -462,8 +463,21 @@ class StreamMagics(Magics):
         if inv.out is not None:
             self.shell.user_ns[inv.out] = view.text
         if inv.log is not None and view.log is not None:
-            inv.log.parent.mkdir(parents=True, exist_ok=True)
-            view.log.to_jsonl(inv.log)
+            try:
+                inv.log.parent.mkdir(parents=True, exist_ok=True)
+                view.log.to_jsonl(inv.log)
+            except OSError as exc:
+                # a bad --log path must not cost the answer: this runs before the static copy is
+                # shown (and for background cells in a callback), so warn and go on
+                reason = exc.strerror or exc.__class__.__name__
+                if exc.filename:
+                    reason += f": {exc.filename}"  # e.g. the file in the way of a directory
+                print(
+                    f"nbstream: could not save the chunk log to {str(inv.log)!r} ({reason}). "
+                    "The answer is shown as usual; give --log a writable path (with --view NAME, "
+                    "NAME.log.to_jsonl(PATH) saves it now).",
+                    file=sys.stderr,
+                )
 
 
 def _usage_errors(start: Any) -> Any:

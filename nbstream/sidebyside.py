@@ -158,6 +158,13 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+# Columns of one comparison, at most. Each column is a live widget and a stream at once (a thread
+# each while the cell waits); past a dozen or so the columns are too narrow to read, and hundreds
+# would open hundreds of requests in one go. A cap refuses that before anything starts (a
+# concurrency limit would still build every widget). Compare in batches for more.
+MAX_COLUMNS = 16
+
+
 def compare(
     prompt: str | Sequence[dict[str, Any]] | None = None,
     *,
@@ -180,6 +187,7 @@ def compare(
     ``sources`` (anything ``nbstream.stream`` accepts: requests, callables, iterables, logs).
     Extra ``params`` (``temperature=0.7``...) go to every request. ``background=False`` waits
     for every column; ``True`` returns at once (then ``await comparison`` or ``.wait()`` later).
+    At most ``MAX_COLUMNS`` (16) columns (models x n, or sources): more is a ``ValueError``.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
@@ -187,8 +195,14 @@ def compare(
     if sources is not None:
         if prompt is not None or models is not None:
             raise TypeError("compare() takes a prompt (with models) or sources, not both")
+        sources = list(sources)
         if not sources:
             raise ValueError("compare() needs at least one source")
+        if len(sources) > MAX_COLUMNS:
+            raise ValueError(
+                f"compare() shows at most {MAX_COLUMNS} columns side by side; got "
+                f"{len(sources)} sources. Compare in batches."
+            )
         if n != 1:
             raise ValueError("n applies to a prompt; with sources, pass one source per column")
         starters.extend(_stream_starter(source, format) for source in sources)
@@ -199,7 +213,23 @@ def compare(
                 "compare() needs a prompt and models, e.g. "
                 "compare('Explain SSE', models=['demo', 'echo']), or sources=[...]"
             )
-        chosen = list(models) if models else [None]
+        if isinstance(models, str):
+            raise TypeError(
+                f"compare() takes models as a list, e.g. models=[{models!r}], not a string"
+            )
+        if models is not None and len(models) == 0:
+            raise ValueError(
+                "compare() got models=[]: give at least one model, e.g. "
+                "models=['gpt-4o-mini', 'gpt-4.1-mini'] (or 'demo', 'echo' on the local "
+                "server), or leave models out to ask the default model"
+            )
+        chosen = list(models) if models is not None else [None]
+        if len(chosen) * n > MAX_COLUMNS:
+            raise ValueError(
+                f"compare() shows at most {MAX_COLUMNS} columns side by side; "
+                f"{len(chosen)} model(s) x n={n} would be {len(chosen) * n}. "
+                "Compare in batches of a few models."
+            )
         columns = [m for m in chosen for _ in range(n)]
         for model in columns:
             starters.append(

@@ -168,6 +168,20 @@ def test_log_then_replay_reproduces_the_answer(kernel: KernelSession, tmp_path: 
     assert requests_seen(kernel) == before  # a replay sends no request
 
 
+def test_unwritable_log_path_warns_and_keeps_the_answer(
+    kernel: KernelSession, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    log = blocker / "answer.jsonl"  # its "directory" is a file: cannot be created
+    expected = "".join(demo_tokens(12))
+    result = kernel.ok(f"%%stream -m demo?tokens=12&{FAST} --log {log} --out kept\nHi")
+    assert live_and_final(result)[1]["text/plain"] == expected  # the static copy is there
+    assert kernel.value("kept") == expected
+    assert "could not save the chunk log" in result.stderr and str(log) in result.stderr
+    assert not log.exists()
+
+
 def test_background_returns_at_once_and_fills_out_at_the_end(kernel: KernelSession) -> None:
     result = kernel.ok("%%stream -b -m demo?tokens=30&rate=10&ttft=0 --out later\nHi")
     displays = [o for o in result.outputs if o["type"] == "display_data"]

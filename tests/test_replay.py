@@ -167,3 +167,77 @@ def test_a_stream_already_started_is_logged_from_its_models(module_server: Local
         d["choices"][0]["delta"].get("content") or "" for d in datas[1:] if d["choices"]
     )
     client.close()
+
+
+def _corrupt(tmp_path: Path, lines: list[str], lineno: int, new: str | bytes) -> Path:
+    """The log's lines with line ``lineno`` (1-based) replaced."""
+    out = [line.encode() for line in lines]
+    out[lineno - 1] = new if isinstance(new, bytes) else new.encode()
+    path = tmp_path / "corrupt.jsonl"
+    path.write_bytes(b"\n".join(out) + b"\n")
+    return path
+
+
+def _chunk_line(lines: list[str]) -> int:
+    return next(i for i, line in enumerate(lines, 1) if '"type":"chunk"' in line.replace(" ", ""))
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda rec: b"\xff\xfe not text", "not UTF-8"),
+        (lambda rec: json.dumps(rec)[:-20], "not JSON"),
+        (lambda rec: json.dumps({**rec, "t": "soon"}), "'t'"),
+        (lambda rec: json.dumps({k: v for k, v in rec.items() if k != "t"}), "'t'"),
+        (lambda rec: json.dumps({**rec, "attempt": [1]}), "'attempt'"),
+        (lambda rec: json.dumps({**rec, "data": 5}), "'data'"),
+        (lambda rec: json.dumps([rec]), "not a chunk-log record"),
+    ],
+    ids=["bytes", "cut", "t-text", "t-missing", "attempt-list", "data-int", "list"],
+)
+def test_corrupt_log_is_a_value_error_naming_file_and_line(
+    module_server: LocalServer, tmp_path: Path, change, says: str
+) -> None:
+    lines = _live(module_server, "demo?tokens=3").log.to_jsonl(tmp_path / "ok.jsonl")
+    lines = lines.read_text().splitlines()
+    at = _chunk_line(lines)
+    path = _corrupt(tmp_path, lines, at, change(json.loads(lines[at - 1])))
+    with pytest.raises(ValueError) as info:
+        nbstream.replay(path, speed=0)
+    assert str(path) in str(info.value) and f"line {at}" in str(info.value)
+    assert says in str(info.value)
+
+
+def test_chunk_of_the_wrong_shape_ends_the_replay_with_file_and_line(
+    module_server: LocalServer, tmp_path: Path
+) -> None:
+    lines = _live(module_server, "demo?tokens=3").log.to_jsonl(tmp_path / "ok.jsonl")
+    lines = lines.read_text().splitlines()
+    at = _chunk_line(lines) + 1
+    rec = json.loads(lines[at - 1])
+    rec["data"]["choices"] = "not a list of choices"
+    path = _corrupt(tmp_path, lines, at, json.dumps(rec))
+    run = StreamRun(nbstream.replay(path, speed=0)).run()
+    assert run.status == "error"
+    assert str(path) in run.reason and f"line {at}" in run.reason and "shape" in run.reason
+
+
+@pytest.mark.parametrize("speed", ["fast", None, float("nan"), -1, True])
+def test_bad_replay_speed_is_a_clear_error(tmp_path: Path, speed) -> None:
+    path = StreamRun(["Hello"]).run().log.to_jsonl(tmp_path / "t.jsonl")
+    with pytest.raises(ValueError, match="speed must be a number >= 0"):
+        nbstream.replay(path, speed=speed)
+
+
+def test_bad_resilience_is_refused_before_a_widget_is_shown(monkeypatch, tmp_path: Path) -> None:
+    from nbstream import api
+    from nbstream.widget import StreamView
+
+    shown = []
+    monkeypatch.setattr(api, "_in_ipython", lambda: True)
+    monkeypatch.setattr(StreamView, "_display_live", lambda self, **kw: shown.append(self))
+    with pytest.raises(TypeError, match="resilience must be a nbstream.resilience.Resilience"):
+        nbstream.stream(["Hello"], resilience="strong")
+    assert shown == []
+    view = nbstream.stream(["Hello"], resilience=None)  # what is valid still shows
+    assert shown == [view] and view.text == "Hello"

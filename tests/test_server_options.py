@@ -73,3 +73,13 @@ def test_attempt_counter_forgets_idle_keys() -> None:
     assert [counter.next("a"), counter.next("a"), counter.next("b")] == [1, 2, 1]
     now[0] = 61.0
     assert counter.next("a") == 1
+
+
+def test_attempt_counter_keeps_a_bounded_number_of_keys() -> None:
+    counter = AttemptCounter(max_keys=3)
+    for key in ("a", "b", "c"):
+        counter.next(key)
+    counter.next("a")  # a is now the most recent: b is forgotten first
+    counter.next("d")
+    assert len(counter._seen) == 3
+    assert counter.next("a") == 3 and counter.next("b") == 1

@@ -24,6 +24,15 @@ model/messages/input -> 400 ``missing_required_parameter``; unknown model -> 404
 ``model_not_found`` (the message lists what exists); bad option -> 400 ``invalid_nbstream_option``;
 unknown path -> 404 ``unknown_url``.
 
+Every request is checked before it is read (``guard.py``, SECURITY.md): ``Host`` must be a loopback
+name/IP with the server's port (or the configured host, or ``allowed_hosts``) -> else 421
+``misdirected_request`` (400 when missing); a POST must be ``Content-Type: application/json`` ->
+else 415; its ``Content-Length`` must be digits and at most ``max_body_bytes`` (8 MiB) -> else 400
+/ 413, chunked request bodies -> 411; JSON nesting past 64 levels, bad UTF-8 and integers past
+4,300 digits -> 400 ``invalid_json``. Sockets time out (``request_timeout`` 15 s to send a request,
+``write_timeout`` 120 s for a client to read); past ``max_connections`` (256) open connections a
+new one gets a 503 at once. ``stop()`` ends every connection thread, even mid-``ttft``.
+
 Models
 ------
 - ``demo``: a deterministic Markdown answer (headings, lists, fenced code, a table, inline and
@@ -88,7 +97,10 @@ Faults:
   "nbstream_injected_error"}}``; Responses ``event: error`` with ``{"type": "error", ...}``.
   ``error_message`` sets the message.
 - ``stall_after`` (N) + ``stall`` (s, default 30): after N chunks, send nothing for S seconds.
-- ``key`` (str): the attempt-counting key. ``status`` (int): HTTP status for ``.json`` replays.
+- ``key`` (str): the attempt-counting key. ``status`` (int, 200-599): HTTP status for ``.json``
+  replays.
+- Bounds: waits (``ttft``, ``delay``, ``stall``, ``retry_after``) at most 3600 s, ``tokens_per_s``
+  0 or at least 1/3600, strings at most 2,000 characters; past them a 400.
   ``log_attempt`` (int): which attempt of a ``.jsonl`` ChunkLog to replay.
 
 Server-wide rate limit: ``serve(rate_limit=RateLimit(requests=10, tokens=5000, window_s=1.0))``.
@@ -107,7 +119,9 @@ list of ``RequestRecord``: ``request_id``, ``method``, ``path``, ``headers`` (no
 ``error_status``, ``server_stopped``), ``started``/``ended`` (``time.monotonic()``), ``.wait(t)``),
 ``.last_request``, ``.wait_for_requests(n, timeout)``, ``.wait_idle(timeout)``,
 ``.wait_for_disconnect(timeout, request_id=None)``, ``.reset()``, ``.stop()``. Only the last
-``max_records`` (10,000) records are kept. ``ProcessServer`` (``serve(process=True)``) has
+``max_records`` (10,000) records, ``max_record_bytes`` (32 MiB) in all, are kept; a body over 1 MiB
+is not kept (``body`` None, ``body_size`` its length); header values are cut at 1,024 characters.
+``ProcessServer`` (``serve(process=True)``) has
 ``.base_url``, ``.url``, ``.process``, ``.stop()`` and no records.
 
 Starting it
@@ -120,7 +134,8 @@ Starting it
   set; idempotent, daemon threads, paced like a real model (60 tokens/s, 0.3 s to first token).
   ``stop_background()`` stops it.
 - CLI: ``nbstream serve [--port N] [--host H] [--streams-dir D] [--tokens-per-s R] [--ttft S]
-  [--limit-requests N] [--limit-tokens N] [--limit-window S] [--verbose]`` (or
+  [--limit-requests N] [--limit-tokens N] [--limit-window S] [--allow-host NAME]
+  [--max-body-bytes N] [--verbose]`` (or
   ``python -m nbstream serve``) prints ``nbstream local server: http://127.0.0.1:PORT/v1``.
 - pytest (``tests/conftest.py``): ``local_server`` (per test), ``module_server`` (per module),
   both replaying ``../shared/streams`` when present; ``shared_streams`` (the path, or a skip).

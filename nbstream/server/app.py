@@ -17,12 +17,13 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from nbstream.server import demo, resilience, tools, wire
+from nbstream.server import demo, guard, resilience, tools, wire
 from nbstream.server.chunklog import chunklog_stream
 from nbstream.server.limits import AttemptCounter, RateLimit, RateLimiter
 from nbstream.server.options import OptionError, RequestOptions, parse_request_options
@@ -37,6 +38,18 @@ MAX_CHOICES = 16
 SECRET_HEADERS = frozenset(
     {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie", "openai-api-key"}
 )
+# Request records are for tests and notebooks, not an archive: a long session (or a client sending
+# 50 MB prompts) must not grow the kernel. Bodies past MAX_RECORD_BODY are not kept (``body_size``
+# says how big they were); past MAX_RECORD_BYTES in all, the oldest records are dropped.
+MAX_RECORD_BODY = 1024 * 1024
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+MAX_RECORD_HEADER = 1024  # characters kept of each header value (and of the path)
+# Sockets: a request must arrive within REQUEST_TIMEOUT (idle keep-alive and half-open connections
+# end then); a client that stops reading an answer is given WRITE_TIMEOUT. Past MAX_CONNECTIONS
+# open connections, new ones get a 503 at once instead of a thread each.
+REQUEST_TIMEOUT = 15.0
+WRITE_TIMEOUT = 120.0
+MAX_CONNECTIONS = 256
 _FAULT_MESSAGES = {
     408: ("Request timed out (injected by the nbstream local server).", "timeout"),
     409: ("Conflict (injected by the nbstream local server).", "conflict"),
@@ -69,6 +82,7 @@ class RequestRecord:
     started: float
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    body_size: int = 0
     model: str | None = None
     options: RequestOptions | None = None
     stream: bool = False
@@ -102,6 +116,32 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     app: LocalServer
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, at most ``max_connections`` of them, each tracked so that
+        ``stop()`` can wait for it; past the limit, a 503 from this (the accepting) thread."""
+        app = self.app
+        with app._threads_lock:
+            full = len(app._threads) >= app.max_connections
+            if not full and not app._stopping.is_set():
+                thread = threading.Thread(
+                    target=self._run_connection,
+                    args=(request, client_address),
+                    name=f"nbstream-conn-{self.server_address[1]}",
+                    daemon=True,
+                )
+                app._threads.add(thread)
+                thread.start()
+                return
+        _refuse(request, app.max_connections)
+        self.shutdown_request(request)
+
+    def _run_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self.app._threads_lock:
+                self.app._threads.discard(threading.current_thread())
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients going away (resets, broken pipes) are normal here; report anything else."""
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -117,30 +157,88 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------------
     def setup(self) -> None:
+        app = self.server.app
+        self.timeout = app.request_timeout  # StreamRequestHandler applies it to the socket
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.app._connections.add(self.connection)
+        app._connections.add(self.connection)
+        if app._stopping.is_set():  # accepted while stop() was cutting connections
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_one_request(self) -> None:
+        # reading a request (line, headers, body) is bounded by request_timeout; answers get
+        # write_timeout (set in _send_head): a slow reader is not a half-open connection
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(self.server.app.request_timeout)
+        super().handle_one_request()
 
     def finish(self) -> None:
         self.server.app._connections.discard(self.connection)
         with contextlib.suppress(OSError):
             super().finish()
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (garbled request line, 414, 431, unknown method 501) in
+        OpenAI's JSON error shape instead of an HTML page, closing the connection."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # not served: always answer with a status line
+            self.request_version = "HTTP/1.0"
+        short, long = self.responses.get(code, ("Error", ""))
+        text = f"{message or short}: {explain or long}" if (explain or long) else message or short
+        body = json.dumps(
+            wire.error_body(text[:500], "invalid_request_error", None, "bad_request")
+        ).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200:
+            with contextlib.suppress(OSError):
+                self.wfile.write(body)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.app.verbose:
             super().log_message(format, *args)
 
     def _start_record(self) -> RequestRecord:
-        headers = {k.lower(): v for k, v in self.headers.items() if k.lower() not in SECRET_HEADERS}
+        headers = {
+            k.lower(): v[:MAX_RECORD_HEADER]
+            for k, v in self.headers.items()
+            if k.lower() not in SECRET_HEADERS
+        }
         record = RequestRecord(
             request_id="req_" + uuid.uuid4().hex,
             method=self.command,
-            path=self.path,
+            path=self.path[:MAX_RECORD_HEADER],
             started=time.monotonic(),
             headers=headers,
         )
-        self.server.app._add_record(record)
+        size = len(record.path) + sum(len(k) + len(v) for k, v in headers.items())
+        self.server.app._add_record(record, size)
         return record
+
+    def _admit(self, record: RequestRecord, post: bool = False) -> int | None:
+        """Host (every method), then framing, size and type of a POST body, all before reading
+        the body: returns the body length, or None after answering with the 4xx."""
+        app = self.server.app
+        try:
+            guard.check_host(self.headers.get("Host"), app.host, app.port, app.allowed_hosts)
+            return guard.check_post(self.headers, app.max_body_bytes) if post else 0
+        except guard.Rejected as exc:
+            self._reject(record, exc)
+            return None
+
+    def _reject(self, record: RequestRecord, exc: guard.Rejected) -> None:
+        """Answer a refused request and close: its body (if any) is never read into memory."""
+        self.close_connection = True
+        record.end_reason = "rejected"
+        extra = {**self.server.app._limiter_headers(), "Connection": "close"}
+        self._send_error(
+            record, exc.status, exc.message, param=exc.param, code=exc.code, extra=extra
+        )
+        _drain_and_close(self.connection)
 
     def _end(self, record: RequestRecord, reason: str) -> None:
         if record.end_reason is None:
@@ -152,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
         self, record: RequestRecord, status: int, content_type: str, extra: dict[str, str]
     ) -> None:
         record.status = status
+        with contextlib.suppress(OSError):
+            self.connection.settimeout(self.server.app.write_timeout)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("x-request-id", record.request_id)
@@ -201,6 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         record = self._start_record()
         app = self.server.app
+        if self._admit(record) is None:
+            return
         path = self.path.split("?", 1)[0].rstrip("/")
         if path in ("/v1/models", "/models"):
             self._send_json(record, 200, {"object": "list", "data": app.model_list()})
@@ -224,12 +326,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         record = self._start_record()
+        length = self._admit(record, post=True)
+        if length is None:
+            return
         try:
-            self._post(record)
+            self._post(record, self._read_body(length))
+        except guard.Rejected as exc:
+            self._reject(record, exc)
         except _ClientGone:
-            record.disconnected = True
             self.close_connection = True
-            self._end(record, "client_disconnected")
+            if self.server.app._stopping.is_set():  # stop() cut the socket: not the client
+                self._end(record, "server_stopped")
+            else:
+                record.disconnected = True
+                self._end(record, "client_disconnected")
         except _ServerStopping:
             self.close_connection = True
             self._end(record, "server_stopped")
@@ -245,13 +355,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _method_not_allowed(self) -> None:
         record = self._start_record()
-        self._read_body()
-        self._send_error(
+        if self._admit(record) is None:
+            return
+        # never read (nor trusted for framing): the connection closes after the answer
+        self._reject(
             record,
-            405,
-            f"Method {self.command} is not supported by this local server: use GET for "
-            "/v1/models and POST for /v1/chat/completions and /v1/responses.",
-            code="method_not_allowed",
+            guard.Rejected(
+                405,
+                f"Method {self.command} is not supported by this local server: use GET for "
+                "/v1/models and POST for /v1/chat/completions and /v1/responses.",
+                "method_not_allowed",
+            ),
         )
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed  # noqa: N815
@@ -266,13 +380,25 @@ class _Handler(BaseHTTPRequestHandler):
             code="unknown_url",
         )
 
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+    def _read_body(self, length: int) -> bytes:
+        """``length`` bytes (already checked against max_body_bytes) within request_timeout."""
+        if length <= 0:
+            return b""
+        try:
+            raw = self.rfile.read(length)
+        except TimeoutError:
+            seconds = self.server.app.request_timeout
+            raise guard.Rejected(
+                408, f"The request body did not arrive within {seconds:g} s.", "request_timeout"
+            ) from None
+        except OSError:
+            raise _ClientGone from None
+        if len(raw) < length:
+            raise _ClientGone  # EOF before the announced length
+        return raw
 
-    def _post(self, record: RequestRecord) -> None:
+    def _post(self, record: RequestRecord, raw: bytes) -> None:
         app = self.server.app
-        raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/")
         if path in ("/v1/chat/completions", "/chat/completions"):
             api = "chat"
@@ -284,21 +410,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._not_found(record)
             return
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self._send_error(
-                record,
-                400,
-                f"We could not parse the JSON body of your request ({exc}). "
-                "Send a JSON object with Content-Type: application/json.",
-                code="invalid_json",
-            )
-            return
+        body = guard.parse_json(raw)
         if not isinstance(body, dict):
             self._send_error(record, 400, "The request body must be a JSON object.")
             return
-        record.body = body
+        app._keep_body(record, body, len(raw))
         model = body.get("model")
         if not isinstance(model, str) or not model:
             self._send_error(
@@ -478,16 +594,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _moderations(self, record: RequestRecord, raw: bytes) -> None:
         """``POST /v1/moderations``: deterministic trigger words (``resilience.py``)."""
-        try:
-            body = json.loads(raw)
-            base, options = parse_request_options(str(body.get("model") or "moderation"), None)
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
-            self._send_error(record, 400, f"Send a JSON object with 'input' ({exc}).")
+        body = guard.parse_json(raw)
+        if not isinstance(body, dict):
+            self._send_error(record, 400, "Send a JSON object with 'input'.")
             return
+        try:
+            base, options = parse_request_options(str(body.get("model") or "moderation"), None)
         except OptionError as exc:
             self._send_error(record, 400, str(exc), param=exc.param, code="invalid_nbstream_option")
             return
-        record.body, record.model, record.options = body, base, options
+        self.server.app._keep_body(record, body, len(raw))
+        record.model, record.options = base, options
         self._wait_before_body(record, options)
         self._send_json(record, 200, resilience.moderation_response(body, base))
 
@@ -592,7 +709,9 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _ClientGone from None
                 if not peek:
                     raise _ClientGone
-                time.sleep(max(0.0, deadline - time.monotonic()))  # pipelined bytes: just wait
+                # pipelined bytes (the next request): just wait, but stop() still ends the wait
+                if app._stopping.wait(max(0.0, deadline - time.monotonic())):
+                    raise _ServerStopping
                 return
 
     def _wait_before_body(self, record: RequestRecord, options: RequestOptions) -> None:
@@ -726,6 +845,41 @@ def _readable(sock: socket.socket, timeout: float) -> bool:
     return bool(select.select([sock], [], [], timeout)[0])
 
 
+def _drain_and_close(sock: socket.socket, quiet_s: float = 0.2, limit_s: float = 2.0) -> None:
+    """End our side, then read and discard what the client is still sending for a moment.
+
+    Closing a socket with unread bytes makes the kernel send a reset, which can destroy the 4xx we
+    just wrote before the client reads it (a client still uploading a 50 MB body would see
+    "connection reset" instead of the 413). Nothing read here is kept."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(quiet_s)
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and sock.recv(65536):
+            pass
+
+
+def _refuse(sock: socket.socket, limit: int) -> None:
+    """A 503 written by the accepting thread when every connection slot is taken."""
+    body = json.dumps(
+        wire.error_body(
+            f"This local server already has {limit} open connections (max_connections); "
+            "retry shortly.",
+            "server_error",
+            None,
+            "too_many_connections",
+        )
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with contextlib.suppress(OSError):
+        sock.settimeout(0.5)  # a fresh socket's buffer takes this at once; never block accepting
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+
+
 def _retry_headers(seconds: float) -> dict[str, str]:
     return {
         "Retry-After": str(max(0, math.ceil(seconds))),
@@ -747,9 +901,21 @@ class LocalServer:
         rate_limit: RateLimit | None = None,
         verbose: bool = False,
         max_records: int = 10_000,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        max_body_bytes: int = guard.DEFAULT_MAX_BODY_BYTES,
+        allowed_hosts: tuple[str, ...] | list[str] = (),
+        request_timeout: float = REQUEST_TIMEOUT,
+        write_timeout: float = WRITE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.host = host
         self.max_records = max_records  # oldest records are dropped past this (long sessions)
+        self.max_record_bytes = max_record_bytes  # ... and past this many bytes kept in all
+        self.max_body_bytes = max_body_bytes  # larger bodies get a 413 before being read
+        self.allowed_hosts = tuple(allowed_hosts)  # extra names accepted in the Host header
+        self.request_timeout = request_timeout
+        self.write_timeout = write_timeout
+        self.max_connections = max_connections
         self.requested_port = port
         self.streams_dir = Path(streams_dir) if streams_dir is not None else None
         self.tokens_per_s = tokens_per_s
@@ -758,9 +924,13 @@ class LocalServer:
         self._limiter = RateLimiter(rate_limit)
         self._attempts = AttemptCounter()
         self._records: list[RequestRecord] = []
+        self._record_sizes: dict[str, int] = {}  # request_id -> bytes it holds
+        self._record_bytes = 0
         self._total = 0  # requests seen since start or reset (records may have been dropped)
         self._records_lock = threading.Condition()
         self._connections: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()  # one per open connection
+        self._threads_lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -770,6 +940,10 @@ class LocalServer:
         """Bind and serve in a daemon thread (idempotent)."""
         if self._httpd is not None:
             return self
+        warning = guard.exposure_warning(self.host)
+        if warning:
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+        self._stopping.clear()  # a stopped server may be started again
         httpd = _HTTPServer((self.host, self.requested_port), _Handler)
         httpd.app = self
         self._httpd = httpd
@@ -782,19 +956,25 @@ class LocalServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop serving, cut open connections, release the port (idempotent)."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving, cut open connections, release the port, and wait (up to ``timeout``)
+        for every connection thread to end (idempotent)."""
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        self._stopping.set()
+        deadline = time.monotonic() + timeout
+        self._stopping.set()  # paced streams and waits (ttft, stall) end on this
         httpd.shutdown()
         httpd.server_close()
-        for conn in list(self._connections):
+        for conn in list(self._connections):  # wakes threads blocked reading or writing
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     @property
     def running(self) -> bool:
@@ -828,13 +1008,39 @@ class LocalServer:
         return f"<LocalServer {self.base_url} {state}>"
 
     # observability
-    def _add_record(self, record: RequestRecord) -> None:
+    def _add_record(self, record: RequestRecord, size: int) -> None:
         with self._records_lock:
             self._records.append(record)
+            self._record_sizes[record.request_id] = 0
             self._total += 1
-            if len(self._records) > self.max_records:
-                del self._records[: len(self._records) - self.max_records]
+            self._account(record, size)
             self._records_lock.notify_all()
+
+    def _keep_body(self, record: RequestRecord, body: Any, size: int) -> None:
+        """Keep the decoded body in the record, unless it is too big to keep (see MAX_RECORD_*)."""
+        record.body_size = size
+        if size > min(MAX_RECORD_BODY, self.max_record_bytes):
+            return
+        with self._records_lock:
+            record.body = body
+            self._account(record, size * 2)  # decoded JSON takes more memory than its text
+
+    def _account(self, record: RequestRecord, size: int) -> None:
+        """Count ``size`` more bytes for ``record``, then drop the oldest records past the limits
+        (the newest is always kept). Called with ``_records_lock`` held."""
+        if record.request_id in self._record_sizes:  # not when dropped already
+            self._record_sizes[record.request_id] += size
+            self._record_bytes += size
+        drop = 0
+        over_bytes = self._record_bytes
+        while drop < len(self._records) - 1 and (
+            len(self._records) - drop > self.max_records or over_bytes > self.max_record_bytes
+        ):
+            over_bytes -= self._record_sizes.get(self._records[drop].request_id, 0)
+            drop += 1
+        for old in self._records[:drop]:
+            self._record_bytes -= self._record_sizes.pop(old.request_id, 0)
+        del self._records[:drop]
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -880,6 +1086,8 @@ class LocalServer:
         """Forget records, attempt counters and rate-limit usage (between scenarios)."""
         with self._records_lock:
             self._records.clear()
+            self._record_sizes.clear()
+            self._record_bytes = 0
             self._total = 0
         self._attempts.reset()
         self._limiter.reset()

@@ -106,8 +106,14 @@ class AttemptCounter:
     let the third through, and lets a notebook cell demonstrate it again when re-run later.
     """
 
-    def __init__(self, forget_after_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        forget_after_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ):
         self.forget_after_s = forget_after_s
+        self.max_keys = max_keys  # every distinct body is a key: bounded, like the records
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[str, tuple[int, float]] = {}
@@ -120,7 +126,10 @@ class AttemptCounter:
             if now - last > self.forget_after_s:
                 count = 0
             count += 1
+            self._seen.pop(key, None)  # re-inserted last: the dict stays in last-seen order
             self._seen[key] = (count, now)
+            while len(self._seen) > self.max_keys:  # forget the least recently seen key
+                del self._seen[next(iter(self._seen))]
             return count
 
     def reset(self) -> None:

@@ -19,6 +19,14 @@ MAX_VALUES = {
     "reasoning": 1_000_000,
     "tool_calls": 8,
 }  # answers are built in memory
+# Every wait a request can ask for is bounded, so one request cannot park a server thread for
+# days (stop() interrupts waits anyway; this bounds what a forgotten client can hold).
+MAX_SECONDS = 3600.0
+# Replayed ``.json`` bodies are sent with this status: 1xx is informational (no body, the client
+# keeps waiting for a final answer), so only final statuses are accepted.
+STATUS_RANGE = (200, 599)
+# Strings echoed back (error_message) or kept (key): long enough for any demo, not a memory sink.
+MAX_STRING = 2000
 
 
 class OptionError(ValueError):
@@ -87,6 +95,8 @@ ALIASES = {"rate": "tokens_per_s", "trickle": "delay", "tps": "tokens_per_s"}
 def _convert(name: str, value: Any, param: str) -> Any:
     try:
         if name in _FLOATS:
+            if isinstance(value, bool):
+                raise ValueError
             number = float(value)
             if not math.isfinite(number) or number < 0:
                 raise ValueError
@@ -107,8 +117,8 @@ def _convert(name: str, value: Any, param: str) -> Any:
             if text in ("0", "false", "no", "off"):
                 return False
             raise ValueError
-        return str(value)
-    except (TypeError, ValueError):
+        text = str(value)
+    except (TypeError, ValueError, OverflowError):
         kind = (
             "a number >= 0"
             if name in _FLOATS
@@ -117,8 +127,20 @@ def _convert(name: str, value: Any, param: str) -> Any:
             else "true or false"
         )
         raise OptionError(
-            f"nbstream option {name!r} must be {kind}, got {value!r}.", param
+            f"nbstream option {name!r} must be {kind}, got {_short(value)}.", param
         ) from None
+    if len(text) > MAX_STRING:
+        raise OptionError(f"nbstream option {name!r} is at most {MAX_STRING:,} characters.", param)
+    return text
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut short: a 4,000-digit number is not echoed back in full."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4,300-digit str() limit
+        return "a number too large to show"
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text):,} characters)"
 
 
 def build_options(raw: dict[str, Any], param: str = "nbstream") -> RequestOptions:
@@ -133,6 +155,27 @@ def build_options(raw: dict[str, Any], param: str = "nbstream") -> RequestOption
     for name, cap in MAX_VALUES.items():
         if values.get(name, 0) > cap:
             raise OptionError(f"nbstream option {name!r} is at most {cap:,}.", param)
+    for name in ("ttft", "delay", "stall", "retry_after"):
+        if values.get(name, 0) > MAX_SECONDS:
+            raise OptionError(
+                f"nbstream option {name!r} is at most {MAX_SECONDS:g} seconds, "
+                f"got {values[name]:g}.",
+                param,
+            )
+    rate = values.get("tokens_per_s")
+    if rate is not None and 0 < rate < 1 / MAX_SECONDS:
+        raise OptionError(
+            f"nbstream option 'tokens_per_s' must be 0 (unpaced) or at least 1/{MAX_SECONDS:g} "
+            f"(one chunk an hour), got {rate:g}.",
+            param,
+        )
+    status = values.get("status")
+    low, high = STATUS_RANGE
+    if status is not None and not low <= status <= high:
+        raise OptionError(
+            f"nbstream option 'status' must be an HTTP status from {low} to {high}, got {status}.",
+            param,
+        )
     fail = values.get("fail")
     if fail is not None and fail not in FAIL_STATUSES:
         allowed = ", ".join(map(str, FAIL_STATUSES))

@@ -8,6 +8,8 @@ ones, so a replay reproduces the text, tool calls, usage and a recorded mid-stre
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -36,6 +38,54 @@ def _model_for(adapter: Any) -> Callable[[dict[str, Any]], Any]:
     return event_from_json
 
 
+def _record_problem(rec: Any) -> str | None:
+    """What is wrong with one decoded log line (None when it can be replayed)."""
+    if not isinstance(rec, dict) or not isinstance(rec.get("type"), str):
+        return 'not a chunk-log record (a JSON object with a "type")'
+    attempt = rec.get("attempt", 1)
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        return f"'attempt' must be a whole number >= 1, got {attempt!r}"[:200]
+    if rec["type"] == "chunk":
+        t = rec.get("t")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            return f"a chunk's 't' (seconds since the request) must be a number >= 0, got {t!r}"[
+                :200
+            ]
+        if "text" in rec:
+            if not isinstance(rec["text"], str):
+                return "a text chunk's 'text' must be a string"
+        elif not isinstance(rec.get("data"), (dict, str)):
+            return "a chunk needs 'data' (the chunk's JSON object) or 'text'"
+    return None
+
+
+def _check_log_file(path: Path) -> list[int]:
+    """Read ``path`` once, failing with a ``ValueError`` naming the file and line of the first
+    corrupt record; returns the line number of each record (to name lines in later errors)."""
+    if not path.is_file():
+        return []  # ChunkLog.read says so
+    lines: list[int] = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            where = f"corrupt chunk log {str(path)!r}, line {lineno}"
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{where}: not UTF-8 text (byte {exc.start + 1})") from None
+            except (ValueError, RecursionError) as exc:
+                raise ValueError(
+                    f"{where}: not JSON ({str(exc)[:120]}); is it a log written by "
+                    "ChunkLog.to_jsonl (or %%stream --log)?"
+                ) from None
+            problem = _record_problem(rec)
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+            lines.append(lineno)
+    return lines
+
+
 class ReplaySource:
     """Replays one attempt of a log (the last one by default). Re-runnable."""
 
@@ -51,10 +101,17 @@ class ReplaySource:
         attempt: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed >= 0:
+            raise ValueError(
+                f"replay speed must be a number >= 0 (1: the recorded timing, 2: twice as fast, "
+                f"0: as fast as possible), got {speed!r}"
+            )
+        self.path: Path | None = None
+        self._lines: list[int] = []  # line number of each record, when read from a file
         if not isinstance(log, ChunkLog):
+            self.path = Path(log)
+            self._lines = _check_log_file(self.path)
             log = ChunkLog.read(log)
-        if speed < 0:
-            raise ValueError("speed must be >= 0 (0 replays as fast as possible)")
         self.log = log
         self.speed = float(speed)
         self.attempt = attempt if attempt is not None else log.attempts
@@ -69,12 +126,12 @@ class ReplaySource:
         meta = ResponseMeta()
         chunks: list[dict[str, Any]] = []
         error = None
-        for rec in self.log:
+        for position, rec in enumerate(self.log):
             if rec.get("attempt", 1) != self.attempt:
                 continue
             rtype = rec["type"]
             if rtype == "chunk":
-                chunks.append(rec)
+                chunks.append({**rec, "_position": position})
             elif rtype == "response":
                 meta = ResponseMeta(
                     status=rec.get("status"),
@@ -94,11 +151,25 @@ class ReplaySource:
                 yield rec["t"], text, [TextDelta(text)] if text else []
                 continue
             data = rec.get("data")
-            if adapter is None:
-                adapter = _adapter_for(data)
-                build = _model_for(adapter)
-            assert build is not None
-            yield rec["t"], data, adapter.handle(build(data))
+            try:
+                if adapter is None:
+                    adapter = _adapter_for(data)
+                    build = _model_for(adapter)
+                assert build is not None
+                events = adapter.handle(build(data))
+            except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                # a record that parses but is not a chunk the adapters know: say where it is
+                raise ValueError(
+                    f"{self._where(rec)}: the chunk does not have the shape of a "
+                    f"{'chat' if self.kind == 'chat' else 'Responses'} stream chunk ({exc})"
+                ) from None
+            yield rec["t"], data, events
+
+    def _where(self, rec: dict[str, Any]) -> str:
+        position = rec.get("_position", -1)
+        if self.path is not None and 0 <= position < len(self._lines):
+            return f"corrupt chunk log {str(self.path)!r}, line {self._lines[position]}"
+        return f"corrupt chunk log, record {position + 1}"
 
     @staticmethod
     def _raise(error: dict[str, Any]) -> None:
