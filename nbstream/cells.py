@@ -24,8 +24,10 @@ def code_blocks(text: str) -> list[tuple[str, str]]:
 def cell_source(text: str, *, code_block: int | None = None, format: str = "markdown") -> str:  # noqa: A002
     """What the new cell holds: code block ``code_block`` of ``text``, or the whole answer.
 
-    A Markdown answer becomes a ``%%markdown`` cell, so running it shows it rendered; a plain-text
-    or code answer is inserted as it is.
+    A Markdown answer becomes a ``%%markdown`` cell, so running it shows it rendered. Its output
+    is trusted, so the answer is written as :func:`nbstream.static_copy.safe_markdown` (the model's
+    HTML shown as text, script links broken, images as text). A plain-text or code answer is
+    inserted as it is: a code cell runs only when the user runs it.
     """
     if code_block is not None:
         blocks = code_blocks(text)
@@ -41,7 +43,9 @@ def cell_source(text: str, *, code_block: int | None = None, format: str = "mark
             )
         return blocks[code_block][1].rstrip("\n")
     if format == "markdown":
-        return "%%markdown\n" + text
+        from nbstream.static_copy import safe_markdown
+
+        return "%%markdown\n" + safe_markdown(text)
     return text
 
 

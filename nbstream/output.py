@@ -62,14 +62,15 @@ def widget_reference(widget: Any) -> dict[str, Any]:
     return dict(data[WIDGET_MIME])
 
 
-def live_output(widget: Any, uids: Sequence[str]) -> Bundle:
-    """The live output: the widget, and which answers it shows (``uids``)."""
+def live_output(widget: Any, answers: Sequence[dict[str, str]]) -> Bundle:
+    """The live output: the widget, and which answers it shows (``uid`` and ``label`` each; the
+    widget adds their snapshots when they end, see the module docstring)."""
     data = {
         OUTPUT_MIME: {"output": "live"},
         WIDGET_MIME: widget_reference(widget),
         "text/plain": "",
     }
-    return data, {OUTPUT_MIME: {"uid": uids[0] if len(uids) == 1 else "", "uids": list(uids)}}
+    return data, {OUTPUT_MIME: {"answers": [dict(a) for a in answers]}}
 
 
 def answer_output(widget: Any, answers: Sequence[dict[str, Any]], html: str, plain: str) -> Bundle:

@@ -30,11 +30,12 @@ REDACTED = "[REDACTED]"
 
 # Keys by shape: OpenAI-style (sk-..., sk-proj-...), bearer tokens, a few vendor prefixes, and
 # the password in a URL's userinfo (``scheme://user:password@host``: the user is kept).
+# A prefix starts a word ("spark-tech-stock" in a URL is not an "rk-" key).
 _KEY_PATTERN = re.compile(
-    r"(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}"
+    r"(?<![A-Za-z0-9])(?:sk|rk|pk)-[A-Za-z0-9_\-]{8,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"
-    r"|gsk_[A-Za-z0-9]{8,}"
-    r"|hf_[A-Za-z0-9]{8,}"
+    r"|(?<![A-Za-z0-9])gsk_[A-Za-z0-9]{8,}"
+    r"|(?<![A-Za-z0-9])hf_[A-Za-z0-9]{8,}"
     r"|(?<=://)(?P<user>[^\s/:@\"'<>\\]*):(?P<pw>[^\s/@\"'<>\\]+)(?=@)"
 )
 

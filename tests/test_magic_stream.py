@@ -17,6 +17,7 @@ from kernel_session import Execution, KernelSession
 from nbstream.server.demo import demo_tokens
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
+OUTPUT = "application/vnd.nbstream.output+json"
 FAST = "rate=2000&ttft=0"  # the in-kernel server is paced like a real model by default
 
 
@@ -44,6 +45,7 @@ def live_and_final(result: Execution) -> tuple[dict, dict]:
     assert len(displays) == 2, result.outputs
     live, final = (d["data"] for d in displays)
     assert live[WIDGET]["model_id"] and live["text/plain"] == ""
+    assert live[OUTPUT] == {"output": "live"} and final[OUTPUT] == {"output": "answer"}
     assert final[WIDGET]["model_id"] == ""  # hidden next to the live widget in JupyterLab
     return live, final
 
@@ -52,8 +54,8 @@ def test_waiting_cell_shows_widget_then_final_answer_and_stores_out(kernel: Kern
     expected = "".join(demo_tokens(25))
     result = kernel.ok(f"%%stream -m demo?tokens=25&{FAST} --out answer\nHello there")
     _live, final = live_and_final(result)
-    assert final["text/markdown"] == expected
     assert final["text/plain"] == expected
+    assert "<strong>" in final["text/html"]  # the demo's Markdown, rendered
     assert kernel.value("answer") == expected
     assert last_body(kernel)["messages"] == [{"role": "user", "content": "Hello there"}]
 
@@ -105,7 +107,7 @@ def test_request_options_reach_the_server(kernel: KernelSession) -> None:
 def test_responses_api(kernel: KernelSession) -> None:
     expected = "".join(demo_tokens(12))
     result = kernel.ok(f"%%stream --api responses -m demo?tokens=12&{FAST} --out r\nHi")
-    assert live_and_final(result)[1]["text/markdown"] == expected
+    assert live_and_final(result)[1]["text/plain"] == expected
     assert kernel.value("start_background().requests[-1].path").endswith("/responses")
     assert kernel.value("r") == expected
 
@@ -114,7 +116,9 @@ def test_config_default_model_and_format(kernel: KernelSession) -> None:
     kernel.ok(f'%config Stream.model = "echo?{FAST}"\n%config Stream.format = "code"')
     try:
         result = kernel.ok("%stream print(1)")
-        assert live_and_final(result)[1]["text/markdown"] == "```\nprint(1)\n```"
+        final = live_and_final(result)[1]
+        assert final["text/plain"] == "print(1)"
+        assert "<pre><code>print(1)" in final["text/html"]
     finally:
         kernel.ok('%config Stream.model = None\n%config Stream.format = "markdown"')
 
@@ -163,7 +167,7 @@ def test_log_then_replay_reproduces_the_answer(kernel: KernelSession, tmp_path: 
     assert sum(r["type"] == "chunk" for r in records) >= 30
     before = requests_seen(kernel)
     result = kernel.ok(f"%stream --replay {log} --speed 0 --out replayed")
-    assert live_and_final(result)[1]["text/markdown"] == expected
+    assert live_and_final(result)[1]["text/plain"] == expected
     assert kernel.value("replayed") == expected
     assert requests_seen(kernel) == before  # a replay sends no request
 
@@ -185,7 +189,9 @@ def test_unwritable_log_path_warns_and_keeps_the_answer(
 def test_background_returns_at_once_and_fills_out_at_the_end(kernel: KernelSession) -> None:
     result = kernel.ok("%%stream -b -m demo?tokens=30&rate=10&ttft=0 --out later\nHi")
     displays = [o for o in result.outputs if o["type"] == "display_data"]
-    assert len(displays) == 1 and displays[0]["data"][WIDGET]["model_id"]
+    # the live widget, and the answer output to be filled in when the stream ends
+    assert len(displays) == 2 and displays[0]["data"][WIDGET]["model_id"]
+    assert displays[1]["data"][OUTPUT] == {"output": "answer"}
     # causal, not timed: the cell returned while the stream (3 s at 10 tokens/s) still ran
     assert kernel.value("'later' in globals()") is False
     deadline = time.monotonic() + 20
@@ -199,16 +205,17 @@ def test_several_models_side_by_side(kernel: KernelSession) -> None:
     result = kernel.ok(f"%%stream -m demo?tokens=8&{FAST} -m echo?{FAST} --out both\nCompare us")
     _live, final = live_and_final(result)
     demo_text = "".join(demo_tokens(8))
-    assert f"#### demo?tokens=8&{FAST}\n\n{demo_text}" in final["text/markdown"]
-    assert f"#### echo?{FAST}\n\nCompare us" in final["text/markdown"]
+    assert f"== demo?tokens=8&{FAST} ==\n{demo_text}" in final["text/plain"]
+    assert f"== echo?{FAST} ==\nCompare us" in final["text/plain"]
+    assert final["text/html"].count("<h4>") == 2
     assert kernel.value("both") == [demo_text, "Compare us"]
 
 
 def test_n_samples_make_numbered_columns(kernel: KernelSession) -> None:
     result = kernel.ok(f"%%stream -n 3 -m echo?{FAST} --out three\nSame")
-    markdown = live_and_final(result)[1]["text/markdown"]
+    plain = live_and_final(result)[1]["text/plain"]
     for i in (1, 2, 3):
-        assert f"#### echo?{FAST} #{i}" in markdown
+        assert f"== echo?{FAST} #{i} ==" in plain
     assert kernel.value("three") == ["Same"] * 3
 
 
@@ -281,11 +288,13 @@ def test_no_model_for_a_real_endpoint_is_a_usage_error(tmp_path: Path) -> None:
 def test_many_background_streams_leave_the_kernel_responsive(kernel: KernelSession) -> None:
     kernel.ok(
         "import nbstream\n"
-        "many = nbstream.compare('Many at once', models=['demo?tokens=40&rate=10&ttft=0'] * 50,"
-        " background=True, display=False)\n"
+        "from nbstream.sidebyside import Comparison\n"
+        "views = [nbstream.chat('Many at once', model='demo?tokens=40&rate=10&ttft=0',"
+        " background=True, display=False) for _ in range(50)]\n"
+        "many = Comparison(views, [str(i) for i in range(50)])\n"
         "running_when_returned = sum(s in ('pending', 'streaming') for s in many.statuses)"
     )
-    # causal, not timed: compare() returned before any stream ended (the tasks run on the
+    # causal, not timed: the cell returned before any stream ended (the tasks run on the
     # kernel's loop only once the cell yields) ...
     assert kernel.value("running_when_returned") == 50
     # ... and the next cell runs while they stream (4-s streams: the kernel is not blocked by

@@ -9,6 +9,7 @@ lines, folded by hand (tests/recorded_oracle.py).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import openai
@@ -253,16 +254,19 @@ def test_first_token_not_delayed_by_a_prompt_filter_part() -> None:
 
 
 def test_static_answer_shows_refusals_and_tool_calls(local_server, shared_streams):
-    """What a saved notebook shows without widget state (text/markdown)."""
+    """What a saved notebook shows without the widget (the answer output's text/html)."""
+    import html as htmlmod
+
     o = oracle(shared_streams / "13-openai-chat-refusal-deltas.sse")
-    md = run_view(local_server, "13-openai-chat-refusal-deltas.sse")._static_markdown()
-    assert md == "> **Refused:** " + o.refusal[0]
+    page = run_view(local_server, "13-openai-chat-refusal-deltas.sse")._answer_output()[0]
+    assert f"<strong>Refused:</strong> {o.refusal[0]}" in htmlmod.unescape(page["text/html"])
     name = "03-openai-chat-parallel-tool-calls.sse"
     o = oracle(shared_streams / name)
-    md = run_view(local_server, name)._static_markdown()
+    page = run_view(local_server, name)._answer_output()[0]["text/html"]
+    text = htmlmod.unescape(re.sub(r"<[^>]+>", "", page))
     for call_id, fn_name, args in o.tools[0]:
-        pretty = json.dumps(json.loads(args), indent=2)
-        assert f"**Tool call** `{fn_name}` ({call_id})\n\n```json\n{pretty}\n```" in md
+        assert f"<code>{fn_name}</code> <span>({call_id})</span>" in htmlmod.unescape(page)
+        assert json.dumps(json.loads(args), indent=2) in text
 
 
 def test_rich_parts_ride_the_same_rate_limited_frames(local_server, shared_streams):
@@ -287,20 +291,16 @@ def test_rich_parts_ride_the_same_rate_limited_frames(local_server, shared_strea
 
 
 def test_magic_final_output_shows_the_refusal(local_server, shared_streams):
-    """The %%stream cell's static final output (view_final): a refusal, not an empty answer."""
-    from nbstream.output import view_final
-
+    """The answer output's text/plain: a refusal, not an empty answer; a tool call."""
     name = "13-openai-chat-refusal-deltas.sse"
     o = oracle(shared_streams / name)
-    markdown, plain = view_final(run_view(local_server, name))
-    assert markdown == "> **Refused:** " + o.refusal[0]
-    assert plain == "Refused: " + o.refusal[0]
+    assert run_view(local_server, name).static_plain() == "Refused: " + o.refusal[0]
     name = "02-openai-chat-single-tool-call-args.sse"
     o = oracle(shared_streams / name)
-    markdown, plain = view_final(run_view(local_server, name))
+    view = run_view(local_server, name)
     (call_id, fn_name, args) = o.tools[0][0]
-    assert plain == f"tool call {fn_name}({args})"
-    assert f"`{fn_name}` ({call_id})" in markdown
+    assert view.static_plain() == f"tool call {fn_name}({args})"
+    assert f"({call_id})" in view._answer_output()[0]["text/html"]
 
 
 # --- issue 14: the 42 bodies of ../shared/streams/more on the view's snapshot ---------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import nbstream
-from nbstream.output import answer_markdown, ending_note
+from nbstream.output import OUTPUT_MIME
 from nbstream.sidebyside import Comparison, labels_for
 
 
@@ -24,9 +24,16 @@ def test_sources_stream_concurrently_and_are_waited_for() -> None:
     assert board.statuses == ["done", "done"]
     assert len(board) == 2 and board[1].text == "three"
     assert repr(board) == ("<Comparison of 2 streams: first: done, 7 chars, second: done, 5 chars>")
-    markdown, plain = board.final_markdown()
-    assert markdown == "#### first\n\none two\n\n---\n\n#### second\n\nthree"
-    assert plain == "== first ==\none two\n\n== second ==\nthree"
+    data, metadata = board._answer_output()
+    assert data["text/plain"] == "== first ==\none two\n\n== second ==\nthree"
+    html = data["text/html"]
+    assert html.index("<h4>first</h4>") < html.index("one two") < html.index("<h4>second</h4>")
+    answers = metadata[OUTPUT_MIME]["answers"]
+    assert [(a["label"], a["uid"]) for a in answers] == [
+        ("first", board[0].uid),
+        ("second", board[1].uid),
+    ]
+    assert [a["snapshot"]["versions"][0]["status"] for a in answers] == ["done", "done"]
 
 
 def test_models_against_the_local_server_each_get_a_column() -> None:
@@ -64,11 +71,10 @@ def test_bad_arguments_say_what_to_pass(kwargs: dict, error: type, fragment: str
     assert fragment in str(info.value)
 
 
-def test_answer_markdown_follows_the_format() -> None:
-    assert answer_markdown("# hi") == "# hi"
-    assert answer_markdown("print(1)", "code", "python") == "```python\nprint(1)\n```"
-    assert answer_markdown("a ```x``` b", "code") == "````\na ```x``` b\n````"
-    assert answer_markdown("a\nb", "text") == "    a\n    b"
-    assert ending_note("done", None) == ""
-    assert ending_note("stopped", "stopped by user") == "[stopped: stopped by user]"
-    assert ending_note("error", None) == "[error]"
+def test_static_copy_follows_the_format() -> None:
+    from nbstream.static_copy import markdown_html
+
+    assert markdown_html("# hi") == "<h1>hi</h1>\n"
+    code = markdown_html("print(1)", "code", "python")
+    assert 'class="language-python"' in code and "print" in code
+    assert markdown_html("a\n<b>", "text") == '<pre class="nbstream-plain">a\n&lt;b&gt;</pre>'

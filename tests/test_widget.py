@@ -126,10 +126,14 @@ def test_snapshot_and_repr_are_deterministic(local_server):
     assert re.fullmatch(r"<StreamView done: \d+ chars>", repr(view))
     assert repr(view) == f"<StreamView done: {len(view.text)} chars>"
     assert "0x" not in repr(view)
-    bundle = view._repr_mimebundle_()
-    assert bundle["text/plain"] == repr(view)
-    assert bundle["text/markdown"] == view.text
+    bundle = view._repr_mimebundle_()  # the live output: the widget, no stale text
+    assert bundle["text/plain"] == ""
+    assert bundle["application/vnd.nbstream.output+json"] == {"output": "live"}
     assert "application/vnd.jupyter.widget-view+json" in bundle
+    data, metadata = view._answer_output()  # the answer output: the static copy
+    assert data["text/plain"] == view.text
+    (answer,) = metadata["application/vnd.nbstream.output+json"]["answers"]
+    assert answer["uid"] == view.uid and answer["snapshot"] == view._build_snapshot()
     snap = view.snapshot
     assert snap["current"] == 0
     assert snap["versions"][0]["status"] == "done"
@@ -151,7 +155,9 @@ def test_stop_from_another_thread_closes_the_server_connection(local_server):
     assert frame_text(frames_of(sent)) == view.text  # the partial text reached the frontend
     assert snapshot_text(view) == view.text
     assert frames_of(sent)[-1]["status"] == "stopped"
-    assert view._repr_mimebundle_()["text/markdown"].endswith("*[stopped: stopped by user]*")
+    data, _metadata = view._answer_output()
+    assert data["text/plain"].endswith("[stopped: stopped by user]")
+    assert "<em>stopped: stopped by user</em>" in data["text/html"]
 
 
 def test_stop_click_in_background_mode_closes_the_stream(local_server):
@@ -297,7 +303,8 @@ def test_no_frontend_plain_text_source_and_formats():
     view = StreamView(iter(["# Hi", "\n\nthere"]), format="code", language="md")
     view.start()
     assert view.text == "# Hi\n\nthere"
-    assert view._repr_mimebundle_()["text/markdown"] == "```md\n# Hi\n\nthere\n```"
+    html = view._answer_output()[0]["text/html"]
+    assert '<pre><code class="language-md">' in html and "<h1>" not in html  # code, as shown
     with pytest.raises(ValueError, match="format must be"):
         StreamView(iter([]), format="html")
     with pytest.raises(RuntimeError, match="already ran"):

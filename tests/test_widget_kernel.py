@@ -95,38 +95,48 @@ def nbval_view(outputs: list[dict]) -> list[tuple[str, str]]:
     ]
 
 
+OUTPUT = "application/vnd.nbstream.output+json"
+
+
 def test_chat_as_last_line_shows_one_widget_and_the_answer_for_nbval(kernel, module_server):
     result = kernel.ok("nbstream.stream(ask(tokens=60))")
     expected = "".join(demo_tokens(60))
-    kinds = [o["type"] for o in result.outputs]
-    assert kinds == ["display_data", "execute_result", "update_display_data"]
-    live, value, emptied = result.outputs
+    # the live output, then (the stream ended in this cell) the answer output; the view as the
+    # cell's last line adds nothing: one widget, one answer
+    assert [o["type"] for o in result.outputs] == ["display_data", "display_data"]
+    live, answer = result.outputs
     assert WIDGET in live["data"] and live["data"]["text/plain"] == ""
-    # the cell's result: the widget with the final answer as static Markdown and a stable repr
-    assert WIDGET in value["data"]
-    assert value["data"]["text/markdown"] == expected
-    assert value["data"]["text/plain"] == f"<StreamView done: {len(expected)} chars>"
-    # the live output is emptied when the cell ends: one widget in the saved notebook
-    assert emptied["transient"]["display_id"] == live["transient"]["display_id"]
+    assert live["data"][OUTPUT] == {"output": "live"}
+    assert answer["data"][OUTPUT] == {"output": "answer"}
+    assert answer["data"][WIDGET]["model_id"] == ""  # hidden next to the live widget
+    assert answer["data"]["text/plain"] == expected
+    (stored,) = answer["metadata"][OUTPUT]["answers"]
+    assert stored["uid"] == live["metadata"][OUTPUT]["answers"][0]["uid"]
+    text = "".join(p["text"] for p in stored["snapshot"]["versions"][0]["parts"])
+    assert text == expected
     saved = saved_outputs(result.outputs)
-    assert sum(WIDGET in out["data"] for out in saved) == 1
+    assert sum(bool(out["data"][WIDGET]["model_id"]) for out in saved) == 1
     # strict nbval (which ignores display updates) sees exactly what the saved notebook holds
     assert nbval_view(result.outputs) == nbval_view(saved)
 
 
-def test_assigned_view_gets_the_final_answer_into_its_live_output(kernel, module_server):
+def test_assigned_view_gets_the_final_answer_into_its_answer_output(kernel, module_server):
     result = kernel.ok("v = nbstream.stream(ask(tokens=60))")
     expected = "".join(demo_tokens(60))
-    assert [o["type"] for o in result.outputs] == ["display_data", "update_display_data"]
+    assert [o["type"] for o in result.outputs] == ["display_data", "display_data"]
     saved = saved_outputs(result.outputs)
-    assert len(saved) == 1
-    assert WIDGET in saved[0]["data"]
-    assert saved[0]["data"]["text/markdown"] == expected
-    assert saved[0]["data"]["text/plain"] == f"<StreamView done: {len(expected)} chars>"
+    assert [out["data"][OUTPUT]["output"] for out in saved] == ["live", "answer"]
+    assert saved[1]["data"]["text/plain"] == expected
     assert kernel.value("v.text") == expected
-    # shown again in a later cell: the full bundle
+    # shown again in a later cell: the widget again, and its answer
     later = kernel.ok("v")
-    assert later.outputs[0]["data"]["text/markdown"] == expected
+    assert [out["data"][OUTPUT]["output"] for out in later.outputs] == ["live", "answer"]
+    assert later.outputs[1]["data"]["text/plain"] == expected
+    # a new version (Regenerate) updates every answer output of the view
+    again = kernel.ok("v.regenerate()")
+    updates = [o for o in again.outputs if o["type"] == "update_display_data"]
+    assert len(updates) == 2
+    assert all("version 2 of 2" in u["data"]["text/html"] for u in updates)
 
 
 def test_interrupt_acts_as_stop_in_waiting_mode(kernel, module_server):
