@@ -716,7 +716,8 @@ class StreamView(anywidget.AnyWidget):
     def _finish(self, v: _Version) -> None:
         """The run returned: make sure the final frame and snapshot went out, wake waiters."""
         if v.run.status not in FINAL:  # should not happen: run() always concludes
-            v.run.stop("ended without a final status")
+            # (stop() only asks the consuming loop to end, and that loop is gone: conclude)
+            v.run.end_unfinished("the stream ended without a final status")
         self._close_version(v)
         if self._current() is v and self.mode not in ("await", "idle") and v.done.done():
             self.mode = "idle"  # (the end sets it already: this only catches a missed end)
