@@ -47,6 +47,13 @@ _TRUNCATED = {
 }
 
 
+def _speaks_for_itself(exc: BaseException) -> bool:
+    """SDK and HTTP errors name what failed ("Request timed out."); anything else (a user's
+    generator raising ``RuntimeError("boom")``) needs its class name to be understood."""
+    module = type(exc).__module__.split(".")[0]
+    return module in ("openai", "httpx", "httpx2", "httpcore", "httpcore2", "nbstream")
+
+
 class _Stopped(Exception):
     """Internal: Stop arrived while opening or between attempts."""
 
@@ -591,6 +598,10 @@ class StreamRun:
             if not isinstance(exc, Exception):  # SystemExit(3): "3" would say nothing
                 detail = f" ({exc})" if str(exc) else ""
                 reason = f"the source raised {type(exc).__name__}{detail}"
+            elif not info.server_reported and not _speaks_for_itself(exc):
+                reason = f"{type(exc).__name__}: {reason}"  # a generator's "boom": say what
+            if status == "incomplete":
+                reason = f"the answer was cut off: {reason}"
         elif state.error is not None:
             failed = state.error  # reported by the server (response.failed, an error event)
             status = "incomplete" if failed.incomplete else "error"
