@@ -46,6 +46,17 @@ def valid_text(text: str) -> str:
     return _PAIR_OR_LONE.sub(_join_pair, text)
 
 
+def valid_obj(obj: Any) -> Any:
+    """A JSON-like value with every string (keys too) made valid (the log panel's raw rows)."""
+    if isinstance(obj, str):
+        return valid_text(obj)
+    if isinstance(obj, dict):
+        return {valid_obj(k): valid_obj(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [valid_obj(v) for v in obj]
+    return obj
+
+
 def _text_of(event: Any) -> str | None:
     cls = type(event)
     if cls is ToolCallDelta:

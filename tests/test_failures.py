@@ -535,3 +535,20 @@ def test_server_sending_emoji_halves(client_kind: str, mode: str, tmp_path: Path
         ended(view, tmp_path)
     assert view.status == "done", view.reason
     assert view.text == "a\U0001f600bc\ufffdde\ufffd"
+
+
+def test_log_panel_shows_chunks_with_emoji_halves() -> None:
+    """The log panel shows chunks as received: a lone half there must not break the reply
+    (Jupyter's messages are UTF-8); it shows as U+FFFD, the saved log keeps it exactly."""
+    view = nbstream.stream(iter(["a\ud83d", "\ude00b"]), display=False)
+    sent: list[dict] = []
+    view.send = sent.append  # what the frontend would receive
+    view._on_frontend_msg(
+        view, {"type": "log_page", "id": 1, "start": 0, "count": 10, "raw": True}, []
+    )
+    view._on_frontend_msg(view, {"type": "log_page", "id": 2, "jsonl": True}, [])
+    rows, download = sent[0]["rows"], sent[1]["jsonl"]
+    assert [r["delta"] for r in rows if r["type"] == "chunk"] == ["a\ufffd", "\ufffdb"]
+    for message in sent:
+        json.dumps(message, ensure_ascii=False).encode("utf-8")
+    assert '"a\ufffd"' in download
