@@ -66,10 +66,6 @@ def _text_of(event: Any) -> str | None:
     return None
 
 
-def _needs_work(text: str | None) -> bool:
-    return bool(text) and not text.isascii() and _SURROGATE.search(text) is not None
-
-
 class SurrogateMender:
     """Per attempt: :meth:`mend` each chunk's events, :meth:`flush` when the attempt ends."""
 
@@ -81,8 +77,13 @@ class SurrogateMender:
     def mend(self, events: list[Event]) -> list[Event]:
         """The events with valid text (the same list when nothing needed mending: the hot path
         costs one ``isascii()`` per text event)."""
-        if not self._held and not any(_needs_work(_text_of(e)) for e in events):
-            return events
+        if not self._held:
+            for event in events:  # (a plain loop: ~3x cheaper than any() over a generator)
+                text = event.text if type(event) is TextDelta else _text_of(event)
+                if text and not text.isascii() and _SURROGATE.search(text) is not None:
+                    break
+            else:
+                return events
         out: list[Event] = []
         held = self._held
         for event in events:
