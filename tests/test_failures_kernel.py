@@ -78,3 +78,14 @@ def test_closed_port_in_background_ends_error_with_stop_gone(kernel) -> None:
     assert state["text"] == "" and state["log"].count("request") == 4
     # the frontend hides Stop once the status is final; the view is no longer "background"
     assert state["snapshot"] == "error" and state["mode"] == "idle"
+
+
+def test_emoji_halves_in_a_displayed_stream_give_the_answer_output(kernel) -> None:
+    """Waiting mode, displayed as a person runs it: the halves of an emoji in two chunks and a
+    lone half. The cell used to fail with UnicodeEncodeError and leave the view "streaming"."""
+    result = kernel.ok(
+        "v = nbstream.stream(iter(['a\\ud83d', '\\ude00b', ' x\\udc00']))\nprint(v.status)"
+    )
+    assert result.stdout.strip() == "done"
+    assert "a\U0001f600b x\ufffd" in result.data("text/plain")  # the saved answer output
+    assert kernel.value("v.text") == "a\U0001f600b x\ufffd"
