@@ -552,3 +552,68 @@ def test_log_panel_shows_chunks_with_emoji_halves() -> None:
     for message in sent:
         json.dumps(message, ensure_ascii=False).encode("utf-8")
     assert '"a\ufffd"' in download
+
+
+# ---- background on a running loop (as in a kernel: the run is a task of the cell's loop) ---------
+
+
+def on_a_running_loop(make: Callable[[], nbstream.StreamView]) -> nbstream.StreamView:
+    async def cell() -> nbstream.StreamView:
+        view = make()
+        assert view.mode == "background"
+        return await view
+
+    return asyncio.run(asyncio.wait_for(cell(), WAIT_S))
+
+
+@pytest.mark.parametrize("client_kind", CLIENTS)
+def test_closed_port_in_background_on_a_running_loop(client_kind: str, tmp_path: Path) -> None:
+    port = closed_port()
+    view = on_a_running_loop(
+        lambda: start(f"http://127.0.0.1:{port}/v1", client_kind, "background")
+    )
+    reason = ended(view, tmp_path)
+    assert view.status == "error" and "connection refused" in reason
+    assert attempts(view) == ATTEMPTS
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("death", ["RuntimeError", "SystemExit", "GeneratorExit"])
+def test_dying_generator_in_background_on_a_running_loop(
+    death: str, kind: str, tmp_path: Path
+) -> None:
+    exc, status, words = DEATHS[death]
+    view = on_a_running_loop(
+        lambda: nbstream.stream(dying(exc, kind), background=True, display=False)
+    )
+    reason = ended(view, tmp_path)
+    assert (view.status, view.text) == (status, "partial answer") and words in reason
+
+
+def test_stop_a_sync_lambda_read_in_a_thread(local_server: LocalServer, tmp_path: Path) -> None:
+    """The sync stream of a lambda, read by its own thread for the loop: Stop closes the
+    response at once (the server sees the disconnect) and keeps the partial answer."""
+    client = openai.OpenAI(base_url=local_server.base_url, api_key="sk-test")
+
+    async def cell() -> nbstream.StreamView:
+        view = nbstream.stream(
+            lambda: client.chat.completions.create(
+                model="demo", messages=[{"role": "user", "content": "hi"}], stream=True,
+                extra_body={"nbstream": {"tokens": 2000, "tokens_per_s": 100}},
+            ),
+            background=True,
+            display=False,
+        )  # fmt: skip
+        while len(view.text) < 20:
+            await asyncio.sleep(0.01)
+        t0 = time.monotonic()
+        view.stop()
+        await view
+        assert time.monotonic() - t0 < 1.0
+        return view
+
+    view = asyncio.run(asyncio.wait_for(cell(), WAIT_S))
+    assert ended(view, tmp_path) == "stopped by user"
+    assert view.status == "stopped" and len(view.text) >= 20
+    record = local_server.wait_for_disconnect(timeout=5)
+    assert record.disconnected and record.chunks_sent < 2000
