@@ -103,9 +103,10 @@ class CallableSource:
         if inspect.isawaitable(result):
             result = await result
         source = to_source(result, _nested=True)
-        if source.supports_async:
+        if not source.supports_sync:
             return await source.aopen()
-        # a sync stream (or iterable) from the callable: read it in a thread of its own
+        # a sync stream (or a sync iterable: a blocking generator, LangChain's .stream()) from
+        # the callable: read it in a thread of its own, never by blocking calls on the loop
         from nbstream.sources.threaded import read_in_thread
 
         return read_in_thread(await loop.run_in_executor(None, source.open))
