@@ -14,7 +14,10 @@ This module does not import openai: SDK errors are recognised by ``sys.modules``
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 import sys
+import urllib.parse
 from typing import Any
 
 from nbstream.redact import redact_text
@@ -98,6 +101,14 @@ class RateLimited(NbstreamError):
 
 class ServerError(NbstreamError):
     kind = "server_error"
+
+
+def _os_detail(chain: list[BaseException]) -> str:
+    """The first operating-system error's text in the chain (DNS, TLS, socket), or ""."""
+    for e in chain:
+        if isinstance(e, OSError) and str(e):
+            return str(e)
+    return ""
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -224,9 +235,20 @@ def explain(
             **common,
         )
     chain = _chain(exc)
+    names = " ".join(type(e).__name__ for e in chain)
+    # what the operating system said (the SDK's own text is a bare "Connection error."); not
+    # the last of the chain, which may be an unrelated exception raised while handling it
+    detail = redact_text(_os_detail(chain) or str(chain[-1]) or original)
     if _is(exc, "APITimeoutError") or any(isinstance(e, TimeoutError) for e in chain):
+        if "ConnectTimeout" in names:
+            return RequestTimedOut(
+                f"Could not connect to {where}: the connection timed out.",
+                "Is the host reachable (a firewall, a VPN, a server still starting)? Check the "
+                "base URL, or raise the client's timeout (OpenAI(timeout=...)).",
+                original=original,
+            )
         return RequestTimedOut(
-            f"The request to {where} timed out.",
+            f"The server at {where} did not answer in time (the request timed out).",
             "The server may be overloaded or the network slow: retry, or raise the client's "
             "timeout (OpenAI(timeout=...)).",
             original=original,
@@ -242,22 +264,47 @@ def explain(
             "or unset it to use nbstream's local demo server.",
             original=original,
         )
-    names = " ".join(type(e).__name__ for e in chain)
-    if (
-        "UnsupportedProtocol" in names
-        or "InvalidURL" in names
-        or "Name or service not known" in str(chain[-1])
-    ):
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        host = urllib.parse.urlsplit(where).hostname or where
+        return ConnectionFailed(
+            f"Could not find the server {host}: the DNS lookup failed ({detail}).",
+            "Check the host name in the base URL (OPENAI_BASE_URL); if it is right, check the "
+            "network, VPN or proxy, then run the cell again.",
+            original=original,
+        )
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        plain = re.search(r"WRONG_VERSION_NUMBER|record layer|HTTP_REQUEST", detail, re.I)
+        certificate = "CERTIFICATE" in detail.upper()
+        return ConnectionFailed(
+            f"The secure (TLS) connection to {where} failed: {detail}",
+            "The server answered in plain HTTP: use an http:// base URL for it (a local "
+            "server usually has no TLS, e.g. http://127.0.0.1:8000/v1)."
+            if plain
+            else "The server's certificate was not accepted: for a private CA set "
+            "SSL_CERT_FILE to its bundle; check the host name in the base URL."
+            if certificate
+            else "Check the base URL (http:// or https://) and the server's TLS setup.",
+            original=original,
+        )
+    if "UnsupportedProtocol" in names or "InvalidURL" in names:
         return BadBaseURL(
-            f"The base URL {where} cannot be reached: {redact_text(str(chain[-1]))}",
+            f"The base URL {where} cannot be reached: {detail}",
             "Check the base URL: a full URL such as https://api.openai.com/v1 or "
             "http://127.0.0.1:8000/v1.",
             original=original,
         )
     if _is(exc, "APIConnectionError") or isinstance(exc, ConnectionError):
         return ConnectionFailed(
-            f"The connection to {where} failed: {redact_text(str(chain[-1]) or original)}",
+            f"The connection to {where} failed: {detail}",
             "Check the network and the base URL, then run the cell again.",
             original=original,
+        )
+    if not isinstance(exc, Exception):  # SystemExit, GeneratorExit from a generator
+        what = f"{original} ({text})" if text else original
+        return NbstreamError(
+            f"The stream's source raised {what}.",
+            "A generator or callable given to nbstream.stream() ended with it; the partial "
+            "answer and the chunk log (view.log) are kept.",
+            **common,
         )
     return NbstreamError(f"{original}: {text}", "", **common)

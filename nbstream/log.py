@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import threading
 import weakref
@@ -268,8 +269,7 @@ class ChunkLog:
                     j = min(total, i + INDEX_EVERY - n % INDEX_EVERY)
                     if n % INDEX_EVERY == 0:
                         index.append(pos)
-                    block = "".join([line(records[k], n + k - i) for k in range(i, j)])
-                    block = block.encode("utf-8")
+                    block = _utf8("".join([line(records[k], n + k - i) for k in range(i, j)]))
                     records[i:j] = [None] * (j - i)  # free the records once written
                     f.write(block)
                     pos += len(block)
@@ -398,7 +398,7 @@ class ChunkLog:
                         out.write(block)
                         remaining -= len(block)
             lines = (self._line(r, i) + "\n" for i, r in enumerate(mem, spilled))
-            out.write("".join(lines).encode("utf-8"))
+            out.write(_utf8("".join(lines)))
         return path
 
     @classmethod
@@ -433,6 +433,20 @@ class ChunkLog:
     def __repr__(self) -> str:
         spill = f", spilled={self._spilled}" if self._spilled else ""
         return f"ChunkLog(records={len(self)}, attempts={self.attempts}{spill})"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(lines: str) -> bytes:
+    """JSON lines as UTF-8. A lone surrogate (half an emoji, as a text source or a server may
+    send it: see ``surrogates.py``) cannot be UTF-8: it is written as its JSON escape
+    (``\\ud83d``), which reads back as the same ``str``. It only ever sits inside a JSON string
+    (json.dumps writes nothing else raw), so the escape keeps the line valid JSON."""
+    try:
+        return lines.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", lines).encode("utf-8")
 
 
 def _parse(data: Any) -> Any:

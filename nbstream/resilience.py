@@ -66,7 +66,8 @@ class Resilience:
     ``max_cost`` (+ ``prices``): per-stream budget; ``session``: the shared session budget.
     ``rate_limit``: queue request sources per endpoint from their ``x-ratelimit-*`` headers
     (``limiter``: use this :class:`Limiter` instead of the endpoint's shared one).
-    ``rand`` / ``sleep`` / ``asleep``: injectable for tests (backoff draws and waits).
+    ``rand``: the backoff's random draw in [0, 1) (None: ``random.random``); tests may pin it,
+    but keep at least one test on the default (see tests/test_failures.py).
     """
 
     retry: RetryPolicy | None = field(default_factory=RetryPolicy)

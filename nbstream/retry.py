@@ -74,10 +74,12 @@ class RetryPolicy:
         """408/409/429 and every 5xx: the SDK's own list."""
         return status in self.retry_statuses or status >= 500
 
-    def backoff(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
-        """Full jitter: a uniform draw in ``[0, min(max_delay, base_delay * 2**retry_number))``."""
+    def backoff(self, retry_number: int, rand: Callable[[], float] | None = None) -> float:
+        """Full jitter: a uniform draw in ``[0, min(max_delay, base_delay * 2**retry_number))``.
+
+        ``rand=None`` draws from ``random.random`` (the default every user gets)."""
         ceiling = min(self.max_delay, self.base_delay * math.pow(2.0, min(retry_number, 60)))
-        return ceiling * rand()
+        return ceiling * (rand or random.random)()
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
@@ -198,20 +200,24 @@ def classify(exc: BaseException) -> Failure:
 class Retrier:
     """Decides, attempt after attempt, whether to try again; runs the sleeps (sync or async).
 
-    ``rand`` and ``sleep`` are injectable so tests are exact and fast. ``sleep`` may return True to
-    mean "interrupted" (pass a Stop button's ``threading.Event.wait``): the retry is abandoned.
+    ``rand`` and ``sleep`` are injectable so tests are exact and fast; ``rand=None`` (what
+    ``Resilience()`` passes when none is given) means ``random.random``. ``sleep`` may return
+    True to mean "interrupted" (pass a Stop button's ``threading.Event.wait``): the retry is
+    abandoned.
     """
 
     def __init__(
         self,
         policy: RetryPolicy | None = None,
         *,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float] | None = None,
         sleep: Callable[[float], Any] = time.sleep,
         asleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.policy = policy or RetryPolicy()
-        self.rand = rand
+        # None must mean "the real draw": Resilience() passes its unset ``rand`` through, and a
+        # None here once crashed every self-timed retry (connection refused, timeouts, 5xx)
+        self.rand: Callable[[], float] = rand if rand is not None else random.random
         self.sleep = sleep
         self.asleep = asleep
 

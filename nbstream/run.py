@@ -32,6 +32,7 @@ from nbstream.metrics import Metrics, compute
 from nbstream.redact import redact_text, refresh_env, scrub_exception
 from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
 from nbstream.state import AnswerState
+from nbstream.surrogates import SurrogateMender
 
 Status = Literal["pending", "streaming", "done", "stopped", "error", "incomplete"]
 FINAL = frozenset({"done", "stopped", "error", "incomplete"})
@@ -44,6 +45,13 @@ _TRUNCATED = {
     "max_output_tokens": "max_output_tokens: the token limit cut the answer",
     "content_filter": "finish_reason content_filter: the answer was filtered",
 }
+
+
+def _speaks_for_itself(exc: BaseException) -> bool:
+    """SDK and HTTP errors name what failed ("Request timed out."); anything else (a user's
+    generator raising ``RuntimeError("boom")``) needs its class name to be understood."""
+    module = type(exc).__module__.split(".")[0]
+    return module in ("openai", "httpx", "httpx2", "httpcore", "httpcore2", "nbstream")
 
 
 class _Stopped(Exception):
@@ -201,11 +209,7 @@ class StreamRun:
                 f"{self.source!r} is async and an event loop is running in this thread: "
                 "use `await run.arun()`"
             )
-        self._owner = threading.get_ident()
-        try:
-            self._run_sync()
-        except KeyboardInterrupt:
-            self._on_interrupt("interrupted (KeyboardInterrupt)")
+        self._run_sync_guarded()
         return self
 
     async def arun(self) -> StreamRun:
@@ -229,6 +233,8 @@ class StreamRun:
                 raise  # someone else cancelled this task (asyncio.timeout, TaskGroup): honour it
         except KeyboardInterrupt:
             self._on_interrupt("interrupted (KeyboardInterrupt)")
+        except BaseException as exc:  # noqa: BLE001 - the last resort: see _abort
+            self._abort(exc)
         finally:
             with self._lock:
                 self._loop = self._task = None
@@ -257,13 +263,15 @@ class StreamRun:
                 self._consume_sync(opened, attempt, t0)
             except _Stopped:
                 pass
-            except Exception as e:
-                exc = e
+            except KeyboardInterrupt:
+                raise  # the notebook's interrupt (or a source raising it): Stop, in run()
+            except BaseException as e:  # noqa: BLE001 - SystemExit, GeneratorExit from a source
+                exc = e  # are its failure like any other: the run ends "error", not "streaming"
             finally:
                 with self._lock:
                     self._opened = None
                 if opened is not None:
-                    opened.close()
+                    self._close_quietly(opened.close, attempt, t0)
                     if opened.kind != self.source.kind:
                         self.log.set_source(attempt, opened.kind)
             if (
@@ -280,12 +288,14 @@ class StreamRun:
         clock = self._clock
         log_chunk = self.log.chunk
         apply = self.state.apply
+        mend = self._mender.mend
         hooks = self.hooks
         for index, (raw, events) in enumerate(opened.items):
             t = clock()
             log_chunk(attempt, index, t - t0, raw, events)
             self._chunks += 1
             if events:
+                events = mend(events)  # valid text only past this point (an emoji's halves)
                 apply(events)
                 if self._t_first is None and self.state.first_content:
                     self._t_first = t
@@ -319,11 +329,16 @@ class StreamRun:
                 self._stop_requested = True
                 self._stop_reason = self._stop_reason or "cancelled"
                 raise  # closed in finally; arun() concludes "stopped"
-            except Exception as e:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as e:  # noqa: BLE001 - see _run_sync
                 exc = e
             finally:
                 if opened is not None:
-                    await opened.aclose()
+                    try:
+                        await opened.aclose()
+                    except Exception as close_exc:  # noqa: BLE001 - see _close_quietly
+                        self._close_failed(close_exc, attempt, t0)
                     if opened.kind != self.source.kind:
                         self.log.set_source(attempt, opened.kind)
             if exc is not None and self._should_retry(exc, attempt, t0, opened):
@@ -338,6 +353,7 @@ class StreamRun:
         clock = self._clock
         log_chunk = self.log.chunk
         apply = self.state.apply
+        mend = self._mender.mend
         hooks = self.hooks
         index = 0
         async for raw, events in opened.items:
@@ -346,6 +362,7 @@ class StreamRun:
             index += 1  # noqa: SIM113 - no async enumerate
             self._chunks += 1
             if events:
+                events = mend(events)  # valid text only past this point (an emoji's halves)
                 apply(events)
                 if self._t_first is None and self.state.first_content:
                     self._t_first = t
@@ -369,8 +386,14 @@ class StreamRun:
         return self
 
     def _run_sync_guarded(self) -> None:
+        """``_run_sync`` that always ends in a final status (run() and the worker thread)."""
         self._owner = threading.get_ident()
-        self._run_sync()
+        try:
+            self._run_sync()
+        except KeyboardInterrupt:
+            self._on_interrupt("interrupted (KeyboardInterrupt)")
+        except BaseException as exc:  # noqa: BLE001 - the last resort: see _abort
+            self._abort(exc)
 
     def _cancel_task(self) -> None:
         task = self._task
@@ -400,6 +423,7 @@ class StreamRun:
             if on_attempt is not None:
                 on_attempt(self, attempt)
         source = self.source
+        self._mender = SurrogateMender()  # a retried attempt starts its text again
         self.log.begin(attempt, source.kind, source.params, wall_time=self._wall_clock())
         self._t_attempt = self._clock()
         return attempt, self._t_attempt
@@ -440,7 +464,16 @@ class StreamRun:
             return False
         if self.state.first_content:
             return False  # never retry once text reached the user
-        delay = self.retry(self, exc, attempt)
+        try:
+            delay = self.retry(self, exc, attempt)
+        except Exception as policy_exc:  # noqa: BLE001 - a broken policy must not hide exc
+            self.log.error(
+                attempt,
+                self._clock() - t0,
+                f"the retry policy failed ({type(policy_exc).__name__}: {policy_exc}); not retried",
+                error_type=type(policy_exc).__name__,
+            )
+            return False
         if delay is None:
             return False
         info = describe_error(exc)
@@ -460,6 +493,7 @@ class StreamRun:
 
     _retry_delay = 0.0
     _t_attempt = 0.0
+    _mender = SurrogateMender()  # replaced per attempt (_next_attempt)
     _stop_status: Status = "stopped"
 
     def _on_interrupt(self, reason: str) -> None:
@@ -472,13 +506,53 @@ class StreamRun:
             opened.close()
         self._conclude(None, self.attempt, self._t_attempt, None, stopped=True)
 
+    def _close_quietly(self, close: Callable[[], Any], attempt: int, t0: float) -> None:
+        try:
+            close()
+        except Exception as exc:  # noqa: BLE001 - see _close_failed
+            self._close_failed(exc, attempt, t0)
+
+    def _close_failed(self, exc: BaseException, attempt: int, t0: float) -> None:
+        """Closing an attempt failed (a source whose close is broken, a sync stream closed as
+        an async one): the attempt is over anyway; logged, and never the run's end."""
+        self.log.error(
+            attempt,
+            self._clock() - t0,
+            f"closing the stream failed: {type(exc).__name__}: {exc}",
+            error_type=type(exc).__name__,
+        )
+
+    def _abort(self, exc: BaseException) -> None:
+        """The last resort: anything that escaped the attempt loop (a retry policy, a hook or
+        a source raising SystemExit...) ends the run "error" with a reason, never "streaming"
+        with a dead Stop button. ``self.exception`` keeps it for ``errors.explain``."""
+        if self.status in FINAL:
+            return
+        opened = self._opened
+        if opened is not None:
+            with contextlib.suppress(Exception):
+                opened.close()
+        try:
+            self._conclude(exc, self.attempt, self._t_attempt, None)
+        except Exception:  # noqa: BLE001 - even the conclusion failed: a bare final status
+            self._t_end = self._clock()
+            self.exception = exc
+            self.error_message = f"the stream failed: {type(exc).__name__}"
+            self._set_status("error", self.error_message)
+
+    def end_unfinished(self, reason: str) -> None:
+        """Whoever ran this run saw it return without a final status (should not happen):
+        end it "error" with ``reason`` so no view stays "streaming"."""
+        if self.status not in FINAL:
+            self._abort(RuntimeError(reason))
+
     def _release_held(self, opened: Opened | AOpened | None) -> None:
         """The last attempt ended (finished, failed or cut): text its adapter still held back (a
         possible partial ``<think>`` tag) joins the answer before the run concludes, on the
         consuming thread. Not after Stop: the stopping thread concludes at once."""
         if opened is None or self._stop_requested or self.status in FINAL:
             return
-        events = opened.end_events()
+        events = self._mender.mend(opened.end_events()) + self._mender.flush()
         if events:
             self.state.apply(events)
             listeners = self._listeners
@@ -521,6 +595,13 @@ class StreamRun:
             status = "incomplete" if state.first_content and not info.server_reported else "error"
             self.exception = scrub_exception(exc)  # public: it must not carry a credential
             reason = info.message
+            if not isinstance(exc, Exception):  # SystemExit(3): "3" would say nothing
+                detail = f" ({exc})" if str(exc) else ""
+                reason = f"the source raised {type(exc).__name__}{detail}"
+            elif not info.server_reported and not _speaks_for_itself(exc):
+                reason = f"{type(exc).__name__}: {reason}"  # a generator's "boom": say what
+            if status == "incomplete":
+                reason = f"the answer was cut off: {reason}"
         elif state.error is not None:
             failed = state.error  # reported by the server (response.failed, an error event)
             status = "incomplete" if failed.incomplete else "error"

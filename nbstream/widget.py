@@ -45,6 +45,7 @@ from nbstream.redact import redact_obj, redact_text
 from nbstream.run import FINAL, StreamRun
 from nbstream.sources import to_source
 from nbstream.state import ChoiceState, ToolCall
+from nbstream.surrogates import valid_obj
 
 STATIC = Path(__file__).parent / "static"
 _BUNDLE = STATIC / "widget.js"
@@ -716,7 +717,8 @@ class StreamView(anywidget.AnyWidget):
     def _finish(self, v: _Version) -> None:
         """The run returned: make sure the final frame and snapshot went out, wake waiters."""
         if v.run.status not in FINAL:  # should not happen: run() always concludes
-            v.run.stop("ended without a final status")
+            # (stop() only asks the consuming loop to end, and that loop is gone: conclude)
+            v.run.end_unfinished("the stream ended without a final status")
         self._close_version(v)
         if self._current() is v and self.mode not in ("await", "idle") and v.done.done():
             self.mode = "idle"  # (the end sets it already: this only catches a missed end)
@@ -864,7 +866,15 @@ class StreamView(anywidget.AnyWidget):
             self.frames_sent += 1
 
     def _send_msg(self, msg: dict[str, Any]) -> None:
-        self.bytes_sent += len(json.dumps(msg, ensure_ascii=False).encode("utf-8"))
+        try:
+            size = len(json.dumps(msg, ensure_ascii=False).encode("utf-8"))
+        except UnicodeEncodeError:
+            # a lone surrogate (half an emoji) in a log row's raw chunk: Jupyter's messages must
+            # be UTF-8, and one failing send left the panel waiting. The answer's text is mended
+            # in the run already (surrogates.py); this is for what is shown as received.
+            msg = valid_obj(msg)
+            size = len(json.dumps(msg, ensure_ascii=False).encode("utf-8"))
+        self.bytes_sent += size
         self.send(msg)
 
     def _build_snapshot(self) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def test_disconnect_after_n(server: LocalServer, is_async: bool) -> None:
     res = policy()
     run = drive(res.build(request(server.base_url, {"disconnect_after": 6}, is_async)), is_async)
     [record] = server_records(server, run)
-    assert (run.status, run.reason) == ("incomplete", "Connection error.")
+    assert (run.status, run.reason) == ("incomplete", "the answer was cut off: Connection error.")
     assert record.end_reason == "injected_disconnect" and record.chunks_sent == 6
     assert run.text == sent_text(record) == "".join(demo_tokens(5))
     assert shape(run) == ["request", "response", "chunk*6", "error", "end:incomplete"]

@@ -46,7 +46,7 @@ def test_incomplete_then_resume_in_the_view(client: openai.OpenAI) -> None:
         "hi", model="demo", client=client, display=False, resilience=fast(),
         **faults(disconnect_after=6, fail_times=1),
     )  # fmt: skip
-    assert (view.status, view.reason) == ("incomplete", "Connection error.")
+    assert (view.status, view.reason) == ("incomplete", "the answer was cut off: Connection error.")
     assert view.text == "".join(demo_tokens(5))
     view.resume()
     assert view.status == "done" and view.text == FULL  # nothing lost, nothing repeated

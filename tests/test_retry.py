@@ -178,3 +178,13 @@ def test_async_call_retries() -> None:
 def test_policy_validation_message() -> None:
     with pytest.raises(ValueError, match="max_attempts must be an integer >= 1"):
         RetryPolicy(max_attempts=0)
+
+
+def test_the_default_draw_is_random_not_injected() -> None:
+    """What Resilience() passes a user: rand=None. It once meant 'call None' and crashed every
+    self-timed retry; the other tests here inject rand, so this one must not."""
+    for retrier in (Retrier(RetryPolicy()), Retrier(RetryPolicy(), rand=None)):
+        delays = {retrier.decide(connection_error(), 3).delay for _ in range(50)}
+        assert all(0 <= d < 2.0 for d in delays)  # base 0.5 * 2**2, full jitter
+        assert len(delays) > 1  # a draw, not a constant
+    assert 0 <= RetryPolicy().backoff(0) < 0.5

@@ -6,6 +6,9 @@ or a request, so text and replay sources work without touching the SDK.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import inspect
 import os
 import sys
@@ -87,14 +90,42 @@ class CallableSource:
         return source.open()
 
     async def aopen(self) -> AOpened:
-        result = self.fn()
+        # Called in a worker thread: with a sync client, fn() is the whole HTTP request (connect,
+        # the SDK's own retries, the response head), which must not block the event loop (the
+        # kernel's, in background mode). An async client's fn() only makes a coroutine.
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(None, contextvars.copy_context().run, self.fn)
+        try:
+            result = await call
+        except asyncio.CancelledError:
+            call.add_done_callback(_discard)  # Stop while connecting: close what fn() returns
+            raise
         if inspect.isawaitable(result):
             result = await result
-        return await to_source(result, _nested=True).aopen()
+        source = to_source(result, _nested=True)
+        if not source.supports_sync:
+            return await source.aopen()
+        # a sync stream (or a sync iterable: a blocking generator, LangChain's .stream()) from
+        # the callable: read it in a thread of its own, never by blocking calls on the loop
+        from nbstream.sources.threaded import read_in_thread
+
+        return read_in_thread(await loop.run_in_executor(None, source.open))
 
     def __repr__(self) -> str:
         name = getattr(self.fn, "__qualname__", type(self.fn).__name__)
         return f"CallableSource({name})"
+
+
+def _discard(call: Any) -> None:
+    """Close a stream whose opening finished after Stop: nobody will read it."""
+    if call.cancelled() or call.exception() is not None:
+        return
+    close = getattr(call.result(), "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            closing = close()
+            if inspect.isawaitable(closing):  # an AsyncStream (this runs on its loop)
+                asyncio.ensure_future(closing)
 
 
 def to_source(obj: Any, *, _nested: bool = False) -> Source:
