@@ -1,0 +1,203 @@
+"""Native (not OpenAI-shaped) SDK streams: every body in ../shared/streams/providers served over
+real HTTP on 127.0.0.1 (tests/native_http.py) and read by the provider's own SDK, through
+StreamRun; checked against tests/native_oracle.py, which folds the raw files by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from native_http import PROVIDERS, NativeServer
+from native_oracle import Expect, expect, sse_events
+
+from nbstream.log import ChunkLog
+from nbstream.redact import redact_obj
+from nbstream.retry import Retrier
+from nbstream.run import StreamRun
+from nbstream.sources import to_source
+from nbstream.sources.replay import ReplaySource
+
+FILES = sorted(p.name for p in PROVIDERS.iterdir()) if PROVIDERS.is_dir() else []
+pytestmark = pytest.mark.skipif(
+    not FILES,
+    reason=f"native recordings not found at {PROVIDERS} (../shared/streams/providers next to "
+    "the repository)",
+)
+KEY = "sk-ant-test-DO-NOT-LOG-0123456789abcdef"
+
+
+def named(prefix: str, suffix: str = ".sse") -> list[str]:
+    return [n for n in FILES if n.startswith(prefix) and n.endswith(suffix)]
+
+
+@pytest.fixture(scope="module")
+def srv() -> Any:
+    with NativeServer() as server:
+        yield server
+
+
+def check(run: StreamRun, e: Expect, *, log: bool = True) -> None:
+    state = run.state
+    assert run.status == e.status, run.reason
+    c = state.choices[0] if state.choices else None
+    assert (c.text if c else "") == e.text
+    assert (c.reasoning if c else "") == e.reasoning
+    assert (c.refusal if c else None) == e.refusal
+    got = [(t.id, t.name, t.parsed) for t in c.tool_calls] if c else []
+    assert got == e.tools
+    for t in c.tool_calls if c else ():
+        assert t.arguments_valid, t.arguments
+    assert (c.finish_reason if c else None) == e.finish
+    if e.usage is None:
+        assert state.usage is None
+    else:
+        assert (state.usage.prompt_tokens, state.usage.completion_tokens) == e.usage
+        assert state.usage.reasoning_tokens == e.reasoning_tokens
+        assert state.usage.cached_tokens == e.cached_tokens
+    if e.model is not None:
+        assert (state.model, state.response_id) == (e.model, e.response_id)
+    if log:
+        chunks = list(run.log.chunks())
+        # every chunk as received, after the log's secret redaction (which also hits some
+        # innocent URLs ending "...new-york-airport-faa": a key-like "rk-..." shape)
+        assert [ch["data"] for ch in chunks] == redact_obj(e.chunks)
+    text = json.dumps(list(run.log))
+    assert KEY not in text and KEY not in repr(run)
+
+
+def replayed(run: StreamRun, tmp_path: Any) -> StreamRun:
+    """The run's log written to a .jsonl file, read back and replayed through the adapter."""
+    path = tmp_path / "run.jsonl"
+    run.log.to_jsonl(path)
+    return StreamRun(ReplaySource(ChunkLog.read(path), speed=0)).run()
+
+
+# ---- Anthropic ----------------------------------------------------------------------------
+
+anthropic = pytest.importorskip("anthropic")
+ANTHROPIC = named("anthropic-")
+
+
+def _anthropic(srv: NativeServer, name: str, cls: Any = None) -> Any:
+    cls = cls or anthropic.Anthropic
+    return cls(base_url=srv.url(name), api_key=KEY, max_retries=0)
+
+
+ARGS = {"model": "claude-test", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("name", ANTHROPIC)
+def test_anthropic_create_stream(name: str, srv: NativeServer, tmp_path: Any) -> None:
+    client = _anthropic(srv, name)
+    run = StreamRun(lambda: client.messages.create(**ARGS, stream=True)).run()
+    e = expect(name)
+    check(run, e)
+    assert run.metrics.request_id == f"req_native_{name[:12]}"
+    assert run.source.rerunnable
+    check(replayed(run, tmp_path), e)
+
+
+@pytest.mark.parametrize("name", ANTHROPIC)
+def test_anthropic_messages_stream_manager(name: str, srv: NativeServer) -> None:
+    client = _anthropic(srv, name)
+    source = to_source(client.messages.stream(**ARGS))
+    assert source.rerunnable  # each `with` asks again: Regenerate works
+    check(StreamRun(source).run(), expect(name))
+    check(StreamRun(source).run(), expect(name))
+
+
+@pytest.mark.parametrize("name", ANTHROPIC)
+def test_anthropic_async(name: str, srv: NativeServer) -> None:
+    async def main() -> tuple[StreamRun, StreamRun]:
+        client = _anthropic(srv, name, anthropic.AsyncAnthropic)
+        a = await StreamRun(lambda: client.messages.create(**ARGS, stream=True)).arun()
+        b = await StreamRun(client.messages.stream(**ARGS)).arun()
+        await client.close()
+        return a, b
+
+    a, b = asyncio.run(main())
+    check(a, expect(name))
+    check(b, expect(name))
+
+
+def test_anthropic_http_529_is_retried_like_a_5xx(srv: NativeServer) -> None:
+    name = "anthropic-11-http529-overloaded.json"
+    body = json.loads((PROVIDERS / name).read_text())
+    client = _anthropic(srv, name)
+    seen: list[bool] = []
+
+    def retry(run: StreamRun, exc: BaseException, attempt: int) -> float | None:
+        decision = Retrier().decide(exc, attempt)  # the resilience layer's own classification
+        seen.append(decision.retry)
+        return 0.0 if decision.retry and attempt < 2 else None
+
+    run = StreamRun(lambda: client.messages.create(**ARGS, stream=True), retry=retry).run()
+    assert seen == [True, True]  # 529 is retryable; the second decision is the policy's own
+    assert run.attempt == 2 and run.status == "error"
+    assert run.reason == f"HTTP 529: {body['error']['message']}"
+    assert run.metrics.http_status == 529
+    err = [r for r in run.log if r["type"] == "error"][-1]
+    assert err["data"] == body
+
+
+def _overloaded_mid_stream(first: int) -> bytes:
+    """anthropic-01's first ``first`` events, then the ``event: error`` Anthropic sends when
+    overloaded mid-stream, in its real form as quoted in anthropic-sdk-go#200 (INDEX.md), and
+    the connection closes."""
+    events = sse_events(PROVIDERS / "anthropic-01-thinking-signature-text.sse")[:first]
+    out = "".join(f"event: {ev}\ndata: {data}\n\n" for ev, data in events)
+    err = '{"type":"error","error":{"details":null,"type":"overloaded_error","message":"Overloaded"} }'
+    return (out + f"event: error\ndata: {err}\n\n").encode()
+
+
+@pytest.mark.parametrize("first", [1, 30])
+def test_anthropic_error_event_mid_stream(first: int, srv: NativeServer, tmp_path: Any) -> None:
+    url = srv.add(f"overloaded-{first}.sse", _overloaded_mid_stream(first))
+    client = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
+    decisions: list[bool] = []
+
+    def retry(run: StreamRun, exc: BaseException, attempt: int) -> float | None:
+        decisions.append(Retrier().decide(exc, attempt).retry)
+        return None
+
+    run = StreamRun(lambda: client.messages.create(**ARGS, stream=True), retry=retry).run()
+    assert run.status == "error" and "Overloaded" in (run.reason or "")
+    err = [r for r in run.log if r["type"] == "error"][-1]
+    assert err["data"]["error"]["type"] == "overloaded_error"
+    if first == 1:  # before the first token: retried like the 529 it stands for
+        assert decisions == [True] and run.text == ""
+    else:  # after: never retried (it would duplicate text); the partial answer is kept
+        assert decisions == []
+        partial = "".join(
+            json.loads(d)["delta"].get("thinking", "")
+            for ev, d in sse_events(PROVIDERS / "anthropic-01-thinking-signature-text.sse")[:first]
+            if ev == "content_block_delta"
+        )
+        assert partial and run.state.choices[0].reasoning == partial
+    replay = replayed(run, tmp_path)
+    assert replay.status == "error" and "Overloaded" in (replay.reason or "")
+
+
+def test_anthropic_stop_closes_the_connection_at_once() -> None:
+    name = "anthropic-08-pause-turn-web-search-long.sse"
+    with NativeServer(delay=0.05) as slow:
+        client = anthropic.Anthropic(base_url=slow.url(name), api_key=KEY, max_retries=0)
+        run = StreamRun(lambda: client.messages.create(**ARGS, stream=True))
+        thread = threading.Thread(target=run.run)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while run.metrics.chunks < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        run.stop()
+        thread.join(5)
+        assert not thread.is_alive() and time.monotonic() - t0 < 1.0
+        assert run.status == "stopped" and run.metrics.chunks < 20
+        deadline = time.monotonic() + 5
+        while slow.hangups == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert slow.hangups == 1  # the server saw the disconnect
