@@ -150,7 +150,10 @@ def _overloaded_mid_stream(first: int) -> bytes:
     the connection closes."""
     events = sse_events(PROVIDERS / "anthropic-01-thinking-signature-text.sse")[:first]
     out = "".join(f"event: {ev}\ndata: {data}\n\n" for ev, data in events)
-    err = '{"type":"error","error":{"details":null,"type":"overloaded_error","message":"Overloaded"} }'
+    err = (
+        '{"type":"error","error":{"details":null,"type":"overloaded_error",'
+        '"message":"Overloaded"} }'
+    )
     return (out + f"event: error\ndata: {err}\n\n").encode()
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
-from nbstream.sources.base import ResponseMeta
+from nbstream.events import Event, TextDelta
+from nbstream.sources.base import AOpened, Opened, ResponseMeta, StreamError
 
 # What each provider calls its request id and rate-limit headers (never the Authorization or
 # x-api-key / x-goog-api-key headers of the request: these are response headers only).
@@ -163,13 +164,43 @@ def httpx_client_of(gen: Any, is_async: bool) -> Any:
     return None
 
 
-def native_source(obj: Any) -> Any:
-    """The source for a native SDK's stream object, or None (checked by module name and duck
-    typing: no SDK is imported unless ``obj`` came from it)."""
-    from nbstream.sources import anthropic
+# ---- which adapter reads an item ------------------------------------------------------------
 
-    if anthropic.is_anthropic(obj):
-        return anthropic.AnthropicSource(obj)
+
+def _module(obj: Any) -> str:
+    return type(obj).__module__ or ""
+
+
+def _from(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def reader_for(item: Any) -> tuple[Any, Callable[[Any], Any]] | None:
+    """``(adapter, to_raw)`` for an SDK chunk, by its class's module (no SDK imported), or None.
+    ``to_raw`` turns the chunk into the JSON dict the adapter reads and the log keeps."""
+    module = _module(item)
+    if _from(module, "anthropic"):
+        from nbstream.sources.anthropic import AnthropicAdapter
+
+        return AnthropicAdapter(), dump
+    if _from(module, "google.genai"):
+        from nbstream.sources import gemini
+
+        return gemini.GeminiAdapter(), gemini.to_raw
+    if _from(module, "ollama"):
+        from nbstream.sources import ollama
+
+        return ollama.OllamaAdapter(), ollama.to_raw
+    if _from(module, "cohere"):
+        from nbstream.sources import cohere
+
+        return cohere.CohereAdapter(), cohere.to_raw
+    from nbstream.sources import chunks, langchain
+
+    if langchain.is_message_chunk(item):
+        return langchain.LangChainAdapter(), langchain.to_raw
+    if chunks.looks_like_chat(item):
+        return chunks.ChunkAdapter(), chunks.to_raw
     return None
 
 
@@ -179,4 +210,244 @@ def adapter_for_kind(kind: str | None) -> Any:
         from nbstream.sources.anthropic import AnthropicAdapter
 
         return AnthropicAdapter()
+    if kind == "gemini":
+        from nbstream.sources.gemini import GeminiAdapter
+
+        return GeminiAdapter()
+    if kind == "ollama":
+        from nbstream.sources.ollama import OllamaAdapter
+
+        return OllamaAdapter()
+    if kind == "cohere":
+        from nbstream.sources.cohere import CohereAdapter
+
+        return CohereAdapter()
+    if kind == "langchain":
+        from nbstream.sources.langchain import LangChainAdapter
+
+        return LangChainAdapter()
+    return None
+
+
+class ItemReader:
+    """Reads the items of an iterable: ``str`` as text; the first non-str item picks the
+    adapter (by its SDK's module, or its shape) for the rest. ``kind`` says which."""
+
+    def __init__(self, strict_text: Callable[[Any, int], str]) -> None:
+        self.kind = "text"
+        self.expects_finish = False
+        self._adapter: Any = None
+        self._to_raw: Callable[[Any], Any] = dump
+        self._strict_text = strict_text
+
+    def read(self, item: Any, n: int) -> tuple[Any, list[Event]]:
+        if type(item) is str:
+            return item, [TextDelta(item)] if item else []
+        adapter = self._adapter
+        if adapter is None:
+            found = reader_for(item)
+            if found is None:
+                text = self._strict_text(item, n)  # a str .content, or a clear TypeError
+                return text, [TextDelta(text)] if text else []
+            adapter, self._to_raw = found
+            self._adapter = adapter
+            self.kind = adapter.kind
+            # a LangChain model may not say why it stopped: its chunks need no finish reason
+            self.expects_finish = self.kind != "langchain"
+        raw = self._to_raw(item)
+        return raw, adapter.handle(raw)
+
+    def end(self) -> list[Event]:
+        end = getattr(self._adapter, "end", None)
+        return end() if end is not None else []
+
+
+# ---- SDK errors as the rest of nbstream reads them -------------------------------------------
+
+
+def bridge_error(exc: BaseException) -> BaseException:
+    """Give an SDK exception the attributes ``describe_error`` / the retry layer read
+    (``status_code``, ``body``, ``message``) when it names them otherwise; an error the server
+    reported inside a 200 stream becomes a :class:`StreamError` with its payload."""
+    if isinstance(exc, StreamError):
+        return exc
+    module = _module(exc)
+    status = getattr(exc, "status_code", None)
+    if _from(module, "ollama"):
+        message = str(getattr(exc, "error", None) or exc)
+        if status is None or status < 100:  # an {"error": ...} line inside the stream
+            return StreamError(message, data={"error": message})
+        with contextlib.suppress(Exception):
+            exc.message = message  # type: ignore[attr-defined]
+        return exc
+    if _from(module, "google.genai"):
+        code = getattr(exc, "code", None)
+        with contextlib.suppress(Exception):
+            if status is None and isinstance(code, int) and 100 <= code < 600:
+                exc.status_code = code  # type: ignore[attr-defined]
+            details = getattr(exc, "details", None)
+            if getattr(exc, "body", None) is None and isinstance(details, Mapping):
+                exc.body = dict(details)  # type: ignore[attr-defined]
+        return exc
+    return exc
+
+
+# ---- a generator an SDK handed out -----------------------------------------------------------
+
+_SDK_PACKAGES = ("google.genai", "ollama", "cohere", "huggingface_hub", "litellm", "llama_cpp")
+_END = object()
+
+
+def sdk_generator_package(obj: Any) -> str | None:
+    """The SDK package whose code made this generator (its frame's module), or None."""
+    frame = getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
+    module = _module(obj)
+    if frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+    for package in _SDK_PACKAGES:
+        if _from(module, package):
+            return package
+    return None
+
+
+def _strict_text(item: Any, n: int) -> str:
+    content = getattr(item, "content", None)
+    if isinstance(content, str):
+        return content
+    raise TypeError(
+        f"cannot read item {n} ({type(item).__name__}) of this stream: not a chunk of a "
+        "supported SDK (anthropic, google-genai, ollama, cohere, LangChain, OpenAI-shaped)"
+    )
+
+
+class SdkIterSource:
+    """A stream an SDK handed out as a (async) generator: google-genai's
+    ``generate_content_stream``, ``ollama.Client.chat(stream=True)``, cohere's ``chat_stream``,
+    Hugging Face's ``chat_completion(stream=True)``... Single use (pass a zero-argument callable
+    for Regenerate). The first chunk is read when the attempt opens, so the response head
+    (status, request id) is known; Stop shuts the HTTP connection down from any thread."""
+
+    rerunnable = False
+    params = None
+
+    def __init__(self, obj: Any, package: str) -> None:
+        self._obj = obj
+        self.package = package
+        is_async = hasattr(obj, "__aiter__")
+        self.supports_async = is_async  # a sync one under ``await`` runs in a worker thread
+        self.supports_sync = not is_async
+        self.kind = "text"  # the attempt's kind is the API's, once its first chunk is read
+        self._used = False
+
+    def _take(self) -> Any:
+        if self._used:
+            raise RuntimeError(
+                f"this {self.package} stream was already consumed; pass a zero-argument "
+                "callable (lambda: client....(..., stream=True)) to make it re-runnable"
+            )
+        self._used = True
+        return self._obj
+
+    def open(self) -> Opened:
+        gen = self._take()
+        catcher = ResponseCatcher()
+        client = httpx_client_of(gen, is_async=False)
+        if client is not None:
+            catcher.install(client, is_async=False)
+        iterator = iter(gen)
+        reader = ItemReader(_strict_text)
+        try:
+            first = next(iterator, _END)  # makes the request: the response head is known
+        except Exception as exc:
+            raise bridge_error(exc) from None
+        finally:
+            catcher.remove()
+        finished = False
+
+        def items() -> Iterator[tuple[Any, list[Event]]]:
+            nonlocal finished
+            item, n = first, 0
+            try:
+                while item is not _END:
+                    yield reader.read(item, n)
+                    n += 1
+                    item = next(iterator, _END)
+            except Exception as exc:
+                raise bridge_error(exc) from None
+            finished = True
+
+        def close() -> None:
+            close_response(catcher.response, finished)
+            closer = getattr(iterator, "close", None)
+            if callable(closer):
+                with contextlib.suppress(ValueError):  # running in another thread
+                    closer()
+
+        opened = Opened(items(), kind="text", meta=_meta(catcher.response, first), close=close)
+        opened._adapter = reader  # its kind is the API's once the first chunk is read
+        opened.expects_finish = first is not _END
+        return opened
+
+    async def aopen(self) -> AOpened:
+        gen = self._take()
+        catcher = ResponseCatcher()
+        client = httpx_client_of(gen, is_async=True)
+        if client is not None:
+            catcher.install(client, is_async=True)
+        aiterator = gen.__aiter__()
+        reader = ItemReader(_strict_text)
+        try:
+            first = await anext(aiterator, _END)
+        except Exception as exc:
+            raise bridge_error(exc) from None
+        finally:
+            catcher.remove()
+
+        async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
+            item, n = first, 0
+            try:
+                while item is not _END:
+                    yield reader.read(item, n)
+                    n += 1
+                    item = await anext(aiterator, _END)
+            except Exception as exc:
+                raise bridge_error(exc) from None
+
+        async def aclose() -> None:
+            closer = getattr(aiterator, "aclose", None)
+            if callable(closer):
+                with contextlib.suppress(Exception):
+                    await closer()
+            response = catcher.response
+            if response is not None and hasattr(response, "aclose"):
+                with contextlib.suppress(Exception):
+                    await response.aclose()
+
+        opened = AOpened(items(), kind="text", meta=_meta(catcher.response, first), aclose=aclose)
+        opened._adapter = reader
+        opened.expects_finish = first is not _END
+        return opened
+
+    def __repr__(self) -> str:
+        return f"SdkIterSource({self.package})"
+
+
+def _meta(response: Any, first: Any) -> ResponseMeta:
+    if response is not None:
+        return response_meta(response)
+    http = getattr(first, "sdk_http_response", None)  # google-genai keeps the headers
+    headers = getattr(http, "headers", None)
+    return meta_from_headers(headers) if headers else ResponseMeta()
+
+
+def native_source(obj: Any) -> Any:
+    """The source for a native SDK's stream object, or None (recognised by module name and
+    duck typing: no SDK is imported unless ``obj`` came from it)."""
+    from nbstream.sources import anthropic
+
+    if anthropic.is_anthropic(obj):
+        return anthropic.AnthropicSource(obj)
+    package = sdk_generator_package(obj)
+    if package is not None and (hasattr(obj, "__next__") or hasattr(obj, "__anext__")):
+        return SdkIterSource(obj, package)
     return None
