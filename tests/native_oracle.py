@@ -120,7 +120,106 @@ def anthropic(path: Path) -> Expect:
     return e
 
 
+# ---- Gemini -------------------------------------------------------------------------------
+
+
+def gemini_chunks(path: Path) -> list[dict[str, Any]]:
+    """The chunks of an ``alt=sse`` body, or of a JSON-array body (``[{..}\n,\r\n{..}]``)."""
+    if path.suffix == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))
+    return [json.loads(data) for _, data in sse_events(path)]
+
+
+def gemini_interactions(path: Path) -> Expect:
+    """The Interactions API: read from the named events."""
+    e = Expect()
+    for event, data in sse_events(path):
+        if data == "[DONE]":
+            continue
+        d = json.loads(data)
+        e.chunks.append(d)
+        if event == "interaction.created":
+            e.model, e.response_id = d["interaction"]["model"], d["interaction"]["id"]
+        if event == "step.delta":
+            delta = d["delta"]
+            if delta["type"] == "text":
+                e.text += delta["text"]
+            elif delta["type"] == "thought_summary":
+                e.reasoning += delta["content"]["text"]
+        if event == "interaction.completed":
+            u = d["interaction"]["usage"]
+            e.usage = (
+                u["total_input_tokens"],
+                u["total_output_tokens"] + u["total_thought_tokens"],
+            )
+            e.reasoning_tokens, e.cached_tokens = (
+                u["total_thought_tokens"],
+                u["total_cached_tokens"],
+            )
+            e.finish = "stop" if d["interaction"]["status"] == "completed" else None
+    return e
+
+
+def gemini(path: Path) -> Expect:
+    if "interactions" in path.name:
+        return gemini_interactions(path)
+    e = Expect()
+    calls: list[Any] = []
+    streaming: dict[str, Any] | None = None
+    for d in gemini_chunks(path):
+        e.chunks.append(d)
+        if e.model is None:
+            e.model, e.response_id = d.get("modelVersion"), d.get("responseId")
+        for cand in d.get("candidates", []):
+            for part in cand.get("content", {}).get("parts", []):
+                if "text" in part:
+                    if part.get("thought"):
+                        e.reasoning += part["text"]
+                    else:
+                        e.text += part["text"]
+                if "executableCode" in part:
+                    e.text += "\n```python\n" + part["executableCode"]["code"].rstrip() + "\n```\n"
+                if "codeExecutionResult" in part:
+                    out = part["codeExecutionResult"].get("output", "")
+                    if out:
+                        e.text += "\n```\n" + out.rstrip() + "\n```\n"
+                fc = part.get("functionCall")
+                if fc is None:
+                    continue
+                if fc.get("name") and fc.get("willContinue"):
+                    streaming = {"name": fc["name"], "id": fc.get("id"), "args": {}}
+                elif fc.get("name"):
+                    calls.append((fc.get("id"), fc["name"], fc.get("args", {})))
+                elif streaming is not None:
+                    for pa in fc.get("partialArgs", []):
+                        key = pa["jsonPath"].removeprefix("$.")
+                        if "stringValue" in pa:
+                            streaming["args"][key] = (
+                                streaming["args"].get(key, "") + pa["stringValue"]
+                            )
+                        else:
+                            value = next(v for k, v in pa.items() if k.endswith("Value"))
+                            streaming["args"][key] = value
+                    if not fc.get("willContinue"):
+                        calls.append((streaming["id"], streaming["name"], streaming["args"]))
+                        streaming = None
+            reason = cand.get("finishReason")
+            if reason:
+                e.finish = {"STOP": "tool_calls" if calls else "stop", "MAX_TOKENS": "length"}.get(
+                    reason, "content_filter" if reason == "SAFETY" else reason.lower()
+                )
+                e.status = "incomplete" if reason in ("MAX_TOKENS", "SAFETY") else "done"
+        u = d.get("usageMetadata")
+        if u:
+            out_tokens = u.get("candidatesTokenCount", 0) + u.get("thoughtsTokenCount", 0)
+            e.usage = (u.get("promptTokenCount"), out_tokens)
+            e.reasoning_tokens = u.get("thoughtsTokenCount")
+            e.cached_tokens = u.get("cachedContentTokenCount")
+    e.tools = calls
+    return e
+
+
 def expect(name: str) -> Expect:
     path = PROVIDERS / name
     provider = name.split("-", 1)[0]
-    return {"anthropic": anthropic}[provider](path)
+    return {"anthropic": anthropic, "gemini": gemini}[provider](path)

@@ -83,6 +83,8 @@ class GeminiAdapter:
         self._partial: dict[int, dict[str, Any]] = {}  # candidate -> call being streamed
 
     def handle(self, d: dict[str, Any]) -> list[Event]:
+        if "event_type" in d:
+            return self._interaction(d)
         events: list[Event] = []
         if not self._started:
             self._started = True
@@ -114,6 +116,47 @@ class GeminiAdapter:
         if d.get("usageMetadata"):
             events.append(usage_of(d["usageMetadata"]))
         return events
+
+    def _interaction(self, d: dict[str, Any]) -> list[Event]:
+        """The Interactions API (``client.interactions.create(stream=True)``): named events,
+        ``step.delta`` of type ``text`` / ``thought_summary``, usage under ``usage``."""
+        etype = d["event_type"]
+        if etype == "step.delta":
+            delta = d.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text" and delta.get("text"):
+                return [TextDelta(delta["text"])]
+            if dtype == "thought_summary":
+                text = (delta.get("content") or {}).get("text")
+                return [ReasoningDelta(text)] if text else []
+            return []  # thought_signature and what comes later
+        interaction = d.get("interaction") or {}
+        if etype == "interaction.created":
+            return [Started(model=interaction.get("model"), response_id=interaction.get("id"))]
+        if etype == "interaction.completed":
+            events: list[Event] = []
+            u = interaction.get("usage")
+            if u:
+                out, thought = u.get("total_output_tokens"), u.get("total_thought_tokens")
+                completion = (out or 0) + (thought or 0) if out is not None else None
+                events.append(
+                    Usage(
+                        prompt_tokens=u.get("total_input_tokens"),
+                        completion_tokens=completion,
+                        total_tokens=u.get("total_tokens"),
+                        reasoning_tokens=thought,
+                        cached_tokens=u.get("total_cached_tokens"),
+                        extra=dict(u),
+                    )
+                )
+            status = interaction.get("status")
+            if status == "failed":
+                events.append(Failed(f"interaction {status}", code=status))
+            else:
+                reason = {"completed": "stop", "requires_action": "tool_calls"}.get(status)
+                events.append(Finished(reason or ("length" if status == "incomplete" else status)))
+            return events
+        return []
 
     def _part(self, events: list[Event], part: dict[str, Any], i: int) -> None:
         text = part.get("text")

@@ -362,6 +362,8 @@ class SdkIterSource:
             raise bridge_error(exc) from None
         finally:
             catcher.remove()
+        # a Stream object keeps its response (google-genai's Interactions API)
+        response = catcher.response or getattr(gen, "response", None)
         finished = False
 
         def items() -> Iterator[tuple[Any, list[Event]]]:
@@ -377,13 +379,13 @@ class SdkIterSource:
             finished = True
 
         def close() -> None:
-            close_response(catcher.response, finished)
+            close_response(response, finished)
             closer = getattr(iterator, "close", None)
             if callable(closer):
                 with contextlib.suppress(ValueError):  # running in another thread
                     closer()
 
-        opened = Opened(items(), kind="text", meta=_meta(catcher.response, first), close=close)
+        opened = Opened(items(), kind="text", meta=_meta(response, first), close=close)
         opened._adapter = reader  # its kind is the API's once the first chunk is read
         opened.expects_finish = first is not _END
         return opened
