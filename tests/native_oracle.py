@@ -219,7 +219,29 @@ def gemini(path: Path) -> Expect:
     return e
 
 
+# ---- Ollama -------------------------------------------------------------------------------
+
+
+def ollama(path: Path) -> Expect:
+    e = Expect()
+    lines = ndjson(path) if path.suffix == ".ndjson" else [json.loads(path.read_text())]
+    for d in lines:
+        e.chunks.append(d)
+        e.model = e.model or d.get("model")
+        msg = d.get("message", {})
+        e.text += msg.get("content", "") + d.get("response", "")
+        e.reasoning += msg.get("thinking", "") + d.get("thinking", "")
+        for call in msg.get("tool_calls", []):
+            e.tools.append(
+                (call.get("id"), call["function"]["name"], call["function"]["arguments"])
+            )
+        if d["done"]:
+            e.finish = "tool_calls" if e.tools and d["done_reason"] == "stop" else d["done_reason"]
+            e.usage = (d.get("prompt_eval_count"), d["eval_count"])
+    return e
+
+
 def expect(name: str) -> Expect:
     path = PROVIDERS / name
     provider = name.split("-", 1)[0]
-    return {"anthropic": anthropic, "gemini": gemini}[provider](path)
+    return {"anthropic": anthropic, "gemini": gemini, "ollama": ollama}[provider](path)

@@ -290,3 +290,101 @@ def test_gemini_interactions_api(srv: NativeServer, tmp_path: Any) -> None:
     check(run, e, log=False)
     assert len(list(run.log.chunks())) == len(e.chunks)
     check(replayed(run, tmp_path), e, log=False, replay=True)
+
+
+# ---- Ollama -------------------------------------------------------------------------------
+
+ollama = pytest.importorskip("ollama")
+# ollama-05 is a whole (stream: false) tool-call answer: streamed, Ollama sends the same object
+# in one line, so it is served as a one-line stream.
+OLLAMA = [n for n in named("ollama-", "") if "http404" not in n]
+
+
+def _ollama_call(client: Any, name: str) -> Any:
+    if "generate" in name:
+        return client.generate(model="llama3", prompt="hi", stream=True)
+    return client.chat(model="llama3", messages=[{"role": "user", "content": "hi"}], stream=True)
+
+
+@pytest.mark.parametrize("name", OLLAMA)
+def test_ollama_stream(name: str, srv: NativeServer, tmp_path: Any) -> None:
+    client = ollama.Client(host=srv.url(name))
+    e = _ollama_expect(name)
+    run = StreamRun(lambda: _ollama_call(client, name)).run()
+    check(run, e, log=False)
+    logged = [ch["data"] for ch in run.log.chunks()]
+    assert len(logged) == len(e.chunks)
+    for got, want in zip(logged, e.chunks, strict=True):  # every field the server sent is kept
+        want = {k: v for k, v in want.items() if v is not None}
+        assert {k: got.get(k) for k in want if k != "message"} == {
+            k: v for k, v in want.items() if k != "message"
+        }
+    assert run.log.source_kind(1) == "ollama"
+    extra = run.state.usage.extra
+    assert extra["eval_duration"] == e.chunks[-1]["eval_duration"]
+    check(replayed(run, tmp_path), e, log=False, replay=True)
+
+
+@pytest.mark.parametrize("name", OLLAMA)
+def test_ollama_async(name: str, srv: NativeServer) -> None:
+    async def main() -> StreamRun:
+        client = ollama.AsyncClient(host=srv.url(name))
+
+        async def start() -> Any:
+            return await _ollama_call(client, name)
+
+        return await StreamRun(start).arun()
+
+    check(asyncio.run(main()), _ollama_expect(name), log=False)
+
+
+def _ollama_expect(name: str) -> Expect:
+    """ollama-python's ``Message.ToolCall`` has no ``id`` field (0.6.x): the SDK drops the id
+    the server sent, so read through it a call has none."""
+    e = expect(name)
+    if "id" not in ollama.Message.ToolCall.model_fields:
+        e.tools = [(None, n, a) for _, n, a in e.tools]
+    return e
+
+
+def test_ollama_tool_call_id_kept_from_the_raw_line() -> None:
+    """The adapter keeps the id when it is in the chunk (a replayed raw line)."""
+    from nbstream.sources.ollama import OllamaAdapter
+    from nbstream.state import AnswerState
+
+    name = "ollama-05-chat-tool-call-NOT-STREAMED.json"
+    e, state = expect(name), AnswerState()
+    state.apply(OllamaAdapter().handle(json.loads((PROVIDERS / name).read_text())))
+    c = state.choices[0]
+    assert [(t.id, t.name, t.parsed) for t in c.tool_calls] == e.tools
+    assert (c.finish_reason, c.reasoning) == (e.finish, e.reasoning) == ("tool_calls", c.reasoning)
+
+
+def test_ollama_http_404(srv: NativeServer) -> None:
+    name = "ollama-06-http404-model-not-found.json"
+    message = json.loads((PROVIDERS / name).read_text())["error"]
+    client = ollama.Client(host=srv.url(name))
+    run = StreamRun(lambda: _ollama_call(client, name)).run()
+    assert run.status == "error" and run.metrics.http_status == 404
+    assert run.reason == f"HTTP 404: {message}"
+
+
+def test_ollama_stop_closes_the_connection_at_once() -> None:
+    name = "ollama-01-chat-thinking-qwen3.ndjson"
+    with NativeServer(delay=0.05) as slow:
+        client = ollama.Client(host=slow.url(name))
+        run = StreamRun(lambda: _ollama_call(client, name))
+        thread = threading.Thread(target=run.run)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while run.metrics.chunks < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        run.stop()
+        thread.join(5)
+        assert not thread.is_alive() and time.monotonic() - t0 < 1.0
+        assert run.status == "stopped" and run.metrics.chunks < 20
+        deadline = time.monotonic() + 5
+        while slow.hangups == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert slow.hangups == 1
