@@ -241,7 +241,60 @@ def ollama(path: Path) -> Expect:
     return e
 
 
+# ---- Cohere -------------------------------------------------------------------------------
+
+
+def cohere(path: Path) -> Expect:
+    e = Expect()
+    finish = {"COMPLETE": "stop", "MAX_TOKENS": "length", "TOOL_CALL": "tool_calls"}
+    if path.suffix == ".ndjson":  # legacy v1 stream-json
+        for d in ndjson(path):
+            e.chunks.append(d)
+            if d["event_type"] == "stream-start":
+                e.response_id = d["generation_id"]
+            elif d["event_type"] == "text-generation":
+                e.text += d["text"]
+            elif d["event_type"] == "stream-end":
+                e.finish = finish[d["finish_reason"]]
+                billed = d["response"]["meta"]["billed_units"]
+                e.usage = (billed["input_tokens"], billed["output_tokens"])
+        return e
+    calls: dict[int, list[Any]] = {}
+    for event, data in sse_events(path):
+        if data == "[DONE]":
+            continue
+        d = json.loads(data)
+        e.chunks.append(d)
+        msg = d.get("delta", {}).get("message", {})
+        if event == "message-start":
+            e.response_id = d["id"]
+        elif event == "content-delta":
+            e.text += msg["content"].get("text", "")
+            e.reasoning += msg["content"].get("thinking", "")
+        elif event == "tool-plan-delta":
+            e.reasoning += msg["tool_plan"]
+        elif event == "tool-call-start":
+            tc = msg["tool_calls"]
+            calls[d["index"]] = [tc["id"], tc["function"]["name"], tc["function"]["arguments"]]
+        elif event == "tool-call-delta":
+            calls[d["index"]][2] += msg["tool_calls"]["function"]["arguments"]
+        elif event == "message-end":
+            delta = d["delta"]
+            if delta["finish_reason"] == "ERROR":
+                e.status, e.error = "error", delta["error"]
+            else:
+                e.finish = finish[delta["finish_reason"]]
+            tokens = (delta.get("usage") or {}).get("tokens")
+            if tokens:
+                e.usage = (tokens["input_tokens"], tokens["output_tokens"])
+                e.cached_tokens = delta["usage"].get("cached_tokens")
+    e.tools = [(i, n, json.loads(a)) for i, n, a in (calls[k] for k in sorted(calls))]
+    return e
+
+
 def expect(name: str) -> Expect:
     path = PROVIDERS / name
     provider = name.split("-", 1)[0]
-    return {"anthropic": anthropic, "gemini": gemini, "ollama": ollama}[provider](path)
+    return {"anthropic": anthropic, "gemini": gemini, "ollama": ollama, "cohere": cohere}[provider](
+        path
+    )

@@ -22,11 +22,14 @@ from nbstream.sources import to_source
 from nbstream.sources.replay import ReplaySource
 
 FILES = sorted(p.name for p in PROVIDERS.iterdir()) if PROVIDERS.is_dir() else []
-pytestmark = pytest.mark.skipif(
-    not FILES,
-    reason=f"native recordings not found at {PROVIDERS} (../shared/streams/providers next to "
-    "the repository)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not FILES,
+        reason=f"native recordings not found at {PROVIDERS} (../shared/streams/providers next "
+        "to the repository)",
+    ),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:cohere"),
+]
 KEY = "sk-ant-test-DO-NOT-LOG-0123456789abcdef"
 
 
@@ -185,27 +188,6 @@ def test_anthropic_error_event_mid_stream(first: int, srv: NativeServer, tmp_pat
         assert partial and run.state.choices[0].reasoning == partial
     replay = replayed(run, tmp_path)
     assert replay.status == "error" and "Overloaded" in (replay.reason or "")
-
-
-def test_anthropic_stop_closes_the_connection_at_once() -> None:
-    name = "anthropic-08-pause-turn-web-search-long.sse"
-    with NativeServer(delay=0.05) as slow:
-        client = anthropic.Anthropic(base_url=slow.url(name), api_key=KEY, max_retries=0)
-        run = StreamRun(lambda: client.messages.create(**ARGS, stream=True))
-        thread = threading.Thread(target=run.run)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while run.metrics.chunks < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        t0 = time.monotonic()
-        run.stop()
-        thread.join(5)
-        assert not thread.is_alive() and time.monotonic() - t0 < 1.0
-        assert run.status == "stopped" and run.metrics.chunks < 20
-        deadline = time.monotonic() + 5
-        while slow.hangups == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert slow.hangups == 1  # the server saw the disconnect
 
 
 # ---- Google Gen AI ------------------------------------------------------------------------
@@ -369,22 +351,96 @@ def test_ollama_http_404(srv: NativeServer) -> None:
     assert run.reason == f"HTTP 404: {message}"
 
 
-def test_ollama_stop_closes_the_connection_at_once() -> None:
-    name = "ollama-01-chat-thinking-qwen3.ndjson"
-    with NativeServer(delay=0.05) as slow:
-        client = ollama.Client(host=slow.url(name))
-        run = StreamRun(lambda: _ollama_call(client, name))
+# ---- Cohere -------------------------------------------------------------------------------
+
+cohere = pytest.importorskip("cohere")
+COHERE_V2 = named("cohere-", ".sse")
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def check_cohere(run: StreamRun, e: Expect) -> None:
+    if e.error:
+        assert run.status == "error" and run.reason == e.error
+        c = run.state.choices[0]
+        assert (c.text, c.reasoning) == (e.text, e.reasoning)  # the partial answer is kept
+        return
+    check(run, e, log=False)
+
+
+@pytest.mark.parametrize("name", COHERE_V2)
+def test_cohere_v2_chat_stream(name: str, srv: NativeServer, tmp_path: Any) -> None:
+    client = cohere.ClientV2(api_key=KEY, base_url=srv.url(name))
+    e = expect(name)
+    run = StreamRun(lambda: client.chat_stream(model="command", messages=MESSAGES)).run()
+    check_cohere(run, e)
+    assert len(list(run.log.chunks())) == len(e.chunks)
+    assert run.log.source_kind(1) == "cohere"
+    check_cohere(replayed(run, tmp_path), e)
+    assert KEY not in json.dumps(list(run.log))
+
+
+@pytest.mark.parametrize("name", COHERE_V2)
+def test_cohere_v2_async(name: str, srv: NativeServer) -> None:
+    async def main() -> StreamRun:
+        client = cohere.AsyncClientV2(api_key=KEY, base_url=srv.url(name))
+        return await StreamRun(
+            lambda: client.chat_stream(model="command", messages=MESSAGES)
+        ).arun()
+
+    check_cohere(asyncio.run(main()), expect(name))
+
+
+def test_cohere_v1_legacy_chat_stream(srv: NativeServer) -> None:
+    name = "cohere-05-v1-legacy-stream-json.ndjson"
+    client = cohere.Client(api_key=KEY, base_url=srv.url(name))
+    e = expect(name)
+    run = StreamRun(lambda: client.chat_stream(message="hi", model="command")).run()
+    check(run, e, log=False)
+    assert len(list(run.log.chunks())) == len(e.chunks)
+
+
+# ---- Stop closes the HTTP connection at once, whatever the SDK ------------------------------
+
+
+def _start(name: str, base: str) -> Any:
+    if name.startswith("anthropic"):
+        client = anthropic.Anthropic(base_url=base, api_key=KEY, max_retries=0)
+        return lambda: client.messages.create(**ARGS, stream=True)
+    if name.startswith("gemini"):
+        gclient = genai.Client(api_key=KEY, http_options={"base_url": base + "/"})
+        return lambda: gclient.models.generate_content_stream(model="g", contents="hi")
+    if name.startswith("ollama"):
+        oclient = ollama.Client(host=base)
+        return lambda: _ollama_call(oclient, name)
+    cclient = cohere.ClientV2(api_key=KEY, base_url=base)
+    return lambda: cclient.chat_stream(model="command", messages=MESSAGES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "anthropic-08-pause-turn-web-search-long.sse",
+        "gemini-01-thought-parts-then-text.sse",
+        "ollama-01-chat-thinking-qwen3.ndjson",
+        "cohere-01-v2-text.sse",
+    ],
+)
+def test_stop_closes_the_connection_at_once(name: str) -> None:
+    """Stop from another thread while the consumer waits for the next event (0.2 s apart):
+    the run ends at once and the server sees the client hang up."""
+    with NativeServer(delay=0.2) as slow:
+        run = StreamRun(_start(name, slow.url(name)))
         thread = threading.Thread(target=run.run)
         thread.start()
         deadline = time.monotonic() + 10
-        while run.metrics.chunks < 3 and time.monotonic() < deadline:
+        while run.metrics.chunks < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         t0 = time.monotonic()
         run.stop()
         thread.join(5)
-        assert not thread.is_alive() and time.monotonic() - t0 < 1.0
-        assert run.status == "stopped" and run.metrics.chunks < 20
+        assert not thread.is_alive() and time.monotonic() - t0 < 0.15
+        assert run.status == "stopped" and 2 <= run.metrics.chunks < 6
         deadline = time.monotonic() + 5
         while slow.hangups == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert slow.hangups == 1
+        assert slow.hangups == 1  # the server saw the disconnect
