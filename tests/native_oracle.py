@@ -292,9 +292,43 @@ def cohere(path: Path) -> Expect:
     return e
 
 
+# ---- Mistral (OpenAI-like chat chunks) -----------------------------------------------------
+
+
+def mistral(path: Path) -> Expect:
+    e = Expect()
+    calls: list[Any] = []
+    for _, data in sse_events(path):
+        if data == "[DONE]":
+            continue
+        d = json.loads(data)
+        e.chunks.append(d)
+        e.model, e.response_id = e.model or d.get("model"), e.response_id or d.get("id")
+        for ch in d["choices"]:
+            delta = ch.get("delta") or {}
+            content = delta.get("content")
+            if isinstance(content, str):
+                e.text += content
+            for block in content if isinstance(content, list) else []:
+                if block["type"] == "text":
+                    e.text += block["text"]
+                elif block["type"] == "thinking":
+                    e.reasoning += "".join(t["text"] for t in block["thinking"])
+            for tc in delta.get("tool_calls") or []:
+                fn = tc["function"]
+                calls.append((tc.get("id"), fn["name"], json.loads(fn["arguments"])))
+            if ch.get("finish_reason"):
+                e.finish = ch["finish_reason"]
+                e.status = "incomplete" if e.finish == "length" else "done"
+        if d.get("usage"):
+            e.usage = (d["usage"]["prompt_tokens"], d["usage"]["completion_tokens"])
+    e.tools = calls
+    return e
+
+
 def expect(name: str) -> Expect:
     path = PROVIDERS / name
     provider = name.split("-", 1)[0]
-    return {"anthropic": anthropic, "gemini": gemini, "ollama": ollama, "cohere": cohere}[provider](
+    return {"anthropic": anthropic, "gemini": gemini, "ollama": ollama, "cohere": cohere, "mistral": mistral}[provider](
         path
     )

@@ -444,3 +444,59 @@ def test_stop_closes_the_connection_at_once(name: str) -> None:
         while slow.hangups == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert slow.hangups == 1  # the server saw the disconnect
+
+
+# ---- OpenAI-shaped chunks that are not openai.Stream (Mistral's bodies) ----------------------
+
+MISTRAL = named("mistral-")
+
+
+def test_mistral_sdk(srv: NativeServer, tmp_path: Any) -> None:
+    pytest.importorskip("mistralai.client")
+    from mistralai.client import Mistral
+
+    for name in MISTRAL:
+        client = Mistral(api_key=KEY, server_url=srv.url(name))
+        e = expect(name)
+        run = StreamRun(lambda c=client: c.chat.stream(model="m", messages=MESSAGES)).run()
+        check(run, e, log=False)
+        assert run.log.source_kind(1) == "chunks" and len(list(run.log.chunks())) == len(e.chunks)
+        check(replayed(run, tmp_path), e, log=False, replay=True)
+
+
+@pytest.mark.parametrize("name", MISTRAL)
+def test_hugging_face_inference_client(name: str, srv: NativeServer) -> None:
+    hub = pytest.importorskip("huggingface_hub")
+    client = hub.InferenceClient(base_url=srv.url(name), api_key=KEY)
+    run = StreamRun(lambda: client.chat_completion(messages=MESSAGES, stream=True)).run()
+    check(run, expect(name), log=False)
+    assert "/chat/completions" in srv.requests[-1]["path"]
+
+
+@pytest.mark.parametrize("name", MISTRAL)
+def test_plain_chunk_dicts(name: str, tmp_path: Any) -> None:
+    """Dict chunks (llama-cpp-python, pre-1.0 ``openai``), from a plain generator."""
+    e = expect(name)
+    chunks = [json.loads(d) for _, d in sse_events(PROVIDERS / name) if d != "[DONE]"]
+    run = StreamRun(lambda: iter(chunks)).run()
+    check(run, e)
+    assert run.source.rerunnable
+    check(replayed(run, tmp_path), e, replay=True)
+
+
+def test_legacy_completion_dicts() -> None:
+    """Pre-1.0 ``openai.Completion.create(stream=True)`` / llama-cpp ``__call__``: ``text``
+    on the choice instead of a delta."""
+    e = expect("mistral-03-text-p-padding.sse")
+    chunks = []
+    for _, d in sse_events(PROVIDERS / "mistral-03-text-p-padding.sse"):
+        if d == "[DONE]":
+            continue
+        c = json.loads(d)
+        c["object"] = "text_completion"
+        for ch in c["choices"]:
+            ch["text"] = ch.pop("delta").get("content") or ""
+        chunks.append(c)
+    run = StreamRun(lambda: iter(chunks)).run()
+    assert run.status == "done" and run.text == e.text
+    assert run.state.choices[0].finish_reason == e.finish

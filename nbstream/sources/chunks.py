@@ -1,8 +1,8 @@
 """OpenAI-shaped chunks that are not an ``openai.Stream``: LiteLLM's ``ModelResponseStream``,
 Hugging Face's ``ChatCompletionStreamOutput``, llama-cpp-python's dicts, the pre-1.0 ``openai``
 dict chunks of old tutorials, Mistral's SDK chunks. Each is normalised to a Chat Completions
-chunk dict and read by the same :class:`~nbstream.sources.openai_chat.ChatAdapter` (kind
-``chat``: the log and replay treat them as any chat stream).
+chunk dict and read by the same :class:`~nbstream.sources.openai_chat.ChatAdapter` (kind ``chunks``:
+a replay normalises the logged dicts again, as they were received).
 
 Normalising: legacy completions (``choices[].text``) become ``delta.content``; a Mistral content
 LIST (``[{"type":"thinking","thinking":[...]}, {"type":"text",...}]``) is split into
@@ -17,7 +17,7 @@ from typing import Any
 
 from nbstream.events import Event
 
-KIND = "chat"
+KIND = "chunks"
 
 
 def looks_like_chat(item: Any) -> bool:

@@ -226,6 +226,10 @@ def adapter_for_kind(kind: str | None) -> Any:
         from nbstream.sources.langchain import LangChainAdapter
 
         return LangChainAdapter()
+    if kind == "chunks":
+        from nbstream.sources.chunks import ChunkAdapter
+
+        return ChunkAdapter()
     return None
 
 
