@@ -11,6 +11,7 @@ from typing import Any
 
 from nbstream.events import (
     Event,
+    Failed,
     Finished,
     ReasoningDelta,
     Started,
@@ -46,6 +47,7 @@ class LangChainAdapter:
     def __init__(self) -> None:
         self._started = False
         self._tool_index: dict[Any, int] = {}
+        self._tool_args: set[int] = set()  # tool indexes that received argument text
         self._input = 0
         self._output = 0
 
@@ -74,15 +76,20 @@ class LangChainAdapter:
             idx = self._tool_index.get(key)
             if idx is None:
                 idx = self._tool_index[key] = len(self._tool_index)
+            if tc.get("args"):
+                self._tool_args.add(idx)
             events.append(
                 ToolCallDelta(idx, tc.get("args") or "", tc.get("id"), tc.get("name") or None)
             )
         reason = meta.get("finish_reason") or meta.get("stop_reason") or meta.get("done_reason")
         if reason:
+            events.extend(self.end())
             finish = FINISH.get(reason, reason)
             events.append(
                 Finished("tool_calls" if finish == "stop" and self._tool_index else finish)
             )
+            if reason == "pause_turn":  # Anthropic paused a long turn: not an answer yet
+                events.append(Failed("pause_turn: the server paused the turn", incomplete=True))
         usage = d.get("usage_metadata")
         if usage:
             # LangChain's chunks carry increments (summed by ``+``): add them up
@@ -100,6 +107,14 @@ class LangChainAdapter:
                     extra=dict(usage),
                 )
             )
+        return events
+
+    def end(self) -> list[Event]:
+        """A tool without arguments streamed none: its arguments are the empty object."""
+        events: list[Event] = [
+            ToolCallDelta(i, "{}") for i in self._tool_index.values() if i not in self._tool_args
+        ]
+        self._tool_args.update(self._tool_index.values())
         return events
 
     @staticmethod
