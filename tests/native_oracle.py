@@ -329,6 +329,10 @@ def mistral(path: Path) -> Expect:
 def expect(name: str) -> Expect:
     path = PROVIDERS / name
     provider = name.split("-", 1)[0]
-    return {"anthropic": anthropic, "gemini": gemini, "ollama": ollama, "cohere": cohere, "mistral": mistral}[provider](
-        path
-    )
+    return {
+        "anthropic": anthropic,
+        "gemini": gemini,
+        "ollama": ollama,
+        "cohere": cohere,
+        "mistral": mistral,
+    }[provider](path)

@@ -362,6 +362,10 @@ class AnthropicSource:
         return open_sync(obj.__enter__() if self._manager else obj)
 
     async def aopen(self) -> AOpened:
+        if self.supports_sync:  # from a callable under ``await``: read it blocking
+            from nbstream.sources.native import as_async
+
+            return as_async(self.open())
         obj = self._take()
         return await open_async(await obj.__aenter__() if self._manager else obj)
 

@@ -395,6 +395,8 @@ class SdkIterSource:
         return opened
 
     async def aopen(self) -> AOpened:
+        if self.supports_sync:  # from a callable under ``await``: read it blocking
+            return as_async(self.open())
         gen = self._take()
         catcher = ResponseCatcher()
         client = httpx_client_of(gen, is_async=True)
@@ -436,6 +438,24 @@ class SdkIterSource:
 
     def __repr__(self) -> str:
         return f"SdkIterSource({self.package})"
+
+
+def as_async(opened: Opened) -> AOpened:
+    """A sync attempt under ``await`` (a sync SDK client in a background view): each read
+    blocks the loop, as a sync iterable of text does (TextSource); Stop still closes it."""
+
+    async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
+        for item in opened.items:
+            yield item
+
+    async def aclose() -> None:
+        opened.close()
+
+    aopened = AOpened(items(), kind=opened.kind, meta=opened.meta, aclose=aclose)
+    aopened._adapter = opened._adapter
+    aopened.expects_finish = opened.expects_finish
+    aopened._pending_raw = opened._pending_raw
+    return aopened
 
 
 def _meta(response: Any, first: Any) -> ResponseMeta:
