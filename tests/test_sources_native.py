@@ -613,3 +613,19 @@ def test_stream_magic_with_a_native_client(srv: NativeServer) -> None:
     assert shell.user_ns["answer"] == expect(name).text
     shell.run_cell_magic("stream", "-m command -m command --client co --out both", "hi")
     assert shell.user_ns["both"] == [expect(name).text] * 2
+
+
+def test_ollama_error_line_mid_stream(srv: NativeServer, tmp_path: Any) -> None:
+    """ollama-02's first 5 lines, then an ``{"error": ...}`` line (the form Ollama uses for a
+    failure after the headers went out): the run ends "error" with it, the text is kept."""
+    lines = (PROVIDERS / "ollama-02-chat-llama3.ndjson").read_bytes().splitlines(keepends=True)
+    err = {"error": "an error was encountered while running the model: unexpected EOF"}
+    url = srv.add("broken.ndjson", b"".join(lines[:5]) + json.dumps(err).encode() + b"\n")
+    run = StreamRun(lambda: _ollama_call(ollama.Client(host=url), "chat")).run()
+    partial = "".join(json.loads(line)["message"]["content"] for line in lines[:5])
+    assert run.status == "error" and run.reason == err["error"]
+    assert partial and run.text == partial
+    logged = [r for r in run.log if r["type"] == "error"][-1]
+    assert logged["data"] == err
+    replay = replayed(run, tmp_path)
+    assert (replay.status, replay.text) == ("error", partial)
