@@ -33,6 +33,8 @@ class Expect:
     cached_tokens: int | None = None
     chunks: list[Any] = field(default_factory=list)
     error: str | None = None  # the provider's error message (status "error")
+    hosted: list[tuple[str, str, Any, str]] | None = None  # (kind, id, input parsed, status)
+    citations: list[str] | None = None  # cited URLs, each once, first seen first
     model: str | None = None
     response_id: str | None = None
 
@@ -63,6 +65,8 @@ def ndjson(path: Path) -> list[dict[str, Any]]:
 def anthropic(path: Path) -> Expect:
     e = Expect()
     tools: dict[int, list[Any]] = {}
+    hosted: dict[int, list[Any]] = {}  # block index -> [kind, id, input text, status]
+    urls: list[str] = []
     start_usage: dict[str, Any] = {}
     usage: dict[str, Any] = {}
     for event, data in sse_events(path):
@@ -82,6 +86,12 @@ def anthropic(path: Path) -> Expect:
                 e.reasoning += b.get("thinking", "")
             elif b["type"] == "tool_use":
                 tools[d["index"]] = [b["id"], b["name"], "", b.get("input")]
+            elif b["type"] == "server_tool_use":
+                hosted[d["index"]] = [b["name"], b["id"], "", "in_progress"]
+            elif b["type"].endswith("_tool_result"):
+                for h in hosted.values():
+                    if h[1] == b["tool_use_id"]:
+                        h[3] = "completed"
         elif t == "content_block_delta":
             delta = d["delta"]
             if delta["type"] == "text_delta":
@@ -90,6 +100,12 @@ def anthropic(path: Path) -> Expect:
                 e.reasoning += delta["thinking"]
             elif delta["type"] == "input_json_delta" and d["index"] in tools:
                 tools[d["index"]][2] += delta["partial_json"]
+            elif delta["type"] == "input_json_delta" and d["index"] in hosted:
+                hosted[d["index"]][2] += delta["partial_json"]
+            elif delta["type"] == "citations_delta":
+                url = delta["citation"].get("url")
+                if url and url not in urls:
+                    urls.append(url)
         elif t == "message_delta":
             reason = d["delta"].get("stop_reason")
             e.finish = {
@@ -105,6 +121,8 @@ def anthropic(path: Path) -> Expect:
                 **start_usage,
                 **{k: v for k, v in (d.get("usage") or {}).items() if v is not None},
             }
+    e.hosted = [(k, i, json.loads(text), status) for k, i, text, status in hosted.values()]
+    e.citations = urls
     e.tools = [
         (tid, name, json.loads(args) if args else (start_input or {}))
         for tid, name, args, start_input in (tools[i] for i in sorted(tools))

@@ -70,6 +70,13 @@ def check(run: StreamRun, e: Expect, *, log: bool = True, replay: bool = False) 
         assert state.usage.cached_tokens == e.cached_tokens
     if e.model is not None:
         assert (state.model, state.response_id) == (e.model, e.response_id)
+    if e.hosted is not None:  # server tools: shown as what they are, never as calls to answer
+        hosted = (
+            [(h.kind, h.id, json.loads(h.input), h.status) for h in c.hosted_tools] if c else []
+        )
+        assert hosted == e.hosted
+    if e.citations is not None:
+        assert ([x.url for x in c.citations] if c else []) == e.citations
     if log:
         chunks = list(run.log.chunks())
         # every chunk as received, after the log's secret redaction (which also hits some

@@ -8,7 +8,8 @@ holds every event as received and a replay goes through this same adapter.
 
 Mapping: text -> text, thinking -> reasoning (signatures and redacted thinking stay in the log
 only: they are opaque), ``tool_use`` + ``input_json_delta`` -> tool calls; server tools (web
-search) run on Anthropic's side and are not tool calls for the caller. Stop reasons: ``end_turn``
+search) run on Anthropic's side: hosted-tool activity (their query, then done), never calls for
+the caller, and ``citations_delta`` -> cited sources (once per URL). Stop reasons: ``end_turn``
 / ``stop_sequence`` -> ``stop``, ``max_tokens`` -> ``length`` (incomplete), ``tool_use`` ->
 ``tool_calls``, ``pause_turn`` -> incomplete (continue the turn), ``refusal`` -> a refusal.
 An ``event: error`` (``overloaded_error``) ends the run "error" with the server's message, and
@@ -23,9 +24,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from nbstream.events import (
+    Citation,
     Event,
     Failed,
     Finished,
+    HostedToolDelta,
     ReasoningDelta,
     RefusalDelta,
     Started,
@@ -92,6 +95,9 @@ class AnthropicAdapter:
     def __init__(self) -> None:
         self._tools: dict[int, int] = {}  # content-block index -> tool-call index
         self._args: set[int] = set()  # tool-call indexes that received argument text
+        self._hosted: dict[int, tuple[int, str]] = {}  # block index -> (hosted index, kind)
+        self._hosted_ids: dict[str, tuple[int, str]] = {}  # server tool use id -> same
+        self._cited: dict[str, int] = {}  # url -> citation index
         self._start_usage: dict[str, Any] | None = None
 
     def handle(self, ev: dict[str, Any]) -> list[Event]:
@@ -103,7 +109,12 @@ class AnthropicAdapter:
                 return [TextDelta(delta["text"])] if delta.get("text") else []
             if dtype == "thinking_delta":
                 return [ReasoningDelta(delta["thinking"])] if delta.get("thinking") else []
+            if dtype == "citations_delta":
+                return self._citation(delta.get("citation") or {})
             if dtype == "input_json_delta":
+                hosted = self._hosted.get(ev.get("index", -1))
+                if hosted is not None and delta.get("partial_json"):
+                    return [HostedToolDelta(hosted[0], hosted[1], input=delta["partial_json"])]
                 idx = self._tools.get(ev.get("index", -1))
                 if idx is None or not delta.get("partial_json"):
                     return []  # a server tool's input, or the empty first fragment
@@ -114,7 +125,31 @@ class AnthropicAdapter:
             block = ev.get("content_block") or {}
             btype = block.get("type")
             if btype == "text":
-                return [TextDelta(block["text"])] if block.get("text") else []
+                out = [TextDelta(block["text"])] if block.get("text") else []
+                for citation in block.get("citations") or ():
+                    out.extend(self._citation(citation))
+                return out
+            if btype == "server_tool_use":  # runs on Anthropic's side (web search...)
+                hosted = (len(self._hosted), str(block.get("name") or "server_tool"))
+                self._hosted[ev.get("index", -1)] = hosted
+                self._hosted_ids[str(block.get("id"))] = hosted
+                given = block.get("input")
+                return [
+                    HostedToolDelta(
+                        hosted[0],
+                        hosted[1],
+                        id=block.get("id"),
+                        status="in_progress",
+                        input=json.dumps(given) if given else "",
+                    )
+                ]
+            if btype.endswith("_tool_result") and block.get("tool_use_id") in self._hosted_ids:
+                idx, kind = self._hosted_ids[block["tool_use_id"]]
+                content = block.get("content")
+                failed = isinstance(content, dict) and str(content.get("type", "")).endswith(
+                    "error"
+                )
+                return [HostedToolDelta(idx, kind, status="failed" if failed else "completed")]
             if btype == "thinking":
                 return [ReasoningDelta(block["thinking"])] if block.get("thinking") else []
             if btype == "tool_use":
@@ -164,6 +199,14 @@ class AnthropicAdapter:
             err = ev.get("error") or {}
             return [Failed(err.get("message") or "error event", code=err.get("type"))]
         return []
+
+    def _citation(self, citation: dict[str, Any]) -> list[Event]:
+        """A cited source, once per URL (the cited text stays in the log)."""
+        url = citation.get("url")
+        if not isinstance(url, str) or url in self._cited:
+            return []
+        self._cited[url] = len(self._cited)
+        return [Citation(self._cited[url], url=url, title=citation.get("title"))]
 
 
 class AnthropicStreamError(StreamError):
