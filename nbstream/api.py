@@ -82,7 +82,9 @@ def chat(
     """Ask a model and show the answer live: ``nbstream.chat("Explain SSE", model="gpt-4o-mini")``.
 
     Uses ``client`` or the default one (``OPENAI_API_KEY``/``OPENAI_BASE_URL``, else the bundled
-    local server with its ``demo`` model). ``api="responses"`` uses the Responses API. Extra
+    local server with its ``demo`` model). ``client`` may also be an ``anthropic``, ``google-genai``
+    (``genai.Client``), ``ollama``, ``cohere`` (``ClientV2``) or ``mistralai`` client.
+    ``api="responses"`` uses the Responses API. Extra
     ``params`` go to the request (``temperature=0.2``, ``max_tokens=200``...). Regenerate and
     Continue work because the request is kept.
     """
@@ -103,6 +105,14 @@ def chat(
         )
     if system is not None:
         messages.insert(0, {"role": "system", "content": system})
+    from nbstream.sources.native_request import native_request
+
+    # an Anthropic / Google Gen AI / Ollama / Cohere / Mistral client: its own API, re-runnable
+    native = native_request(client, model, messages, params) if client is not None else None
+    if native is not None:
+        return stream(
+            native, format=format, background=background, display=display, resilience=resilience
+        )
     if api == "chat":
         request: Any = ChatRequest({"model": model, "messages": messages, **params}, client)
     elif api == "responses":

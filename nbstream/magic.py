@@ -90,6 +90,7 @@ class Invocation:
     raw: bool
     reset: bool
     show: bool
+    client: str | None = None  # a notebook variable holding the client (any supported SDK)
 
     @property
     def columns(self) -> int:
@@ -159,6 +160,7 @@ def check(args: Any, config: Stream) -> Invocation:
         raise UsageError(f"--speed must be 0 (as fast as possible) or more, got {speed}")
     _identifier("--out", args.out)
     _identifier("--view", args.view)
+    _identifier("--client", args.client)
     if args.chat is not None and not args.chat.strip():
         raise UsageError("--chat needs a conversation name, e.g. --chat trip")
     background = config.background
@@ -187,6 +189,7 @@ def check(args: Any, config: Stream) -> Invocation:
         raw=args.raw,
         reset=args.reset,
         show=args.show,
+        client=args.client,
     )
     if inv.columns > MAX_COLUMNS:
         raise UsageError(
@@ -247,6 +250,12 @@ class StreamMagics(Magics):
     @argument("--max-tokens", type=int, metavar="N", help="Cap on the answer's tokens.")
     @argument("-f", "--format", choices=FORMATS, help="Render as markdown (default), text or code.")
     @argument("--base-url", metavar="URL", help="An OpenAI-compatible endpoint.")
+    @argument(
+        "--client",
+        metavar="NAME",
+        help="The client in the notebook variable NAME: an OpenAI client, or an anthropic, "
+        "google-genai, ollama, cohere or mistralai one.",
+    )
     @argument("--api", choices=APIS, help="chat (Chat Completions, default) or responses.")
     @argument(
         "-o",
@@ -353,7 +362,11 @@ class StreamMagics(Magics):
         if inv.max_tokens is not None:
             key = "max_output_tokens" if inv.api == "responses" else "max_tokens"
             options[key] = inv.max_tokens
-        if inv.base_url is not None:
+        if inv.client is not None:
+            if inv.client not in self.shell.user_ns:
+                raise UsageError(f"--client {inv.client}: no such variable in the notebook")
+            options["client"] = self.shell.user_ns[inv.client]
+        elif inv.base_url is not None:
             from nbstream.client import client_for
 
             # background streams run on the kernel's event loop: they need the async client

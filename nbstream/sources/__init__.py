@@ -42,6 +42,8 @@ ACCEPTED = (
     "an openai Stream/AsyncStream (client.chat.completions.create(..., stream=True) or "
     "client.responses.create(..., stream=True)), a zero-argument callable returning one "
     "(re-runnable: Regenerate works), an iterable or async iterable of str, "
+    "an anthropic / google-genai / ollama / cohere / LiteLLM / Hugging Face stream, "
+    "LangChain message chunks or OpenAI-shaped chunk dicts, "
     "a ChatRequest/ResponsesRequest, a ChunkLog, or a path to a .jsonl chunk log"
 )
 
@@ -136,6 +138,11 @@ def to_source(obj: Any, *, _nested: bool = False) -> Source:
         from nbstream.sources.openai_stream import StreamSource
 
         return StreamSource(obj)
+    from nbstream.sources.native import native_source
+
+    native = native_source(obj)
+    if native is not None:
+        return native
     from nbstream.log import ChunkLog
 
     if isinstance(obj, ChunkLog):

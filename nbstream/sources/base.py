@@ -61,7 +61,9 @@ class ErrorInfo:
 
 def describe_error(exc: BaseException) -> ErrorInfo:
     """Message, HTTP status, rate-limit headers and payload of an SDK or stream error."""
-    status = getattr(exc, "status_code", None)
+    # A StreamError came in a 200 stream: a ``status_code`` on it (Anthropic's overloaded event,
+    # 529) only tells the retry layer which HTTP failure it stands for; it is not the response's.
+    status = None if isinstance(exc, StreamError) else getattr(exc, "status_code", None)
     response = getattr(exc, "response", None)
     headers = select_headers(getattr(response, "headers", None)) if response is not None else {}
     body = getattr(exc, "body", None)

@@ -86,6 +86,14 @@ def _check_log_file(path: Path) -> list[int]:
     return lines
 
 
+def _as_is(data: Any) -> Any:
+    return data
+
+
+_KIND_NAMES = {"chat": "chat", "chunks": "chat", "anthropic": "Anthropic", "gemini": "Gemini"}
+_KIND_NAMES.update({"ollama": "Ollama", "cohere": "Cohere", "langchain": "LangChain"})
+
+
 class ReplaySource:
     """Replays one attempt of a log (the last one by default). Re-runnable."""
 
@@ -153,15 +161,22 @@ class ReplaySource:
             data = rec.get("data")
             try:
                 if adapter is None:
-                    adapter = _adapter_for(data)
-                    build = _model_for(adapter)
+                    from nbstream.sources.native import adapter_for_kind
+
+                    # native adapters read the chunks' JSON dicts as logged; OpenAI's SDK models
+                    adapter = adapter_for_kind(self.kind)
+                    if adapter is not None:
+                        build = _as_is
+                    else:
+                        adapter = _adapter_for(data)
+                        build = _model_for(adapter)
                 assert build is not None
                 events = adapter.handle(build(data))
             except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
                 # a record that parses but is not a chunk the adapters know: say where it is
                 raise ValueError(
                     f"{self._where(rec)}: the chunk does not have the shape of a "
-                    f"{'chat' if self.kind == 'chat' else 'Responses'} stream chunk ({exc})"
+                    f"{_KIND_NAMES.get(self.kind, 'Responses')} stream chunk ({exc})"
                 ) from None
             yield rec["t"], data, events
 

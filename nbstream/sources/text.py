@@ -1,7 +1,9 @@
-"""(Async) iterables of text as a source: your generator, LangChain ``.stream()``, Ollama...
+"""(Async) iterables as a source: your generator of text, LangChain ``.stream()``, chunk dicts...
 
-Each item is a piece of text. Besides ``str`` we accept objects whose ``.content`` is a ``str``
-(LangChain's ``AIMessageChunk``), so a chat model's ``.stream()`` works as is.
+Each ``str`` item is a piece of text. Any other item is read by the adapter its first one picks
+(:class:`nbstream.sources.native.ItemReader`): LangChain ``AIMessageChunk`` in full (tool calls,
+usage, reasoning), OpenAI-shaped chunk dicts or objects (LiteLLM, Hugging Face, llama-cpp,
+pre-1.0 ``openai``), native SDK chunks; else an object whose ``.content`` is a ``str``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from nbstream.events import Event, TextDelta
+from nbstream.events import Event
 from nbstream.sources.base import AOpened, Opened
+from nbstream.sources.native import ItemReader
 
 
 def _text_of(item: Any, n: int) -> str:
@@ -25,10 +28,6 @@ def _text_of(item: Any, n: int) -> str:
         f"a text source must yield str (or objects with a str .content); item {n} is "
         f"{type(item).__name__}. Convert it, e.g. (str(x) for x in your_iterable)."
     )
-
-
-def _events(text: str) -> list[Event]:
-    return [TextDelta(text)] if text else []
 
 
 class TextSource:
@@ -49,11 +48,14 @@ class TextSource:
 
     def open(self) -> Opened:
         iterator = iter(self._obj)
+        reader = ItemReader(_text_of)
+        opened: Opened
 
         def items() -> Iterator[tuple[Any, list[Event]]]:
             for n, item in enumerate(iterator):
-                text = _text_of(item, n)
-                yield text, _events(text)
+                got = reader.read(item, n)
+                opened.expects_finish = reader.expects_finish  # chunks of an API: a finish
+                yield got
 
         gen = items()
 
@@ -65,40 +67,53 @@ class TextSource:
                 with contextlib.suppress(ValueError):
                     closer()
 
-        return Opened(gen, kind="text", close=close, expects_finish=False)
+        opened = Opened(gen, kind="text", close=close, expects_finish=False, adapter=reader)
+        return opened
 
     async def aopen(self) -> AOpened:
         obj = self._obj
         if hasattr(obj, "__aiter__"):
             aiterator = obj.__aiter__()
+            reader = ItemReader(_text_of)
+            aopened: AOpened
 
             async def aitems() -> AsyncIterator[tuple[Any, list[Event]]]:
                 n = 0
                 async for item in aiterator:
-                    text = _text_of(item, n)
+                    got = reader.read(item, n)
+                    aopened.expects_finish = reader.expects_finish
                     n += 1
-                    yield text, _events(text)
+                    yield got
 
             async def aclose() -> None:
                 closer = getattr(aiterator, "aclose", None)
                 if callable(closer):
                     await closer()
 
-            return AOpened(aitems(), kind="text", aclose=aclose, expects_finish=False)
+            aopened = AOpened(
+                aitems(), kind="text", aclose=aclose, expects_finish=False, adapter=reader
+            )
+            return aopened
 
         iterator = iter(obj)
+        sreader = ItemReader(_text_of)
+        sopened: AOpened
 
         async def sync_items() -> AsyncIterator[tuple[Any, list[Event]]]:
             for n, item in enumerate(iterator):
-                text = _text_of(item, n)
-                yield text, _events(text)
+                got = sreader.read(item, n)
+                sopened.expects_finish = sreader.expects_finish
+                yield got
 
         async def sclose() -> None:
             closer = getattr(iterator, "close", None)
             if callable(closer):
                 closer()
 
-        return AOpened(sync_items(), kind="text", aclose=sclose, expects_finish=False)
+        sopened = AOpened(
+            sync_items(), kind="text", aclose=sclose, expects_finish=False, adapter=sreader
+        )
+        return sopened
 
     def __repr__(self) -> str:
         return f"TextSource({type(self._obj).__name__})"
