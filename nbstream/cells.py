@@ -45,8 +45,28 @@ def cell_source(text: str, *, code_block: int | None = None, format: str = "mark
     if format == "markdown":
         from nbstream.static_copy import safe_markdown
 
-        return "%%markdown\n" + safe_markdown(text)
+        body = safe_markdown(text)
+        # IPython's Markdown(data) *fetches* data that starts with "http" and *reads the file*
+        # named by data when such a path exists, then renders what it got, trusted: an answer
+        # "http://evil.example/x.md" would make the kernel fetch and show that page's raw
+        # Markdown (script included). A leading blank line keeps the answer as the data.
+        if body.startswith("http") or _could_be_path(body):
+            body = "\n" + body
+        return "%%markdown\n" + body
     return text
+
+
+def _could_be_path(body: str) -> bool:
+    """Whether IPython could take ``body`` (the cell, which ends with a newline) for a path."""
+    import os
+
+    for candidate in (body, body + "\n"):
+        try:
+            if os.path.exists(candidate):
+                return True
+        except (ValueError, OSError):  # NUL bytes, names too long
+            pass
+    return False
 
 
 def insert_cell(source: str, *, replace: bool = False) -> None:
