@@ -169,3 +169,144 @@ def inserted_cells_notebook(path: Path, items: list[dict[str, Any]]) -> Path:
     _execute(nb)
     nbformat.write(nb, path)
     return path
+
+
+# ---- what counts as unsafe DOM ---------------------------------------------------------------
+
+UNSAFE_TAGS = {
+    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "img", "image", "base",
+    "meta", "link", "form", "input", "textarea", "select", "style", "foreignobject",
+    "video", "audio", "source", "portal", "template", "noscript", "xmp", "isindex",
+}  # fmt: skip
+URL_ATTRIBUTES = {"href", "src", "xlink:href", "action", "formaction", "data", "background",
+                  "poster", "srcset", "codebase", "dynsrc", "lowsrc", "cite"}  # fmt: skip
+SAFE_URL = re.compile(r"^(?:https?:|mailto:|#)", re.IGNORECASE)
+_URL_JUNK = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def unsafe_attribute(tag: str, name: str, value: str) -> str | None:
+    """Why attribute ``name=value`` on ``tag`` is unsafe, or None. ``id`` on a heading is the
+    renderer's own anchor (mistune in nbconvert, JupyterLab's header anchors: every Markdown
+    heading, the user's own cells too) and cannot clobber ``document`` (only img, form, embed,
+    object and iframe names do): reported by :func:`heading_ids`, not here."""
+    name = name.lower()
+    if name.startswith("on"):
+        return f"{tag} {name}"
+    if name in URL_ATTRIBUTES:
+        url = _URL_JUNK.sub("", value)
+        if url and not SAFE_URL.match(url) and re.match(r"^[a-z][a-z0-9+.\-]*:", url, re.I):
+            return f"{tag} {name}={value[:60]}"
+    if name in ("id", "name", "form") and not (name == "id" and re.fullmatch(r"h[1-6]", tag)):
+        return f"{tag} {name}={value[:60]} (clobbering)"
+    if name == "style" and re.search(r"url\s*\(|expression\s*\(|@import|behavior", value, re.I):
+        return f"{tag} style={value[:60]}"
+    if name in ("srcdoc", "formaction", "xmlns:xlink") or name.startswith("xlink:"):
+        return f"{tag} {name}"
+    return None
+
+
+def scan_html(fragment: str) -> list[str]:
+    """Unsafe DOM in ``fragment`` as an HTML5 parser (html5lib, the browser's algorithm) builds
+    it: element names of :data:`UNSAFE_TAGS`, event handlers, script URLs, clobbering names."""
+    import html5lib
+
+    tree = html5lib.parseFragment(fragment, treebuilder="etree", namespaceHTMLElements=False)
+    found: list[str] = []
+    for el in tree.iter():
+        if not isinstance(el.tag, str):
+            continue
+        tag = el.tag.split("}")[-1].lower()
+        if tag in UNSAFE_TAGS:
+            found.append(f"<{tag}>")
+        for name, value in el.attrib.items():
+            why = unsafe_attribute(tag, str(name).split("}")[-1], str(value))
+            if why:
+                found.append(why)
+    return found
+
+
+# The same checks in a page (Playwright: ``locator.evaluate_all(SCAN_JS)``), on the live DOM.
+SCAN_JS = (
+    """
+roots => {
+  const TAGS = new Set(%s);
+  const URLS = new Set(%s);
+  const found = [];
+  for (const root of roots) {
+    for (const el of root.querySelectorAll('*')) {
+      const tag = el.localName.toLowerCase();
+      if (TAGS.has(tag)) found.push('<' + tag + '>');
+      for (const attr of el.attributes) {
+        const name = attr.name.toLowerCase(), value = attr.value;
+        if (name.startsWith('on')) found.push(tag + ' ' + name);
+        const url = value.replace(/[\\x00-\\x20\\x7f]+/g, '');
+        if (URLS.has(name) && /^[a-z][a-z0-9+.\\-]*:/i.test(url) && !/^(https?:|mailto:|#)/i.test(url))
+          found.push(tag + ' ' + name + '=' + value.slice(0, 60));
+        if (['id', 'name', 'form'].includes(name) && !(name === 'id' && /^h[1-6]$/.test(tag)))
+          found.push(tag + ' ' + name + '=' + value.slice(0, 60) + ' (clobbering)');
+        if (name === 'style' && /url\\s*\\(|expression\\s*\\(|@import|behavior/i.test(value))
+          found.push(tag + ' style=' + value.slice(0, 60));
+        if (name === 'srcdoc' || name.startsWith('xlink:')) found.push(tag + ' ' + name);
+      }
+    }
+  }
+  return found;
+}
+"""
+    % (json.dumps(sorted(UNSAFE_TAGS)), json.dumps(sorted(URL_ATTRIBUTES)))
+)
+
+# Counts what ran, before any page script: dialogs and the payloads' `__x` (and `__pwned`).
+HOOKS_JS = """
+(() => {
+  window.__ran = [];
+  const note = (what) => (args) => { window.__ran.push(what + ':' + String(args).slice(0, 80)); };
+  for (const name of ['alert', 'confirm', 'prompt', 'print']) {
+    const hit = note(name);
+    Object.defineProperty(window, name, {value: (...a) => { hit(a); }, writable: false});
+  }
+  for (const name of ['__x', '__pwned', 'xss']) {
+    Object.defineProperty(window, name, {
+      configurable: false, get() { return undefined; }, set(v) { note(name)(v); }});
+  }
+})();
+"""
+
+
+def unsafe_copy_notebook(path: Path, items: list[dict[str, Any]]) -> Path:
+    """The control: each payload written into a notebook unsafely (raw ``text/html``
+    outputs, as nbstream did before issue 13). The same checks must find it."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("# the answers, unsafe")
+    from bs4 import BeautifulSoup
+
+    # one raw output can swallow the rest of the page (an unclosed <!--, <textarea>, <svg>...):
+    # the control keeps the plain onerror payloads, each of which runs on its own
+    swallowers = re.compile(
+        r"<!|<(?:title|textarea|xmp|plaintext|noscript|style|iframe|noembed|noframes|template"
+        r"|select|math|svg|table|script|object|a\b)", re.IGNORECASE
+    )
+    items = [i for i in items if "onerror" in i["payload"] and not swallowers.search(i["payload"])]
+    for item in items:
+        try:  # nbconvert parses HTML outputs with bs4's html.parser, which rejects a few
+            BeautifulSoup(item["payload"], "html.parser")
+        except Exception:  # noqa: BLE001 - nbconvert would fail on the whole notebook
+            continue
+        cell.outputs.append(
+            nbformat.v4.new_output("display_data", data={"text/html": item["payload"]})
+        )
+    nb.cells = [cell]
+    nbformat.write(nb, path)
+    return path
+
+
+if __name__ == "__main__":  # python tests/xss_corpus.py OUT_DIR: build both notebooks there
+    import sys
+
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = payloads()
+    answers_notebook(out / "answers.ipynb", corpus)
+    inserted_cells_notebook(out / "inserted.ipynb", corpus)

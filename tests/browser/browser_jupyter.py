@@ -156,9 +156,21 @@ def prepare_home(home: Path) -> dict[str, str]:
     return env
 
 
-def start_jupyter(app: App, home: Path, timeout: float = 90.0) -> JupyterServer:
-    """Start ``jupyter lab`` or ``jupyter notebook`` under ``home`` and wait until it answers."""
+def start_jupyter(
+    app: App, home: Path, timeout: float = 90.0, disabled_extensions: tuple[str, ...] = ()
+) -> JupyterServer:
+    """Start ``jupyter lab`` or ``jupyter notebook`` under ``home`` and wait until it answers.
+
+    ``disabled_extensions``: frontend extensions turned off as ``jupyter labextension disable``
+    does it (``labconfig/page_config.json`` in the throwaway config dir), e.g. the widget
+    manager, to see what a person without it sees."""
     env = prepare_home(home)
+    if disabled_extensions:
+        labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
+        labconfig.mkdir(parents=True, exist_ok=True)
+        (labconfig / "page_config.json").write_text(
+            json.dumps({"disabledExtensions": {name: True for name in disabled_extensions}})
+        )
     root_dir = home / "root"
     root_dir.mkdir(exist_ok=True)
     token = secrets.token_hex(16)
