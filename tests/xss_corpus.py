@@ -27,7 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT.parent / "shared" / "xss" / "payloads.json"
 OUTPUT_MIME = "application/vnd.nbstream.output+json"
-PER_CELL = 55  # payloads per cell: 9 cells for the corpus
+PER_CELL = 25  # answers per cell: 50 outputs, all shown (JupyterLab trims a cell at 50)
 
 
 def payloads() -> list[dict[str, Any]]:
@@ -107,9 +107,11 @@ def _execute(nb: Any, timeout: int = 600) -> Any:
 
 
 def answers_notebook(
-    path: Path, items: list[dict[str, Any]], *, tools: bool = True, honest: bool = True
+    path: Path, items: list[dict[str, Any]], *, tools: bool = False, honest: bool = True
 ) -> Path:
-    """Stream each payload of ``items`` through nbstream in a real kernel; save at ``path``."""
+    """Stream each payload of ``items`` through nbstream in a real kernel; save at ``path``.
+    ``tools``: the payloads go into tool calls, refusals and reasoning instead of the text (one
+    notebook each: JupyterLab's renderer process crashed on both in one 5 MB notebook)."""
     import nbformat
 
     texts = [item["payload"] for item in items]
@@ -120,11 +122,10 @@ def answers_notebook(
         cells.append(f"honest = nbstream.stream(iter([{HONEST!r}]))")
     for start in range(0, len(texts), PER_CELL):
         stop = min(start + PER_CELL, len(texts))
-        cells.append(f"for p in P[{start}:{stop}]:\n    nbstream.stream(iter([p]))")
-    if tools:
-        for start in range(0, len(texts), PER_CELL * 2):
-            stop = min(start + PER_CELL * 2, len(texts))
+        if tools:
             cells.append(_CHUNKS_CELL.replace("{start}", str(start)).replace("{stop}", str(stop)))
+        else:
+            cells.append(f"for p in P[{start}:{stop}]:\n    nbstream.stream(iter([p]))")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
@@ -309,4 +310,5 @@ if __name__ == "__main__":  # python tests/xss_corpus.py OUT_DIR: build both not
     out.mkdir(parents=True, exist_ok=True)
     corpus = payloads()
     answers_notebook(out / "answers.ipynb", corpus)
+    answers_notebook(out / "tools.ipynb", corpus, tools=True, honest=False)
     inserted_cells_notebook(out / "inserted.ipynb", corpus)

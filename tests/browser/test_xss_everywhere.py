@@ -55,27 +55,36 @@ def corpus(tmp_path_factory) -> SimpleNamespace:
     )
     return SimpleNamespace(
         items=items,
-        answers=folder / "answers.ipynb",
+        answers=folder / "answers.ipynb",  # every payload as an answer, + the honest one
+        tools=folder / "tools.ipynb",  # payloads in tool calls, refusals, reasoning
         inserted=folder / "inserted.ipynb",
         folder=folder,
-        # every payload as an answer, and again in tool calls/refusals/reasoning; + the honest one
-        answer_count=2 * len(items) + 1,
     )
 
 
-def _hook(context, allowed: str, visit: Visit) -> None:
+def _hook(context, allowed: str, visit: Visit, block: bool = True) -> None:
+    """Hooks before any page script; requests to anything but ``allowed`` are recorded (and
+    blocked with ``block``: not for a Jupyter page, whose requests would wait for this thread
+    to serve the route while it polls the server)."""
     context.add_init_script(xss_corpus.HOOKS_JS)
 
-    def route(route) -> None:
-        url = route.request.url
-        if url.startswith(allowed):
-            route.continue_()
-        else:
-            if not any(host in url for host in TEMPLATE_HOSTS):
-                visit.remote.append(url[:100])
-            route.abort()
+    def remote(url: str) -> bool:
+        return not url.startswith(allowed) and not url.startswith(("data:", "blob:"))
 
-    context.route("**/*", route)
+    def route(route) -> None:
+        if remote(route.request.url):
+            route.abort()
+        else:
+            route.continue_()
+
+    def request(req) -> None:
+        url = req.url
+        if remote(url) and not any(host in url for host in TEMPLATE_HOSTS):
+            visit.remote.append(url[:100])
+
+    context.on("request", request)
+    if block:
+        context.route("**/*", route)
 
 
 def _inspect(page, visit: Visit, outputs: str) -> Visit:
@@ -132,7 +141,7 @@ def test_nbconvert_html_runs_none_of_the_corpus(corpus, chromium, sanitize):
     answers, page, context = _visit_file(chromium, _nbconvert(corpus.answers, sanitize))
     try:
         assert answers.clean(), answers
-        assert page.locator(".nbstream-static").count() == corpus.answer_count
+        assert page.locator(".nbstream-static").count() == len(corpus.items) + 1
         # fidelity: the honest answer (cell 1) as a person reads it; MathJax comes from a CDN,
         # blocked here (offline), so the TeX must be intact inside the math elements
         honest = page.locator(".jp-Cell").nth(1).locator(".nbstream-static")
@@ -155,6 +164,14 @@ def test_nbconvert_html_runs_none_of_the_corpus(corpus, chromium, sanitize):
     finally:
         context.close()
 
+    tools, page, context = _visit_file(chromium, _nbconvert(corpus.tools, sanitize))
+    try:
+        assert tools.clean(), tools
+        assert page.locator(".nbstream-static").count() == len(corpus.items)
+        assert page.get_by_text("Refused:").count() == len(corpus.items)
+    finally:
+        context.close()
+
     inserted, page, context = _visit_file(chromium, _nbconvert(corpus.inserted, sanitize))
     try:
         assert inserted.clean(), inserted
@@ -166,7 +183,7 @@ def test_nbconvert_html_runs_none_of_the_corpus(corpus, chromium, sanitize):
         if not sanitize:
             assert honest.locator("h1").inner_text().startswith("Streaming in notebooks")
             assert honest.locator("td").count() == 2
-        print(f"nbconvert {kind}: answers {answers}, inserted {inserted}")
+        print(f"nbconvert {kind}: {answers}, {tools}, {inserted}")
     finally:
         context.close()
 
@@ -217,8 +234,11 @@ def _open(page, server, notebook: Path) -> tuple[NotebookPage, Visit]:
     shutil.copyfile(notebook, server.root_dir / notebook.name)
     _sign(server, server.root_dir / notebook.name)
     visit = Visit()
-    _hook(page.context, server.base_url, visit)
-    page.on("dialog", lambda d: visit.dialogs.append(f"{d.type}: {d.message}"))
+    _hook(page.context, server.base_url, visit, block=False)
+    page.on(
+        "dialog",  # (conftest's handler dismisses; leaving an edited notebook asks beforeunload)
+        lambda d: d.type == "beforeunload" or visit.dialogs.append(f"{d.type}: {d.message}"),
+    )
     return NotebookPage(page, server, notebook.name).open(timeout=120), visit
 
 
@@ -244,41 +264,61 @@ def _still_works(nb: NotebookPage) -> None:
                or "42" in nb.page.locator(".jp-Cell").nth(-2).inner_text(), 30, 0.2, "6 * 7")
 
 
+def _reopen(page, server, notebook: Path, selector: str, count: int) -> tuple[NotebookPage, Visit]:
+    """Open a saved corpus notebook as its owner would, wait until ``count`` of ``selector``
+    rendered, then count what ran and scan the outputs."""
+    nb, visit = _open(page, server, notebook)
+    _wait_count(page, selector, count)
+    _inspect(page, visit, ".jp-OutputArea-output")
+    return nb, visit
+
+
 @pytest.mark.parametrize("app", ["lab", "notebook"])
 def test_reopened_without_the_widget_extensions(corpus, bare_servers, page, app):
     server = bare_servers(app)
     page.set_viewport_size({"width": 1200, "height": 1600})
-    nb, answers = _open(page, server, corpus.answers)
+    n = len(corpus.items)
     # the static copy (text/html) is all there is to see: every answer of the corpus
-    _wait_count(page, ".jp-OutputArea-output .nbstream-static", corpus.answer_count)
-    _inspect(page, answers, ".jp-OutputArea-output")
+    nb, answers = _reopen(page, server, corpus.answers, ".jp-OutputArea-output .nbstream-static", n + 1)
     assert answers.clean(), answers
-    assert page.locator(".nbstream-static .nbstream-math").count() >= 2
-    nb.screenshot(f"xss-bare-{app}-answers")
+    honest = page.locator(".jp-OutputArea-output .nbstream-static").first
+    assert honest.locator("h1").inner_text() == "Streaming in notebooks"
+    assert honest.locator("td").count() == 2 and honest.locator("pre code").count() == 1
+    nb.screenshot(f"xss-bare-{app}-answers", nb.cell(1))
     _still_works(nb)
     server.shutdown_kernels()
+    results = {"answers": answers}
 
-    nb, inserted = _open(page, server, corpus.inserted)
-    _wait_count(page, ".jp-OutputArea-output.jp-RenderedMarkdown", len(corpus.items) + 1)
-    _inspect(page, inserted, ".jp-OutputArea-output")
+    if app == "lab":
+        nb, tools = _reopen(page, server, corpus.tools, ".jp-OutputArea-output .nbstream-static", n)
+        assert tools.clean(), tools
+        _still_works(nb)
+        server.shutdown_kernels()
+        results["tools"] = tools
+
+    nb, inserted = _reopen(
+        page, server, corpus.inserted, ".jp-OutputArea-output.jp-RenderedMarkdown", n + 1
+    )
     assert inserted.clean(), inserted
     honest = page.locator(".jp-OutputArea-output.jp-RenderedMarkdown").last
     assert honest.locator("h1").inner_text().startswith("Streaming in notebooks")
     # JupyterLab typesets Markdown math with its bundled MathJax
     assert honest.locator("mjx-container").count() >= 2
     _still_works(nb)
-    print(f"bare {app}: answers {answers}, inserted {inserted}")
+    server.shutdown_kernels()
+    results["inserted"] = inserted
+    print(f"bare {app}: {results}")
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
-def test_reopened_with_nbstreams_extension(corpus, open_notebook, page, request, app):
+def test_reopened_with_nbstreams_extension(corpus, page, request, app):
     server = request.getfixturevalue("jupyter_lab" if app == "lab" else "jupyter_notebook7")
     page.set_viewport_size({"width": 1200, "height": 1600})
-    nb, visit = _open(page, server, corpus.answers)
+    n = len(corpus.items)
     # no model in the kernel: every answer renders read-only from its stored snapshot
-    _wait_count(page, "[data-testid=saved-answer] [data-testid=answer]", corpus.answer_count)
-    _inspect(page, visit, ".jp-OutputArea-output")
-    assert visit.clean(), visit
+    saved = "[data-testid=saved-answer] [data-testid=answer]"
+    nb, answers = _reopen(page, server, corpus.answers, saved, n + 1)
+    assert answers.clean(), answers
     # one copy each: the static HTML copy stays hidden behind the extension's view
     assert page.locator(".jp-OutputArea-output .nbstream-static:visible").count() == 0
     honest = page.locator("[data-testid=saved-answer]").first
@@ -287,4 +327,10 @@ def test_reopened_with_nbstreams_extension(corpus, open_notebook, page, request,
     nb.screenshot(f"xss-extension-{app}", nb.cell(1))
     _still_works(nb)
     server.shutdown_kernels()
-    print(f"extension {app}: {visit}")
+    results = {"answers": answers}
+    if app == "lab":
+        nb, tools = _reopen(page, server, corpus.tools, "[data-testid=saved-answer]", n)
+        assert tools.clean(), tools
+        server.shutdown_kernels()
+        results["tools"] = tools
+    print(f"extension {app}: {results}")
