@@ -241,7 +241,8 @@ roots => {
         const name = attr.name.toLowerCase(), value = attr.value;
         if (name.startsWith('on')) found.push(tag + ' ' + name);
         const url = value.replace(/[\\x00-\\x20\\x7f]+/g, '');
-        if (URLS.has(name) && /^[a-z][a-z0-9+.\\-]*:/i.test(url) && !/^(https?:|mailto:|#)/i.test(url))
+        // ftp: JupyterLab's Markdown renderer (marked, GFM) autolinks plain ftp:// text; runs nothing
+        if (URLS.has(name) && /^[a-z][a-z0-9+.\\-]*:/i.test(url) && !/^(https?:|mailto:|ftp:|#)/i.test(url))
           found.push(tag + ' ' + name + '=' + value.slice(0, 60));
         if (['id', 'name', 'form'].includes(name) && !(name === 'id' && /^h[1-6]$/.test(tag)))
           found.push(tag + ' ' + name + '=' + value.slice(0, 60) + ' (clobbering)');
