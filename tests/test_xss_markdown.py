@@ -84,8 +84,12 @@ def test_answer_html_of_every_payload_has_no_unsafe_dom():
 )
 def test_a_tool_name_with_backticks_stays_in_its_code_element(name):
     html = static_copy.answer_html(
-        {"text": "", "tool_calls": [{"name": name, "id": "i`d", "arguments": "{}", "valid": True,
-                                     "parsed": {}}]}  # fmt: skip
+        {
+            "text": "",
+            "tool_calls": [
+                {"name": name, "id": "i`d", "arguments": "{}", "valid": True, "parsed": {}}
+            ],
+        }  # fmt: skip
     )
     import html5lib
 

@@ -127,7 +127,11 @@ def answers_notebook(
         else:
             cells.append(f"for p in P[{start}:{stop}]:\n    nbstream.stream(iter([p]))")
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     _execute(nb)
     nbformat.write(nb, path)
@@ -157,7 +161,9 @@ def inserted_cells_notebook(path: Path, items: list[dict[str, Any]]) -> Path:
                 output_hook=lambda msg: None,
             )
             payload = [
-                p for p in reply["content"].get("payload", []) if p.get("source") == "set_next_input"
+                p
+                for p in reply["content"].get("payload", [])
+                if p.get("source") == "set_next_input"
             ]
             assert len(payload) == 1, reply["content"]
             sources.append(payload[0]["text"])
@@ -165,7 +171,11 @@ def inserted_cells_notebook(path: Path, items: list[dict[str, Any]]) -> Path:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     _execute(nb)
     nbformat.write(nb, path)
@@ -227,11 +237,10 @@ def scan_html(fragment: str) -> list[str]:
 
 
 # The same checks in a page (Playwright: ``locator.evaluate_all(SCAN_JS)``), on the live DOM.
-SCAN_JS = (
-    """
+SCAN_JS = """
 roots => {
-  const TAGS = new Set(%s);
-  const URLS = new Set(%s);
+  const TAGS = new Set(__TAGS__);
+  const URLS = new Set(__URLS__);
   const found = [];
   for (const root of roots) {
     for (const el of root.querySelectorAll('*')) {
@@ -241,8 +250,9 @@ roots => {
         const name = attr.name.toLowerCase(), value = attr.value;
         if (name.startsWith('on')) found.push(tag + ' ' + name);
         const url = value.replace(/[\\x00-\\x20\\x7f]+/g, '');
-        // ftp: JupyterLab's Markdown renderer (marked, GFM) autolinks plain ftp:// text; runs nothing
-        if (URLS.has(name) && /^[a-z][a-z0-9+.\\-]*:/i.test(url) && !/^(https?:|mailto:|ftp:|#)/i.test(url))
+        // ftp: JupyterLab's Markdown (marked, GFM) autolinks plain ftp:// text; runs nothing
+        if (URLS.has(name) && /^[a-z][a-z0-9+.\\-]*:/i.test(url)
+            && !/^(https?:|mailto:|ftp:|#)/i.test(url))
           found.push(tag + ' ' + name + '=' + value.slice(0, 60));
         if (['id', 'name', 'form'].includes(name) && !(name === 'id' && /^h[1-6]$/.test(tag)))
           found.push(tag + ' ' + name + '=' + value.slice(0, 60) + ' (clobbering)');
@@ -254,8 +264,8 @@ roots => {
   }
   return found;
 }
-"""
-    % (json.dumps(sorted(UNSAFE_TAGS)), json.dumps(sorted(URL_ATTRIBUTES)))
+""".replace("__TAGS__", json.dumps(sorted(UNSAFE_TAGS))).replace(
+    "__URLS__", json.dumps(sorted(URL_ATTRIBUTES))
 )
 
 # Counts what ran, before any page script: dialogs and the payloads' `__x` (and `__pwned`).
@@ -288,7 +298,8 @@ def unsafe_copy_notebook(path: Path, items: list[dict[str, Any]]) -> Path:
     # the control keeps the plain onerror payloads, each of which runs on its own
     swallowers = re.compile(
         r"<!|<(?:title|textarea|xmp|plaintext|noscript|style|iframe|noembed|noframes|template"
-        r"|select|math|svg|table|script|object|a\b)", re.IGNORECASE
+        r"|select|math|svg|table|script|object|a\b)",
+        re.IGNORECASE,
     )
     items = [i for i in items if "onerror" in i["payload"] and not swallowers.search(i["payload"])]
     for item in items:

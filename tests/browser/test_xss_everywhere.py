@@ -102,7 +102,8 @@ def _inspect(page, visit: Visit, outputs: str) -> Visit:
     # no output clobbered the document (named access: img/form/embed/object/iframe names)
     assert page.evaluate("() => typeof document.createElement === 'function'")
     visit.heading_ids = page.locator(outputs).evaluate_all(
-        """els => els.flatMap(el => [...el.querySelectorAll('h1[id],h2[id],h3[id],h4[id],h5[id],h6[id]')])
+        """els => els.flatMap(el => [...el.querySelectorAll(
+                 'h1[id],h2[id],h3[id],h4[id],h5[id],h6[id]')])
              .filter(h => { if (h.id in document) throw new Error('clobbers document.' + h.id);
                             return true; }).length"""
     )
@@ -260,8 +261,15 @@ def _still_works(nb: NotebookPage) -> None:
     nb.page.keyboard.press("Enter")
     nb.page.keyboard.type("6 * 7")
     nb.page.keyboard.press("Shift+Enter")
-    wait_until(lambda: "42" in nb.page.locator(".jp-Cell").last.inner_text()
-               or "42" in nb.page.locator(".jp-Cell").nth(-2).inner_text(), 30, 0.2, "6 * 7")
+    wait_until(
+        lambda: (
+            "42" in nb.page.locator(".jp-Cell").last.inner_text()
+            or "42" in nb.page.locator(".jp-Cell").nth(-2).inner_text()
+        ),
+        30,
+        0.2,
+        "6 * 7",
+    )
 
 
 def _parts(notebook: Path, size: int) -> list[SimpleNamespace]:
@@ -293,7 +301,8 @@ def test_reopened_without_the_widget_extensions(corpus, bare_servers, page, chro
     page.set_viewport_size({"width": 1200, "height": 1600})
     n = len(corpus.items)
     # the static copy (text/html) is all there is to see: every answer of the corpus
-    nb, answers = _reopen(page, server, corpus.answers, ".jp-OutputArea-output .nbstream-static", n + 1)
+    static = ".jp-OutputArea-output .nbstream-static"
+    nb, answers = _reopen(page, server, corpus.answers, static, n + 1)
     assert answers.clean(), answers
     honest = page.locator(".jp-OutputArea-output .nbstream-static").first
     assert honest.locator("h1").inner_text() == "Streaming in notebooks"
