@@ -324,6 +324,7 @@ def test_reopened_without_the_widget_extensions(corpus, bare_servers, page, chro
     # (a fresh page each: after the notebooks above, even a third of them crashed it)
     inserted = Visit()
     for part in _parts(corpus.inserted, 124):
+        server.shutdown_kernels()  # (the last part's kernel stays for _still_works)
         page.context.close()
         page = chromium.new_context(viewport={"width": 1200, "height": 1600}).new_page()
         nb, visit = _reopen(
@@ -332,7 +333,6 @@ def test_reopened_without_the_widget_extensions(corpus, bare_servers, page, chro
         assert visit.clean(), visit
         inserted.outputs += visit.outputs
         inserted.heading_ids += visit.heading_ids
-        server.shutdown_kernels()
     honest = page.locator(".jp-OutputArea-output.jp-RenderedMarkdown").last
     assert honest.locator("h1").inner_text().startswith("Streaming in notebooks")
     # JupyterLab typesets Markdown math with its bundled MathJax
@@ -342,6 +342,7 @@ def test_reopened_without_the_widget_extensions(corpus, bare_servers, page, chro
     server.shutdown_kernels()
     results["inserted"] = inserted
     print(f"bare {app}: {results}")
+    page.context.close()
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
@@ -368,3 +369,46 @@ def test_reopened_with_nbstreams_extension(corpus, page, request, app):
         server.shutdown_kernels()
         results["tools"] = tools
     print(f"extension {app}: {results}")
+
+
+def test_live_without_the_widget_extensions(corpus, bare_servers, page):
+    """A person streams hostile answers in JupyterLab whose server lacks the widget extensions
+    (the static copy is what shows), inserts one as a cell and runs it: nothing runs."""
+    import json
+
+    server = bare_servers("lab")
+    markdown = [i["payload"] for i in corpus.items if i["cat"] == "markdown"][:25]
+    misc = [i["payload"] for i in corpus.items if i["cat"] == "html-misc"][:25]
+    toggle = next(i["payload"] for i in corpus.items if "ontoggle" in i["payload"])
+    (server.root_dir / "live.json").write_text(json.dumps([markdown, misc, toggle]))
+    name = "xss-live.ipynb"
+    from browser_page import write_notebook
+
+    write_notebook(
+        server,
+        name,
+        [
+            "import json, nbstream\nM, H, T = json.load(open('live.json'))",
+            "for p in M:\n    nbstream.stream(iter([p]))",
+            "for p in H:\n    nbstream.stream(iter([p]))",
+            "v = nbstream.stream(iter([T]))\nv.insert_cell()",
+        ],
+    )
+    visit = Visit()
+    _hook(page.context, server.base_url, visit, block=False)
+    page.on(
+        "dialog",
+        lambda d: d.type == "beforeunload" or visit.dialogs.append(f"{d.type}: {d.message}"),
+    )
+    nb = NotebookPage(page, server, name).open(timeout=120)
+    nb.run_cells([0, 1, 2, 3], timeout=120)
+    wait_until(lambda: nb.cells.count() == 5, 30, 0.2, "the inserted cell")
+    assert nb.cell(4).locator(".jp-InputArea-editor").inner_text().startswith("%%markdown")
+    nb.run_cell(4)
+    _wait_count(page, ".jp-OutputArea-output .nbstream-static", 51)
+    _inspect(page, visit, ".jp-OutputArea-output")
+    assert visit.clean(), visit
+    assert "ontoggle" in nb.output_text(4)  # shown as text
+    nb.screenshot("xss-bare-lab-live", nb.cell(4))
+    server.shutdown_kernels()
+    print(f"live bare lab: {visit}")
