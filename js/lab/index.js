@@ -80,7 +80,7 @@ class NbstreamOutput extends Panel {
     this.answers = model.metadata?.[MIME]?.answers ?? [];
     this.node.dataset.output = this.role;
     if (this.role === "answer") {
-      this.showSaved();
+      this.clearSaved(); // (re)built by updateVisibility only if this copy is the one shown
       this.updateVisibility();
     } else if (this.role === "live") {
       this.node.dataset.mounted = this.mounted ? "yes" : "no";
@@ -131,8 +131,13 @@ class NbstreamOutput extends Panel {
     check();
   }
 
-  /** The stored answers, read-only (renderSaved: the widget's own view without a kernel). */
   showSaved() {
+    this.buildSaved();
+    this.updateVisibility();
+  }
+
+  /** The stored answers, read-only (renderSaved: the widget's own view without a kernel). */
+  buildSaved() {
     const stored = this.answers.filter((a) => a?.snapshot?.versions?.length);
     if (this.savedBox || !stored.length || this.mounted) return;
     this.savedBox = document.createElement("div");
@@ -155,7 +160,6 @@ class NbstreamOutput extends Panel {
       this.savedUids = stored.map((a) => a.uid);
       markShown(this.savedUids, 1);
     }
-    this.updateVisibility();
   }
 
   clearSaved() {
@@ -213,7 +217,11 @@ class NbstreamOutput extends Panel {
     let hidden = false;
     if (this.role === "answer") {
       const shown = shownSaved();
-      hidden = this.answers.some((a) => isLive(a.uid) || (shown.get(a.uid) ?? 0) > 0);
+      const elsewhere = this.answers.some((a) => isLive(a.uid) || (shown.get(a.uid) ?? 0) > 0);
+      // a hidden copy holds no view: rendering every answer twice would double the page's work
+      if (elsewhere) this.clearSaved();
+      else this.buildSaved();
+      hidden = !this.savedBox; // shown elsewhere, or nothing stored yet (a background placeholder)
     } else if (this.role === "live") {
       hidden = !this.mounted && !this.savedBox;
     }
