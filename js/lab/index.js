@@ -52,6 +52,17 @@ function ancestorWith(start, key) {
   return null;
 }
 
+// Executions (kernel futures of output areas) whose reply and idle came back. JupyterLab keeps an
+// output area's future after it is done (it asks the kernel with disposeOnDone = false), so
+// done-ness is noted here from the future's `done` promise, watched as soon as an output mounts.
+const FINISHED = new WeakSet();
+const WATCHED = new WeakSet();
+function watchExecution(future) {
+  if (!future || WATCHED.has(future)) return;
+  WATCHED.add(future);
+  future.done.catch(() => {}).finally(() => FINISHED.add(future));
+}
+
 class NbstreamOutput extends Panel {
   constructor(options) {
     super();
@@ -106,6 +117,7 @@ class NbstreamOutput extends Panel {
       return;
     }
     this.watchKernel(ancestorWith(this, "sessionContext"));
+    watchExecution(ancestorWith(this, "future"));
     const renderer = rendermime.createRenderer(WIDGET_MIME);
     this.liveRenderer = renderer;
     renderer.hide();
@@ -197,11 +209,21 @@ class NbstreamOutput extends Panel {
   }
 
   /** Stop clicked while the cell holds the kernel: interrupt it, which nbstream turns into a
-   * clean Stop of this stream (partial text kept, no traceback, Run All goes on). Only while the
-   * kernel is busy: the view asks only while its own cell runs it (blocking mode, streaming). */
+   * clean Stop of this stream (partial text kept, no traceback, Run All goes on).
+   * Only while this output's own cell runs: the output area's execution (its `future`, set when
+   * the cell is sent, which also clears the old outputs; done once the kernel's reply and idle
+   * came back) is still open, so this output came from the execution running now. Not the
+   * kernel's status: with JupyterLab >= 4.4 the widget's comm messages run on a subshell whose
+   * busy/idle messages make `kernel.status` read "idle" while the cell holds the main shell; and
+   * "busy" alone would also be true while a later cell of a Run All runs (a late Stop would
+   * interrupt that cell). What remains is the network's window: the kernel ended this cell and
+   * began the next one, and the page has not heard it yet (about a millisecond on one machine). */
   interrupt(event) {
     const kernel = this.sessionContext?.session?.kernel;
-    if (!kernel || kernel.status !== "busy") return;
+    const future = ancestorWith(this, "future");
+    if (!kernel || !future || future.isDisposed || !WATCHED.has(future) || FINISHED.has(future)) {
+      return;
+    }
     event.detail.handled = true;
     kernel.interrupt().catch((error) => console.warn("nbstream: interrupt failed", error));
   }
