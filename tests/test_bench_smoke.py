@@ -96,3 +96,19 @@ def test_browser_figures_are_measured_in_real_jupyterlab():
     assert float(p50) > 0  # the DOM cannot show the text before the kernel received it
     shots = figure(out, r"screenshots: (\S+\.png), (\S+\.png)")
     assert all((REPO / s).stat().st_size > 10_000 for s in shots)
+
+
+@pytest.mark.browser
+def test_waiting_mode_stop_is_timed_against_the_interrupt_button():
+    if not Path("/usr/bin/chromium").exists():
+        reason = "bench_browser_stop.py needs /usr/bin/chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {reason}")
+        pytest.skip(reason)
+    out = run_quick("bench_browser_stop.py", timeout=600)
+    for label in ("widget Stop", r"baseline ■ interrupt"):
+        for what in ("widget shows stopped", "kernel's stream ended", "server saw the disconnect"):
+            p50, p95 = figure(out, rf"{label}, click -> {what}: p50 ({NUMBER}) ms, p95 ({NUMBER}) ms")
+            assert 0 < float(p50) <= float(p95)  # nothing ends before the click
+    (ratio,) = figure(out, rf"ratio widget Stop / ■ \(p95, to stopped\): ({NUMBER})x")
+    assert float(ratio) > 0
