@@ -66,7 +66,9 @@ STREAM_CELL = (
 
 
 def stats(values: list[float]) -> str:
-    return f"p50 {percentile(values, 50):.0f} ms, p95 {percentile(values, 95):.0f} ms, n={len(values)}"
+    return (
+        f"p50 {percentile(values, 50):.0f} ms, p95 {percentile(values, 95):.0f} ms, n={len(values)}"
+    )
 
 
 def trial(nb: NotebookPage, llm: Any, how: str, offset: float) -> dict[str, float]:
@@ -150,7 +152,9 @@ def main() -> None:
             print(f"{labels[how]}, {text}: {stats([r[what] for r in results[how]])}")
     stop95 = percentile([r["status"] for r in results["stop"]], 95)
     base95 = percentile([r["status"] for r in results["interrupt"]], 95)
-    print(f"ratio widget Stop / ■ (p95, to stopped): {stop95 / base95:.2f}x  (target p95 <= 200 ms)")
+    print(
+        f"ratio widget Stop / ■ (p95, to stopped): {stop95 / base95:.2f}x  (target p95 <= 200 ms)"
+    )
 
 
 if __name__ == "__main__":

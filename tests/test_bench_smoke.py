@@ -108,7 +108,9 @@ def test_waiting_mode_stop_is_timed_against_the_interrupt_button():
     out = run_quick("bench_browser_stop.py", timeout=600)
     for label in ("widget Stop", r"baseline ■ interrupt"):
         for what in ("widget shows stopped", "kernel's stream ended", "server saw the disconnect"):
-            p50, p95 = figure(out, rf"{label}, click -> {what}: p50 ({NUMBER}) ms, p95 ({NUMBER}) ms")
+            p50, p95 = figure(
+                out, rf"{label}, click -> {what}: p50 ({NUMBER}) ms, p95 ({NUMBER}) ms"
+            )
             assert 0 < float(p50) <= float(p95)  # nothing ends before the click
     (ratio,) = figure(out, rf"ratio widget Stop / ■ \(p95, to stopped\): ({NUMBER})x")
     assert float(ratio) > 0
