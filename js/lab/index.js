@@ -31,9 +31,21 @@ const KERNEL_EVENT = "nbstream:kernel";
 const FINAL_EVENT = "nbstream:final";
 const MOUNTED_EVENT = "nbstream:mounted";
 
+/** `jupyter labextension disable nbstream`: JupyterLab still loads this module (it skips only
+ * the plugin), so the page's config is asked here. */
+function disabled() {
+  try {
+    const config = JSON.parse(document.getElementById("jupyter-config-data")?.textContent || "{}");
+    return (config.disabledExtensions ?? []).some((name) => name === "nbstream" || name === "nbstream:output");
+  } catch {
+    return false;
+  }
+}
+
 // The widget's `_esm` (js/loader.js) takes this code instead of asking the kernel for it when the
-// kernel's nbstream built the same bundle.
-globalThis[Symbol.for("nbstream.widget")] = { version, widget };
+// kernel's nbstream built the same bundle; not from a disabled extension (the kernel's copy is
+// the one that is wanted then).
+if (!disabled()) globalThis[Symbol.for("nbstream.widget")] = { version, widget };
 
 // Answers a live output shows read-only (no model in the kernel), by uid: their answer outputs
 // stay hidden (one copy on screen).
