@@ -1,7 +1,8 @@
 """Stop in real JupyterLab, in every mode the kernel allows: the Stop button in background mode
 and while a cell awaits the view, and the notebook's interrupt (■) for a plain waiting cell (the
-Stop button of a waiting cell sends the same interrupt: test_stop_waiting.py). Each must close the HTTP connection (the local server, in this process, sees the client go) and
-keep the partial answer, marked stopped, without a traceback."""
+Stop button of a waiting cell sends the same interrupt: test_stop_waiting.py). Each must close
+the HTTP connection (the local server, in this process, sees the client go) and keep the partial
+answer, marked stopped, without a traceback."""
 
 from __future__ import annotations
 
