@@ -30,7 +30,7 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from nbstream import output, protocol, static_copy
+from nbstream import frontends, output, protocol, static_copy
 from nbstream.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
 from nbstream.events import (
     Event,
@@ -662,8 +662,9 @@ class StreamView(anywidget.AnyWidget):
         return self
 
     def _run_blocking(self, v: _Version) -> None:
-        """Waiting mode: the cell ends when the stream ends. Interrupt (■) acts as Stop."""
-        self.mode = "blocking"
+        """Waiting mode: the cell ends when the stream ends. Interrupt (■) acts as Stop; in
+        marimo the Stop button too (its clicks reach the widget while the cell runs)."""
+        self.mode = "await" if frontends.frontend() == "marimo" else "blocking"
         run = v.run
         try:
             if run.source.supports_sync or _running_loop() is None:
