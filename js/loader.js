@@ -24,10 +24,8 @@ function fromKernel(model) {
   if (!load) {
     load = (async () => {
       const code = await fromBundleModel(model).catch(() => askKernel(model));
-      const style = document.createElement("style");
-      style.dataset.nbstream = VERSION;
-      style.textContent = code.css ?? "";
-      document.head.append(style);
+      CSS.set(VERSION, code.css ?? "");
+      addStyle(document.head);
       const url = URL.createObjectURL(new Blob([code.js], { type: "text/javascript" }));
       try {
         return (await import(/* webpackIgnore: true */ /* @vite-ignore */ url)).default;
@@ -39,6 +37,25 @@ function fromKernel(model) {
     load.catch(() => loads.delete(VERSION)); // a later view may try again
   }
   return load;
+}
+
+const CSS = new Map(); // version -> the bundle's styles, once loaded
+
+/** The bundle's styles into `parent` (the page's head, or the shadow root a frontend such as
+ * marimo renders each widget in: the page's styles do not reach inside), once per parent. */
+function addStyle(parent) {
+  if (!parent || !CSS.has(VERSION) || parent.querySelector?.(`style[data-nbstream="${VERSION}"]`)) return;
+  const style = document.createElement("style");
+  style.dataset.nbstream = VERSION;
+  style.textContent = CSS.get(VERSION);
+  parent.append(style);
+}
+
+/** A view rendered inside a shadow root gets the styles there (once `el` is in the page). */
+function styleShadow(el, tries = 0) {
+  const root = el.getRootNode?.();
+  if (typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot) addStyle(root);
+  else if (!el.isConnected && tries < 120) requestAnimationFrame(() => styleShadow(el, tries + 1));
 }
 
 /** The shared bundle model (trait `bundle` = "IPY_MODEL_<id>"), through the widget manager. */
@@ -93,6 +110,7 @@ export default {
       fallback(ctx.model, ctx.el, error);
       return undefined;
     }
+    styleShadow(ctx.el);
     return w.render?.(ctx);
   },
 };
