@@ -43,8 +43,10 @@ def _server(command: list[str], home: Path, url: str, cwd: Path) -> Iterator[str
     env = prepare_home(home)
     log_path = home / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -93,7 +95,8 @@ def _structure(answer) -> dict:
           return {
             h1: parseFloat(cs("h1").fontSize) / body, h2: parseFloat(cs("h2").fontSize) / body,
             h2weight: Number(cs("h2").fontWeight), ul: cs("ul").listStyleType,
-            ol: cs("ol").listStyleType, li: cs("li").display, ulPad: parseFloat(cs("ul").paddingLeft),
+            ol: cs("ol").listStyleType, li: cs("li").display,
+            ulPad: parseFloat(cs("ul").paddingLeft),
             td: cs("td").borderTopStyle, quote: cs("blockquote").borderLeftStyle,
           };
         }"""
@@ -200,8 +203,8 @@ def test_voila_streams_live_by_default(page, page_events, tmp_path: Path) -> Non
     root_dir.mkdir()
     _voila_notebook(root_dir / "answer.ipynb")
     port = _free_port()
-    command = [sys.executable, "-m", "voila", "answer.ipynb", "--no-browser", "--Voila.ip=127.0.0.1",
-               f"--port={port}", "--Voila.port_retries=0"]  # fmt: skip
+    command = [sys.executable, "-m", "voila", "answer.ipynb", "--no-browser",
+               "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0"]  # fmt: skip
     with _server(command, tmp_path / "home", f"http://127.0.0.1:{port}/voila/static/", root_dir):
         page.goto(f"http://127.0.0.1:{port}/", timeout=90_000)
         roots = page.locator(".nbstream-root")
