@@ -24,7 +24,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import anywidget
 import ipywidgets
@@ -46,6 +46,10 @@ from nbstream.run import FINAL, StreamRun
 from nbstream.sources import to_source
 from nbstream.state import ChoiceState, ToolCall
 from nbstream.surrogates import valid_obj
+
+if TYPE_CHECKING:
+    from nbstream.resume import OverlapJoiner
+    from nbstream.sources.base import ParamsSource
 
 STATIC = Path(__file__).parent / "static"
 _BUNDLE = STATIC / "widget.js"
@@ -185,7 +189,7 @@ class _Version:
         self.index = index
         self.run = run
         self.prefix = prefix  # resumed versions start with the partial answer
-        self.joiner: Any = None  # resume.OverlapJoiner for resumed versions
+        self.joiner: OverlapJoiner | None = None  # for resumed versions
         # what went out in frames, per part: for text and reasoning only the length (their text
         # is a prefix of what the run's state - or the resume joiner - holds: no second copy of a
         # long answer), for the other parts the pieces themselves
@@ -195,7 +199,7 @@ class _Version:
         self.seq = 0
         self.coalescer: Coalescer | None = None
         self.gate = _TailGate()
-        self.done = concurrent.futures.Future()
+        self.done: concurrent.futures.Future[str] = concurrent.futures.Future()
         self.task: asyncio.Task[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
@@ -232,7 +236,7 @@ class _Version:
             if cls is ReasoningDelta:
                 if self.thinking_from is None:
                     self.thinking_from = self.clock()
-            elif cls in (TextDelta, RefusalDelta, ToolCallDelta) and e.choice == 0:
+            elif isinstance(e, (TextDelta, RefusalDelta, ToolCallDelta)) and e.choice == 0:
                 self.thinking_until = self.clock() if self.thinking_from is not None else -1.0
                 return
 
@@ -525,7 +529,8 @@ class StreamView(anywidget.AnyWidget):
             return
         self._outputs.show(waiting=False)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+    # IPython takes a bare data dict as well as anywidget's (data, metadata) pair
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         """The live output's data (for tools that ask for a bundle rather than display it)."""
         data, _metadata = output.live_output(self, [{"uid": self.uid}])
         return data
@@ -765,10 +770,12 @@ class StreamView(anywidget.AnyWidget):
 
     def _join(self, v: _Version, events: list[Event]) -> list[Event]:
         """Resumed versions: drop the continuation's repetition of the partial answer."""
+        joiner = v.joiner
+        assert joiner is not None  # only called for resumed versions
         out: list[Event] = []
         for e in events:
             if isinstance(e, TextDelta) and e.choice == 0:
-                text = v.joiner.feed(e.text)
+                text = joiner.feed(e.text)
                 if text:
                     out.append(TextDelta(text))
             else:
@@ -992,7 +999,7 @@ class StreamView(anywidget.AnyWidget):
     # ---- helpers ----------------------------------------------------------------------------
 
     @staticmethod
-    def _can_resume(source: Any) -> bool:
+    def _can_resume(source: object) -> TypeGuard[ParamsSource]:
         params = getattr(source, "params", None)
         return (
             getattr(source, "kind", None) == "chat"

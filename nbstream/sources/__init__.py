@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from nbstream.sources.base import (
     AOpened,
@@ -48,7 +48,7 @@ ACCEPTED = (
 )
 
 
-def _is_source(obj: Any) -> bool:
+def _is_source(obj: object) -> TypeGuard[Source]:
     return (
         hasattr(obj, "open")
         and hasattr(obj, "aopen")
