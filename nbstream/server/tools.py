@@ -201,7 +201,9 @@ def responses_tool_stream(
         seq += 1
         return wire.sse_data(payload, event=kind), True
 
-    def response(status: str, output: list, usage: dict | None) -> dict[str, Any]:
+    def response(
+        status: str, output: list[dict[str, Any]], usage: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return wire.response_object(
             response_id=response_id,
             model=model,

@@ -192,6 +192,15 @@ class AOpened:
         return end() if end is not None else []
 
 
+class Adapter(Protocol):
+    """Turns one item of a stream (an SDK chunk or event) into events."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def handle(self, item: Any) -> list[Event]: ...
+
+
 @runtime_checkable
 class Source(Protocol):
     """Anything :class:`~nbstream.run.StreamRun` can drive (read-only attributes: a class
