@@ -44,7 +44,7 @@ def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:
     for tool in body.get("tools") or []:
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             continue
-        spec = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        spec: dict[str, Any] = tool["function"] if isinstance(tool.get("function"), dict) else tool
         if isinstance(spec.get("name"), str):
             out.append({"name": spec["name"], "parameters": spec.get("parameters") or {}})
     return out
