@@ -97,7 +97,7 @@ def chat(
     elif isinstance(prompt_or_messages, Sequence) and all(
         isinstance(m, dict) for m in prompt_or_messages
     ):
-        messages = [dict(m) for m in prompt_or_messages]
+        messages = [dict(m) for m in prompt_or_messages if isinstance(m, dict)]  # all are
     else:
         raise TypeError(
             "chat() takes a prompt string or a list of messages like "

@@ -261,7 +261,7 @@ def compare(
     return board
 
 
-def _stream_starter(source: Any, format: str) -> Callable[[], Any]:  # noqa: A002
+def _stream_starter(source: Any, format: Format) -> Callable[[], Any]:  # noqa: A002
     import nbstream
 
     return lambda: nbstream.stream(source, format=format, background=True, display=False)
@@ -270,10 +270,10 @@ def _stream_starter(source: Any, format: str) -> Callable[[], Any]:  # noqa: A00
 def _chat_starter(
     prompt: Any,
     model: str | None,
-    api: str,
+    api: Literal["chat", "responses"],
     system: str | None,
     client: Any,
-    format: str,  # noqa: A002
+    format: Format,  # noqa: A002
     params: dict[str, Any],
 ) -> Callable[[], Any]:
     import nbstream
