@@ -48,7 +48,11 @@ from nbstream.state import ChoiceState, ToolCall
 from nbstream.surrogates import valid_obj
 
 if TYPE_CHECKING:
+    from nbstream.metrics import Metrics
+    from nbstream.resilience import Resilience
     from nbstream.resume import OverlapJoiner
+    from nbstream.run import Hook, RetryPolicy
+    from nbstream.sources import SourceLike
     from nbstream.sources.base import ParamsSource
 
 STATIC = Path(__file__).parent / "static"
@@ -284,14 +288,14 @@ class StreamView(anywidget.AnyWidget):
 
     def __init__(
         self,
-        source: Any = None,
+        source: SourceLike | None = None,
         *,
         format: str = "markdown",  # noqa: A002 - the public option's name
         language: str = "",
         max_fps: float = DEFAULT_MAX_FPS,
-        hooks: Sequence[Any] = (),
-        retry: Any = None,
-        resilience: Any = None,
+        hooks: Sequence[Hook] = (),
+        retry: RetryPolicy | None = None,
+        resilience: Resilience | None = None,
         clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
@@ -361,7 +365,7 @@ class StreamView(anywidget.AnyWidget):
         return v.run.log if v is not None else None
 
     @property
-    def metrics(self) -> Any:
+    def metrics(self) -> Metrics | None:
         """The newest version's :class:`~nbstream.metrics.Metrics` (TTFT, tokens/s, usage...)."""
         v = self._current()
         return v.run.metrics if v is not None else None

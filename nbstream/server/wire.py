@@ -27,7 +27,9 @@ def sse_data(obj: Any, event: str | None = None) -> bytes:
     return f"{head}data: {_dumps(obj)}\n\n".encode()
 
 
-def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     """OpenAI's error envelope."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 

@@ -24,7 +24,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from nbstream.events import Event
 from nbstream.redact import register_client
-from nbstream.sources.base import AOpened, Adapter, Opened, ResponseMeta, select_headers
+from nbstream.sources.base import Adapter, AOpened, Opened, ResponseMeta, select_headers
 from nbstream.sources.openai_chat import ChatAdapter
 from nbstream.sources.openai_responses import ResponsesAdapter
 
