@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, the one command the README gives and CI (.ci/run) runs: set up what the
 # tests need (scripts/setup.sh --browser: .venv, nbstream editable with its test extras and a
-# fresh widget bundle, npm packages, Debian's Chromium), then lint, the JavaScript unit tests, the
+# fresh widget bundle, npm packages, Debian's Chromium), then lint and type-check (ruff, mypy strict), the JavaScript unit tests, the
 # Python tests (real kernels, real HTTP, real JupyterLab and Notebook 7 in headless Chromium), and
 # every tutorial notebook executed and compared by nbval.
 #
@@ -22,6 +22,9 @@ PYTHON=.venv/bin/python
 section "ruff"
 "$PYTHON" -m ruff check .
 "$PYTHON" -m ruff format --check .
+
+section "mypy (strict, configured in pyproject.toml)"
+"$PYTHON" -m mypy
 
 section "JavaScript unit tests (npm test)"
 npm test
