@@ -223,7 +223,7 @@ class StreamMagics(Magics):
 
     shell: InteractiveShell  # always set: the magics are only made by load_ipython_extension
 
-    def __init__(self, shell: Any, config: Stream) -> None:
+    def __init__(self, shell: InteractiveShell, config: Stream) -> None:
         super().__init__(shell)
         self.settings = config
         self.conversations = Conversations()
@@ -529,7 +529,7 @@ def when_done(view: Any, fn: Any) -> None:
     check()
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: Any) -> None:  # IPython mistypes .configurables
     """Register ``%%stream`` / ``%stream`` and the ``Stream`` configurable for ``%config``."""
     config = Stream(parent=ipython)
     if not any(isinstance(c, Stream) for c in ipython.configurables):
