@@ -15,26 +15,31 @@ every cell has run: there it means background (see :mod:`nbstream.frontends`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nbstream import frontends
 from nbstream.coalesce import DEFAULT_MAX_FPS
 from nbstream.widget import StreamView
 
+if TYPE_CHECKING:
+    from nbstream.resilience import Resilience
+    from nbstream.run import Hook, RetryPolicy
+    from nbstream.sources import SourceLike
+
 Format = Literal["markdown", "text", "code"]
 
 
 def stream(
-    source: Any,
+    source: SourceLike,
     *,
     format: Format = "markdown",  # noqa: A002 - the option's natural name
     language: str = "",
     background: bool | None = None,
     display: bool = True,
     max_fps: float = DEFAULT_MAX_FPS,
-    hooks: Sequence[Any] = (),
-    retry: Any = None,
-    resilience: Any = "default",
+    hooks: Sequence[Hook] = (),
+    retry: RetryPolicy | None = None,
+    resilience: Resilience | Literal["default"] | None = "default",
 ) -> StreamView:
     """Show ``source`` streaming live and return its :class:`StreamView`.
 
@@ -80,13 +85,13 @@ def chat(
     prompt_or_messages: str | Sequence[dict[str, Any]],
     *,
     model: str | None = None,
-    client: Any = None,
+    client: object | None = None,
     api: Literal["chat", "responses"] = "chat",
     system: str | None = None,
     format: Format = "markdown",  # noqa: A002
     background: bool | None = None,
     display: bool = True,
-    resilience: Any = "default",
+    resilience: Resilience | Literal["default"] | None = "default",
     **params: Any,
 ) -> StreamView:
     """Ask a model and show the answer live: ``nbstream.chat("Explain SSE", model="gpt-4o-mini")``.
@@ -107,7 +112,7 @@ def chat(
     elif isinstance(prompt_or_messages, Sequence) and all(
         isinstance(m, dict) for m in prompt_or_messages
     ):
-        messages = [dict(m) for m in prompt_or_messages]
+        messages = [dict(m) for m in prompt_or_messages if isinstance(m, dict)]  # all are
     else:
         raise TypeError(
             "chat() takes a prompt string or a list of messages like "
@@ -134,7 +139,7 @@ def chat(
     )
 
 
-def _check_resilience(value: Any) -> Any:
+def _check_resilience(value: object) -> Resilience | None:
     """The resilience layer to use; a wrong value is refused here, before any widget is shown."""
     from nbstream.resilience import Resilience
 
