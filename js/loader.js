@@ -23,13 +23,10 @@ function fromKernel(model) {
   let load = loads.get(VERSION);
   if (!load) {
     load = (async () => {
-      const id = String(model.get("bundle") ?? "").replace(/^IPY_MODEL_/, "");
-      const bundle = await model.widget_manager.get_model(id);
-      const style = document.createElement("style");
-      style.dataset.nbstream = VERSION;
-      style.textContent = bundle.get("css") ?? "";
-      document.head.append(style);
-      const url = URL.createObjectURL(new Blob([bundle.get("js")], { type: "text/javascript" }));
+      const code = await fromBundleModel(model).catch(() => askKernel(model));
+      CSS.set(VERSION, code.css ?? "");
+      addStyle(document.head);
+      const url = URL.createObjectURL(new Blob([code.js], { type: "text/javascript" }));
       try {
         return (await import(/* webpackIgnore: true */ /* @vite-ignore */ url)).default;
       } finally {
@@ -40,6 +37,45 @@ function fromKernel(model) {
     load.catch(() => loads.delete(VERSION)); // a later view may try again
   }
   return load;
+}
+
+const CSS = new Map(); // version -> the bundle's styles, once loaded
+
+/** The bundle's styles into `parent` (the page's head, or the shadow root a frontend such as
+ * marimo renders each widget in: the page's styles do not reach inside), once per parent. */
+function addStyle(parent) {
+  if (!parent || !CSS.has(VERSION) || parent.querySelector?.(`style[data-nbstream="${VERSION}"]`)) return;
+  const style = document.createElement("style");
+  style.dataset.nbstream = VERSION;
+  style.textContent = CSS.get(VERSION);
+  parent.append(style);
+}
+
+/** A view rendered inside a shadow root gets the styles there (once `el` is in the page). */
+function styleShadow(el, tries = 0) {
+  const root = el.getRootNode?.();
+  if (typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot) addStyle(root);
+  else if (!el.isConnected && tries < 120) requestAnimationFrame(() => styleShadow(el, tries + 1));
+}
+
+/** The shared bundle model (trait `bundle` = "IPY_MODEL_<id>"), through the widget manager. */
+async function fromBundleModel(model) {
+  const id = String(model.get("bundle") ?? "").replace(/^IPY_MODEL_/, "");
+  const bundle = await model.widget_manager.get_model(id);
+  return { js: bundle.get("js"), css: bundle.get("css") };
+}
+
+/** A frontend without ipywidgets' widget manager (e.g. marimo): ask the view's kernel object. */
+function askKernel(model) {
+  return new Promise((resolve) => {
+    const onMessage = (msg) => {
+      if (msg?.type !== "bundle") return;
+      model.off("msg:custom", onMessage);
+      resolve({ js: msg.js, css: msg.css });
+    };
+    model.on("msg:custom", onMessage);
+    model.send({ type: "bundle" });
+  });
 }
 
 async function widget(model) {
@@ -74,6 +110,7 @@ export default {
       fallback(ctx.model, ctx.el, error);
       return undefined;
     }
+    styleShadow(ctx.el);
     return w.render?.(ctx);
   },
 };

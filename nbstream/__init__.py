@@ -42,6 +42,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
     from nbstream.api import chat, stream
     from nbstream.errors import NbstreamError
     from nbstream.hooks import KeywordHook, OpenAIModerationHook
@@ -65,7 +67,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'nbstream' has no attribute {name!r}")
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext nbstream``: register the ``%%stream`` / ``%stream`` magics."""
     from nbstream.magic import load_ipython_extension as _load
 

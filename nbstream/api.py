@@ -1,6 +1,8 @@
 """Public entry points: ``stream()`` shows any stream live; ``chat()`` asks a model and shows it.
 
-Two modes, because the kernel allows two (see the facts on button clicks while a cell runs):
+Two modes, because the kernel allows two (see the facts on button clicks while a cell runs);
+``background=None`` (the default) means waiting, except in Voila, whose page appears only once
+every cell has run: there it means background (see :mod:`nbstream.frontends`).
 
 - waiting (default): the cell runs the stream to the end, so Run All, ``--out`` and headless
   nbval/nbclient runs capture the whole answer. The notebook's interrupt (■) acts as Stop. The
@@ -13,25 +15,31 @@ Two modes, because the kernel allows two (see the facts on button clicks while a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from nbstream import frontends
 from nbstream.coalesce import DEFAULT_MAX_FPS
 from nbstream.widget import StreamView
+
+if TYPE_CHECKING:
+    from nbstream.resilience import Resilience
+    from nbstream.run import Hook, RetryPolicy
+    from nbstream.sources import SourceLike
 
 Format = Literal["markdown", "text", "code"]
 
 
 def stream(
-    source: Any,
+    source: SourceLike,
     *,
     format: Format = "markdown",  # noqa: A002 - the option's natural name
     language: str = "",
-    background: bool = False,
+    background: bool | None = None,
     display: bool = True,
     max_fps: float = DEFAULT_MAX_FPS,
-    hooks: Sequence[Any] = (),
-    retry: Any = None,
-    resilience: Any = "default",
+    hooks: Sequence[Hook] = (),
+    retry: RetryPolicy | None = None,
+    resilience: Resilience | Literal["default"] | None = "default",
 ) -> StreamView:
     """Show ``source`` streaming live and return its :class:`StreamView`.
 
@@ -39,13 +47,17 @@ def stream(
     zero-argument callable returning one (re-runnable: Regenerate works), an (async) iterable of
     ``str``, a ``ChatRequest``/``ResponsesRequest``, a ``ChunkLog`` or a ``.jsonl`` log path.
     ``format``: ``markdown`` (default), ``text`` or ``code`` (with ``language``).
-    ``background=False`` runs to the end before returning; ``True`` returns at once.
+    ``background=False`` runs to the end before returning; ``True`` returns at once; ``None``
+    (default) waits, except where a waiting cell cannot show it live (Voila): there at once.
     ``display=False`` does not display the widget (scripts, tests, composing layouts).
     ``resilience``: a :class:`nbstream.resilience.Resilience` (retries before the first token,
     rate-limit queue, stall timeouts, ``on_chunk`` moderation hooks, budget); the default one
     when not given; ``None`` turns the layer off.
     """
     resilience = _check_resilience(resilience)
+    kind = frontends.frontend()
+    if background is None:
+        background = not frontends.waits_live(kind)
     view = StreamView(
         source,
         format=format,
@@ -55,10 +67,13 @@ def stream(
         retry=retry,
         resilience=resilience,
         # the mode it is about to run in, in the widget's first state: starting costs no message
-        mode="background" if background else "blocking",
+        mode="background" if background else _waiting_mode(kind),
     )
-    shown = display and _in_ipython()
-    if shown:
+    shown = display and kind in ("ipython", "voila", "marimo")
+    if shown and kind == "marimo":
+        frontends.display_marimo(view)  # no notebook outputs to write: the widget alone
+        shown = False
+    elif shown:
         view._display_live(waiting=not background)
     view.start(background=background)
     if shown and not background:
@@ -70,13 +85,13 @@ def chat(
     prompt_or_messages: str | Sequence[dict[str, Any]],
     *,
     model: str | None = None,
-    client: Any = None,
+    client: object | None = None,
     api: Literal["chat", "responses"] = "chat",
     system: str | None = None,
     format: Format = "markdown",  # noqa: A002
-    background: bool = False,
+    background: bool | None = None,
     display: bool = True,
-    resilience: Any = "default",
+    resilience: Resilience | Literal["default"] | None = "default",
     **params: Any,
 ) -> StreamView:
     """Ask a model and show the answer live: ``nbstream.chat("Explain SSE", model="gpt-4o-mini")``.
@@ -97,7 +112,7 @@ def chat(
     elif isinstance(prompt_or_messages, Sequence) and all(
         isinstance(m, dict) for m in prompt_or_messages
     ):
-        messages = [dict(m) for m in prompt_or_messages]
+        messages = [dict(m) for m in prompt_or_messages if isinstance(m, dict)]  # all are
     else:
         raise TypeError(
             "chat() takes a prompt string or a list of messages like "
@@ -124,7 +139,7 @@ def chat(
     )
 
 
-def _check_resilience(value: Any) -> Any:
+def _check_resilience(value: object) -> Resilience | None:
     """The resilience layer to use; a wrong value is refused here, before any widget is shown."""
     from nbstream.resilience import Resilience
 
@@ -155,9 +170,7 @@ def _default_model() -> str:
     )
 
 
-def _in_ipython() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return get_ipython() is not None
+def _waiting_mode(kind: str) -> str:
+    """The widget's mode while a cell waits: ``await`` where Stop clicks reach the widget while
+    the cell runs (marimo), else ``blocking`` (the widget asks for the kernel interrupt)."""
+    return "await" if kind == "marimo" else "blocking"

@@ -74,7 +74,7 @@ def insert_cell(source: str, *, replace: bool = False) -> None:
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-        get_ipython = None  # type: ignore[assignment]
+        get_ipython = None
     shell = get_ipython() if get_ipython is not None else None
     if shell is None:
         raise RuntimeError(

@@ -220,14 +220,14 @@ def _piece(event: Event) -> tuple[PartKey, str, dict[str, Any]] | None:
     if isinstance(event, ReasoningDelta):
         return PartKey(event.choice, "reasoning"), event.text, {}
     if isinstance(event, ToolCallDelta):
-        meta = {
+        meta: dict[str, Any] = {
             k: v
             for k, v in (("id", event.id), ("name", event.name), ("type", event.kind))
             if v is not None
         }
         return PartKey(event.choice, "tool", event.index), event.arguments, meta
     if isinstance(event, HostedToolDelta):
-        fields = (
+        fields: tuple[tuple[str, object], ...] = (
             ("type", event.kind),
             ("id", event.id),
             ("status", event.status),

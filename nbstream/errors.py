@@ -18,7 +18,7 @@ import socket
 import ssl
 import sys
 import urllib.parse
-from typing import Any
+from typing import Any, TypedDict
 
 from nbstream.redact import redact_text
 
@@ -103,6 +103,14 @@ class ServerError(NbstreamError):
     kind = "server_error"
 
 
+class _Common(TypedDict):
+    """The keyword arguments every error made from an SDK exception shares."""
+
+    status: int | None
+    request_id: str | None
+    original: str | None
+
+
 def _os_detail(chain: list[BaseException]) -> str:
     """The first operating-system error's text in the chain (DNS, TLS, socket), or ""."""
     for e in chain:
@@ -171,7 +179,7 @@ def explain(
     request_id = getattr(exc, "request_id", None)
     where = base_url or _url_of(exc) or "the server"
     server_says = _server_message(exc)
-    common = {"status": status, "request_id": request_id, "original": original}
+    common: _Common = {"status": status, "request_id": request_id, "original": original}
     text = str(exc)
 
     missing = "must be set" in text or "missing credentials" in text.lower()

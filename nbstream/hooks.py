@@ -128,13 +128,13 @@ class HookSet:
         """
         found: list[Flag] = []
         whole = text if isinstance(text, str) else None
-        text_so_far = text if whole is None else (lambda: whole)
+        text_so_far: Callable[[], str] = text if not isinstance(text, str) else (lambda: text)
         for hook, on_delta in self._calls:
             if on_delta is not None:
                 flag = on_delta(delta, text_so_far)
             else:
                 if whole is None:
-                    whole = text_so_far()  # type: ignore[operator]
+                    whole = text_so_far()
                 flag = hook.on_chunk(delta, whole)
             if flag is not None:
                 found.append(flag)

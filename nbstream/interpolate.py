@@ -123,9 +123,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _field_name_split(field_name: str) -> tuple[Any, Any]:
-    import _string  # string.Formatter's own parser (the same rules as str.format)
+    # string.Formatter's own parser (the same rules as str.format); CPython's, without a stub
+    import _string  # type: ignore[import-not-found]
 
-    return _string.formatter_field_name_split(field_name)  # type: ignore[attr-defined]
+    first, rest = _string.formatter_field_name_split(field_name)
+    return first, rest
 
 
 def _plain_attribute(obj: Any, name: str, shown: str) -> Any:

@@ -319,9 +319,10 @@ class ChunkLog:
         return self._line(rec, pos) + "\n"
 
     def _record(self, rec: Any, pos: int = -1) -> dict[str, Any]:
-        if type(rec) is tuple:
-            return json.loads(self._line(rec, pos))
-        return redact_obj(rec)
+        record: dict[str, Any] = (
+            json.loads(self._line(rec, pos)) if type(rec) is tuple else redact_obj(rec)
+        )
+        return record
 
     def __len__(self) -> int:
         return self._spilled + len(self._mem)

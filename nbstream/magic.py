@@ -16,7 +16,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -27,6 +27,9 @@ from traitlets.config import Configurable
 from nbstream.conversations import Conversations
 from nbstream.interpolate import InterpolationError, fill
 from nbstream.output import start_detached
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 FORMATS = ("markdown", "text", "code")
 APIS = ("chat", "responses")
@@ -77,9 +80,9 @@ class Invocation:
     system: str | None
     temperature: float | None
     max_tokens: int | None
-    format: str
+    format: Literal["markdown", "text", "code"]
     base_url: str | None
-    api: str
+    api: Literal["chat", "responses"]
     out: str | None
     view: str | None
     chat: str | None
@@ -176,9 +179,10 @@ def check(args: Any, config: Stream) -> Invocation:
         system=args.system if args.system is not None else config.system,
         temperature=temperature,
         max_tokens=max_tokens,
-        format=args.format or config.format,
+        # argparse's choices and the Enum traits admit only FORMATS / APIS
+        format=cast('Literal["markdown", "text", "code"]', args.format or config.format),
         base_url=args.base_url or config.base_url,
-        api=args.api or config.api,
+        api=cast('Literal["chat", "responses"]', args.api or config.api),
         out=args.out,
         view=args.view,
         chat=args.chat,
@@ -217,7 +221,9 @@ def check(args: Any, config: Stream) -> Invocation:
 class StreamMagics(Magics):
     """The ``%%stream`` and ``%stream`` magics, registered by ``%load_ext nbstream``."""
 
-    def __init__(self, shell: Any, config: Stream) -> None:
+    shell: InteractiveShell  # always set: the magics are only made by load_ipython_extension
+
+    def __init__(self, shell: InteractiveShell, config: Stream) -> None:
         super().__init__(shell)
         self.settings = config
         self.conversations = Conversations()
@@ -523,7 +529,7 @@ def when_done(view: Any, fn: Any) -> None:
     check()
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: Any) -> None:  # IPython mistypes .configurables
     """Register ``%%stream`` / ``%stream`` and the ``Stream`` configurable for ``%config``."""
     config = Stream(parent=ipython)
     if not any(isinstance(c, Stream) for c in ipython.configurables):

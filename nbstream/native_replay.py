@@ -140,8 +140,7 @@ class RecordingServer:
 
     @property
     def root(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.httpd.server_port}"  # bound to 127.0.0.1 above
 
     def url(self, name: str) -> str:
         """The base URL to give an SDK to stream the recording ``name``."""

@@ -58,6 +58,7 @@ def widget_reference(widget: Any) -> dict[str, Any]:
 
     base = anywidget.AnyWidget if isinstance(widget, anywidget.AnyWidget) else ipywidgets.Widget
     bundle = base._repr_mimebundle_(widget)
+    assert bundle is not None  # None only for a widget without a view (not ours)
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     return dict(data[WIDGET_MIME])
 

@@ -345,12 +345,11 @@ class Limiter:
         if new_reset_s is None:
             return new_remaining, reset_at
         new_reset_at = now + new_reset_s + self.reset_margin_s
-        same_window = (
+        if (  # the same window
             remaining is not None
             and reset_at is not None
             and new_reset_at <= reset_at + 0.05 + 0.1 * new_reset_s
-        )
-        if same_window:
+        ):
             return min(remaining, new_remaining), max(reset_at, new_reset_at)
         return new_remaining, new_reset_at
 

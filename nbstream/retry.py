@@ -162,9 +162,7 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
     if value:
         try:
             parsed = email.utils.parsedate_to_datetime(str(value))
-        except (TypeError, ValueError, IndexError):
-            return None
-        if parsed is None:
+        except (TypeError, ValueError, IndexError):  # Python >= 3.10 raises, never returns None
             return None
         wall = time.time() if now is None else now
         return max(0.0, parsed.timestamp() - wall)

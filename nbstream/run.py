@@ -256,8 +256,8 @@ class StreamRun:
                 self.reads_watched = bool(hooks and watch is not None and watch(*hooks))
                 with self._lock:
                     self._opened = opened
-                if self._stop_requested:
-                    opened.close()
+                if self._stop_requested:  # set by stop() on another thread while open() ran
+                    opened.close()  # type: ignore[unreachable]  # (mypy keeps the check above)
                     raise _Stopped
                 self._record_meta(opened, attempt, t0)
                 self._consume_sync(opened, attempt, t0)

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Generator, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nbstream import output, static_copy
 from nbstream.output import start_detached
+
+if TYPE_CHECKING:
+    from nbstream.log import ChunkLog
+    from nbstream.metrics import Metrics
+    from nbstream.sources import SourceLike
+    from nbstream.widget import StreamView
 
 Format = Literal["markdown", "text", "code"]
 
@@ -24,7 +30,7 @@ class Comparison:
     ``stop()`` stops every column; ``wait()`` (or ``await comparison``) waits for all of them.
     """
 
-    def __init__(self, views: Sequence[Any], labels: Sequence[str]) -> None:
+    def __init__(self, views: Sequence[StreamView], labels: Sequence[str]) -> None:
         if len(views) != len(labels):
             raise ValueError("one label per view")
         self.views = list(views)
@@ -45,12 +51,12 @@ class Comparison:
         return [view.status for view in self.views]
 
     @property
-    def logs(self) -> list[Any]:
+    def logs(self) -> list[ChunkLog | None]:
         """Each column's chunk log."""
         return [view.log for view in self.views]
 
     @property
-    def metrics(self) -> list[Any]:
+    def metrics(self) -> list[Metrics | None]:
         """Each column's metrics (time to first token, tokens per second, usage...)."""
         return [view.metrics for view in self.views]
 
@@ -82,7 +88,7 @@ class Comparison:
     def __len__(self) -> int:
         return len(self.views)
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: int) -> StreamView:
         return self.views[index]
 
     def __repr__(self) -> str:
@@ -170,11 +176,11 @@ def compare(
     *,
     models: Sequence[str | None] | None = None,
     n: int = 1,
-    sources: Sequence[Any] | None = None,
+    sources: Sequence[SourceLike] | None = None,
     labels: Sequence[str] | None = None,
     api: Literal["chat", "responses"] = "chat",
     system: str | None = None,
-    client: Any = None,
+    client: object | None = None,
     format: Format = "markdown",  # noqa: A002 - the option's natural name
     background: bool = False,
     display: bool = True,
@@ -261,7 +267,7 @@ def compare(
     return board
 
 
-def _stream_starter(source: Any, format: str) -> Callable[[], Any]:  # noqa: A002
+def _stream_starter(source: Any, format: Format) -> Callable[[], Any]:  # noqa: A002
     import nbstream
 
     return lambda: nbstream.stream(source, format=format, background=True, display=False)
@@ -270,10 +276,10 @@ def _stream_starter(source: Any, format: str) -> Callable[[], Any]:  # noqa: A00
 def _chat_starter(
     prompt: Any,
     model: str | None,
-    api: str,
+    api: Literal["chat", "responses"],
     system: str | None,
     client: Any,
-    format: str,  # noqa: A002
+    format: Format,  # noqa: A002
     params: dict[str, Any],
 ) -> Callable[[], Any]:
     import nbstream

@@ -263,9 +263,10 @@ class AnswerState:
 
     def apply(self, events: list[Event]) -> None:
         """Fold events into the state (the hot path: plain attribute work, no copies)."""
+        # ``type(ev) is C``, not isinstance or ``match`` (the events are final dataclasses): the
+        # cheapest test per branch, and one the type checker narrows ``ev`` on.
         for ev in events:
-            cls = type(ev)
-            if cls is TextDelta:
+            if type(ev) is TextDelta:
                 c = (
                     self.choice(ev.choice)
                     if ev.choice >= len(self.choices)
@@ -277,19 +278,19 @@ class AnswerState:
                     c._text_blocks = _compact(parts, c._text_blocks)
                 c.chars += len(ev.text)
                 self.first_content = True
-            elif cls is ReasoningDelta:
+            elif type(ev) is ReasoningDelta:
                 c = self.choice(ev.choice)
                 parts = c._reasoning
                 parts.append(ev.text)
                 if len(parts) - c._reasoning_blocks >= COMPACT_EVERY:
                     c._reasoning_blocks = _compact(parts, c._reasoning_blocks)
                 self.first_content = True
-            elif cls is RefusalDelta:
+            elif type(ev) is RefusalDelta:
                 c = self.choice(ev.choice)
                 c._refusal.append(ev.text)
                 c.chars += len(ev.text)
                 self.first_content = True
-            elif cls is ToolCallDelta:
+            elif type(ev) is ToolCallDelta:
                 call = self.choice(ev.choice).tool(ev.index)
                 if ev.id:
                     call.id = ev.id
@@ -300,31 +301,31 @@ class AnswerState:
                 if ev.kind:
                     call.kind = ev.kind
                 self.first_content = True
-            elif cls is Finished:
+            elif type(ev) is Finished:
                 self.choice(ev.choice).finish_reason = ev.reason
-            elif cls is HostedToolDelta:
+            elif type(ev) is HostedToolDelta:
                 c = self.choice(ev.choice)
                 tools = c.hosted_tools
                 while len(tools) <= ev.index:
                     tools.append(HostedTool(len(tools), ev.kind))
                 tools[ev.index]._apply(ev)
                 self.first_content = True
-            elif cls is Citation:
+            elif type(ev) is Citation:
                 c = self.choice(ev.choice)
                 if ev.index >= len(c.citations):  # the adapter numbers each source once
                     c.citations.append(ev)
-            elif cls is Usage:
+            elif type(ev) is Usage:
                 self.usage = ev
-            elif cls is LogprobsDelta:
+            elif type(ev) is LogprobsDelta:
                 c = self.choice(ev.choice)
                 (c.logprobs if ev.kind == "content" else c.refusal_logprobs).extend(ev.tokens)
-            elif cls is ContentFilter:
+            elif type(ev) is ContentFilter:
                 if ev.choice is None:
                     self.prompt_filter.append(ev.results)
                 else:
                     self.choice(ev.choice).content_filter.append(ev.results)
-            elif cls is Started:
+            elif type(ev) is Started:
                 self.model = ev.model or self.model
                 self.response_id = ev.response_id or self.response_id
-            elif cls is Failed:
+            elif type(ev) is Failed:
                 self.error = ev

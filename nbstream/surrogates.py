@@ -59,11 +59,12 @@ def valid_obj(obj: Any) -> Any:
 
 def _text_of(event: Any) -> str | None:
     cls = type(event)
+    text: str | None = None
     if cls is ToolCallDelta:
-        return event.arguments
-    if cls in _TEXT_EVENTS:
-        return event.text
-    return None
+        text = event.arguments
+    elif cls in _TEXT_EVENTS:
+        text = event.text
+    return text
 
 
 class SurrogateMender:
@@ -121,6 +122,9 @@ def _key(event: Any) -> tuple[Any, ...]:
 
 
 def _with_text(event: Any, text: str) -> Event:
+    mended: Event
     if type(event) is ToolCallDelta:
-        return dataclasses.replace(event, arguments=text)
-    return dataclasses.replace(event, text=text)
+        mended = dataclasses.replace(event, arguments=text)
+    else:
+        mended = dataclasses.replace(event, text=text)
+    return mended

@@ -24,13 +24,13 @@ import traceback
 import uuid
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import anywidget
 import ipywidgets
 import traitlets
 
-from nbstream import output, protocol, static_copy
+from nbstream import frontends, output, protocol, static_copy
 from nbstream.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
 from nbstream.events import (
     Event,
@@ -46,6 +46,14 @@ from nbstream.run import FINAL, StreamRun
 from nbstream.sources import to_source
 from nbstream.state import ChoiceState, ToolCall
 from nbstream.surrogates import valid_obj
+
+if TYPE_CHECKING:
+    from nbstream.metrics import Metrics
+    from nbstream.resilience import Resilience
+    from nbstream.resume import OverlapJoiner
+    from nbstream.run import Hook, RetryPolicy
+    from nbstream.sources import SourceLike
+    from nbstream.sources.base import ParamsSource
 
 STATIC = Path(__file__).parent / "static"
 _BUNDLE = STATIC / "widget.js"
@@ -185,7 +193,7 @@ class _Version:
         self.index = index
         self.run = run
         self.prefix = prefix  # resumed versions start with the partial answer
-        self.joiner: Any = None  # resume.OverlapJoiner for resumed versions
+        self.joiner: OverlapJoiner | None = None  # for resumed versions
         # what went out in frames, per part: for text and reasoning only the length (their text
         # is a prefix of what the run's state - or the resume joiner - holds: no second copy of a
         # long answer), for the other parts the pieces themselves
@@ -195,7 +203,7 @@ class _Version:
         self.seq = 0
         self.coalescer: Coalescer | None = None
         self.gate = _TailGate()
-        self.done = concurrent.futures.Future()
+        self.done: concurrent.futures.Future[str] = concurrent.futures.Future()
         self.task: asyncio.Task[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
@@ -232,7 +240,7 @@ class _Version:
             if cls is ReasoningDelta:
                 if self.thinking_from is None:
                     self.thinking_from = self.clock()
-            elif cls in (TextDelta, RefusalDelta, ToolCallDelta) and e.choice == 0:
+            elif isinstance(e, (TextDelta, RefusalDelta, ToolCallDelta)) and e.choice == 0:
                 self.thinking_until = self.clock() if self.thinking_from is not None else -1.0
                 return
 
@@ -280,14 +288,14 @@ class StreamView(anywidget.AnyWidget):
 
     def __init__(
         self,
-        source: Any = None,
+        source: SourceLike | None = None,
         *,
         format: str = "markdown",  # noqa: A002 - the public option's name
         language: str = "",
         max_fps: float = DEFAULT_MAX_FPS,
-        hooks: Sequence[Any] = (),
-        retry: Any = None,
-        resilience: Any = None,
+        hooks: Sequence[Hook] = (),
+        retry: RetryPolicy | None = None,
+        resilience: Resilience | None = None,
         clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
@@ -357,7 +365,7 @@ class StreamView(anywidget.AnyWidget):
         return v.run.log if v is not None else None
 
     @property
-    def metrics(self) -> Any:
+    def metrics(self) -> Metrics | None:
         """The newest version's :class:`~nbstream.metrics.Metrics` (TTFT, tokens/s, usage...)."""
         v = self._current()
         return v.run.metrics if v is not None else None
@@ -525,7 +533,8 @@ class StreamView(anywidget.AnyWidget):
             return
         self._outputs.show(waiting=False)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+    # IPython takes a bare data dict as well as anywidget's (data, metadata) pair
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         """The live output's data (for tools that ask for a bundle rather than display it)."""
         data, _metadata = output.live_output(self, [{"uid": self.uid}])
         return data
@@ -662,8 +671,9 @@ class StreamView(anywidget.AnyWidget):
         return self
 
     def _run_blocking(self, v: _Version) -> None:
-        """Waiting mode: the cell ends when the stream ends. Interrupt (■) acts as Stop."""
-        self.mode = "blocking"
+        """Waiting mode: the cell ends when the stream ends. Interrupt (■) acts as Stop; in
+        marimo the Stop button too (its clicks reach the widget while the cell runs)."""
+        self.mode = "await" if frontends.frontend() == "marimo" else "blocking"
         run = v.run
         try:
             if run.source.supports_sync or _running_loop() is None:
@@ -765,10 +775,12 @@ class StreamView(anywidget.AnyWidget):
 
     def _join(self, v: _Version, events: list[Event]) -> list[Event]:
         """Resumed versions: drop the continuation's repetition of the partial answer."""
+        joiner = v.joiner
+        assert joiner is not None  # only called for resumed versions
         out: list[Event] = []
         for e in events:
             if isinstance(e, TextDelta) and e.choice == 0:
-                text = v.joiner.feed(e.text)
+                text = joiner.feed(e.text)
                 if text:
                     out.append(TextDelta(text))
             else:
@@ -936,6 +948,11 @@ class StreamView(anywidget.AnyWidget):
             self._send_msg({"type": protocol.ERROR, "message": str(exc)})
             return
         kind = msg["type"]
+        if kind == protocol.BUNDLE:  # from the loader, before the widget (and its document) runs
+            bundle = _shared_bundle()
+            if bundle is not None:
+                self._send_msg({"type": protocol.BUNDLE, "js": bundle.js, "css": bundle.css})
+            return
         try:
             self._frontend_ready = True  # any message proves a frontend holds the document
             if kind == protocol.STOP:
@@ -992,7 +1009,7 @@ class StreamView(anywidget.AnyWidget):
     # ---- helpers ----------------------------------------------------------------------------
 
     @staticmethod
-    def _can_resume(source: Any) -> bool:
+    def _can_resume(source: object) -> TypeGuard[ParamsSource]:
         params = getattr(source, "params", None)
         return (
             getattr(source, "kind", None) == "chat"

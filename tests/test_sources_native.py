@@ -612,14 +612,18 @@ def test_compare_native_sources_side_by_side(srv: NativeServer) -> None:
 
 def test_stream_magic_with_a_native_client(srv: NativeServer) -> None:
     ipython = pytest.importorskip("IPython")
-    shell = ipython.core.interactiveshell.InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "nbstream")
-    name = "cohere-01-v2-text.sse"
-    shell.user_ns["co"] = cohere.ClientV2(api_key=KEY, base_url=srv.url(name))
-    shell.run_cell_magic("stream", "-m command --client co --out answer", "hi")
-    assert shell.user_ns["answer"] == expect(name).text
-    shell.run_cell_magic("stream", "-m command -m command --client co --out both", "hi")
-    assert shell.user_ns["both"] == [expect(name).text] * 2
+    shells = ipython.core.interactiveshell.InteractiveShell
+    shell = shells.instance()
+    try:
+        shell.run_line_magic("load_ext", "nbstream")
+        name = "cohere-01-v2-text.sse"
+        shell.user_ns["co"] = cohere.ClientV2(api_key=KEY, base_url=srv.url(name))
+        shell.run_cell_magic("stream", "-m command --client co --out answer", "hi")
+        assert shell.user_ns["answer"] == expect(name).text
+        shell.run_cell_magic("stream", "-m command -m command --client co --out both", "hi")
+        assert shell.user_ns["both"] == [expect(name).text] * 2
+    finally:
+        shells.clear_instance()  # later tests run outside IPython, as a script does
 
 
 def test_ollama_error_line_mid_stream(srv: NativeServer, tmp_path: Any) -> None:

@@ -394,3 +394,17 @@ def test_final_frame_carries_reason_and_short_keys(local_server):
         and last["metrics"] == view.snapshot["versions"][0]["metrics"]
     )
     assert view.snapshot["versions"][0]["reason"] == "enough"
+
+
+def test_the_code_travels_once_per_kernel_and_on_request():
+    """Each view carries only the small loader; the bundle is one shared model per kernel, and a
+    frontend that cannot read that model asks the view for it (without claiming to be ready)."""
+    from nbstream.widget import _BUNDLE, _LOADER
+
+    first, second = StreamView(iter(["a"])), StreamView(iter(["b"]))
+    assert first.bundle is second.bundle and first.bundle.js == _BUNDLE.read_text("utf-8")
+    assert first._esm == _LOADER.read_text("utf-8") and len(first._esm) < 5_000
+    sent = capture(first)
+    first._on_frontend_msg(first, {"type": "bundle"}, [])
+    assert sent[-1]["type"] == "bundle" and sent[-1]["js"] == first.bundle.js
+    assert sent[-1]["css"] and first._frontend_ready is False

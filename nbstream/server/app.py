@@ -158,7 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------------------------
     def setup(self) -> None:
         app = self.server.app
-        self.timeout = app.request_timeout  # StreamRequestHandler applies it to the socket
+        # StreamRequestHandler applies it to the socket (typeshed declares it a ClassVar, but
+        # setup() reads it from the instance: per-server values need the instance attribute)
+        self.timeout = app.request_timeout  # type: ignore[misc]
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         app._connections.add(self.connection)
@@ -575,7 +577,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         else:
             response_id = "resp_" + ident_hex
-            shape = {
+            shape: dict[str, Any] = {
                 "response_id": response_id,
                 "model": base,
                 "created": created,
@@ -622,7 +624,7 @@ class _Handler(BaseHTTPRequestHandler):
         options = record.options or RequestOptions()
         headers = self.server.app._limiter_headers()
         calls = tools.plan_calls(body, count, ident)
-        common = {"model": base, "created": CREATED}
+        common: dict[str, Any] = {"model": base, "created": CREATED}
         if api == "chat":
             if not record.stream:
                 completion = wire.chat_completion(
@@ -647,7 +649,10 @@ class _Handler(BaseHTTPRequestHandler):
                 **common,
             )
         else:
-            extra = {"input_tokens": prompt_tokens, "instructions": body.get("instructions")}
+            extra: dict[str, Any] = {
+                "input_tokens": prompt_tokens,
+                "instructions": body.get("instructions"),
+            }
             if not record.stream:
                 full = tools.responses_tool_full(
                     calls, response_id="resp_" + ident, **common, **extra

@@ -44,7 +44,7 @@ def _functions(body: dict[str, Any]) -> list[dict[str, Any]]:
     for tool in body.get("tools") or []:
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             continue
-        spec = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        spec: dict[str, Any] = tool["function"] if isinstance(tool.get("function"), dict) else tool
         if isinstance(spec.get("name"), str):
             out.append({"name": spec["name"], "parameters": spec.get("parameters") or {}})
     return out
@@ -201,7 +201,9 @@ def responses_tool_stream(
         seq += 1
         return wire.sse_data(payload, event=kind), True
 
-    def response(status: str, output: list, usage: dict | None) -> dict[str, Any]:
+    def response(
+        status: str, output: list[dict[str, Any]], usage: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return wire.response_object(
             response_id=response_id,
             model=model,

@@ -27,12 +27,16 @@ def sse_data(obj: Any, event: str | None = None) -> bytes:
     return f"{head}data: {_dumps(obj)}\n\n".encode()
 
 
-def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+def error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     """OpenAI's error envelope."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def chat_usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict:
+def chat_usage(
+    prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0
+) -> dict[str, Any]:
     """Usage as api.openai.com reports it (``completion_tokens`` includes reasoning tokens)."""
     return {
         "prompt_tokens": prompt_tokens,
@@ -188,7 +192,9 @@ def chat_completion(
     }
 
 
-def responses_usage(input_tokens: int, text_tokens: int, reasoning_tokens: int = 0) -> dict:
+def responses_usage(
+    input_tokens: int, text_tokens: int, reasoning_tokens: int = 0
+) -> dict[str, Any]:
     output_tokens = text_tokens + reasoning_tokens
     return {
         "input_tokens": input_tokens,
@@ -282,7 +288,9 @@ def responses_stream(
         seq += 1
         return sse_data(payload, event=kind), True
 
-    def response(status: str, output: list, usage: dict | None) -> dict[str, Any]:
+    def response(
+        status: str, output: list[dict[str, Any]], usage: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return response_object(
             response_id=response_id,
             model=model,

@@ -12,9 +12,9 @@ import contextvars
 import inspect
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
 from nbstream.sources.base import (
     AOpened,
@@ -26,6 +26,9 @@ from nbstream.sources.base import (
     describe_error,
 )
 
+if TYPE_CHECKING:
+    from nbstream.log import ChunkLog
+
 __all__ = [
     "AOpened",
     "CallableSource",
@@ -33,10 +36,18 @@ __all__ = [
     "Opened",
     "ResponseMeta",
     "Source",
+    "SourceLike",
     "StreamError",
     "describe_error",
     "to_source",
 ]
+
+# What ``nbstream.stream()`` accepts (see ACCEPTED): SDK streams and iterables of ``str`` are
+# iterables, a zero-argument callable returns one, a str or path names a ``.jsonl`` chunk log.
+SourceLike: TypeAlias = (
+    "Source | ChunkLog | str | os.PathLike[str] | Iterable[Any] | AsyncIterable[Any]"
+    " | Callable[[], Any]"
+)
 
 ACCEPTED = (
     "an openai Stream/AsyncStream (client.chat.completions.create(..., stream=True) or "
@@ -48,7 +59,7 @@ ACCEPTED = (
 )
 
 
-def _is_source(obj: Any) -> bool:
+def _is_source(obj: object) -> TypeGuard[Source]:
     return (
         hasattr(obj, "open")
         and hasattr(obj, "aopen")

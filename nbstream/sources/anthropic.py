@@ -125,7 +125,7 @@ class AnthropicAdapter:
             block = ev.get("content_block") or {}
             btype = block.get("type")
             if btype == "text":
-                out = [TextDelta(block["text"])] if block.get("text") else []
+                out: list[Event] = [TextDelta(block["text"])] if block.get("text") else []
                 for citation in block.get("citations") or ():
                     out.extend(self._citation(citation))
                 return out
@@ -143,7 +143,7 @@ class AnthropicAdapter:
                         input=json.dumps(given) if given else "",
                     )
                 ]
-            if btype.endswith("_tool_result") and block.get("tool_use_id") in self._hosted_ids:
+            if str(btype).endswith("_tool_result") and block.get("tool_use_id") in self._hosted_ids:
                 idx, kind = self._hosted_ids[block["tool_use_id"]]
                 content = block.get("content")
                 failed = isinstance(content, dict) and str(content.get("type", "")).endswith(
@@ -175,7 +175,7 @@ class AnthropicAdapter:
                 Started(model=message.get("model") or None, response_id=message.get("id") or None)
             ]
         if etype == "message_delta":
-            out: list[Event] = []
+            out = []
             delta = ev.get("delta") or {}
             reason = delta.get("stop_reason")
             if reason == "refusal":
@@ -214,7 +214,7 @@ class AnthropicStreamError(StreamError):
     retry layer treats it as the 5xx it stands for."""
 
     def __init__(self, body: dict[str, Any]) -> None:
-        err = body.get("error") if isinstance(body.get("error"), dict) else {}
+        err: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
         super().__init__(err.get("message") or "error event", code=err.get("type"), data=body)
         if err.get("type") in ("overloaded_error", "api_error"):
             self.status_code = OVERLOADED_STATUS if err.get("type") == "overloaded_error" else 500
@@ -272,12 +272,13 @@ def _raw_of(item: Any, cap: _Capture) -> dict[str, Any]:
     data = cap.data
     if data is not None:
         try:
-            parsed = json.loads(data)
+            parsed: object = json.loads(data)
         except ValueError:
             parsed = None
         if isinstance(parsed, dict) and parsed.get("type") == getattr(item, "type", None):
             return parsed
-    return dump(item)
+    raw: dict[str, Any] = dump(item)
+    return raw
 
 
 def open_sync(stream: Any) -> Opened:

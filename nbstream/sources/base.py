@@ -192,16 +192,40 @@ class AOpened:
         return end() if end is not None else []
 
 
+class Adapter(Protocol):
+    """Turns one item of a stream (an SDK chunk or event) into events."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def handle(self, item: Any) -> list[Event]: ...
+
+
 @runtime_checkable
 class Source(Protocol):
-    """Anything :class:`~nbstream.run.StreamRun` can drive."""
+    """Anything :class:`~nbstream.run.StreamRun` can drive (read-only attributes: a class
+    attribute such as ``params = None`` satisfies them)."""
 
-    rerunnable: bool
-    kind: str
-    params: Mapping[str, Any] | None
-    supports_sync: bool
-    supports_async: bool
+    @property
+    def rerunnable(self) -> bool: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, Any] | None: ...
+    @property
+    def supports_sync(self) -> bool: ...
+    @property
+    def supports_async(self) -> bool: ...
 
     def open(self) -> Opened: ...
 
     async def aopen(self) -> AOpened: ...
+
+
+class ParamsSource(Source, Protocol):
+    """A source made from request parameters (``ChatRequest``): Continue re-asks with changes."""
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    def with_params(self, **changes: Any) -> Source: ...

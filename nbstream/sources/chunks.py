@@ -34,8 +34,10 @@ def to_raw(item: Any) -> dict[str, Any]:
     """The chunk as a JSON dict (a mapping as is; an SDK object dumped without unset fields)."""
     if not isinstance(item, Mapping) and not hasattr(item, "choices"):
         item = getattr(item, "data", item)
+    raw: dict[str, Any]
     if isinstance(item, Mapping):
-        return _plain(item)
+        raw = _plain(item)
+        return raw
     for name in ("model_dump", "dict", "to_dict"):
         fn = getattr(item, name, None)
         if callable(fn):
@@ -43,7 +45,8 @@ def to_raw(item: Any) -> dict[str, Any]:
                 out = fn(exclude_none=True) if name != "to_dict" else fn()
             except TypeError:
                 out = fn()
-            return _plain(out)
+            raw = _plain(out)
+            return raw
     raise TypeError(f"cannot read {type(item).__name__} as a chat chunk")
 
 
@@ -76,7 +79,8 @@ def normalise(d: dict[str, Any]) -> dict[str, Any]:
         delta = dict(delta or {})
         content = delta.get("content")
         if isinstance(content, list):
-            texts, thoughts = [], []
+            texts: list[str] = []
+            thoughts: list[str] = []
             for block in content:
                 _split_block(block, texts, thoughts)
             delta["content"] = "".join(texts) or None

@@ -153,7 +153,7 @@ class GeminiAdapter:
             if status == "failed":
                 events.append(Failed(f"interaction {status}", code=status))
             else:
-                reason = {"completed": "stop", "requires_action": "tool_calls"}.get(status)
+                reason = {"completed": "stop", "requires_action": "tool_calls"}.get(str(status))
                 events.append(Finished(reason or ("length" if status == "incomplete" else status)))
             return events
         return []

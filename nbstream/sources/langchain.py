@@ -38,7 +38,8 @@ def is_message_chunk(item: Any) -> bool:
 
 
 def to_raw(item: Any) -> dict[str, Any]:
-    return item.model_dump(mode="json", exclude_none=True)
+    raw: dict[str, Any] = item.model_dump(mode="json", exclude_none=True)
+    return raw
 
 
 class LangChainAdapter:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from nbstream.events import Event, TextDelta
-from nbstream.sources.base import AOpened, Opened, ResponseMeta, StreamError
+from nbstream.sources.base import AOpened, Opened, ResponseMeta, Source, StreamError
 
 # What each provider calls its request id and rate-limit headers (never the Authorization or
 # x-api-key / x-goog-api-key headers of the request: these are response headers only).
@@ -466,7 +466,7 @@ def _meta(response: Any, first: Any) -> ResponseMeta:
     return meta_from_headers(headers) if headers else ResponseMeta()
 
 
-def native_source(obj: Any) -> Any:
+def native_source(obj: Any) -> Source | None:
     """The source for a native SDK's stream object, or None (recognised by module name and
     duck typing: no SDK is imported unless ``obj`` came from it)."""
     from nbstream.sources import anthropic

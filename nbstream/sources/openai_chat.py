@@ -45,8 +45,8 @@ _DETAIL_TEXT = {"reasoning.text": "text", "reasoning.summary": "summary"}
 # per field): one is made per chunk, and the slots are set directly at a third of the cost.
 assert tuple(TextDelta.__dataclass_fields__) == ("text", "choice")
 _new = object.__new__
-_set_text = TextDelta.text.__set__  # type: ignore[attr-defined]
-_set_choice = TextDelta.choice.__set__  # type: ignore[attr-defined]
+_set_text = vars(TextDelta)["text"].__set__  # the slots' member descriptors
+_set_choice = vars(TextDelta)["choice"].__set__
 
 
 def _text_delta(text: str, choice: int) -> TextDelta:
@@ -114,7 +114,7 @@ def _details_text(details: Any) -> str:
     """The readable text of ``reasoning_details`` entries (none for encrypted ones)."""
     out = ""
     for d in details if isinstance(details, list) else ():
-        field_name = _DETAIL_TEXT.get(d.get("type")) if isinstance(d, dict) else None
+        field_name = _DETAIL_TEXT.get(str(d.get("type"))) if isinstance(d, dict) else None
         if field_name and isinstance(d.get(field_name), str):
             out += d[field_name]
     return out
@@ -269,7 +269,8 @@ class ChatAdapter:
             for tool in executed:
                 if not isinstance(tool, dict):
                     continue
-                wire = tool.get("index") if isinstance(tool.get("index"), int) else len(seen)
+                given = tool.get("index")
+                wire = given if isinstance(given, int) else len(seen)
                 idx = seen.setdefault(wire, len(seen))
                 output = tool.get("output")
                 args = tool.get("arguments")

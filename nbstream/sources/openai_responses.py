@@ -154,7 +154,7 @@ class ResponsesAdapter:
         idx, known_kind = self._hosted_slot(output_index, kind)
         return HostedToolDelta(index=idx, kind=known_kind, **fields)
 
-    def _hosted_input(self, output_index: int, text: Any, whole: bool) -> str:
+    def _hosted_input(self, output_index: int, text: object, whole: bool) -> str:
         """The input to send for a hosted tool: a delta as it is, a whole input (a ``.done``
         event, the finished item) only for what was not sent yet."""
         if not isinstance(text, str) or not text:

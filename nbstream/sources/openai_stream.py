@@ -15,6 +15,7 @@ import contextlib
 import logging
 import select
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from openai.types.chat import ChatCompletionChunk
 
 from nbstream.events import Event
 from nbstream.redact import register_client
-from nbstream.sources.base import AOpened, Opened, ResponseMeta, select_headers
+from nbstream.sources.base import Adapter, AOpened, Opened, ResponseMeta, select_headers
 from nbstream.sources.openai_chat import ChatAdapter
 from nbstream.sources.openai_responses import ResponsesAdapter
 
@@ -35,20 +36,21 @@ class AutoAdapter:
 
     def __init__(self) -> None:
         self.kind = "openai"
-        self._inner: Any = None
+        self._inner: Adapter | None = None
 
     def handle(self, item: Any) -> list[Event]:
         inner = self._inner
         if inner is None:
-            inner = self._inner = (
+            chosen: Adapter = (
                 ChatAdapter() if isinstance(item, ChatCompletionChunk) else ResponsesAdapter()
             )
+            inner = self._inner = chosen
             self.kind = inner.kind
             self.handle = inner.handle  # type: ignore[method-assign]  # later items go direct
         return inner.handle(item)
 
 
-def adapter_for(kind: str) -> Any:
+def adapter_for(kind: str) -> Adapter:
     if kind == "chat":
         return ChatAdapter()
     if kind == "responses":
@@ -146,11 +148,19 @@ def _watch_reads(stream: Any, before: Callable[[], None], after: Callable[[], No
     """Wrap the HTTP response's byte stream so that a read that will wait for the network is
     announced (``before``) and its end too (``after``). Needs the connection's socket and a
     response not yet read; otherwise False and nothing changes."""
-    import httpx2
-
     response = getattr(stream, "response", None)
+    # the byte-stream class of the SDK's own HTTP library, already imported by it: ``httpx2``
+    # (openai >= 3) or ``httpx`` (openai 1.x and 2.x)
+    http = sys.modules.get(type(response).__module__.partition(".")[0])
+    byte_stream: Any = getattr(http, "SyncByteStream", None)
     inner = getattr(response, "stream", None)
-    if not isinstance(inner, httpx2.SyncByteStream) or getattr(response, "is_stream_consumed", 1):
+    if (
+        response is None
+        or inner is None
+        or byte_stream is None
+        or not isinstance(inner, byte_stream)
+        or getattr(response, "is_stream_consumed", True)
+    ):
         return False
     try:
         network = response.extensions.get("network_stream")
@@ -159,10 +169,11 @@ def _watch_reads(stream: Any, before: Callable[[], None], after: Callable[[], No
         sock = None
     if sock is None:
         return False
+    body: Any = inner  # checked above (a nested class does not keep the narrowing)
 
-    class WatchedBytes(httpx2.SyncByteStream):
+    class WatchedBytes(byte_stream):  # type: ignore[misc]  # httpx's or httpx2's base (Any)
         def __iter__(self) -> Iterator[bytes]:
-            chunks = iter(inner)
+            chunks = iter(body)
             while True:
                 if _readable(sock):
                     data = next(chunks, None)
@@ -177,7 +188,7 @@ def _watch_reads(stream: Any, before: Callable[[], None], after: Callable[[], No
                 yield data
 
         def close(self) -> None:
-            inner.close()
+            body.close()
 
     response.stream = WatchedBytes()
     return True
@@ -187,7 +198,7 @@ def _dump(item: Any) -> Any:
     return item.model_dump(mode="json", exclude_unset=True)
 
 
-def _events(adapter: Any, item: Any) -> list[Event]:
+def _events(adapter: Adapter, item: Any) -> list[Event]:
     """The adapter's events for one item; a shape it trips on costs that item's events, never
     the answer (the raw chunk is in the chunk log all the same)."""
     try:

@@ -152,13 +152,13 @@ class ReplaySource:
 
     def _steps(self, chunks: list[dict[str, Any]]) -> Iterator[tuple[float, Any, list[Event]]]:
         adapter = None
-        build = None
+        build: Callable[[Any], Any] | None = None
         for rec in chunks:
             if "text" in rec:
                 text = rec["text"]
                 yield rec["t"], text, [TextDelta(text)] if text else []
                 continue
-            data = rec.get("data")
+            data: Any = rec.get("data")  # a chunk's JSON; anything else fails below, located
             try:
                 if adapter is None:
                     from nbstream.sources.native import adapter_for_kind
