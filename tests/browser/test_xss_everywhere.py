@@ -402,13 +402,18 @@ def test_live_without_the_widget_extensions(corpus, bare_servers, page):
     )
     nb = NotebookPage(page, server, name).open(timeout=120)
     nb.run_cells([0, 1, 2, 3], timeout=120)
-    wait_until(lambda: nb.cells.count() == 5, 30, 0.2, "the inserted cell")
-    assert nb.cell(4).locator(".jp-InputArea-editor").inner_text().startswith("%%markdown")
-    nb.run_cell(4)
+
+    def inserted() -> int | None:
+        editors = nb.page.locator(".jp-Cell .jp-InputArea-editor").all_inner_texts()
+        found = [i for i, text in enumerate(editors) if text.startswith("%%markdown")]
+        return found[0] if found else None
+
+    cell = wait_until(inserted, 30, 0.2, "the inserted %%markdown cell")
+    nb.run_cell(cell)
     _wait_count(page, ".jp-OutputArea-output .nbstream-static", 51)
     _inspect(page, visit, ".jp-OutputArea-output")
     assert visit.clean(), visit
-    assert "ontoggle" in nb.output_text(4)  # shown as text
-    nb.screenshot("xss-bare-lab-live", nb.cell(4))
+    assert "ontoggle" in nb.output_text(cell)  # shown as text
+    nb.screenshot("xss-bare-lab-live", nb.cell(cell))
     server.shutdown_kernels()
     print(f"live bare lab: {visit}")
