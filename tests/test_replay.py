@@ -230,11 +230,11 @@ def test_bad_replay_speed_is_a_clear_error(tmp_path: Path, speed) -> None:
 
 
 def test_bad_resilience_is_refused_before_a_widget_is_shown(monkeypatch, tmp_path: Path) -> None:
-    from nbstream import api
+    from nbstream import frontends
     from nbstream.widget import StreamView
 
     shown = []
-    monkeypatch.setattr(api, "_in_ipython", lambda: True)
+    monkeypatch.setattr(frontends, "frontend", lambda: "ipython")  # as in a notebook
     monkeypatch.setattr(StreamView, "_display_live", lambda self, **kw: shown.append(self))
     with pytest.raises(TypeError, match="resilience must be a nbstream.resilience.Resilience"):
         nbstream.stream(["Hello"], resilience="strong")
