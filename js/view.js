@@ -195,7 +195,7 @@ export class View {
     const final = FINAL_STATUSES.has(status) || saved || !!gone;
     const live = !final && vi === this.doc.current;
     this.root.dataset.kernel = gone ? "gone" : saved ? "none" : "live";
-    this.log.el.hidden = saved; // the chunk log lives in the kernel
+    this.log.el.hidden = saved || !!gone; // the chunk log lives in the kernel
     this.stopButton.hidden = !live;
     this.stopButton.title = STOP_TITLES[mode] ?? STOP_TITLES.idle;
     this.regenButton.hidden = !this.model.get("rerunnable") || !!gone;
@@ -212,6 +212,7 @@ export class View {
     if (!FINAL_STATUSES.has(status) && (saved || gone)) {
       // it never ended here: the text up to then is all there is
       shownStatus = "stopped";
+      this.root.dataset.status = shownStatus; // no "streaming" (a pulsing dot) for a dead stream
       reason = gone ? `${gone} while this answer streamed: the text up to then is kept` : "The notebook was saved while this answer streamed: the text up to then is kept";
     } else if (gone) {
       reason = reason ?? `${gone}: this answer is kept; run the cell again to ask again`;
