@@ -3,7 +3,7 @@
 // paint happens once per animation frame, whatever the message rate.
 
 import { IncrementalMarkdown } from "./markdown.js";
-import { statusParts } from "./format.js";
+import { statusDetails, statusParts } from "./format.js";
 import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
 import { Confidence, HostedTools, ToolCards, filterRows, finishNotice, paintCitations, paintFilter, thinkingLabel } from "./rich.js";
@@ -83,7 +83,7 @@ export class View {
     this.tokens = new Confidence(this.confidence);
     this.showConfidence = false; // UI-only
     this.choice = 0; // choice tab shown (UI-only, never synced)
-    this.error = h("div", { "data-testid": "error", className: "nbstream-error", role: "alert" });
+    this.error = h("div", { "data-testid": "error", className: "nbstream-error", role: "status" });
     this.status = h("div", { "data-testid": "status", className: "nbstream-status", "aria-live": "polite" });
     this.notes = h("div", { "data-testid": "notes", className: "nbstream-notes", hidden: true }); // resilience: flags, rate limit, budget
     this.log = new LogPanel(model, doc, logs, () => this.versionShown());
@@ -221,12 +221,21 @@ export class View {
     const saidByNotice = !this.finish.hidden && typeof reason === "string" && reason.startsWith("finish_reason ");
     this.error.hidden = saidByNotice || !(reason && (gone || shownStatus === "error" || shownStatus === "incomplete" || shownStatus === "stopped"));
     this.error.textContent = this.error.hidden ? "" : reason;
-    this.error.className = `nbstream-error nbstream-${shownStatus}`;
+    // the banner's kind sets its look: an error is an alert; a Stop the user chose, a cut
+    // connection or a gone kernel are notices (a calm grey or amber, not red)
+    const kind = gone ? "kernel" : shownStatus;
+    if (this.error.dataset.kind !== kind) {
+      this.error.dataset.kind = kind;
+      this.error.setAttribute("role", kind === "error" ? "alert" : "status");
+    }
     if (!this.status.dataset.hint || final) {
       delete this.status.dataset.hint;
       const parts = statusParts(shownStatus, v?.metrics);
       if (!final && reason) parts.push(reason); // e.g. "HTTP 503, retrying in 1.2 s (attempt 2/4)"
       this.status.textContent = parts.join(" · ");
+      // request id, speed and usage on hover; the chunk log has the rest (headers, rate limits)
+      const details = statusDetails(shownStatus, v?.metrics).join(" · ");
+      if (this.status.title !== details) this.status.title = details;
     }
     const notes = v?.notes ?? [];
     this.notes.hidden = notes.length === 0;

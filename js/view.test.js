@@ -122,13 +122,13 @@ describe("View", () => {
     expect(q("stop").hidden).toBe(true);
     expect(q("regenerate").disabled).toBe(false);
     expect(q("version-label").textContent).toBe("2/2");
-    expect(q("status").textContent).toContain("req_2");
-    expect(q("status").textContent).toContain("usage 5 in / 30 out");
+    expect(q("status").title).toContain("req_2");
+    expect(q("status").title).toContain("usage 5 in / 30 out");
     q("version-prev").click();
     flush();
     expect(q("answer").textContent.trim()).toBe("first");
     expect(q("version-label").textContent).toBe("1/2");
-    expect(q("status").textContent).toContain("usage: not reported");
+    expect(q("status").title).toContain("usage: not reported");
     expect(q("status").textContent).toContain("12 tokens (est.)");
     expect(q("error").textContent).toBe("stopped by user");
     q("regenerate").click();

@@ -129,12 +129,12 @@ def test_regenerate_sends_a_new_request_and_adds_a_version(open_notebook, llm):
     assert second.request_id != first.request_id
     assert second.body == first.body  # the same request, asked again
     assert widget.part("version-label").inner_text() == "2/2"
-    assert second.request_id in widget.status_line()
+    assert second.request_id in widget.status_details()
     assert widget.copied_text() == DEMO_TEXT
 
     widget.click("version-prev")
     wait_until(lambda: widget.part("version-label").inner_text() == "1/2", 5, what="page 1/2")
-    assert first.request_id in widget.status_line()
+    assert first.request_id in widget.status_details()
     assert widget.copied_text() == DEMO_TEXT
 
     nb.run_cell(2)
