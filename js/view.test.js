@@ -252,3 +252,46 @@ describe("describeRecord", () => {
       .toBe("attempt 1: error HTTP 429 after 10 ms: slow down");
   });
 });
+
+import { axisTicks, logFileName, nearestChunk, prettyJson, timeline } from "./logpanel.js";
+
+describe("chunk log pieces", () => {
+  it("names the JSONL download after the model, the time and the request id, in safe characters", () => {
+    const wallTime = new Date(2026, 11, 6, 1, 2, 3).getTime() / 1000;
+    expect(logFileName({ model: "gpt-4o-mini", requestId: "req_abc123", wallTime })).toBe("nbstream-gpt-4o-mini-20261206-010203-req_abc123.jsonl");
+    expect(logFileName({ model: "org/model:latest ../../x", requestId: "a b\\c", wallTime }))
+      .toBe("nbstream-org_model_latest_.._.._x-20261206-010203-a_b_c.jsonl");
+    expect(logFileName({ version: 1 })).toBe("nbstream-v2.jsonl"); // nothing known: still unique per version
+  });
+
+  it("finds the chunk nearest the pointer and the gap before it", () => {
+    const times = [0.1, 0.2, 0.9, 1.0];
+    expect(nearestChunk(times, 0)).toEqual({ index: 0, t: 0.1, gap: null });
+    expect(nearestChunk(times, 0.7)).toMatchObject({ index: 2, t: 0.9 });
+    expect(nearestChunk(times, 0.7).gap).toBeCloseTo(0.7);
+    expect(nearestChunk(times, 5)).toMatchObject({ index: 3 });
+    expect(nearestChunk([], 1)).toBeNull();
+  });
+
+  it("puts round seconds on the axis", () => {
+    expect(axisTicks(1.0)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(axisTicks(7.3)).toEqual([0, 2, 4, 6]);
+    expect(axisTicks(0)).toEqual([0]);
+  });
+
+  it("draws an axis and says which chunk the pointer is on", () => {
+    const box = timeline([0.1, 0.2, 0.9, 1.0]);
+    const axis = box.querySelector("[data-testid=log-timeline-axis]");
+    expect([...axis.children].map((s) => s.textContent)).toEqual(["0", "200 ms", "400 ms", "600 ms", "800 ms", "1 s"]);
+    const readout = box.querySelector("[data-testid=log-timeline-readout]");
+    expect(readout.textContent).toBe("4 chunks over 1.00 s; longest gap 700 ms");
+    box.hover(0.85);
+    expect(readout.textContent).toBe("chunk 2 at 900 ms · 700 ms after the one before");
+  });
+
+  it("pretty-prints raw chunks, JSON text included", () => {
+    expect(prettyJson({ a: [1] })).toBe('{\n  "a": [\n    1\n  ]\n}');
+    expect(prettyJson('{"b":1}')).toBe('{\n  "b": 1\n}');
+    expect(prettyJson(": keep-alive")).toBe(": keep-alive");
+  });
+});

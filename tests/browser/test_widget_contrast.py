@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 from browser_jupyter import set_lab_setting
-from browser_page import NotebookPage, StreamWidget
+from browser_page import ARTIFACTS, NotebookPage, StreamWidget
 from streams import setup_cell
 
 pytestmark = pytest.mark.browser
@@ -94,6 +94,25 @@ def _open_log(widget: StreamWidget) -> None:
     widget.part("log-raw").wait_for()
 
 
+def _banner_screenshot(nb: NotebookPage, name: str) -> None:
+    """The error, incomplete and stopped answers (cells 3-5), whole, in one picture."""
+    nb.page.set_viewport_size({"width": 1100, "height": 3000})  # every cell on screen at once
+    try:
+        nb.cell(5).scroll_into_view_if_needed()
+        top = nb.cell(3).bounding_box()
+        bottom = nb.cell(5).bounding_box()
+        clip = {
+            "x": top["x"],
+            "y": top["y"],
+            "width": top["width"],
+            "height": bottom["y"] + bottom["height"] - top["y"],
+        }
+        ARTIFACTS.mkdir(exist_ok=True)
+        nb.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), clip=clip)
+    finally:
+        nb.page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def _low(nb: NotebookPage) -> list[dict]:
     measured = nb.page.evaluate(CONTRAST)
     assert len(measured) > 40, measured  # the walk saw the widgets' texts
@@ -109,27 +128,31 @@ def test_every_widget_text_meets_wcag_aa_in_light_and_dark(open_notebook, llm, j
     assert {w.wait_status() for w in (rich, tool, err, cut, stop)} >= {"error", "stopped"}
     assert cut.wait_status() == "incomplete", cut.status_line()
     # "stopped by user" is the user's choice, said calmly: not an alert styled as an error
-    banner = stop.part("error")
-    assert banner.inner_text() == "stopped by user"
-    assert banner.get_attribute("data-kind") == "stopped"
-    assert banner.get_attribute("role") != "alert"
-    assert err.part("error").get_attribute("data-kind") == "error"
-    assert err.part("error").get_attribute("role") == "alert"
+    banners = {
+        name: (w.part("error").inner_text(), w.part("error").get_attribute("data-kind"),
+               w.part("error").get_attribute("role"))
+        for name, w in (("stop", stop), ("err", err), ("cut", cut))
+    }  # fmt: skip
     _open_log(rich)
     light = _low(nb)
-    nb.screenshot("banners-light", nb.page.locator(".jp-Notebook"))
+    _banner_screenshot(nb, "banners-light")
 
     nb.save()
     set_lab_setting(jupyter_lab, THEMES, {"theme": "JupyterLab Dark"})
     try:
         nb.reload()
         nb.page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+        # the live widget (the kernel still has it), not the stored copy shown until it mounts
+        nb.cell(1).locator(".nbstream-root[data-kernel='live']").wait_for()
         rich, *_ = _widgets(nb)
         rich.wait_status("done")
         _open_log(rich)
         dark = _low(nb)
-        nb.screenshot("banners-dark", nb.page.locator(".jp-Notebook"))
+        _banner_screenshot(nb, "banners-dark")
     finally:
         set_lab_setting(jupyter_lab, THEMES, {"theme": "JupyterLab Light"})
     assert not light, light
     assert not dark, dark
+    assert banners["stop"] == ("stopped by user", "stopped", "status"), banners
+    assert banners["err"][1:] == ("error", "alert"), banners
+    assert banners["cut"][1:] == ("incomplete", "status"), banners
