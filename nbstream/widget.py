@@ -1102,9 +1102,14 @@ def _resume_blocked(run: StreamRun) -> str | None:
 
 
 def _resilience_notes(run: StreamRun) -> list[str]:
-    """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``)."""
+    """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``),
+    after the request's own notice (the bundled demo server answered: no key is set)."""
+    from nbstream.resilience import _request_of
+
+    request = _request_of(run.source)
+    notice = getattr(request, "notice", None)
     guard = getattr(run, "resilience", None)
-    return guard.notes() if guard is not None else []
+    return ([notice] if notice else []) + (guard.notes() if guard is not None else [])
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
