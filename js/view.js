@@ -45,6 +45,8 @@ export const KERNEL_EVENT = "nbstream:kernel";
 export const FINAL_EVENT = "nbstream:final";
 const KERNEL_GONE = { restarting: "The kernel restarted", autorestarting: "The kernel restarted", dead: "The kernel died", terminating: "The kernel was shut down", unknown: "The kernel is gone" };
 
+const TRAITS = ["mode", "rerunnable", "resumable", "format", "language", "heading"]; // repaint on change
+
 export class View {
   constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS, endBudget = END_FRAME_BUDGET_MS } = {}) {
     this.model = model;
@@ -87,7 +89,9 @@ export class View {
     this.status = h("div", { "data-testid": "status", className: "nbstream-status", "aria-live": "polite" });
     this.notes = h("div", { "data-testid": "notes", className: "nbstream-notes", hidden: true }); // resilience: flags, rate limit, budget
     this.log = new LogPanel(model, doc, logs, () => this.versionShown());
-    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.tabs, this.reasoning, this.hosted, this.refusal, this.answer, this.sources, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
+    // which answer this is, when several stack in one output (background answers in a loop)
+    this.heading = h("div", { "data-testid": "heading", className: "nbstream-heading", hidden: "" });
+    this.root = h("div", { className: "nbstream-root" }, this.heading, this.toolbar, this.tabs, this.reasoning, this.hosted, this.refusal, this.answer, this.sources, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
     this.renderer = null;
     this.rendererVersion = null;
     el.appendChild(this.root);
@@ -96,7 +100,7 @@ export class View {
     this.root.addEventListener(KERNEL_EVENT, this.onKernel);
     this.unsubscribe = doc.subscribe(() => this.invalidate());
     this.onTrait = () => this.invalidate();
-    for (const t of ["mode", "rerunnable", "resumable", "format", "language"]) model.on(`change:${t}`, this.onTrait);
+    for (const t of TRAITS) model.on(`change:${t}`, this.onTrait);
     this.paint();
   }
 
@@ -190,6 +194,13 @@ export class View {
     this.renderedState(this.renderer.update(text));
     this.paintRich(v, vi, c, text, shownKey);
 
+    const heading = this.model.get("heading") ?? "";
+    if (this.heading.textContent !== heading) {
+      this.heading.textContent = heading;
+      this.heading.title = heading;
+    }
+    this.heading.hidden = !heading;
+
     const saved = mode === "saved"; // a stored answer without a kernel (js/lab/ renders it)
     const gone = this.kernelGone;
     const final = FINAL_STATUSES.has(status) || saved || !!gone;
@@ -253,7 +264,7 @@ export class View {
     const key = `${n}:${v.seq}`;
     if (this.reported === key) return;
     this.reported = key;
-    const detail = { uid: this.model.get("uid"), snapshot: this.doc.toSnapshot(), format: this.model.get("format"), language: this.model.get("language") };
+    const detail = { uid: this.model.get("uid"), snapshot: this.doc.toSnapshot(), format: this.model.get("format"), language: this.model.get("language"), heading: this.model.get("heading") ?? "" };
     this.root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, detail }));
   }
 
@@ -385,7 +396,7 @@ export class View {
   destroy() {
     this.root.removeEventListener(KERNEL_EVENT, this.onKernel);
     this.unsubscribe();
-    for (const t of ["mode", "rerunnable", "resumable", "format", "language"]) this.model.off(`change:${t}`, this.onTrait);
+    for (const t of TRAITS) this.model.off(`change:${t}`, this.onTrait);
     this.log.destroy();
     this.renderer?.destroy();
     this.root.remove();

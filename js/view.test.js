@@ -49,6 +49,52 @@ describe("View", () => {
     expect(el.querySelector("[data-testid=regenerate]").disabled).toBe(true);
   });
 
+  it("a background answer shows its heading; none without one", () => {
+    const model = makeModel({ heading: "Explain SSE in one line" });
+    const el = document.createElement("div");
+    new View(el, model, new StreamDocument());
+    const heading = el.querySelector("[data-testid=heading]");
+    expect(heading.hidden).toBe(false);
+    expect(heading.textContent).toBe("Explain SSE in one line");
+    model.set("heading", "");
+    flush();
+    expect(heading.hidden).toBe(true);
+  });
+
+  it("banners by kind: a Stop is a calm notice, an error an alert", () => {
+    const model = makeModel();
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Hi")], status: "stopped", reason: "stopped by user", final: true });
+    flush();
+    const banner = el.querySelector("[data-testid=error]");
+    expect([banner.textContent, banner.dataset.kind, banner.getAttribute("role")]).toEqual(["stopped by user", "stopped", "status"]);
+    doc.apply({ type: "frame", version: 1, seq: 1, parts: [text(0, "Hi")], status: "error", reason: "HTTP 500", final: true });
+    flush();
+    expect([banner.dataset.kind, banner.getAttribute("role")]).toEqual(["error", "alert"]);
+  });
+
+  it("a kernel restart mid-stream: said, text kept, no streaming, no buttons that need the kernel", () => {
+    const model = makeModel({ resumable: true });
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Partial")], status: "streaming" });
+    flush();
+    const root = el.querySelector(".nbstream-root");
+    root.dispatchEvent(new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }));
+    flush();
+    expect(root.dataset.kernel).toBe("gone");
+    expect(root.dataset.status).toBe("stopped");
+    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Partial");
+    expect(el.querySelector("[data-testid=error]").textContent).toMatch(/^The kernel restarted while this answer streamed/);
+    expect(el.querySelector("[data-testid=error]").dataset.kind).toBe("kernel");
+    expect(el.querySelector("[data-testid=status]").textContent).not.toContain("streaming");
+    for (const id of ["stop", "regenerate", "resume"]) expect(el.querySelector(`[data-testid=${id}]`).hidden).toBe(true);
+    expect(el.querySelector(".nbstream-log").hidden).toBe(true); // the chunk log was in the kernel
+  });
+
   it("the first token is painted at once, later ones at the next animation frame", () => {
     const model = makeModel();
     const doc = new StreamDocument();

@@ -249,7 +249,7 @@ class NbstreamOutput extends Panel {
     const meta = this.mime.metadata?.[MIME] ?? {};
     const answers = (meta.answers ?? []).slice();
     const i = answers.findIndex((a) => a.uid === detail.uid);
-    const answer = { ...(i >= 0 ? answers[i] : { uid: detail.uid }), snapshot: detail.snapshot, format: detail.format, language: detail.language };
+    const answer = { ...(i >= 0 ? answers[i] : { uid: detail.uid }), snapshot: detail.snapshot, format: detail.format, language: detail.language, heading: detail.heading };
     if (i >= 0) answers[i] = answer;
     else answers.push(answer);
     this.answers = answers;
