@@ -23,13 +23,12 @@ function fromKernel(model) {
   let load = loads.get(VERSION);
   if (!load) {
     load = (async () => {
-      const id = String(model.get("bundle") ?? "").replace(/^IPY_MODEL_/, "");
-      const bundle = await model.widget_manager.get_model(id);
+      const code = await fromBundleModel(model).catch(() => askKernel(model));
       const style = document.createElement("style");
       style.dataset.nbstream = VERSION;
-      style.textContent = bundle.get("css") ?? "";
+      style.textContent = code.css ?? "";
       document.head.append(style);
-      const url = URL.createObjectURL(new Blob([bundle.get("js")], { type: "text/javascript" }));
+      const url = URL.createObjectURL(new Blob([code.js], { type: "text/javascript" }));
       try {
         return (await import(/* webpackIgnore: true */ /* @vite-ignore */ url)).default;
       } finally {
@@ -40,6 +39,26 @@ function fromKernel(model) {
     load.catch(() => loads.delete(VERSION)); // a later view may try again
   }
   return load;
+}
+
+/** The shared bundle model (trait `bundle` = "IPY_MODEL_<id>"), through the widget manager. */
+async function fromBundleModel(model) {
+  const id = String(model.get("bundle") ?? "").replace(/^IPY_MODEL_/, "");
+  const bundle = await model.widget_manager.get_model(id);
+  return { js: bundle.get("js"), css: bundle.get("css") };
+}
+
+/** A frontend without ipywidgets' widget manager (e.g. marimo): ask the view's kernel object. */
+function askKernel(model) {
+  return new Promise((resolve) => {
+    const onMessage = (msg) => {
+      if (msg?.type !== "bundle") return;
+      model.off("msg:custom", onMessage);
+      resolve({ js: msg.js, css: msg.css });
+    };
+    model.on("msg:custom", onMessage);
+    model.send({ type: "bundle" });
+  });
 }
 
 async function widget(model) {

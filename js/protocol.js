@@ -16,7 +16,9 @@
 // - The final snapshot of a version is not sent again to a frontend that said `ready`: the document
 //   builds it from the frames (toSnapshot) and sets it on the model locally (no save_changes), so
 //   JupyterLab's saved widget state has the whole answer; the kernel keeps it for get_state().
-// - JS -> Python custom messages, rare: ready, stop, regenerate, resume, retry, resync, log_page.
+// - JS -> Python custom messages, rare: ready, stop, regenerate, resume, retry, resync, log_page;
+//   and `bundle` from js/loader.js where the shared bundle model cannot be read (answered with
+//   {type: "bundle", js, css}; it does not mean a document is ready).
 // - UI-only state (log panel open, version page shown, scroll) is never synced.
 //
 // DOM hooks for tests (stable, documented here):

@@ -109,7 +109,9 @@ export class View {
   }
 
   onStop() {
-    if (this.model.get("mode") === "blocking") {
+    // (not once the document has the version's end: a late click must not interrupt the kernel,
+    // which may be running the next cell by now)
+    if (this.model.get("mode") === "blocking" && this.doc.isStreaming()) {
       // The cell runs the stream synchronously: the kernel reads no message until it ends, but
       // its interrupt arrives at once and nbstream turns it into a clean Stop (partial text kept,
       // no traceback, Run All goes on). The notebook's extension sends it for us.

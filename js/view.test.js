@@ -137,6 +137,20 @@ describe("View", () => {
     expect(el.querySelector("[data-testid=status]").textContent).toBe("Stopping…");
   });
 
+  it("a Stop click after the version ended asks for no interrupt (the kernel may run another cell)", () => {
+    const model = makeModel({ mode: "blocking", uid: "u1" });
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    const asked = [];
+    el.addEventListener("nbstream:interrupt", (event) => asked.push(event.detail.uid));
+    const view = new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "all")], status: "streaming" });
+    doc.apply({ type: "frame", version: 0, seq: 2, parts: [], status: "done", final: true });
+    flush();
+    view.onStop(); // the click landed as the end arrived (the mode still says blocking)
+    expect(asked).toEqual([]);
+  });
+
   it("a kernel that restarted: the text stays, Stop and Regenerate go, the view says why", () => {
     const model = makeModel({ mode: "background", rerunnable: true });
     const doc = new StreamDocument();

@@ -62,7 +62,10 @@ RESUME = "resume"
 RETRY = "retry"
 RESYNC = "resync"
 READY = "ready"
-INBOUND = frozenset({READY, STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE})
+# the loader (js/loader.js) asks for the widget's code where the shared bundle model cannot be
+# read (a frontend without ipywidgets' widget manager); answered with {type, js, css}
+BUNDLE = "bundle"
+INBOUND = frozenset({READY, STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE, BUNDLE})
 
 # Short wire keys of a frame (long name -> wire key); parts use the part keys.
 FRAME_KEYS = {

@@ -943,6 +943,11 @@ class StreamView(anywidget.AnyWidget):
             self._send_msg({"type": protocol.ERROR, "message": str(exc)})
             return
         kind = msg["type"]
+        if kind == protocol.BUNDLE:  # from the loader, before the widget (and its document) runs
+            bundle = _shared_bundle()
+            if bundle is not None:
+                self._send_msg({"type": protocol.BUNDLE, "js": bundle.js, "css": bundle.css})
+            return
         try:
             self._frontend_ready = True  # any message proves a frontend holds the document
             if kind == protocol.STOP:

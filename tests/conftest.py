@@ -38,3 +38,19 @@ def module_server() -> Iterator[LocalServer]:
     streams = SHARED_STREAMS if SHARED_STREAMS.is_dir() else None
     with serve(streams_dir=streams) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets() -> Iterator[None]:
+    """Each test starts with the secrets registry as the session began: a key one test plants
+    (``api_key="explicit"``) must not be scrubbed from another test's text. A kernel's registry
+    lives in its own process and is not touched."""
+    from nbstream import redact
+
+    saved = (set(redact._extra_secrets), set(redact._plain_secrets), list(redact._secrets_seen),
+             dict(redact._env_seen))  # fmt: skip
+    yield
+    redact._extra_secrets, redact._plain_secrets = saved[0], saved[1]
+    redact._secrets_seen[:] = saved[2]
+    redact._env_seen.clear()
+    redact._env_seen.update(saved[3])

@@ -96,3 +96,38 @@ def test_browser_figures_are_measured_in_real_jupyterlab():
     assert float(p50) > 0  # the DOM cannot show the text before the kernel received it
     shots = figure(out, r"screenshots: (\S+\.png), (\S+\.png)")
     assert all((REPO / s).stat().st_size > 10_000 for s in shots)
+
+
+@pytest.mark.browser
+def test_waiting_mode_stop_is_timed_against_the_interrupt_button():
+    if not Path("/usr/bin/chromium").exists():
+        reason = "bench_browser_stop.py needs /usr/bin/chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {reason}")
+        pytest.skip(reason)
+    out = run_quick("bench_browser_stop.py", timeout=600)
+    for label in ("widget Stop", r"baseline ■ interrupt"):
+        for what in ("widget shows stopped", "kernel's stream ended", "server saw the disconnect"):
+            p50, p95 = figure(
+                out, rf"{label}, click -> {what}: p50 ({NUMBER}) ms, p95 ({NUMBER}) ms"
+            )
+            assert 0 < float(p50) <= float(p95)  # nothing ends before the click
+    (ratio,) = figure(out, rf"ratio widget Stop / ■ \(p95, to stopped\): ({NUMBER})x")
+    assert float(ratio) > 0
+
+
+@pytest.mark.browser
+def test_bytes_per_view_and_saved_answer_are_measured_against_the_whole_bundle():
+    if not Path("/usr/bin/chromium").exists():
+        reason = "bench_bytes.py needs /usr/bin/chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {reason}")
+        pytest.skip(reason)
+    out = run_quick("bench_bytes.py", timeout=600)
+    (ratio,) = figure(out, rf"further view comm bytes, baseline / nbstream: ({NUMBER})x")
+    assert float(ratio) > 1  # the baseline sends the bundle with every view
+    for label in ("nbstream", r"baseline \(bundle\)"):
+        figure(out, rf"{label}: first view ({NUMBER}) KB \(comm ({NUMBER}) KB\), further views")
+        figure(out, rf"{label}: saved notebook, 3 answers: ({NUMBER}) KB")
+    (size_ratio,) = figure(out, rf"saved notebook size, baseline / nbstream: ({NUMBER})x")
+    assert float(size_ratio) > 1

@@ -432,3 +432,17 @@ def test_background_answers_carry_the_prompts_first_line_as_heading() -> None:
     waiting._display_live(waiting=True)  # a waiting answer sits under its own cell: no heading
     assert waiting.heading == ""
     assert view.saved_answer()["heading"] == "Explain SSE"
+
+
+def test_the_code_travels_once_per_kernel_and_on_request():
+    """Each view carries only the small loader; the bundle is one shared model per kernel, and a
+    frontend that cannot read that model asks the view for it (without claiming to be ready)."""
+    from nbstream.widget import _BUNDLE, _LOADER
+
+    first, second = StreamView(iter(["a"])), StreamView(iter(["b"]))
+    assert first.bundle is second.bundle and first.bundle.js == _BUNDLE.read_text("utf-8")
+    assert first._esm == _LOADER.read_text("utf-8") and len(first._esm) < 5_000
+    sent = capture(first)
+    first._on_frontend_msg(first, {"type": "bundle"}, [])
+    assert sent[-1]["type"] == "bundle" and sent[-1]["js"] == first.bundle.js
+    assert sent[-1]["css"] and first._frontend_ready is False

@@ -46,9 +46,21 @@ async function settled(promise) {
   return done;
 }
 
+/** `jupyter labextension disable nbstream`: JupyterLab still loads this module (it skips only
+ * the plugin), so the page's config is asked here. */
+function disabled() {
+  try {
+    const config = JSON.parse(document.getElementById("jupyter-config-data")?.textContent || "{}");
+    return (config.disabledExtensions ?? []).some((name) => name === "nbstream" || name === "nbstream:output");
+  } catch {
+    return false;
+  }
+}
+
 // The widget's `_esm` (js/loader.js) takes this code instead of asking the kernel for it when the
-// kernel's nbstream built the same bundle.
-globalThis[Symbol.for("nbstream.widget")] = { version, widget };
+// kernel's nbstream built the same bundle; not from a disabled extension (the kernel's copy is
+// the one that is wanted then).
+if (!disabled()) globalThis[Symbol.for("nbstream.widget")] = { version, widget };
 
 // Answers a live output shows read-only (no model in the kernel), by uid: their answer outputs
 // stay hidden (one copy on screen).
@@ -65,6 +77,17 @@ function markShown(uids, delta) {
 function ancestorWith(start, key) {
   for (let w = start.parent; w; w = w.parent) if (w[key]) return w[key];
   return null;
+}
+
+// Executions (kernel futures of output areas) whose reply and idle came back. JupyterLab keeps an
+// output area's future after it is done (it asks the kernel with disposeOnDone = false), so
+// done-ness is noted here from the future's `done` promise, watched as soon as an output mounts.
+const FINISHED = new WeakSet();
+const WATCHED = new WeakSet();
+function watchExecution(future) {
+  if (!future || WATCHED.has(future)) return;
+  WATCHED.add(future);
+  future.done.catch(() => {}).finally(() => FINISHED.add(future));
 }
 
 class NbstreamOutput extends Panel {
@@ -98,7 +121,7 @@ class NbstreamOutput extends Panel {
     this.answers = model.metadata?.[MIME]?.answers ?? [];
     this.node.dataset.output = this.role;
     if (this.role === "answer") {
-      this.showSaved();
+      this.clearSaved(); // (re)built by updateVisibility only if this copy is the one shown
       this.updateVisibility();
     } else if (this.role === "live") {
       this.node.dataset.mounted = this.mounted ? "yes" : "no";
@@ -125,6 +148,7 @@ class NbstreamOutput extends Panel {
     }
     const sessionContext = ancestorWith(this, "sessionContext");
     this.watchKernel(sessionContext);
+    watchExecution(ancestorWith(this, "future"));
     const factory = rendermime.getFactory(WIDGET_MIME);
     const renderer = this.startRenderer(rendermime);
     // A busy kernel answers the widget manager only when the running cell ends (its requests
@@ -207,8 +231,13 @@ class NbstreamOutput extends Panel {
     this.updateVisibility();
   }
 
-  /** The stored answers, read-only (renderSaved: the widget's own view without a kernel). */
   showSaved() {
+    this.buildSaved();
+    this.updateVisibility();
+  }
+
+  /** The stored answers, read-only (renderSaved: the widget's own view without a kernel). */
+  buildSaved() {
     const stored = this.answers.filter((a) => a?.snapshot?.versions?.length);
     if (this.savedBox || !stored.length || this.mounted) return;
     this.savedBox = document.createElement("div");
@@ -231,7 +260,6 @@ class NbstreamOutput extends Panel {
       this.savedUids = stored.map((a) => a.uid);
       markShown(this.savedUids, 1);
     }
-    this.updateVisibility();
   }
 
   clearSaved() {
@@ -276,11 +304,21 @@ class NbstreamOutput extends Panel {
   }
 
   /** Stop clicked while the cell holds the kernel: interrupt it, which nbstream turns into a
-   * clean Stop of this stream (partial text kept, no traceback, Run All goes on). Only while the
-   * kernel is busy: the view asks only while its own cell runs it (blocking mode, streaming). */
+   * clean Stop of this stream (partial text kept, no traceback, Run All goes on).
+   * Only while this output's own cell runs: the output area's execution (its `future`, set when
+   * the cell is sent, which also clears the old outputs; done once the kernel's reply and idle
+   * came back) is still open, so this output came from the execution running now. Not the
+   * kernel's status: with JupyterLab >= 4.4 the widget's comm messages run on a subshell whose
+   * busy/idle messages make `kernel.status` read "idle" while the cell holds the main shell; and
+   * "busy" alone would also be true while a later cell of a Run All runs (a late Stop would
+   * interrupt that cell). What remains is the network's window: the kernel ended this cell and
+   * began the next one, and the page has not heard it yet (about a millisecond on one machine). */
   interrupt(event) {
     const kernel = this.sessionContext?.session?.kernel;
-    if (!kernel || kernel.status !== "busy") return;
+    const future = ancestorWith(this, "future");
+    if (!kernel || !future || future.isDisposed || !WATCHED.has(future) || FINISHED.has(future)) {
+      return;
+    }
     event.detail.handled = true;
     kernel.interrupt().catch((error) => console.warn("nbstream: interrupt failed", error));
   }
@@ -292,7 +330,11 @@ class NbstreamOutput extends Panel {
     let hidden = false;
     if (this.role === "answer") {
       const shown = shownSaved();
-      hidden = this.answers.some((a) => isLive(a.uid) || (shown.get(a.uid) ?? 0) > 0);
+      const elsewhere = this.answers.some((a) => isLive(a.uid) || (shown.get(a.uid) ?? 0) > 0);
+      // a hidden copy holds no view: rendering every answer twice would double the page's work
+      if (elsewhere) this.clearSaved();
+      else this.buildSaved();
+      hidden = !this.savedBox; // shown elsewhere, or nothing stored yet (a background placeholder)
     } else if (this.role === "live") {
       hidden = !this.mounted && !this.savedBox && !this.pendingNote;
     }
