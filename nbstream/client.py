@@ -40,7 +40,7 @@ def _notice(base_url: str) -> str:
 
 def _announce(base_url: str) -> None:
     """Say once that the demo server answers. In IPython the widget of each such answer says it
-    (a note line, see :func:`local_notice`): on stderr it was a red box that looked like an error."""
+    (a note line, see :func:`local_notice`): on stderr it was a red box that read as an error."""
     global _announced
     if not _announced:
         _announced = True

@@ -65,7 +65,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-# The widget shows the rate-limit budget once this little of it is left (it is in the chunk log always).
+# The widget shows the rate-limit budget once this little is left (the chunk log always has it).
 NEAR_FRACTION = 0.1
 
 

@@ -1131,9 +1131,7 @@ def prompt_heading(source: Any) -> str:
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
             if isinstance(content, list):  # content parts: their text
-                content = " ".join(
-                    str(p.get("text", "")) for p in content if isinstance(p, dict)
-                )
+                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
             text = str(content or "")
             break
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")

@@ -422,7 +422,9 @@ def test_background_answers_carry_the_prompts_first_line_as_heading() -> None:
     assert prompt_heading(iter(["a", "b"])) == ""  # no prompt: no heading
     # a key pasted into a prompt is not repeated in the heading
     assert "sk-test-heading" not in prompt_heading(
-        ChatRequest({"model": "m", "messages": [{"role": "user", "content": "key sk-test-heading"}]}, client)
+        ChatRequest(
+            {"model": "m", "messages": [{"role": "user", "content": "key sk-test-heading"}]}, client
+        )
     )
 
     view = StreamView(chat)

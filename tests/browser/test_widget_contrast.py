@@ -35,7 +35,10 @@ CONTRAST = r"""
     return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat(1);
   };
   const lum = ([r, g, b]) => {
-    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    const c = [r, g, b].map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
     return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
   };
   const background = (el) => {
@@ -46,11 +49,16 @@ CONTRAST = r"""
       if (c[3] >= 1) break;
     }
     let bg = [255, 255, 255, 1];
-    if (!layers.length || layers[layers.length - 1][3] < 1) bg = rgba(getComputedStyle(document.body).backgroundColor);
+    if (!layers.length || layers[layers.length - 1][3] < 1)
+      bg = rgba(getComputedStyle(document.body).backgroundColor);
     for (const layer of layers.reverse()) bg = over(layer, bg);
     return bg;
   };
-  const opacity = (el) => { let o = 1; for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity); return o; };
+  const opacity = (el) => {
+    let o = 1;
+    for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+    return o;
+  };
   const results = [];
   for (const root of document.querySelectorAll(".nbstream-root")) {
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
@@ -58,7 +66,8 @@ CONTRAST = r"""
       const text = node.textContent.trim();
       const el = node.parentElement;
       if (!text || !el || !el.getClientRects().length) continue;
-      if (el.closest("button:disabled, [hidden], title, .katex-mathml")) continue;  // WCAG: inactive controls are exempt
+      // WCAG exempts inactive controls; hidden and MathML-for-screen-readers text is not seen
+      if (el.closest("button:disabled, [hidden], title, .katex-mathml")) continue;
       const style = getComputedStyle(el);
       if (style.visibility === "hidden") continue;
       const bg = background(el);
@@ -66,7 +75,12 @@ CONTRAST = r"""
       fg[3] *= opacity(el);
       const shown = over(fg, bg);
       const [l1, l2] = [lum(shown), lum(bg)].sort((a, b) => b - a);
-      results.push({ text: text.slice(0, 40), where: el.className?.baseVal ?? el.className, testid: el.closest("[data-testid]")?.dataset.testid ?? "", ratio: (l1 + 0.05) / (l2 + 0.05) });
+      results.push({
+        text: text.slice(0, 40),
+        where: el.className?.baseVal ?? el.className,
+        testid: el.closest("[data-testid]")?.dataset.testid ?? "",
+        ratio: (l1 + 0.05) / (l2 + 0.05),
+      });
     }
   }
   return results;
