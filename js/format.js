@@ -18,26 +18,34 @@ const STATUS_WORDS = {
   incomplete: "incomplete",
 };
 
-/** The status line's pieces, in order; usage shown as absent when the server sent none. */
+/** The status line's pieces, in order: the essentials only (status, model, tokens, duration),
+ * so one line holds them even in a compare() column. The rest is in statusDetails(). */
 export function statusParts(status, metrics = {}) {
   const m = metrics ?? {};
   const parts = [STATUS_WORDS[status] ?? status];
-  const ttft = fmtSeconds(m.ttft_s);
-  if (ttft) parts.push(`first token ${ttft}`);
-  if (Number.isFinite(m.tokens_per_s) && m.tokens_per_s > 0) parts.push(`${m.tokens_per_s.toFixed(1)} tok/s`);
+  if (m.model) parts.push(m.model);
   if (Number.isFinite(m.tokens)) parts.push(`${m.tokens}${m.tokens_estimated ? " tokens (est.)" : " tokens"}`);
   const el = fmtSeconds(m.duration_s);
   if (el) parts.push(el);
-  if (m.model) parts.push(m.model);
-  if (m.request_id) parts.push(m.request_id);
+  return parts;
+}
+
+/** The details behind the status line (its hover text): speed, request id, usage as the server
+ * reported it (reasoning and cached only when reported: absent is not 0). */
+export function statusDetails(status, metrics = {}) {
+  const m = metrics ?? {};
+  const details = [];
+  const ttft = fmtSeconds(m.ttft_s);
+  if (ttft) details.push(`first token ${ttft}`);
+  if (Number.isFinite(m.tokens_per_s) && m.tokens_per_s > 0) details.push(`${m.tokens_per_s.toFixed(1)} tok/s`);
+  if (m.request_id) details.push(`request ${m.request_id}`);
   const u = m.usage;
   if (u && (u.prompt_tokens != null || u.completion_tokens != null)) {
-    parts.push(`usage ${u.prompt_tokens ?? "?"} in / ${u.completion_tokens ?? "?"} out`);
-    // details only when reported (absent is not 0)
-    if (u.reasoning_tokens != null) parts.push(`${u.reasoning_tokens} reasoning`);
-    if (u.cached_tokens != null) parts.push(`${u.cached_tokens} cached`);
+    details.push(`usage ${u.prompt_tokens ?? "?"} in / ${u.completion_tokens ?? "?"} out`);
+    if (u.reasoning_tokens != null) details.push(`${u.reasoning_tokens} reasoning`);
+    if (u.cached_tokens != null) details.push(`${u.cached_tokens} cached`);
   } else if (status && status !== "pending" && status !== "streaming") {
-    parts.push("usage: not reported");
+    details.push("usage: not reported");
   }
-  return parts;
+  return details;
 }

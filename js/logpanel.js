@@ -20,27 +20,111 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** An SVG strip with one tick per chunk at its arrival time (seconds since the request). */
+/** The chunk nearest to `t` seconds (times sorted ascending): {index, t, gap} (gap: seconds
+ * since the chunk before it, null for the first), or null when there are none. */
+export function nearestChunk(times, t) {
+  if (!times.length) return null;
+  let lo = 0;
+  let hi = times.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  const i = lo > 0 && Math.abs(times[lo - 1] - t) <= Math.abs(times[lo] - t) ? lo - 1 : lo;
+  return { index: i, t: times[i], gap: i > 0 ? times[i] - times[i - 1] : null };
+}
+
+/** Round axis steps (seconds) for a span of `t1` seconds: 0, step, 2 step... <= t1 (at most 6). */
+export function axisTicks(t1) {
+  if (!(t1 > 0)) return [0];
+  const raw = t1 / 5;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  const ticks = [];
+  for (let v = 0; v <= t1 + 1e-9 && ticks.length < 7; v += step) ticks.push(Number(v.toFixed(6)));
+  return ticks;
+}
+
+const fmtAxis = (s) => (s === 0 ? "0" : s < 1 ? `${Math.round(s * 1000)} ms` : `${Number(s.toFixed(2))} s`);
+
+/** Chunk arrival times (seconds since the request): one tick per chunk on an SVG strip, a time
+ * axis under it, and on hover the chunk nearest the pointer (its number, time and the gap before
+ * it, the stalls one looks for). */
 export function timeline(times, width = 600, height = 36) {
+  const box = h("div", { "data-testid": "log-timeline", className: "nbstream-timeline-box" });
   const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("data-testid", "log-timeline");
   svg.setAttribute("class", "nbstream-timeline");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "none");
+  box.append(svg);
   const ts = times.filter((t) => Number.isFinite(t));
-  if (ts.length === 0) return svg;
+  if (ts.length === 0) return box;
   const t1 = Math.max(...ts, 1e-9);
-  const path = ts.map((t) => `M${((t / t1) * (width - 2) + 1).toFixed(1)} 4V${height - 4}`).join("");
+  const x = (t) => (t / t1) * (width - 2) + 1;
+  const path = ts.map((t) => `M${x(t).toFixed(1)} 4V${height - 4}`).join("");
   const p = document.createElementNS(SVG, "path");
   p.setAttribute("d", path);
   p.setAttribute("class", "nbstream-timeline-ticks");
   svg.appendChild(p);
-  const title = document.createElementNS(SVG, "title");
+  const marker = document.createElementNS(SVG, "path");
+  marker.setAttribute("class", "nbstream-timeline-marker");
+  marker.setAttribute("visibility", "hidden");
+  svg.appendChild(marker);
+  // the axis is HTML, not SVG text: the strip stretches to the panel's width (no aspect ratio)
+  const axis = h("div", { className: "nbstream-timeline-axis", "data-testid": "log-timeline-axis" });
+  for (const v of axisTicks(t1)) {
+    const label = h("span", { text: fmtAxis(v) });
+    label.style.left = `${(v / t1) * 100}%`;
+    if (v > t1 * 0.9) label.classList.add("nbstream-axis-end");
+    axis.append(label);
+  }
   let maxGap = 0;
   for (let i = 1; i < ts.length; i++) maxGap = Math.max(maxGap, ts[i] - ts[i - 1]);
-  title.textContent = `${ts.length} chunks over ${t1.toFixed(2)} s; longest gap ${(maxGap * 1000).toFixed(0)} ms`;
-  svg.appendChild(title);
-  return svg;
+  const summary = `${ts.length} chunks over ${t1.toFixed(2)} s; longest gap ${(maxGap * 1000).toFixed(0)} ms`;
+  const readout = h("div", { className: "nbstream-timeline-readout", "data-testid": "log-timeline-readout", text: summary });
+  box.append(axis, readout);
+  box.hover = (fraction) => {
+    const near = nearestChunk(ts, Math.min(1, Math.max(0, fraction)) * t1);
+    marker.setAttribute("d", `M${x(near.t).toFixed(1)} 0V${height}`);
+    marker.setAttribute("visibility", "visible");
+    const gap = near.gap === null ? "the first chunk" : `${(near.gap * 1000).toFixed(0)} ms after the one before`;
+    readout.textContent = `chunk ${near.index} at ${(near.t * 1000).toFixed(0)} ms · ${gap}`;
+  };
+  svg.addEventListener("mousemove", (event) => {
+    const rect = svg.getBoundingClientRect();
+    if (rect.width > 0) box.hover((event.clientX - rect.left) / rect.width);
+  });
+  svg.addEventListener("mouseleave", () => {
+    marker.setAttribute("visibility", "hidden");
+    readout.textContent = summary;
+  });
+  return box;
+}
+
+/** The JSONL download's file name: nbstream-<model>-<time>-<request id>.jsonl, each part reduced
+ * to safe characters (letters, digits, dot, dash, underscore), the parts not known left out. */
+export function logFileName({ model, requestId, wallTime, version } = {}) {
+  const safe = (value, max) => String(value ?? "").replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+|_+$/g, "").slice(0, max);
+  let time = "";
+  if (Number.isFinite(wallTime)) {
+    const d = new Date(wallTime * 1000);
+    const two = (n) => String(n).padStart(2, "0");
+    time = `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+  }
+  const parts = ["nbstream", safe(model, 48), time, safe(requestId, 64)].filter(Boolean);
+  if (parts.length === 1 && Number.isFinite(version)) parts.push(`v${version + 1}`);
+  return `${parts.join("-")}.jsonl`;
+}
+
+/** A raw chunk as indented JSON (a string that holds JSON too: SSE data lines arrive as text). */
+export function prettyJson(raw) {
+  if (typeof raw !== "string") return JSON.stringify(raw, null, 2);
+  try {
+    return JSON.stringify(JSON.parse(raw), null, 2);
+  } catch {
+    return raw;
+  }
 }
 
 const ms = (t) => (Number.isFinite(t) ? `${(t * 1000).toFixed(0)} ms` : "");
@@ -73,6 +157,7 @@ export class LogPanel {
     this.open = false;
     this.loadedFor = null; // {version, seq, status}
     this.rows = [];
+    this.requestRecords = []; // request/response/error/end records of the version shown
     this.pending = new Map(); // id -> handler
     this.toggle = h("button", { "data-testid": "log-toggle", className: "nbstream-btn nbstream-log-toggle", "aria-expanded": "false", onclick: () => this.setOpen(!this.open) }, "▸ Chunk log");
     this.summary = h("span", { className: "nbstream-log-summary" });
@@ -148,28 +233,53 @@ export class LogPanel {
   addRow(row) {
     this.rows.push(row);
     const raw = h("td", { className: "nbstream-log-rawcell" });
-    const button = h("button", { className: "nbstream-btn nbstream-small", title: "Show the raw chunk", onclick: () => this.showRaw(row.index, raw, button) }, "raw");
+    const tr = h("tr");
+    const button = h("button", { className: "nbstream-btn nbstream-small", "aria-expanded": "false", title: "Show the raw chunk (pretty-printed JSON)", onclick: () => this.toggleRaw(row.index, tr, button) }, "raw");
     raw.append(button);
     const t = Number.isFinite(row.t) ? `${(row.t * 1000).toFixed(1)} ms` : "";
     const chunk = row.type === "chunk";
     // chunk rows are [data-testid=log-row]; request/response/error/end records [data-testid=log-record]
-    this.tbody.append(h("tr", { "data-testid": chunk ? "log-row" : "log-record", "data-index": String(chunk ? row.chunk : row.index), className: chunk ? "" : "nbstream-log-meta" },
-      h("td", { text: chunk ? String(row.chunk ?? row.index) : row.type }), h("td", { text: t }),
+    tr.dataset.testid = chunk ? "log-row" : "log-record";
+    tr.dataset.index = String(chunk ? row.chunk : row.index);
+    if (!chunk) tr.className = "nbstream-log-meta";
+    tr.append(h("td", { text: chunk ? String(row.chunk ?? row.index) : row.type }), h("td", { text: t }),
       h("td", { className: "nbstream-log-delta", text: row.delta ?? "" }),
-      h("td", { className: "nbstream-log-note", text: row.note ?? "" }), raw));
+      h("td", { className: "nbstream-log-note", text: row.note ?? "" }), raw);
+    this.tbody.append(tr);
   }
 
-  showRaw(index, cell, button) {
+  /** The raw chunk in a row of its own under its row, the panel's full width, pretty-printed
+   * (the last column was ~86 px wide: JSON in it could not be read); a second click hides it. */
+  toggleRaw(index, tr, button) {
+    const shown = tr.nextElementSibling?.dataset.rawFor === String(index) ? tr.nextElementSibling : null;
+    if (shown) {
+      shown.hidden = !shown.hidden;
+      button.setAttribute("aria-expanded", String(!shown.hidden));
+      return;
+    }
     this.request({ start: index, count: 1, raw: true }, (msg) => {
       const row = (msg.rows ?? [])[0];
-      const text = row?.raw === undefined ? "(no raw data)" : typeof row.raw === "string" ? row.raw : JSON.stringify(row.raw, null, 2);
-      button.remove();
-      cell.append(h("pre", { "data-testid": "log-raw", className: "nbstream-log-raw", text }));
+      const text = row?.raw === undefined ? "(no raw data)" : prettyJson(row.raw);
+      const rawRow = h("tr", { className: "nbstream-log-rawrow", "data-testid": "log-raw-row" },
+        h("td", { colspan: "5" }, h("pre", { "data-testid": "log-raw", className: "nbstream-log-raw", text })));
+      rawRow.dataset.rawFor = String(index);
+      tr.after(rawRow);
+      button.setAttribute("aria-expanded", "true");
     });
   }
 
   paintRequests(requests) {
+    this.requestRecords = requests;
     this.requests.replaceChildren(...requests.map((r) => h("div", { "data-testid": "log-request", className: `nbstream-log-request nbstream-log-${r.type}`, text: describeRecord(r) })));
+  }
+
+  /** nbstream-<model>-<time>-<request id>.jsonl for the version shown: ten downloads of ten
+   * answers are told apart by name, not "nbstream-log-v1 (9).jsonl". */
+  fileName() {
+    const vi = this.versionShown();
+    const metrics = this.doc.versions[vi]?.metrics ?? {};
+    const request = this.requestRecords.find((r) => r.type === "request" && Number.isFinite(r.wall_time));
+    return logFileName({ model: metrics.model, requestId: metrics.request_id, wallTime: request?.wall_time ?? Date.now() / 1000, version: vi });
   }
 
   exportJsonl() {
@@ -177,7 +287,7 @@ export class LogPanel {
       const blob = new Blob([msg.jsonl ?? ""], { type: "application/x-ndjson" });
       const a = document.createElement("a");
       a.href = URL.createObjectURL(blob);
-      a.download = `nbstream-log-v${this.versionShown() + 1}.jsonl`;
+      a.download = this.fileName();
       document.body.appendChild(a);
       a.click();
       a.remove();

@@ -22,8 +22,10 @@
 // - UI-only state (log panel open, version page shown, scroll) is never synced.
 //
 // DOM hooks for tests (stable, documented here):
-//   .nbstream-root                 the widget root; attribute data-status = current version's status,
-//                                  data-mode = the `mode` trait, data-version = version shown (0-based)
+//   .nbstream-root                 the widget root; attribute data-status = current version's status
+//                                  ("stopped" when it never ended because the kernel went),
+//                                  data-mode = the `mode` trait, data-version = version shown (0-based),
+//                                  data-kernel = live | none (a stored answer) | gone (restarted, died)
 //   [data-testid=answer]           the rendered answer of the version shown
 //   [data-testid=stop]             Stop button (title says "interrupt the kernel (■)" in blocking mode)
 //   [data-testid=regenerate]       Regenerate button (hidden when the source is not re-runnable)

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { StreamDocument } from "./document.js";
 import { View } from "./view.js";
 import { confidenceColor, filterRows, finishNotice, parseLogprobs, thinkingLabel, tokenTitle, toolArguments } from "./rich.js";
-import { statusParts } from "./format.js";
+import { statusDetails, statusParts } from "./format.js";
 
 function makeModel(traits = {}) {
   const handlers = new Map();
@@ -66,11 +66,18 @@ describe("rich helpers", () => {
   });
 
   it("usage detail: reasoning and cached only when reported (absent is not 0)", () => {
-    const withDetail = statusParts("done", { usage: { prompt_tokens: 10, completion_tokens: 5, reasoning_tokens: 3, cached_tokens: 0 } });
+    const withDetail = statusDetails("done", { usage: { prompt_tokens: 10, completion_tokens: 5, reasoning_tokens: 3, cached_tokens: 0 } });
     expect(withDetail).toContain("3 reasoning");
     expect(withDetail).toContain("0 cached");
-    const without = statusParts("done", { usage: { prompt_tokens: 10, completion_tokens: 5 } }).join(" · ");
+    const without = statusDetails("done", { usage: { prompt_tokens: 10, completion_tokens: 5 } }).join(" · ");
     expect(without).not.toMatch(/reasoning|cached/);
+  });
+
+  it("status line: the essentials on one line, the rest on hover", () => {
+    const metrics = { model: "gpt-x", tokens: 40, duration_s: 2.5, ttft_s: 0.2, tokens_per_s: 16, request_id: "req_1", usage: { prompt_tokens: 4, completion_tokens: 40, cached_tokens: 0 } };
+    expect(statusParts("done", metrics)).toEqual(["done", "gpt-x", "40 tokens", "2.5 s"]);
+    expect(statusDetails("done", metrics)).toEqual(["first token 200 ms", "16.0 tok/s", "request req_1", "usage 4 in / 40 out", "0 cached"]);
+    expect(statusDetails("done", {})).toEqual(["usage: not reported"]);
   });
 });
 

@@ -3,7 +3,7 @@
 // paint happens once per animation frame, whatever the message rate.
 
 import { IncrementalMarkdown } from "./markdown.js";
-import { statusParts } from "./format.js";
+import { statusDetails, statusParts } from "./format.js";
 import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
 import { Confidence, HostedTools, ToolCards, filterRows, finishNotice, paintCitations, paintFilter, thinkingLabel } from "./rich.js";
@@ -45,6 +45,8 @@ export const KERNEL_EVENT = "nbstream:kernel";
 export const FINAL_EVENT = "nbstream:final";
 const KERNEL_GONE = { restarting: "The kernel restarted", autorestarting: "The kernel restarted", dead: "The kernel died", terminating: "The kernel was shut down", unknown: "The kernel is gone" };
 
+const TRAITS = ["mode", "rerunnable", "resumable", "format", "language", "heading"]; // repaint on change
+
 export class View {
   constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS, endBudget = END_FRAME_BUDGET_MS } = {}) {
     this.model = model;
@@ -83,11 +85,13 @@ export class View {
     this.tokens = new Confidence(this.confidence);
     this.showConfidence = false; // UI-only
     this.choice = 0; // choice tab shown (UI-only, never synced)
-    this.error = h("div", { "data-testid": "error", className: "nbstream-error", role: "alert" });
+    this.error = h("div", { "data-testid": "error", className: "nbstream-error", role: "status" });
     this.status = h("div", { "data-testid": "status", className: "nbstream-status", "aria-live": "polite" });
     this.notes = h("div", { "data-testid": "notes", className: "nbstream-notes", hidden: true }); // resilience: flags, rate limit, budget
     this.log = new LogPanel(model, doc, logs, () => this.versionShown());
-    this.root = h("div", { className: "nbstream-root" }, this.toolbar, this.tabs, this.reasoning, this.hosted, this.refusal, this.answer, this.sources, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
+    // which answer this is, when several stack in one output (background answers in a loop)
+    this.heading = h("div", { "data-testid": "heading", className: "nbstream-heading", hidden: "" });
+    this.root = h("div", { className: "nbstream-root" }, this.heading, this.toolbar, this.tabs, this.reasoning, this.hosted, this.refusal, this.answer, this.sources, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
     this.renderer = null;
     this.rendererVersion = null;
     el.appendChild(this.root);
@@ -96,7 +100,7 @@ export class View {
     this.root.addEventListener(KERNEL_EVENT, this.onKernel);
     this.unsubscribe = doc.subscribe(() => this.invalidate());
     this.onTrait = () => this.invalidate();
-    for (const t of ["mode", "rerunnable", "resumable", "format", "language"]) model.on(`change:${t}`, this.onTrait);
+    for (const t of TRAITS) model.on(`change:${t}`, this.onTrait);
     this.paint();
   }
 
@@ -192,12 +196,19 @@ export class View {
     this.renderedState(this.renderer.update(text));
     this.paintRich(v, vi, c, text, shownKey);
 
+    const heading = this.model.get("heading") ?? "";
+    if (this.heading.textContent !== heading) {
+      this.heading.textContent = heading;
+      this.heading.title = heading;
+    }
+    this.heading.hidden = !heading;
+
     const saved = mode === "saved"; // a stored answer without a kernel (js/lab/ renders it)
     const gone = this.kernelGone;
     const final = FINAL_STATUSES.has(status) || saved || !!gone;
     const live = !final && vi === this.doc.current;
     this.root.dataset.kernel = gone ? "gone" : saved ? "none" : "live";
-    this.log.el.hidden = saved; // the chunk log lives in the kernel
+    this.log.el.hidden = saved || !!gone; // the chunk log lives in the kernel
     this.stopButton.hidden = !live;
     this.stopButton.title = STOP_TITLES[mode] ?? STOP_TITLES.idle;
     this.regenButton.hidden = !this.model.get("rerunnable") || !!gone;
@@ -214,6 +225,7 @@ export class View {
     if (!FINAL_STATUSES.has(status) && (saved || gone)) {
       // it never ended here: the text up to then is all there is
       shownStatus = "stopped";
+      this.root.dataset.status = shownStatus; // no "streaming" (a pulsing dot) for a dead stream
       reason = gone ? `${gone} while this answer streamed: the text up to then is kept` : "The notebook was saved while this answer streamed: the text up to then is kept";
     } else if (gone) {
       reason = reason ?? `${gone}: this answer is kept; run the cell again to ask again`;
@@ -222,12 +234,21 @@ export class View {
     const saidByNotice = !this.finish.hidden && typeof reason === "string" && reason.startsWith("finish_reason ");
     this.error.hidden = saidByNotice || !(reason && (gone || shownStatus === "error" || shownStatus === "incomplete" || shownStatus === "stopped"));
     this.error.textContent = this.error.hidden ? "" : reason;
-    this.error.className = `nbstream-error nbstream-${shownStatus}`;
+    // the banner's kind sets its look: an error is an alert; a Stop the user chose, a cut
+    // connection or a gone kernel are notices (a calm grey or amber, not red)
+    const kind = gone ? "kernel" : shownStatus;
+    if (this.error.dataset.kind !== kind) {
+      this.error.dataset.kind = kind;
+      this.error.setAttribute("role", kind === "error" ? "alert" : "status");
+    }
     if (!this.status.dataset.hint || final) {
       delete this.status.dataset.hint;
       const parts = statusParts(shownStatus, v?.metrics);
       if (!final && reason) parts.push(reason); // e.g. "HTTP 503, retrying in 1.2 s (attempt 2/4)"
       this.status.textContent = parts.join(" · ");
+      // request id, speed and usage on hover; the chunk log has the rest (headers, rate limits)
+      const details = statusDetails(shownStatus, v?.metrics).join(" · ");
+      if (this.status.title !== details) this.status.title = details;
     }
     const notes = v?.notes ?? [];
     this.notes.hidden = notes.length === 0;
@@ -245,7 +266,7 @@ export class View {
     const key = `${n}:${v.seq}`;
     if (this.reported === key) return;
     this.reported = key;
-    const detail = { uid: this.model.get("uid"), snapshot: this.doc.toSnapshot(), format: this.model.get("format"), language: this.model.get("language") };
+    const detail = { uid: this.model.get("uid"), snapshot: this.doc.toSnapshot(), format: this.model.get("format"), language: this.model.get("language"), heading: this.model.get("heading") ?? "" };
     this.root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, detail }));
   }
 
@@ -377,7 +398,7 @@ export class View {
   destroy() {
     this.root.removeEventListener(KERNEL_EVENT, this.onKernel);
     this.unsubscribe();
-    for (const t of ["mode", "rerunnable", "resumable", "format", "language"]) this.model.off(`change:${t}`, this.onTrait);
+    for (const t of TRAITS) this.model.off(`change:${t}`, this.onTrait);
     this.log.destroy();
     this.renderer?.destroy();
     this.root.remove();

@@ -49,6 +49,52 @@ describe("View", () => {
     expect(el.querySelector("[data-testid=regenerate]").disabled).toBe(true);
   });
 
+  it("a background answer shows its heading; none without one", () => {
+    const model = makeModel({ heading: "Explain SSE in one line" });
+    const el = document.createElement("div");
+    new View(el, model, new StreamDocument());
+    const heading = el.querySelector("[data-testid=heading]");
+    expect(heading.hidden).toBe(false);
+    expect(heading.textContent).toBe("Explain SSE in one line");
+    model.set("heading", "");
+    flush();
+    expect(heading.hidden).toBe(true);
+  });
+
+  it("banners by kind: a Stop is a calm notice, an error an alert", () => {
+    const model = makeModel();
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Hi")], status: "stopped", reason: "stopped by user", final: true });
+    flush();
+    const banner = el.querySelector("[data-testid=error]");
+    expect([banner.textContent, banner.dataset.kind, banner.getAttribute("role")]).toEqual(["stopped by user", "stopped", "status"]);
+    doc.apply({ type: "frame", version: 1, seq: 1, parts: [text(0, "Hi")], status: "error", reason: "HTTP 500", final: true });
+    flush();
+    expect([banner.dataset.kind, banner.getAttribute("role")]).toEqual(["error", "alert"]);
+  });
+
+  it("a kernel restart mid-stream: said, text kept, no streaming, no buttons that need the kernel", () => {
+    const model = makeModel({ resumable: true });
+    const doc = new StreamDocument();
+    const el = document.createElement("div");
+    new View(el, model, doc);
+    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Partial")], status: "streaming" });
+    flush();
+    const root = el.querySelector(".nbstream-root");
+    root.dispatchEvent(new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }));
+    flush();
+    expect(root.dataset.kernel).toBe("gone");
+    expect(root.dataset.status).toBe("stopped");
+    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Partial");
+    expect(el.querySelector("[data-testid=error]").textContent).toMatch(/^The kernel restarted while this answer streamed/);
+    expect(el.querySelector("[data-testid=error]").dataset.kind).toBe("kernel");
+    expect(el.querySelector("[data-testid=status]").textContent).not.toContain("streaming");
+    for (const id of ["stop", "regenerate", "resume"]) expect(el.querySelector(`[data-testid=${id}]`).hidden).toBe(true);
+    expect(el.querySelector(".nbstream-log").hidden).toBe(true); // the chunk log was in the kernel
+  });
+
   it("the first token is painted at once, later ones at the next animation frame", () => {
     const model = makeModel();
     const doc = new StreamDocument();
@@ -136,13 +182,13 @@ describe("View", () => {
     expect(q("stop").hidden).toBe(true);
     expect(q("regenerate").disabled).toBe(false);
     expect(q("version-label").textContent).toBe("2/2");
-    expect(q("status").textContent).toContain("req_2");
-    expect(q("status").textContent).toContain("usage 5 in / 30 out");
+    expect(q("status").title).toContain("req_2");
+    expect(q("status").title).toContain("usage 5 in / 30 out");
     q("version-prev").click();
     flush();
     expect(q("answer").textContent.trim()).toBe("first");
     expect(q("version-label").textContent).toBe("1/2");
-    expect(q("status").textContent).toContain("usage: not reported");
+    expect(q("status").title).toContain("usage: not reported");
     expect(q("status").textContent).toContain("12 tokens (est.)");
     expect(q("error").textContent).toBe("stopped by user");
     q("regenerate").click();
@@ -264,5 +310,48 @@ describe("describeRecord", () => {
       .toBe("attempt 1: stopped after 1500 ms (stopped by user)");
     expect(describeRecord({ type: "error", attempt: 1, t: 0.01, status: 429, message: "slow down" }))
       .toBe("attempt 1: error HTTP 429 after 10 ms: slow down");
+  });
+});
+
+import { axisTicks, logFileName, nearestChunk, prettyJson, timeline } from "./logpanel.js";
+
+describe("chunk log pieces", () => {
+  it("names the JSONL download after the model, the time and the request id, in safe characters", () => {
+    const wallTime = new Date(2026, 11, 6, 1, 2, 3).getTime() / 1000;
+    expect(logFileName({ model: "gpt-4o-mini", requestId: "req_abc123", wallTime })).toBe("nbstream-gpt-4o-mini-20261206-010203-req_abc123.jsonl");
+    expect(logFileName({ model: "org/model:latest ../../x", requestId: "a b\\c", wallTime }))
+      .toBe("nbstream-org_model_latest_.._.._x-20261206-010203-a_b_c.jsonl");
+    expect(logFileName({ version: 1 })).toBe("nbstream-v2.jsonl"); // nothing known: still unique per version
+  });
+
+  it("finds the chunk nearest the pointer and the gap before it", () => {
+    const times = [0.1, 0.2, 0.9, 1.0];
+    expect(nearestChunk(times, 0)).toEqual({ index: 0, t: 0.1, gap: null });
+    expect(nearestChunk(times, 0.7)).toMatchObject({ index: 2, t: 0.9 });
+    expect(nearestChunk(times, 0.7).gap).toBeCloseTo(0.7);
+    expect(nearestChunk(times, 5)).toMatchObject({ index: 3 });
+    expect(nearestChunk([], 1)).toBeNull();
+  });
+
+  it("puts round seconds on the axis", () => {
+    expect(axisTicks(1.0)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(axisTicks(7.3)).toEqual([0, 2, 4, 6]);
+    expect(axisTicks(0)).toEqual([0]);
+  });
+
+  it("draws an axis and says which chunk the pointer is on", () => {
+    const box = timeline([0.1, 0.2, 0.9, 1.0]);
+    const axis = box.querySelector("[data-testid=log-timeline-axis]");
+    expect([...axis.children].map((s) => s.textContent)).toEqual(["0", "200 ms", "400 ms", "600 ms", "800 ms", "1 s"]);
+    const readout = box.querySelector("[data-testid=log-timeline-readout]");
+    expect(readout.textContent).toBe("4 chunks over 1.00 s; longest gap 700 ms");
+    box.hover(0.85);
+    expect(readout.textContent).toBe("chunk 2 at 900 ms · 700 ms after the one before");
+  });
+
+  it("pretty-prints raw chunks, JSON text included", () => {
+    expect(prettyJson({ a: [1] })).toBe('{\n  "a": [\n    1\n  ]\n}');
+    expect(prettyJson('{"b":1}')).toBe('{\n  "b": 1\n}');
+    expect(prettyJson(": keep-alive")).toBe(": keep-alive");
   });
 });

@@ -41,7 +41,7 @@ export function renderSaved(el, saved) {
   doc.reconcile(saved?.snapshot ?? { versions: [] });
   const model = savedModel({
     mode: "saved", rerunnable: false, resumable: false,
-    format: saved?.format ?? "markdown", language: saved?.language ?? "", uid: saved?.uid ?? "",
+    format: saved?.format ?? "markdown", language: saved?.language ?? "", uid: saved?.uid ?? "", heading: saved?.heading ?? "",
   });
   return new View(el, model, doc);
 }

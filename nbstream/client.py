@@ -13,6 +13,7 @@ import hashlib
 import os
 import sys
 import threading
+import weakref
 from typing import Any
 
 import openai
@@ -23,21 +24,44 @@ LOCAL_KEY = "nbstream-local"
 _clients: dict[tuple[str, str, bool, int], Any] = {}
 _lock = threading.Lock()
 _announced = False
+_local_clients: weakref.WeakSet[Any] = weakref.WeakSet()  # default clients of the local server
 
 
 def _key_id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]  # never keep the key itself as a dict key
 
 
+def _notice(base_url: str) -> str:
+    return (
+        f"no OPENAI_API_KEY or OPENAI_BASE_URL set - using the bundled local demo server at "
+        f"{base_url} (set OPENAI_API_KEY to use OpenAI)."
+    )
+
+
 def _announce(base_url: str) -> None:
+    """Say once that the demo server answers. In IPython the widget of each such answer says it
+    (a note line, see :func:`local_notice`): on stderr it was a red box that read as an error."""
     global _announced
     if not _announced:
         _announced = True
-        print(
-            f"nbstream: no OPENAI_API_KEY or OPENAI_BASE_URL set - using the bundled local demo "
-            f"server at {base_url} (set OPENAI_API_KEY to use OpenAI).",
-            file=sys.stderr,
-        )
+        if not _in_ipython():
+            print(f"nbstream: {_notice(base_url)}", file=sys.stderr)
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None
+
+
+def local_notice(client: Any) -> str | None:
+    """The notice to show with an answer from ``client`` when it is the default client of the
+    bundled local server (no key, no base URL set), else None."""
+    if client is None or not any(client is c for c in list(_local_clients)):
+        return None
+    return _notice(str(client.base_url).rstrip("/"))
 
 
 def resolve_endpoint() -> tuple[str | None, str, bool]:
@@ -77,8 +101,12 @@ def _cached(base_url: str | None, key: str, is_async: bool) -> Any:
 
 def default_client(is_async: bool = False) -> Any:
     """The client to use when none was given (``OpenAI``/``AsyncOpenAI``), cached per endpoint."""
-    base_url, key, _local = resolve_endpoint()
-    return _cached(base_url, key, is_async)
+    base_url, key, local = resolve_endpoint()
+    client = _cached(base_url, key, is_async)
+    if local:
+        with _lock:
+            _local_clients.add(client)
+    return client
 
 
 def client_for(

@@ -14,6 +14,7 @@ import keyword
 import re
 import shlex
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -217,6 +218,16 @@ def check(args: Any, config: Stream) -> Invocation:
     return inv
 
 
+def _plain_usage(doc: str | None) -> str | None:
+    """The help ``%%stream?`` shows, without the reST marker IPython's ``magic_arguments`` puts
+    before the usage (``::`` then the usage indented: a literal block for Sphinx, a stray ``::``
+    on screen)."""
+    if not doc or not doc.startswith("::\n\n"):
+        return doc
+    usage, sep, rest = doc[len("::\n\n") :].partition("\n\n")
+    return textwrap.dedent(usage) + sep + rest
+
+
 @magics_class
 class StreamMagics(Magics):
     """The ``%%stream`` and ``%stream`` magics, registered by ``%load_ext nbstream``."""
@@ -326,6 +337,8 @@ class StreamMagics(Magics):
             )
         template = cell if cell is not None else line_prompt
         return self._run(inv, template)
+
+    stream.__doc__ = _plain_usage(stream.__doc__)
 
     # -- what the options do ---------------------------------------------------------------
 

@@ -65,6 +65,10 @@ def _int(value: Any) -> int | None:
         return None
 
 
+# The widget shows the rate-limit budget once this little is left (the chunk log always has it).
+NEAR_FRACTION = 0.1
+
+
 @dataclass(frozen=True)
 class RateLimitInfo:
     """One response's view of the rate limit (``None`` = the server did not say)."""
@@ -80,6 +84,20 @@ class RateLimitInfo:
     def known(self) -> bool:
         """True if the server sent any rate-limit header."""
         return any(v is not None for v in asdict(self).values())
+
+    @property
+    def near(self) -> bool:
+        """True when requests or tokens are nearly used up (at most ``NEAR_FRACTION`` of the
+        limit left, or none left): only then is the budget worth a line under every answer."""
+        for remaining, limit in (
+            (self.remaining_requests, self.limit_requests),
+            (self.remaining_tokens, self.limit_tokens),
+        ):
+            if remaining is None:
+                continue
+            if remaining <= 0 or (limit and remaining <= limit * NEAR_FRACTION):
+                return True
+        return False
 
     def summary(self) -> str:
         """Status-line text: ``"requests 59/60 left (resets in 1 s) · tokens ..."``."""

@@ -208,7 +208,9 @@ class RunGuard:
             f"{'stopped' if f.action == 'stop' else 'flagged'} by {f.hook}: {f.reason}"
             for f in self.flags
         ]
-        if self.rate_limit is not None and self.rate_limit.known:
+        # the budget only when it is nearly spent: "9,999/10,000 left" under every answer is noise
+        # (every response's headers are in the chunk log)
+        if self.rate_limit is not None and self.rate_limit.known and self.rate_limit.near:
             out.append(f"rate limit: {self.rate_limit.summary()}")
         if self.queued_s >= 0.05:
             out.append(f"queued {self.queued_s:.1f} s for the rate limit")

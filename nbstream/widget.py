@@ -286,6 +286,11 @@ class StreamView(anywidget.AnyWidget):
     resumable = traitlets.Bool(False).tag(sync=True)
     """True when a stopped/incomplete answer can be continued (Chat requests): shows Continue."""
 
+    heading = traitlets.Unicode("").tag(sync=True)
+    """A line over the answer telling it apart from its neighbours: the prompt's first line, set
+    for background answers (a loop of them stacks in one output; a waiting answer sits under
+    the cell that asked it)."""
+
     def __init__(
         self,
         source: SourceLike | None = None,
@@ -542,6 +547,8 @@ class StreamView(anywidget.AnyWidget):
     def _display_live(self, *, waiting: bool) -> None:
         """``stream()`` shows the view: the live output now; the answer output when the stream
         ends in this cell (``waiting``), else now as a placeholder updated at the end."""
+        if not waiting and not self.heading:
+            self.heading = prompt_heading(self._source)  # in the state displayed: no message
         self._outputs.show(waiting=waiting)
 
     def _ended_in_cell(self) -> None:
@@ -554,7 +561,7 @@ class StreamView(anywidget.AnyWidget):
         with self._lock:
             snapshot = self._build_snapshot()
         return {"uid": self.uid, "snapshot": snapshot, "format": self.format,
-                "language": self.language, "label": label}  # fmt: skip
+                "language": self.language, "label": label, "heading": self.heading}  # fmt: skip
 
     def static_parts(self) -> dict[str, Any]:
         """The shown version for :func:`nbstream.static_copy.answer_html`, every text passed
@@ -1118,10 +1125,41 @@ def _resume_blocked(run: StreamRun) -> str | None:
     return guard.resume_blocked if guard is not None else None
 
 
+HEADING_MAX = 100  # characters of the prompt's first line over a background answer
+
+
+def prompt_heading(source: Any) -> str:
+    """The first non-empty line of the last user message of a Chat / Responses request (redacted,
+    at most ``HEADING_MAX`` characters), or "" for other sources."""
+    from nbstream.resilience import _request_of
+
+    request = _request_of(source)
+    params = getattr(request, "params", None) or {}
+    messages = params.get("messages", params.get("input"))
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    text = ""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # content parts: their text
+                content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            text = str(content or "")
+            break
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = redact_text(line) or ""
+    return line if len(line) <= HEADING_MAX else line[: HEADING_MAX - 1].rstrip() + "…"
+
+
 def _resilience_notes(run: StreamRun) -> list[str]:
-    """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``)."""
+    """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``),
+    after the request's own notice (the bundled demo server answered: no key is set)."""
+    from nbstream.resilience import _request_of
+
+    request = _request_of(run.source)
+    notice = getattr(request, "notice", None)
     guard = getattr(run, "resilience", None)
-    return guard.notes() if guard is not None else []
+    return ([notice] if notice else []) + (guard.notes() if guard is not None else [])
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

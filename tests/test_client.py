@@ -31,6 +31,8 @@ def test_no_key_starts_the_local_server_and_says_so(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bundled local demo server" in err
     assert str(client.base_url).startswith("http://127.0.0.1:")
+    assert "bundled local demo server at http://127.0.0.1:" in nbclient.local_notice(client)
+    assert nbclient.local_notice(openai.OpenAI(api_key="sk-x", base_url=client.base_url)) is None
     assert nbclient.default_client() is client
     nbclient.default_client()
     assert capsys.readouterr().err == ""  # said once

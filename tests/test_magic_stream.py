@@ -64,11 +64,16 @@ def test_first_stream_says_it_uses_the_local_server(tmp_path: Path) -> None:
     session = KernelSession(tmp_path)
     try:
         session.ok("%load_ext nbstream")
-        result = session.ok(f"%stream -m echo?{FAST} hi")
-        assert "no OPENAI_API_KEY or OPENAI_BASE_URL set" in result.stderr
-        assert "bundled local demo server at http://127.0.0.1:" in result.stderr
-        again = session.ok(f"%stream -m echo?{FAST} hi")
-        assert "bundled local" not in again.stderr  # said once per kernel
+        result = session.ok(f"%stream -m echo?{FAST} --view first hi")
+        # said in the widget, as a note line under the answer: not a red stderr box
+        assert "OPENAI_API_KEY" not in result.stderr
+        notes = session.value("first.snapshot['versions'][-1]['notes']")
+        assert notes[0].startswith("no OPENAI_API_KEY or OPENAI_BASE_URL set"), notes
+        assert "bundled local demo server at http://127.0.0.1:" in notes[0]
+        # every answer of the demo server says so (a saved notebook's reader sees it too)
+        again = session.ok(f"%stream -m echo?{FAST} --view second hi")
+        assert "OPENAI_API_KEY" not in again.stderr
+        assert session.value("second.snapshot['versions'][-1]['notes']") == notes
     finally:
         session.close()
 

@@ -40,6 +40,10 @@ def test_help_lists_every_option(kernel: KernelSession) -> None:
         "--log",
     ):
         assert option in page, option
+    # the help reads as text: no reST marker ("::") before the usage line (issue 12 §6)
+    docstring = page[page.index("Docstring:") :].split("\n", 1)[1].lstrip()
+    assert not docstring.startswith("::"), docstring[:80]
+    assert docstring.startswith("%stream [-m MODEL]"), docstring[:80]
 
 
 def test_load_ext_twice_keeps_one_configurable(kernel: KernelSession) -> None:

@@ -218,3 +218,21 @@ def test_out_of_order_responses_of_one_window_keep_the_lowest_remaining() -> Non
     # a later reset time is a new window: its numbers replace ours
     tickets[1].observe({"x-ratelimit-remaining-requests": "9", "x-ratelimit-reset-requests": "20s"})
     assert limiter._remaining_requests == 9
+
+
+def test_near_only_when_little_of_the_budget_is_left() -> None:
+    """The widget shows the rate limit only when it is nearly spent (issue 12 §6)."""
+    from nbstream.resilience import Resilience, RunGuard
+
+    far = RateLimitInfo(limit_requests=10_000, remaining_requests=9_999, remaining_tokens=999_000)
+    assert far.known and not far.near
+    assert RateLimitInfo(limit_requests=60, remaining_requests=5).near  # under 10 % left
+    assert RateLimitInfo(limit_tokens=1_000_000, remaining_tokens=50_000).near
+    assert RateLimitInfo(remaining_requests=0).near  # none left, limit unknown
+    assert not RateLimitInfo().near
+
+    guard = RunGuard(Resilience())
+    guard.rate_limit = far
+    assert guard.notes() == []
+    guard.rate_limit = RateLimitInfo(limit_requests=60, remaining_requests=3, reset_requests_s=2)
+    assert guard.notes() == ["rate limit: requests 3/60 left (resets in 2 s)"]

@@ -72,7 +72,8 @@ def test_retry_progress_is_shown_while_streaming(client: openai.OpenAI) -> None:
     # the first retry message can come before our subscription; the second is always seen
     assert "HTTP 503, retrying in 50 ms (attempt 3/4)" in reasons
     notes = view.snapshot["versions"][-1]["notes"]
-    assert any(n.startswith("rate limit: requests ") for n in notes), notes
+    # the local server's budget is far from spent: no rate-limit line under the answer
+    assert not any(n.startswith("rate limit") for n in notes), notes
 
 
 def test_moderation_hook_stops_the_stream_in_the_view(

@@ -396,6 +396,46 @@ def test_final_frame_carries_reason_and_short_keys(local_server):
     assert view.snapshot["versions"][0]["reason"] == "enough"
 
 
+def test_background_answers_carry_the_prompts_first_line_as_heading() -> None:
+    """Issue 12 §6: twenty background answers stacked in one output are told apart by a heading."""
+    from nbstream.sources.request import ResponsesRequest
+    from nbstream.widget import HEADING_MAX, prompt_heading
+
+    client = openai.OpenAI(api_key="sk-test-heading", base_url="http://127.0.0.1:9/v1")
+    chat = ChatRequest(
+        {"model": "m", "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "old question"},
+            {"role": "assistant", "content": "old answer"},
+            {"role": "user", "content": "\n  Explain SSE  \nin detail, please"},
+        ]},
+        client,
+    )  # fmt: skip
+    assert prompt_heading(chat) == "Explain SSE"
+    parts = ChatRequest(
+        {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]},
+        client,
+    )
+    assert prompt_heading(parts) == "Hi"
+    long = ResponsesRequest({"model": "m", "input": "x" * 500}, client)
+    assert len(prompt_heading(long)) == HEADING_MAX and prompt_heading(long).endswith("…")
+    assert prompt_heading(iter(["a", "b"])) == ""  # no prompt: no heading
+    # a key pasted into a prompt is not repeated in the heading
+    assert "sk-test-heading" not in prompt_heading(
+        ChatRequest(
+            {"model": "m", "messages": [{"role": "user", "content": "key sk-test-heading"}]}, client
+        )
+    )
+
+    view = StreamView(chat)
+    view._display_live(waiting=False)  # what stream(..., background=True) does (no IPython here)
+    assert view.heading == "Explain SSE"
+    waiting = StreamView(chat)
+    waiting._display_live(waiting=True)  # a waiting answer sits under its own cell: no heading
+    assert waiting.heading == ""
+    assert view.saved_answer()["heading"] == "Explain SSE"
+
+
 def test_the_code_travels_once_per_kernel_and_on_request():
     """Each view carries only the small loader; the bundle is one shared model per kernel, and a
     frontend that cannot read that model asks the view for it (without claiming to be ready)."""

@@ -30,6 +30,21 @@ const INTERRUPT_EVENT = "nbstream:interrupt";
 const KERNEL_EVENT = "nbstream:kernel";
 const FINAL_EVENT = "nbstream:final";
 const MOUNTED_EVENT = "nbstream:mounted";
+// How long a live output may stay empty before it says why (a busy kernel), and how long it
+// waits for the notebook's widget manager after the kernel is ready.
+const PENDING_AFTER_MS = 1000;
+const MANAGER_WAIT_MS = 60_000;
+const PENDING_TEXT = "This answer is still streaming in the kernel, which is busy running a cell: " +
+  "it shows here when the cell ends. Interrupt the kernel (■) to stop it now; the text so far is kept.";
+
+/** Whether `promise` settles (resolves or rejects) by the next task: a manager given at the
+ * renderer's construction has, one that never comes has not. */
+async function settled(promise) {
+  let done = false;
+  promise.then(() => { done = true; }, () => { done = true; });
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  return done;
+}
 
 /** `jupyter labextension disable nbstream`: JupyterLab still loads this module (it skips only
  * the plugin), so the page's config is asked here. */
@@ -86,6 +101,9 @@ class NbstreamOutput extends Panel {
     this.liveRenderer = null;
     this.mounted = false;
     this.savedBox = null; // read-only views of stored answers
+    this.pendingNote = null; // "still streaming in the busy kernel" while the widget cannot come
+    this.manager = null; // the notebook's widget manager, once our renderer has it
+    this.waitedLong = false; // PENDING_AFTER_MS have passed since the widget was asked for
     this.savedViews = [];
     this.savedUids = [];
     this.sessionContext = null;
@@ -128,31 +146,89 @@ class NbstreamOutput extends Panel {
       this.showSaved(); // an untrusted notebook, or no widget manager: the stored answer only
       return;
     }
-    this.watchKernel(ancestorWith(this, "sessionContext"));
+    const sessionContext = ancestorWith(this, "sessionContext");
+    this.watchKernel(sessionContext);
     watchExecution(ancestorWith(this, "future"));
+    const factory = rendermime.getFactory(WIDGET_MIME);
+    const renderer = this.startRenderer(rendermime);
+    // A busy kernel answers the widget manager only when the running cell ends (its requests
+    // wait on the kernel's shell): say so rather than nothing, once the wait is noticeable.
+    setTimeout(() => {
+      this.waitedLong = true;
+      this.updatePending();
+    }, PENDING_AFTER_MS);
+    if (renderer._manager && !(await settled(renderer._manager.promise))) {
+      // ipywidgets hands its widget manager (once the kernel is ready) only to the widget
+      // renderers it finds directly in output areas, and from then on builds renderers with it.
+      // Ours is nested in this panel: after a page (re)load it would wait for a manager forever
+      // ("Loading widget..."). Take a renderer from the new factory instead.
+      await sessionContext?.ready?.catch(() => null);
+      for (let waited = 0; waited < MANAGER_WAIT_MS && !this.isDisposed; waited += 50) {
+        if (rendermime.getFactory(WIDGET_MIME) !== factory) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (this.isDisposed || this.mounted || rendermime.getFactory(WIDGET_MIME) === factory) return;
+      renderer.dispose();
+      this.startRenderer(rendermime);
+    }
+  }
+
+  startRenderer(rendermime) {
     const renderer = rendermime.createRenderer(WIDGET_MIME);
     this.liveRenderer = renderer;
     renderer.hide();
     this.addWidget(renderer);
     renderer.node.addEventListener(MOUNTED_EVENT, () => {
+      if (this.liveRenderer !== renderer) return;
       this.mounted = true;
       this.node.dataset.mounted = "yes";
       this.clearSaved();
       renderer.show();
+      this.updatePending();
       this.updateVisibility();
     });
     renderer.renderModel(this.mime).catch((error) => console.warn("nbstream:", error));
-    // ipywidgets' renderer keeps its manager private; when it is there, ask it whether the
-    // kernel has the model once the widget state is restored (else the stored answer stays)
+    this.watchManager(renderer);
+    return renderer;
+  }
+
+  /** ipywidgets' renderer keeps its manager private; when it is there, ask it whether the
+   * kernel has the model once the widget state is restored (else the stored answer stays). */
+  async watchManager(renderer) {
     const manager = await renderer._manager?.promise?.catch(() => null);
+    if (this.liveRenderer !== renderer) return;
+    this.manager = manager;
     const modelId = this.mime.data[WIDGET_MIME]?.model_id;
     if (!this.mounted) this.showSaved();
     if (!manager || !modelId) return;
     const check = () => {
       if (!this.mounted && manager.restoredStatus && !manager.has_model(modelId)) this.showSaved();
+      this.updatePending();
     };
     manager.restored?.connect(check);
     check();
+  }
+
+  /** A note in place of the widget while the kernel is too busy to give it: the stream goes on
+   * in the kernel; the widget shows up (with all the text so far) as soon as the kernel answers. */
+  updatePending() {
+    // The page's idea of the kernel status is no help here: after a reload it says "idle" while
+    // the kernel runs the cell. A widget manager still without the kernel's widgets a second
+    // after the page asked for them is the sign: the kernel cannot answer yet.
+    const waiting = this.role === "live" && !!this.liveRenderer && !this.mounted && !this.savedBox &&
+      !this.isDisposed && this.waitedLong && !this.manager?.restoredStatus;
+    if (waiting && !this.pendingNote) {
+      this.pendingNote = document.createElement("div");
+      this.pendingNote.className = "nbstream-pending";
+      this.pendingNote.dataset.testid = "live-pending";
+      this.pendingNote.setAttribute("role", "status");
+      this.pendingNote.textContent = PENDING_TEXT;
+      this.node.prepend(this.pendingNote);
+    } else if (!waiting && this.pendingNote) {
+      this.pendingNote.remove();
+      this.pendingNote = null;
+    }
+    this.updateVisibility();
   }
 
   showSaved() {
@@ -201,7 +277,7 @@ class NbstreamOutput extends Panel {
     const meta = this.mime.metadata?.[MIME] ?? {};
     const answers = (meta.answers ?? []).slice();
     const i = answers.findIndex((a) => a.uid === detail.uid);
-    const answer = { ...(i >= 0 ? answers[i] : { uid: detail.uid }), snapshot: detail.snapshot, format: detail.format, language: detail.language };
+    const answer = { ...(i >= 0 ? answers[i] : { uid: detail.uid }), snapshot: detail.snapshot, format: detail.format, language: detail.language, heading: detail.heading };
     if (i >= 0) answers[i] = answer;
     else answers.push(answer);
     this.answers = answers;
@@ -211,7 +287,10 @@ class NbstreamOutput extends Panel {
   watchKernel(sessionContext) {
     if (!sessionContext || this.sessionContext) return;
     this.sessionContext = sessionContext;
-    this.onStatus = () => this.tellViews(sessionContext.session?.kernel?.status ?? "unknown");
+    this.onStatus = () => {
+      this.tellViews(sessionContext.session?.kernel?.status ?? "unknown");
+      this.updatePending();
+    };
     this.onKernelChanged = () => this.tellViews("restarting");
     sessionContext.statusChanged.connect(this.onStatus);
     sessionContext.kernelChanged.connect(this.onKernelChanged);
@@ -257,7 +336,7 @@ class NbstreamOutput extends Panel {
       else this.buildSaved();
       hidden = !this.savedBox; // shown elsewhere, or nothing stored yet (a background placeholder)
     } else if (this.role === "live") {
-      hidden = !this.mounted && !this.savedBox;
+      hidden = !this.mounted && !this.savedBox && !this.pendingNote;
     }
     this.node.dataset.hidden = hidden ? "yes" : "no";
     this.setHidden(hidden);

@@ -37,6 +37,7 @@ class _Request:
             )
         self.params: dict[str, Any] = params
         self.client = client
+        self.notice: str | None = None  # a line for the widget about the endpoint (local demo)
         register_client(client)  # its key, auth headers and URL credentials are scrubbed anywhere
         register_params(params)  # extra_headers / extra_query tokens given per request
         self.supports_sync = client is None or isinstance(client, openai.OpenAI)
@@ -51,6 +52,9 @@ class _Request:
             from nbstream.client import default_client
 
             client = default_client(is_async=is_async)
+        from nbstream.client import local_notice
+
+        self.notice = local_notice(client)  # the widget says the demo server answered
         if getattr(client, "max_retries", 0) == 0:
             return client
         cached = _NO_RETRY.get(client)

@@ -224,6 +224,10 @@ class StreamWidget:
     def status_line(self) -> str:
         return self.part("status").inner_text()
 
+    def status_details(self) -> str:
+        """What the status line shows on hover: speed, request id, usage."""
+        return self.part("status").get_attribute("title") or ""
+
     def wait_status(self, *statuses: str, timeout: float = 30.0) -> str:
         """Wait until the root's ``data-status`` is one of ``statuses`` (any final one if none)."""
         wanted = statuses or self.FINAL

@@ -56,7 +56,10 @@ def test_quickstart_streams_live_and_stop_works_in_jupyterlab(open_notebook, tmp
             assert len([text for text in seen if text]) >= 5, seen
             nb.wait_cell_done(index)
             assert widget.copied_text() == DEMO_TEXT
-            assert "bundled local demo server" in nb.output_text(index)
+            # the no-key notice is a note in the widget, not a red stderr box
+            assert "bundled local demo server" in widget.part("notes").inner_text()
+            stderr = nb.cell(index).locator("[data-mime-type='application/vnd.jupyter.stderr']")
+            assert stderr.count() == 0, stderr.all_inner_texts()
         elif index == background:  # returns at once; the Stop button stops it
             nb.run_cell(index)
             widget = StreamWidget(nb, index).wait_rendered()

@@ -135,7 +135,7 @@ def test_reasoning_thinking_section(open_notebook, page, replay_server):
     assert w.copied_text() == o.text[0]
     reported = o.usage["output_tokens_details"]["reasoning_tokens"]
     assert f"{reported} reasoning tokens" in text_of(w, "reasoning-label")
-    assert f"{reported} reasoning" in w.status_line()
+    assert f"{reported} reasoning" in w.status_details()
 
     # 12: Groq reasoning deltas, then a tool call; 10 and 11: reasoning, then an error mid-stream
     for cell, name in ((3, names[2]), (4, names[3]), (5, names[4])):
@@ -384,7 +384,7 @@ def test_live_demo_cut_tool_call_is_flagged_and_reasoning_counted(
     w.wait_status("done", timeout=60)
     assert w.part("reasoning").evaluate("el => el.open") is False
     assert "60 reasoning tokens" in text_of(w, "reasoning-label")
-    assert "60 reasoning" in w.status_line()
+    assert "60 reasoning" in w.status_details()
 
 
 LUMINANCE = """

@@ -4,6 +4,8 @@ widget holds is read back through its Copy button (the clipboard), not from Pyth
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser_page import StreamWidget, wait_until
 from streams import setup_cell
@@ -105,7 +107,34 @@ def test_log_panel_lists_every_chunk(open_notebook, llm):
     raw = widget.part("log-raw")
     raw.wait_for()
     assert '"chat.completion.chunk"' in raw.inner_text()
-    assert widget.part("log-timeline").count() == 1
+    # readable: pretty-printed, across the panel (it was an ~86 px column), hidden on a 2nd click
+    assert '\n    "object": "chat.completion.chunk",\n' in raw.inner_text()
+    panel_width = widget.part("log-panel").bounding_box()["width"]
+    assert raw.bounding_box()["width"] > panel_width * 0.8
+    rows.nth(1).locator("button", has_text="raw").click()
+    raw.wait_for(state="hidden")
+
+    # the timeline has a time axis and says which chunk the pointer is on
+    timeline = widget.part("log-timeline")
+    axis = widget.part("log-timeline-axis").inner_text()
+    assert axis.startswith("0") and ("ms" in axis or " s" in axis), axis
+    strip = timeline.locator("svg")
+    strip.scroll_into_view_if_needed()
+    box = strip.bounding_box()
+    strip.hover(position={"x": box["width"] - 1, "y": box["height"] / 2})  # the right end
+    readout = widget.part("log-timeline-readout")
+    wait_until(lambda: readout.inner_text().startswith("chunk "), 5, what="the hover readout")
+    hovered = re.match(r"chunk (\d+) at \d+ ms · ", readout.inner_text())
+    assert hovered and int(hovered[1]) > record.chunks_sent * 0.9, readout.inner_text()  # the end
+    rows.nth(2).locator("button", has_text="raw").click()
+    widget.root.locator("[data-testid=log-raw]").last.wait_for()
+    nb.screenshot("log-panel", widget.part("log-panel"))
+
+    # the download is named after the model, the time and the request id
+    with nb.page.expect_download() as download:
+        widget.click("log-download")
+    name = download.value.suggested_filename
+    assert re.fullmatch(rf"nbstream-demo-\d{{8}}-\d{{6}}-{record.request_id}\.jsonl", name), name
 
 
 def test_regenerate_sends_a_new_request_and_adds_a_version(open_notebook, llm):
@@ -129,12 +158,12 @@ def test_regenerate_sends_a_new_request_and_adds_a_version(open_notebook, llm):
     assert second.request_id != first.request_id
     assert second.body == first.body  # the same request, asked again
     assert widget.part("version-label").inner_text() == "2/2"
-    assert second.request_id in widget.status_line()
+    assert second.request_id in widget.status_details()
     assert widget.copied_text() == DEMO_TEXT
 
     widget.click("version-prev")
     wait_until(lambda: widget.part("version-label").inner_text() == "1/2", 5, what="page 1/2")
-    assert first.request_id in widget.status_line()
+    assert first.request_id in widget.status_details()
     assert widget.copied_text() == DEMO_TEXT
 
     nb.run_cell(2)
