@@ -27,6 +27,7 @@ def refresh(path: Path) -> None:
         resources={"metadata": {"path": str(path.parent)}},
         # as JupyterLab saves by default: no widget state (the answers last without it)
         store_widget_state=False,
+        record_timing=False,  # no per-run timestamps in the cells' metadata
     )
     client.execute()
     nbformat.write(nb, path)
