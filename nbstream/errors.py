@@ -238,7 +238,7 @@ def explain(
         # an error payload in the stream (after a 200): the server's own words
         return ServerError(
             f"{where} reported an error in the stream: {server_says}",
-            "The partial answer is kept: Retry asks again (for chat requests, Continue picks "
+            "The partial answer is kept: Regenerate asks again (for chat requests, Continue picks "
             "up where the answer stopped).",
             **common,
         )

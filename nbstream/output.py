@@ -217,7 +217,7 @@ def start_detached(start: Callable[[], T]) -> T:
     except KeyboardInterrupt:  # the interrupt button while starting: start, then stop at once
         thread.join()
         if result and hasattr(result[0], "stop"):
-            result[0].stop("interrupted (kernel interrupt)")
+            result[0].stop("stopped (kernel interrupt)")
     if error:
         raise error[0]
     return result[0]

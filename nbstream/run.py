@@ -232,7 +232,7 @@ class StreamRun:
             if not ours:
                 raise  # someone else cancelled this task (asyncio.timeout, TaskGroup): honour it
         except KeyboardInterrupt:
-            self._on_interrupt("interrupted (KeyboardInterrupt)")
+            self._on_interrupt("stopped (kernel interrupt)")
         except BaseException as exc:  # noqa: BLE001 - the last resort: see _abort
             self._abort(exc)
         finally:
@@ -391,7 +391,7 @@ class StreamRun:
         try:
             self._run_sync()
         except KeyboardInterrupt:
-            self._on_interrupt("interrupted (KeyboardInterrupt)")
+            self._on_interrupt("stopped (kernel interrupt)")
         except BaseException as exc:  # noqa: BLE001 - the last resort: see _abort
             self._abort(exc)
 

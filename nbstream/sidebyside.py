@@ -71,7 +71,7 @@ class Comparison:
             for view in self.views:
                 view.wait(timeout)
         except KeyboardInterrupt:
-            self.stop("interrupted (kernel interrupt)")
+            self.stop("stopped (kernel interrupt)")
             for view in self.views:
                 view.wait(5)
         return self.texts

@@ -568,11 +568,13 @@ class StreamView(anywidget.AnyWidget):
         through :func:`nbstream.redact.redact_text` (a model may repeat a key it was sent)."""
         v = self._current()
         if v is None:
-            return {"status": "pending", "summary": "streaming…"}
+            return {"status": "pending", "summary": "still streaming when this copy was made"}
         run = v.run
         choice = run.state.choices[0] if run.state.choices else None
         status, reason = run.status, redact_text(run.reason or "") or None
         summary = f"{status}: {reason}" if status != "done" and reason else status
+        if status not in FINAL:  # a background answer's copy, made while it streams
+            summary = "still streaming when this copy was made"
         if len(self._versions) > 1:
             summary += f" · version {v.index + 1} of {len(self._versions)}"
         calls = choice.tool_calls if choice is not None else []
@@ -727,7 +729,7 @@ class StreamView(anywidget.AnyWidget):
         v.thread.start()
 
     def _interrupted(self, v: _Version) -> None:
-        v.run.stop("interrupted (kernel interrupt)")
+        v.run.stop("stopped (kernel interrupt)")
         if v.thread is not None and v.thread is not threading.current_thread():
             v.thread.join(timeout=5)
 

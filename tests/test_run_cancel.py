@@ -88,7 +88,7 @@ def test_keyboard_interrupt_is_a_clean_stop(local_server: LocalServer) -> None:
     timer.start()
     run.run()  # must not raise
     timer.join()
-    _assert_stopped(run, local_server, "interrupted (KeyboardInterrupt)")
+    _assert_stopped(run, local_server, "stopped (kernel interrupt)")
 
 
 def test_async_stop_from_another_task(local_server: LocalServer) -> None:
