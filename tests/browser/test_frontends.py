@@ -179,12 +179,18 @@ def test_marimo_streams_live_by_default(page, page_events, tmp_path: Path) -> No
     assert not _errors(page_events), _errors(page_events)
 
 
-def _voila_notebook(path: Path) -> None:
+def _voila_notebook(path: Path, go: Path) -> None:
     import nbformat
 
-    slow = (  # the demo answer over ~10 s: the page (slow to load on a busy machine) sees it grow
-        "import time\nfrom nbstream.server.demo import DEMO_ANSWER\n"
-        "def slow():\n    for i in range(0, len(DEMO_ANSWER), 12):\n"
+    # the demo answer over ~10 s, once the test says the page is there (the file `go` exists):
+    # however slowly a busy machine loads the page, it sees the answer grow
+    slow = (
+        "import time, pathlib\nfrom nbstream.server.demo import DEMO_ANSWER\n"
+        f"GO = pathlib.Path({str(go)!r})\n"
+        "def slow():\n    yield DEMO_ANSWER[:12]\n"
+        "    deadline = time.monotonic() + 120\n"
+        "    while not GO.exists() and time.monotonic() < deadline:\n        time.sleep(0.05)\n"
+        "    for i in range(12, len(DEMO_ANSWER), 12):\n"
         "        time.sleep(0.1)\n        yield DEMO_ANSWER[i : i + 12]\n"
         "view = nbstream.stream(slow)\nview"
     )
@@ -201,7 +207,8 @@ def test_voila_streams_live_by_default(page, page_events, tmp_path: Path) -> Non
     Voila), they stream live, no stale text of a pending view is left behind."""
     root_dir = tmp_path / "root"
     root_dir.mkdir()
-    _voila_notebook(root_dir / "answer.ipynb")
+    go = tmp_path / "go"
+    _voila_notebook(root_dir / "answer.ipynb", go)
     port = _free_port()
     command = [sys.executable, "-m", "voila", "answer.ipynb", "--no-browser",
                "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0"]  # fmt: skip
@@ -210,6 +217,8 @@ def test_voila_streams_live_by_default(page, page_events, tmp_path: Path) -> Non
         roots = page.locator(".nbstream-root")
         roots.first.wait_for(timeout=60_000)
         first = roots.first.locator("[data-testid=answer]")
+        assert roots.first.get_attribute("data-status") in ("pending", "streaming")
+        go.touch()  # the page is there, the answer still streaming: let it go on
         seen = _watch_live(first)
         assert len(seen) >= 4 and seen[-1] > 900, seen
         _assert_structured(first)
