@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 DEMO_TEXT = "".join(demo_tokens())
 
 
-def test_retry_progress_then_rate_limit_note(open_notebook, llm):
+def test_retry_progress_then_no_rate_limit_note_far_from_it(open_notebook, llm):
     nb = open_notebook(
         [
             setup_cell(llm.base_url),
@@ -34,9 +34,11 @@ def test_retry_progress_then_rate_limit_note(open_notebook, llm):
     assert "HTTP 503, retrying in 1.5 s (attempt " in line, line
     nb.screenshot("resilience-retrying", nb.cell(1))
     widget.wait_status("done", timeout=30)
-    notes = widget.part("notes").inner_text()
-    assert notes.startswith("rate limit: requests "), notes
-    nb.screenshot("resilience-done-with-notes", nb.cell(1))
+    # far from the server's rate limit (10,000 requests a minute): no rate-limit line on the
+    # answer (it shows only near the limit, tests/test_ratelimit.py)
+    notes = widget.part("notes").inner_text() if widget.part("notes").is_visible() else ""
+    assert "rate limit" not in notes, notes
+    nb.screenshot("resilience-done", nb.cell(1))
     assert [r.status for r in llm.wait_idle()] == [503, 503, 200]
 
 
