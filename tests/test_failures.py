@@ -470,7 +470,7 @@ DEATHS = {
     "RuntimeError": (RuntimeError("the tokenizer broke"), "incomplete", "the tokenizer broke"),
     "SystemExit": (SystemExit(3), "incomplete", "SystemExit"),
     "GeneratorExit": (GeneratorExit(), "incomplete", "GeneratorExit"),
-    "KeyboardInterrupt": (KeyboardInterrupt(), "stopped", "interrupted"),
+    "KeyboardInterrupt": (KeyboardInterrupt(), "stopped", "kernel interrupt"),
 }
 
 

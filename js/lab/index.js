@@ -357,9 +357,20 @@ class NbstreamOutput extends Panel {
   }
 }
 
+/** Voila renders outputs outside a notebook's widget tree, where the live output could not reach
+ * the widget renderer: there the outputs are left to the widget renderer (live output) and hidden
+ * by it (answer output, empty model id), as without this extension. */
+function inVoila() {
+  try {
+    return JSON.parse(document.getElementById("jupyter-config-data")?.textContent || "{}").appUrl === "voila/";
+  } catch {
+    return false;
+  }
+}
+
 const rendererFactory = {
   safe: true, // what it puts on the page went through the widget's sanitizer (DOMPurify)
-  mimeTypes: [MIME],
+  mimeTypes: inVoila() ? [] : [MIME],
   createRenderer: (options) => new NbstreamOutput(options),
 };
 

@@ -64,7 +64,7 @@ def test_stop_button_stops_a_waiting_cell(open_notebook, app):
     _no_traceback(nb.output_text(1))
     assert widget.answer_text().strip()  # the partial answer stays on screen
     nb.run_cell(2)
-    assert f"after: stopped {len(partial)} interrupted" in nb.output_text(2)
+    assert f"after: stopped {len(partial)} stopped (kernel interrupt)" in nb.output_text(2)
 
 
 @pytest.mark.parametrize("app", APPS)

@@ -106,6 +106,6 @@ def test_kernel_interrupt_stops_a_waiting_cell(open_notebook, llm, client):
     nb.wait_cell_done(1, timeout=10)
     output = nb.output_text(1)
     partial = widget.copied_text()
-    assert f"after: stopped {len(partial)} interrupted" in output
+    assert f"after: stopped {len(partial)} stopped (kernel interrupt)" in output
     assert "Traceback" not in output
     assert not re.search(r"^KeyboardInterrupt", output, re.MULTILINE), output
