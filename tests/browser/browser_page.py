@@ -253,7 +253,7 @@ class StreamWidget:
         """Press Copy and read the clipboard: the answer's source text exactly as the widget holds
         it (the context must grant clipboard permissions)."""
         self.part("copy").click()
-        wait_until(lambda: self.part("copy").inner_text() != "Copy", 5, 0.02, "the copy to finish")
+        wait_until(lambda: self.part("copy").inner_text() != "Copy", 15, 0.02, "the copy to finish")
         assert self.part("copy").inner_text() == "Copied", self.part("copy").inner_text()
         return self.page.evaluate("() => navigator.clipboard.readText()")
 
