@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/bench_bytes.py [--answers 10] [--quick]``
 
 Each view's ``_esm`` is a ~1.2 KB loader and the 0.5 MB bundle + 32 KB of CSS travel once per
-kernel in a shared ``_Bundle`` model (``nbstream/widget.py``). Baseline, same run: a view with
+kernel in a shared ``_Bundle`` model (``frontend/widget.py``). Baseline, same run: a view with
 the whole bundle as ``_esm`` and the CSS as ``_css`` and no shared model, as nbstream did before
 (``WholeBundleView`` below, patched into ``nbstream.stream``).
 
@@ -43,12 +43,12 @@ STATE_MIME = "application/vnd.jupyter.widget-state+json"
 
 # How nbstream sent its views before the shared bundle: the whole bundle in every view's _esm.
 BASELINE_SETUP = """
-import nbstream, nbstream.api, nbstream.widget as _w
+import nbstream, nbstream.notebook.api, nbstream.frontend.widget as _w
 class WholeBundleView(_w.StreamView):
     _esm = _w._BUNDLE.read_text("utf-8")
     _css = _w._STYLES.read_text("utf-8")
 _w._shared_bundle = lambda: None
-nbstream.api.StreamView = WholeBundleView
+nbstream.notebook.api.StreamView = WholeBundleView
 """.strip()
 SETUP = {"loader": "import nbstream", "baseline": BASELINE_SETUP}
 # the README's call (no key: the bundled local server, the demo answer), paced fast

@@ -117,7 +117,7 @@ async def bare(i):
 """
 
 TINY_BUNDLE = (
-    "from nbstream.widget import StreamView\n"
+    "from nbstream.frontend.widget import StreamView\n"
     "StreamView._esm = 'export default { render() {} }'\n"
     "StreamView._css = ''"
 )

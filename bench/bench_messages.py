@@ -27,9 +27,9 @@ from typing import Any
 import openai
 from _common import Recorder, busiest_window, header, record_comms
 
-from nbstream import protocol
+from nbstream.frontend import protocol
+from nbstream.frontend.widget import StreamView
 from nbstream.server import serve
-from nbstream.widget import StreamView
 
 PROMPT = [{"role": "user", "content": "benchmark"}]
 

@@ -22,10 +22,10 @@ import time
 
 import openai
 
-from nbstream.hooks import KeywordHook
-from nbstream.log import ChunkLog
-from nbstream.resilience import Resilience
-from nbstream.run import StreamRun
+from nbstream.resilience.hooks import KeywordHook
+from nbstream.resilience.layer import Resilience
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import serve
 from nbstream.sources.request import ChatRequest
 

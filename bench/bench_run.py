@@ -24,8 +24,8 @@ import time
 import openai
 from _common import bare, open_stream
 
-from nbstream.log import ChunkLog
-from nbstream.run import StreamRun
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import serve
 
 

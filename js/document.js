@@ -115,7 +115,7 @@ export class StreamDocument {
     return true;
   }
 
-  /** The document as the `snapshot` trait's value (nbstream/protocol.py's Snapshot shape). */
+  /** The document as the `snapshot` trait's value (nbstream/frontend/protocol.py's Snapshot shape). */
   toSnapshot() {
     return {
       protocol: PROTOCOL_VERSION,

@@ -1,6 +1,6 @@
 // Words and numbers for the status line (pure, tested).
 
-export const CHARS_PER_TOKEN = 4; // the same estimate as nbstream/metrics.py
+export const CHARS_PER_TOKEN = 4; // the same estimate as nbstream/run/metrics.py
 
 export function fmtSeconds(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return null;

@@ -1,4 +1,4 @@
-// The widget's wire protocol: mirrors nbstream/protocol.py (change both together).
+// The widget's wire protocol: mirrors nbstream/frontend/protocol.py (change both together).
 //
 // State tiers (lonboard style):
 // - Python -> JS synced traits, set rarely: `snapshot` ({protocol, current, versions: [{version, seq,
@@ -79,7 +79,7 @@ export const RETRY = "retry";
 export const RESYNC = "resync";
 export const READY = "ready";
 
-// Short wire keys (mirrors FRAME_KEYS / PART_KEYS in nbstream/protocol.py).
+// Short wire keys (mirrors FRAME_KEYS / PART_KEYS in nbstream/frontend/protocol.py).
 const FRAME_KEYS = { t: "type", v: "version", s: "seq", p: "parts", st: "status", mt: "metrics", fin: "final", r: "reason", n: "notes", md: "mode" };
 const PART_KEYS = { c: "choice", k: "kind", i: "index", o: "offset", x: "text", m: "meta" };
 

@@ -26,34 +26,34 @@ __all__ = [
 ]
 
 _LAZY = {
-    "stream": ("nbstream.api", "stream"),
-    "chat": ("nbstream.api", "chat"),
-    "compare": ("nbstream.sidebyside", "compare"),
-    "StreamView": ("nbstream.widget", "StreamView"),
-    "ChunkLog": ("nbstream.log", "ChunkLog"),
+    "stream": ("nbstream.notebook.api", "stream"),
+    "chat": ("nbstream.notebook.api", "chat"),
+    "compare": ("nbstream.notebook.compare", "compare"),
+    "StreamView": ("nbstream.frontend.widget", "StreamView"),
+    "ChunkLog": ("nbstream.run.log", "ChunkLog"),
     "replay": ("nbstream.sources.replay", "replay"),
     # resilience (issue 4): stream(..., resilience=Resilience(...))
-    "Resilience": ("nbstream.resilience", "Resilience"),
-    "RetryPolicy": ("nbstream.retry", "RetryPolicy"),
-    "StallPolicy": ("nbstream.stall", "StallPolicy"),
-    "KeywordHook": ("nbstream.hooks", "KeywordHook"),
-    "OpenAIModerationHook": ("nbstream.hooks", "OpenAIModerationHook"),
-    "NbstreamError": ("nbstream.errors", "NbstreamError"),
+    "Resilience": ("nbstream.resilience.layer", "Resilience"),
+    "RetryPolicy": ("nbstream.resilience.retry", "RetryPolicy"),
+    "StallPolicy": ("nbstream.resilience.stall", "StallPolicy"),
+    "KeywordHook": ("nbstream.resilience.hooks", "KeywordHook"),
+    "OpenAIModerationHook": ("nbstream.resilience.hooks", "OpenAIModerationHook"),
+    "NbstreamError": ("nbstream.resilience.errors", "NbstreamError"),
 }
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from nbstream.api import chat, stream
-    from nbstream.errors import NbstreamError
-    from nbstream.hooks import KeywordHook, OpenAIModerationHook
-    from nbstream.log import ChunkLog
-    from nbstream.resilience import Resilience
-    from nbstream.retry import RetryPolicy
-    from nbstream.sidebyside import compare
+    from nbstream.frontend.widget import StreamView
+    from nbstream.notebook.api import chat, stream
+    from nbstream.notebook.compare import compare
+    from nbstream.resilience.errors import NbstreamError
+    from nbstream.resilience.hooks import KeywordHook, OpenAIModerationHook
+    from nbstream.resilience.layer import Resilience
+    from nbstream.resilience.retry import RetryPolicy
+    from nbstream.resilience.stall import StallPolicy
+    from nbstream.run.log import ChunkLog
     from nbstream.sources.replay import replay
-    from nbstream.stall import StallPolicy
-    from nbstream.widget import StreamView
 
 
 def __getattr__(name: str) -> Any:
@@ -69,6 +69,6 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext nbstream``: register the ``%%stream`` / ``%stream`` magics."""
-    from nbstream.magic import load_ipython_extension as _load
+    from nbstream.notebook.magic import load_ipython_extension as _load
 
     _load(ipython)

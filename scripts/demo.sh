@@ -23,11 +23,11 @@ from nbclient import NotebookClient
 
 nb = nbformat.read("notebooks/01-quickstart.ipynb", as_version=4)
 NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": "notebooks"}}).execute()
-ANSWER = "application/vnd.nbstream.output+json"
+ANSWER = "application/vnd.nbstream.frontend.output+json"
 for cell in nb.cells:
     for out in cell.get("outputs", []):
         data = out.get("data", {})
-        # an answer's static copy (nbstream/output.py), or what the cell printed
+        # an answer's static copy (nbstream/frontend/output.py), or what the cell printed
         text = data.get("text/plain") if data.get(ANSWER, {}).get("output") == "answer" else None
         text = text or out.get("text")
         if text:

@@ -4,7 +4,7 @@ Run after changing what nbstream writes into a cell: ``.venv/bin/python scripts/
 [notebooks/01-quickstart.ipynb ...]`` (all of ``notebooks/*.ipynb`` by default). nbclient applies
 display updates of the running cell like a frontend; nbval ignores them, so a notebook whose
 outputs change only through updates would not compare: nbstream writes an answer's final output
-as a new display in waiting mode for that reason (see nbstream/output.py).
+as a new display in waiting mode for that reason (see nbstream/frontend/output.py).
 """
 
 from __future__ import annotations

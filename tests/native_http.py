@@ -1,5 +1,5 @@
 """The native recordings in ../shared/streams/providers served over real HTTP by
-:class:`nbstream.native_replay.RecordingServer`, with the response headers the INDEX records
+:class:`nbstream.server.native_replay.RecordingServer`, with the response headers the INDEX records
 (a request id on every Anthropic answer; anthropic-11's own request id and ``x-should-retry``)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nbstream.native_replay import RecordingServer
+from nbstream.server.native_replay import RecordingServer
 
 PROVIDERS = Path(__file__).resolve().parents[1].parent / "shared" / "streams" / "providers"
 HEADERS = {

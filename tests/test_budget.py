@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nbstream.budget import BudgetGuard, Price, SessionBudget
-from nbstream.hooks import HookSet
+from nbstream.resilience.budget import BudgetGuard, Price, SessionBudget
+from nbstream.resilience.hooks import HookSet
 
 
 def run(guard: BudgetGuard, pieces: list[str]) -> tuple[str, list[str]]:

@@ -7,8 +7,8 @@ import asyncio
 import openai
 import pytest
 
-import nbstream.client as nbclient
-from nbstream.run import StreamRun
+import nbstream.sources.client as nbclient
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer, stop_background
 from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nbstream.coalesce import Coalescer, Frame, PartKey, utf16_len
 from nbstream.events import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
+from nbstream.frontend.coalesce import Coalescer, Frame, PartKey, utf16_len
 
 
 class FakeClock:
@@ -241,7 +241,7 @@ def test_invalid_max_fps():
 
 
 def test_kernel_budget_bounds_the_total_of_many_streams_and_spares_a_single_one():
-    from nbstream.coalesce import FrameBudget
+    from nbstream.frontend.coalesce import FrameBudget
 
     clock = FakeClock()
     budget = FrameBudget(300)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nbstream.conversations import Conversation, Conversations
+from nbstream.notebook.conversations import Conversation, Conversations
 
 
 def test_messages_carry_system_history_and_new_prompt() -> None:

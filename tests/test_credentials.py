@@ -29,11 +29,11 @@ import openai
 import pytest
 
 import nbstream
-from nbstream.errors import explain
+from nbstream.frontend.widget import StreamView
 from nbstream.redact import REDACTED, register_secret
-from nbstream.resilience import Resilience
+from nbstream.resilience.errors import explain
+from nbstream.resilience.layer import Resilience
 from nbstream.sources.request import ChatRequest
-from nbstream.widget import StreamView
 
 # ---- a local server that echoes credentials back -------------------------------------------
 
@@ -420,8 +420,8 @@ def test_a_split_secret_is_scrubbed_even_after_the_log_spilled(tmp_path: Path) -
     in memory until the word ends, so a key completed later is scrubbed from all of them; tool
     call arguments, Responses deltas and text sources are watched the same way."""
     from nbstream.events import TextDelta, ToolCallDelta
-    from nbstream.log import ChunkLog
     from nbstream.redact import register_secret
+    from nbstream.run.log import ChunkLog
 
     secret = "opaque-SPILLsecret-0015"
     register_secret(secret)
@@ -473,7 +473,7 @@ def test_a_split_secret_is_scrubbed_even_after_the_log_spilled(tmp_path: Path) -
 
 
 def test_a_json_escaped_key_is_caught_raw_and_decoded() -> None:
-    from nbstream.log import ChunkLog
+    from nbstream.run.log import ChunkLog
 
     secret = "opaque-ESCAPEDsecret-0016"
     ChatRequest({"model": "m"}, openai.OpenAI(api_key=secret, base_url="http://127.0.0.1:9/v1"))
@@ -489,7 +489,7 @@ def test_a_json_escaped_key_is_caught_raw_and_decoded() -> None:
 def test_a_repeated_key_is_not_sent_again_with_the_chat_history() -> None:
     """``%%stream --chat``: the earlier answers go out with every later turn; a key the model
     repeated is scrubbed from the history (and from ``--show``)."""
-    from nbstream.conversations import Conversations
+    from nbstream.notebook.conversations import Conversations
 
     secret = "opaque-HISTORYkey-0017"
     ChatRequest({"model": "m"}, openai.OpenAI(api_key=secret, base_url="http://127.0.0.1:9/v1"))

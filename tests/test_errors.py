@@ -8,7 +8,7 @@ import httpx2
 import openai
 import pytest
 
-from nbstream.errors import (
+from nbstream.resilience.errors import (
     AuthenticationFailed,
     BadBaseURL,
     BadRequest,

@@ -32,8 +32,8 @@ import openai
 import pytest
 
 import nbstream
-from nbstream.resilience import Resilience
-from nbstream.retry import RetryPolicy
+from nbstream.resilience.layer import Resilience
+from nbstream.resilience.retry import RetryPolicy
 from nbstream.server import LocalServer
 
 MODES = ["waiting", "background"]

@@ -20,14 +20,14 @@ from typing import Any
 import openai
 import pytest
 
-from nbstream.errors import ConnectionFailed, explain
-from nbstream.resilience import Resilience
-from nbstream.retry import RetryPolicy
-from nbstream.run import StreamRun
+from nbstream.resilience.errors import ConnectionFailed, explain
+from nbstream.resilience.layer import Resilience
+from nbstream.resilience.retry import RetryPolicy
+from nbstream.resilience.stall import StallPolicy
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer, serve
 from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest
-from nbstream.stall import StallPolicy
 
 USER = [{"role": "user", "content": "Tell me about streaming."}]
 FULL = "".join(demo_tokens())
@@ -339,7 +339,7 @@ def test_a_retry_wait_longer_than_the_stall_timeout_is_not_a_stall(
 def test_stop_while_opening_gives_the_rate_limit_place_back() -> None:
     """A server that accepts and never answers: Stop during open() must free the limiter's slot,
     or every later stream to that endpoint would queue forever."""
-    from nbstream.ratelimit import Limiter
+    from nbstream.resilience.ratelimit import Limiter
 
     with socket.socket() as hole:
         hole.bind(("127.0.0.1", 0))

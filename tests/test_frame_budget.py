@@ -8,8 +8,8 @@ import itertools
 
 import pytest
 
-from nbstream.coalesce import Coalescer, Frame, FrameBudget
 from nbstream.events import TextDelta
+from nbstream.frontend.coalesce import Coalescer, Frame, FrameBudget
 
 
 class Sim:

@@ -8,8 +8,8 @@ import threading
 import openai
 import pytest
 
-from nbstream.budget import BudgetGuard
-from nbstream.hooks import Flag, HookSet, KeywordHook, OpenAIModerationHook
+from nbstream.resilience.budget import BudgetGuard
+from nbstream.resilience.hooks import Flag, HookSet, KeywordHook, OpenAIModerationHook
 from nbstream.server import serve
 
 

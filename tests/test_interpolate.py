@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbstream.interpolate import InterpolationError, fill, placeholders
+from nbstream.notebook.interpolate import InterpolationError, fill, placeholders
 
 
 def test_fills_names_attributes_and_format_specs() -> None:

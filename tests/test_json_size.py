@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nbstream import protocol
+from nbstream.frontend import protocol
 
 
 @pytest.mark.parametrize(

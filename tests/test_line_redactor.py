@@ -10,8 +10,8 @@ import random
 import pytest
 
 from nbstream import redact
-from nbstream.log import ChunkLog
 from nbstream.redact import REDACTED, LineRedactor, redact_text
+from nbstream.run.log import ChunkLog
 
 KEYS = ["sk-proj-abcdefgh1234", "Bearer abcdefgh.ijk", "hf_ABCDEFGH123", "gsk_abcdefgh99", "rk-"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from nbstream import log as log_module
-from nbstream.log import ChunkLog
-from nbstream.run import StreamRun
+from nbstream.run import log as log_module
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer
 from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest

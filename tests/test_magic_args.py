@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
-from nbstream.magic import Stream, StreamMagics, check, split_line
+from nbstream.notebook.magic import Stream, StreamMagics, check, split_line
 
 PARSER = StreamMagics.stream.parser
 TAKES_VALUE = {o: a.nargs != 0 for a in PARSER._actions for o in a.option_strings}

@@ -17,7 +17,7 @@ from kernel_session import Execution, KernelSession
 from nbstream.server.demo import demo_tokens
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
-OUTPUT = "application/vnd.nbstream.output+json"
+OUTPUT = "application/vnd.nbstream.frontend.output+json"
 FAST = "rate=2000&ttft=0"  # the in-kernel server is paced like a real model by default
 
 
@@ -293,7 +293,7 @@ def test_no_model_for_a_real_endpoint_is_a_usage_error(tmp_path: Path) -> None:
 def test_many_background_streams_leave_the_kernel_responsive(kernel: KernelSession) -> None:
     kernel.ok(
         "import nbstream\n"
-        "from nbstream.sidebyside import Comparison\n"
+        "from nbstream.notebook.compare import Comparison\n"
         "views = [nbstream.chat('Many at once', model='demo?tokens=40&rate=10&ttft=0',"
         " background=True, display=False) for _ in range(50)]\n"
         "many = Comparison(views, [str(i) for i in range(50)])\n"

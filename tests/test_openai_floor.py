@@ -71,7 +71,7 @@ if sys.argv[1] == "no-httpx2":
     sys.modules["httpx2"] = None  # a clean openai 2.x install has no httpx2
 import openai
 from nbstream.server import serve
-from nbstream.widget import StreamView
+from nbstream.frontend.widget import StreamView
 
 with serve() as server:
     client = openai.OpenAI(base_url=server.base_url, api_key="local", max_retries=0)

@@ -14,10 +14,10 @@ import time
 import openai
 import pytest
 
-from nbstream.ratelimit import Limiter
-from nbstream.resilience import Resilience
-from nbstream.retry import RetryPolicy
-from nbstream.run import StreamRun
+from nbstream.resilience.layer import Resilience
+from nbstream.resilience.ratelimit import Limiter
+from nbstream.resilience.retry import RetryPolicy
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import RateLimit, serve
 from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest

@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from nbstream.ratelimit import Limiter, RateLimitInfo, limiter_for, parse_duration, parse_headers
+from nbstream.resilience.ratelimit import (
+    Limiter,
+    RateLimitInfo,
+    limiter_for,
+    parse_duration,
+    parse_headers,
+)
 
 HEADERS = {
     "x-ratelimit-limit-requests": "60",
@@ -222,7 +228,7 @@ def test_out_of_order_responses_of_one_window_keep_the_lowest_remaining() -> Non
 
 def test_near_only_when_little_of_the_budget_is_left() -> None:
     """The widget shows the rate limit only when it is nearly spent (issue 12 §6)."""
-    from nbstream.resilience import Resilience, RunGuard
+    from nbstream.resilience.layer import Resilience, RunGuard
 
     far = RateLimitInfo(limit_requests=10_000, remaining_requests=9_999, remaining_tokens=999_000)
     assert far.known and not far.near

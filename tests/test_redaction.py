@@ -8,10 +8,10 @@ from pathlib import Path
 import openai
 import pytest
 
-import nbstream.client as nbclient
-from nbstream.log import ChunkLog
+import nbstream.sources.client as nbclient
 from nbstream.redact import REDACTED, redact_obj, redact_text
-from nbstream.run import StreamRun
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer
 from nbstream.sources.request import ChatRequest
 

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 import nbstream
-from nbstream.log import ChunkLog
-from nbstream.run import StreamRun
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer
 from nbstream.sources import to_source
 from nbstream.sources.replay import ReplaySource
@@ -230,13 +230,13 @@ def test_bad_replay_speed_is_a_clear_error(tmp_path: Path, speed) -> None:
 
 
 def test_bad_resilience_is_refused_before_a_widget_is_shown(monkeypatch, tmp_path: Path) -> None:
-    from nbstream import frontends
-    from nbstream.widget import StreamView
+    from nbstream.frontend import hosts as frontends
+    from nbstream.frontend.widget import StreamView
 
     shown = []
     monkeypatch.setattr(frontends, "frontend", lambda: "ipython")  # as in a notebook
     monkeypatch.setattr(StreamView, "_display_live", lambda self, **kw: shown.append(self))
-    with pytest.raises(TypeError, match="resilience must be a nbstream.resilience.Resilience"):
+    with pytest.raises(TypeError, match="resilience must be a nbstream.Resilience"):
         nbstream.stream(["Hello"], resilience="strong")
     assert shown == []
     view = nbstream.stream(["Hello"], resilience=None)  # what is valid still shows

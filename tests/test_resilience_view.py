@@ -11,9 +11,9 @@ import openai
 import pytest
 
 import nbstream
-from nbstream.hooks import KeywordHook, OpenAIModerationHook
-from nbstream.resilience import Resilience
-from nbstream.retry import RetryPolicy
+from nbstream.resilience.hooks import KeywordHook, OpenAIModerationHook
+from nbstream.resilience.layer import Resilience
+from nbstream.resilience.retry import RetryPolicy
 from nbstream.server import LocalServer, serve
 from nbstream.server.demo import demo_tokens, tokenize
 
@@ -118,7 +118,7 @@ def test_budget_stops_with_the_reason(client: openai.OpenAI) -> None:
 
 
 def test_session_budget_refuses_a_new_stream(client: openai.OpenAI) -> None:
-    from nbstream.budget import SessionBudget
+    from nbstream.resilience.budget import SessionBudget
 
     session = SessionBudget(max_tokens=30)
     res = Resilience(session=session)
@@ -141,7 +141,7 @@ def test_keep_alive_one_connection_for_many_streams_across_cells(server: LocalSe
     """Streams built through the resilience layer (SDK retries off via a client copy) still share
     the client's connection pool: five answers in a row use one TCP connection. (The sync SDK
     drops the connection at [DONE] unless the body is read to its end: openai_stream.py does.)"""
-    from nbstream.client import client_for
+    from nbstream.sources.client import client_for
 
     client = client_for(server.base_url, "local-keepalive")
     assert client_for(server.base_url, "local-keepalive") is client  # one client per endpoint

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbstream.resume import (
+from nbstream.resilience.resume import (
     CONTINUE_PROMPT,
     OverlapJoiner,
     continuation_messages,

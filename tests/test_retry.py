@@ -8,7 +8,7 @@ import httpx2
 import openai
 import pytest
 
-from nbstream.retry import NO_RETRY, Retrier, RetryPolicy, classify, parse_retry_after
+from nbstream.resilience.retry import NO_RETRY, Retrier, RetryPolicy, classify, parse_retry_after
 
 
 def status_error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:

@@ -17,8 +17,8 @@ import pytest
 from recorded_oracle import data_lines, oracle, raw_chat_content
 
 import nbstream
+from nbstream.frontend.widget import StreamView
 from nbstream.sources.request import ChatRequest, ResponsesRequest
-from nbstream.widget import StreamView
 
 
 def run_view(server: Any, name: str) -> StreamView:
@@ -238,8 +238,8 @@ def test_length_finish_is_incomplete_and_resumable(local_server, shared_streams)
 
 def test_first_token_not_delayed_by_a_prompt_filter_part() -> None:
     """Azure sends prompt_filter_results before any text: the first token still goes out at once."""
-    from nbstream.coalesce import Coalescer
     from nbstream.events import ContentFilter, TextDelta
+    from nbstream.frontend.coalesce import Coalescer
 
     frames = []
     now = [0.0]

@@ -12,7 +12,7 @@ import time
 import openai
 import pytest
 
-from nbstream.run import StreamRun
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer
 from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest

@@ -11,7 +11,7 @@ import asyncio
 import openai
 import pytest
 
-from nbstream.run import StreamRun
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer
 from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest, ResponsesRequest

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nbstream.log import ChunkLog
-from nbstream.run import StreamRun
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.sources.replay import ReplaySource
 
 STREAMS = Path(__file__).resolve().parents[1].parent / "shared" / "streams"

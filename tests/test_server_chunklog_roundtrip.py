@@ -6,8 +6,8 @@ from pathlib import Path
 
 import openai
 
-from nbstream.log import ChunkLog
-from nbstream.run import StreamRun
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import serve
 from nbstream.sources.request import ChatRequest, ResponsesRequest
 

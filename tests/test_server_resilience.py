@@ -7,7 +7,7 @@ import time
 import openai
 import pytest
 
-from nbstream.resume import continuation_messages, join_overlap
+from nbstream.resilience.resume import continuation_messages, join_overlap
 from nbstream.server import serve
 from nbstream.server.demo import demo_tokens
 

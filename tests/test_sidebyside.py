@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import nbstream
-from nbstream.output import OUTPUT_MIME
-from nbstream.sidebyside import Comparison, labels_for
+from nbstream.frontend.output import OUTPUT_MIME
+from nbstream.notebook.compare import Comparison, labels_for
 
 
 def test_labels_number_repeated_models_only() -> None:
@@ -72,7 +72,7 @@ def test_bad_arguments_say_what_to_pass(kwargs: dict, error: type, fragment: str
 
 
 def test_static_copy_follows_the_format() -> None:
-    from nbstream.static_copy import markdown_html
+    from nbstream.frontend.static_copy import markdown_html
 
     assert markdown_html("# hi") == "<h1>hi</h1>\n"
     code = markdown_html("print(1)", "code", "python")

@@ -5,11 +5,11 @@ run's state; a mid-stream snapshot holds exactly what the frames sent, no more."
 from __future__ import annotations
 
 import nbstream
-from nbstream import protocol
-from nbstream.coalesce import PartKey
 from nbstream.events import ReasoningDelta, TextDelta
-from nbstream.run import StreamRun
-from nbstream.widget import StreamView, _sent_text, _Version
+from nbstream.frontend import protocol
+from nbstream.frontend.coalesce import PartKey
+from nbstream.frontend.widget import StreamView, _sent_text, _Version
+from nbstream.run.stream_run import StreamRun
 
 
 def test_final_snapshot_shares_the_answer_with_the_run() -> None:

@@ -14,10 +14,10 @@ import pytest
 from native_http import PROVIDERS, NativeServer
 from native_oracle import Expect, expect, sse_events
 
-from nbstream.log import ChunkLog
 from nbstream.redact import redact_obj
-from nbstream.retry import Retrier
-from nbstream.run import StreamRun
+from nbstream.resilience.retry import Retrier
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.sources import to_source
 from nbstream.sources.replay import ReplaySource
 
@@ -255,8 +255,8 @@ def test_gemini_async(name: str, srv: NativeServer) -> None:
 
 def test_gemini_json_array_body_pure_adapter() -> None:
     """gemini-07: the JSON-array streaming mode (no SDK asks for it), read by the adapter."""
+    from nbstream.run.state import AnswerState
     from nbstream.sources.gemini import GeminiAdapter
-    from nbstream.state import AnswerState
 
     name = "gemini-07-json-array-stream-safety-ratings.json"
     e = expect(name)
@@ -352,8 +352,8 @@ def _ollama_expect(name: str) -> Expect:
 
 def test_ollama_tool_call_id_kept_from_the_raw_line() -> None:
     """The adapter keeps the id when it is in the chunk (a replayed raw line)."""
+    from nbstream.run.state import AnswerState
     from nbstream.sources.ollama import OllamaAdapter
-    from nbstream.state import AnswerState
 
     name = "ollama-05-chat-tool-call-NOT-STREAMED.json"
     e, state = expect(name), AnswerState()

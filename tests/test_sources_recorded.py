@@ -15,13 +15,13 @@ import openai
 import pytest
 from recorded_oracle import MORE, STREAMS, Oracle, oracle
 
-from nbstream.run import StreamRun
+from nbstream.run.state import AnswerState
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer, serve
 from nbstream.sources import to_source
 from nbstream.sources.openai_chat import ChatAdapter, chunk_from_json
 from nbstream.sources.openai_responses import ResponsesAdapter, event_from_json
 from nbstream.sources.request import ChatRequest, ResponsesRequest
-from nbstream.state import AnswerState
 
 
 def _files(folder: Any) -> list[str]:

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 import openai
 import pytest
 
-from nbstream.log import ChunkLog
-from nbstream.run import StreamRun
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer
 from nbstream.server.demo import demo_tokens
 from nbstream.sources import CallableSource, to_source

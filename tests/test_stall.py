@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from nbstream.stall import StallPolicy, Watchdog
+from nbstream.resilience.stall import StallPolicy, Watchdog
 
 
 def expect_stall(dog: Watchdog, policy: StallPolicy) -> tuple[threading.Event, list[str], object]:

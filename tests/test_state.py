@@ -6,7 +6,7 @@ import sys
 import threading
 
 from nbstream.events import ReasoningDelta, TextDelta
-from nbstream.state import COMPACT_EVERY, AnswerState
+from nbstream.run.state import COMPACT_EVERY, AnswerState
 
 
 def test_long_text_is_joined_in_blocks_and_read_back_exactly() -> None:

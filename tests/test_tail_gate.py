@@ -10,9 +10,9 @@ import time
 import openai
 import pytest
 
-import nbstream.widget as widget_module
-from nbstream import protocol
-from nbstream.widget import StreamView, _TailGate
+import nbstream.frontend.widget as widget_module
+from nbstream.frontend import protocol
+from nbstream.frontend.widget import StreamView, _TailGate
 
 
 class RecordingTimers:
@@ -114,7 +114,7 @@ def test_a_queued_final_frame_is_not_held(local_server) -> None:
     """A background view's final frame waits for its slot in the kernel-wide budget when the
     budget is over its burst; the run is over then (no more reads): its timer must not be held
     for a read that never comes."""
-    from nbstream.coalesce import KERNEL_BUDGET
+    from nbstream.frontend.coalesce import KERNEL_BUDGET
 
     view = StreamView(_demo_stream(local_server, tokens=200))
     sent: list[dict] = []

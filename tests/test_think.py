@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbstream.think import ThinkSplitter
+from nbstream.sources.think import ThinkSplitter
 
 SOURCE = "  <think>\nI ponder </thin k> and <think> ok\n</think>\n\nThe answer mentions <think> x"
 REASONING = "I ponder </thin k> and <think> ok\n"

@@ -15,11 +15,11 @@ import time
 import openai
 import pytest
 
-from nbstream import protocol
-from nbstream.coalesce import DEFAULT_MAX_FPS
+from nbstream.frontend import protocol
+from nbstream.frontend.coalesce import DEFAULT_MAX_FPS
+from nbstream.frontend.widget import StreamView
 from nbstream.server.demo import demo_tokens
 from nbstream.sources.request import ChatRequest
-from nbstream.widget import StreamView
 
 
 def capture(view: StreamView) -> list[dict]:
@@ -128,11 +128,11 @@ def test_snapshot_and_repr_are_deterministic(local_server):
     assert "0x" not in repr(view)
     bundle = view._repr_mimebundle_()  # the live output: the widget, no stale text
     assert bundle["text/plain"] == ""
-    assert bundle["application/vnd.nbstream.output+json"] == {"output": "live"}
+    assert bundle["application/vnd.nbstream.frontend.output+json"] == {"output": "live"}
     assert "application/vnd.jupyter.widget-view+json" in bundle
     data, metadata = view._answer_output()  # the answer output: the static copy
     assert data["text/plain"] == view.text
-    (answer,) = metadata["application/vnd.nbstream.output+json"]["answers"]
+    (answer,) = metadata["application/vnd.nbstream.frontend.output+json"]["answers"]
     assert answer["uid"] == view.uid and answer["snapshot"] == view._build_snapshot()
     snap = view.snapshot
     assert snap["current"] == 0
@@ -398,8 +398,8 @@ def test_final_frame_carries_reason_and_short_keys(local_server):
 
 def test_background_answers_carry_the_prompts_first_line_as_heading() -> None:
     """Issue 12 §6: twenty background answers stacked in one output are told apart by a heading."""
+    from nbstream.frontend.widget import HEADING_MAX, prompt_heading
     from nbstream.sources.request import ResponsesRequest
-    from nbstream.widget import HEADING_MAX, prompt_heading
 
     client = openai.OpenAI(api_key="sk-test-heading", base_url="http://127.0.0.1:9/v1")
     chat = ChatRequest(
@@ -439,7 +439,7 @@ def test_background_answers_carry_the_prompts_first_line_as_heading() -> None:
 def test_the_code_travels_once_per_kernel_and_on_request():
     """Each view carries only the small loader; the bundle is one shared model per kernel, and a
     frontend that cannot read that model asks the view for it (without claiming to be ready)."""
-    from nbstream.widget import _BUNDLE, _LOADER
+    from nbstream.frontend.widget import _BUNDLE, _LOADER
 
     first, second = StreamView(iter(["a"])), StreamView(iter(["b"]))
     assert first.bundle is second.bundle and first.bundle.js == _BUNDLE.read_text("utf-8")

@@ -8,9 +8,9 @@ import asyncio
 import openai
 import pytest
 
-from nbstream import protocol
+from nbstream.frontend import protocol
+from nbstream.frontend.widget import StreamView
 from nbstream.sources.request import ChatRequest
-from nbstream.widget import StreamView
 
 
 def request(server, *, asynchronous: bool = False, **options) -> ChatRequest:

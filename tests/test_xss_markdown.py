@@ -12,8 +12,8 @@ import threading
 import pytest
 import xss_corpus
 
-from nbstream import static_copy
-from nbstream.cells import cell_source
+from nbstream.frontend import static_copy
+from nbstream.notebook.cells import cell_source
 
 cmarkgfm = pytest.importorskip("cmarkgfm", reason="pip install cmarkgfm (test extra)")
 pytest.importorskip("html5lib", reason="pip install html5lib (test extra)")

@@ -1,6 +1,6 @@
 // nbstream's JupyterLab / Notebook 7 extension: a prebuilt MIME renderer shipped in the wheel.
 //
-// An answer writes two outputs into its cell (see nbstream/output.py for why):
+// An answer writes two outputs into its cell (see nbstream/frontend/output.py for why):
 // - the live output {MIME: {output: "live"}, widget view, text/plain: ""}, metadata {MIME:
 //   {answers: [{uid, label, snapshot?}]}};
 // - the answer output {MIME: {output: "answer"}, hidden widget view, text/html (a safe static
@@ -24,7 +24,7 @@ import widget, { LIVE_EVENT, isLive, renderSaved } from "../../nbstream/static/w
 import "../../nbstream/static/widget.css";
 import { version } from "../../nbstream/static/version.json";
 
-const MIME = "application/vnd.nbstream.output+json";
+const MIME = "application/vnd.nbstream.frontend.output+json";
 const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
 const INTERRUPT_EVENT = "nbstream:interrupt";
 const KERNEL_EVENT = "nbstream:kernel";
@@ -60,7 +60,7 @@ function disabled() {
 // The widget's `_esm` (js/loader.js) takes this code instead of asking the kernel for it when the
 // kernel's nbstream built the same bundle; not from a disabled extension (the kernel's copy is
 // the one that is wanted then).
-if (!disabled()) globalThis[Symbol.for("nbstream.widget")] = { version, widget };
+if (!disabled()) globalThis[Symbol.for("nbstream.frontend.widget")] = { version, widget };
 
 // Answers a live output shows read-only (no model in the kernel), by uid: their answer outputs
 // stay hidden (one copy on screen).

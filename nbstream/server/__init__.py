@@ -42,7 +42,7 @@ Models
 - ``replay:<file>``: a file of ``streams_dir`` byte for byte: ``.sse`` as ``text/event-stream``,
   ``.json`` as an HTTP 400 ``application/json`` body exactly as recorded (status overridable with
   ``status``). Only plain file names inside ``streams_dir``; path tricks get a 400.
-  ``.jsonl``: an nbstream ChunkLog (format in :mod:`nbstream.log`) streamed again: one attempt
+  ``.jsonl``: an nbstream ChunkLog (format in :mod:`nbstream.run.log`) streamed again: one attempt
   (the last with chunks, or ``log_attempt``), each chunk's JSON as logged, ``event:`` lines for
   Responses logs, a logged mid-stream error payload at the end, ``[DONE]`` for finished chat logs;
   text-source logs become chat chunks.
@@ -130,7 +130,7 @@ Starting it
   rate_limit=None, process=False, verbose=False)``: a context manager; stops on exit. Pacing
   arguments are server-wide defaults that request options override.
 - ``LocalServer(...).start()`` / ``.stop()`` for manual control (also a context manager).
-- ``start_background()``: the in-process default used by ``nbstream.client`` when no API key is
+- ``start_background()``: the in-process default used by ``sources/client.py`` when no API key is
   set; idempotent, daemon threads, paced like a real model (60 tokens/s, 0.3 s to first token).
   ``stop_background()`` stops it.
 - CLI: ``nbstream serve [--port N] [--host H] [--streams-dir D] [--tokens-per-s R] [--ttft S]

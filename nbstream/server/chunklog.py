@@ -1,6 +1,6 @@
 """Serving an nbstream ChunkLog ``.jsonl`` as a stream again (``model="replay:<name>.jsonl"``).
 
-The log format is the one documented in :mod:`nbstream.log` (one JSON object a line: ``request``,
+The log format is the one documented in ``log`` (one JSON object a line: ``request``,
 ``response``, ``chunk``, ``error``, ``end`` records). The server reads the file itself rather than
 importing the log module, so it depends only on that documented format. A chunk's JSON is sent as
 written in the log when the line holds it verbatim, so a replayed chat log gives the same bytes per

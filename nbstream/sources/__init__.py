@@ -27,7 +27,7 @@ from nbstream.sources.base import (
 )
 
 if TYPE_CHECKING:
-    from nbstream.log import ChunkLog
+    from nbstream.run.log import ChunkLog
 
 __all__ = [
     "AOpened",
@@ -154,7 +154,7 @@ def to_source(obj: Any, *, _nested: bool = False) -> Source:
     native = native_source(obj)
     if native is not None:
         return native
-    from nbstream.log import ChunkLog
+    from nbstream.run.log import ChunkLog
 
     if isinstance(obj, ChunkLog):
         from nbstream.sources.replay import ReplaySource

@@ -1,4 +1,4 @@
-"""What a source is: the contract between pure adapters and :class:`~nbstream.run.StreamRun`.
+"""What a source is: the contract between pure adapters and ``StreamRun``.
 
 A ``Source`` opens one attempt at a time; an ``Opened`` yields ``(raw, events)`` pairs and can be
 closed from any thread so a Stop click closes the HTTP response at once.
@@ -203,7 +203,7 @@ class Adapter(Protocol):
 
 @runtime_checkable
 class Source(Protocol):
-    """Anything :class:`~nbstream.run.StreamRun` can drive (read-only attributes: a class
+    """Anything :class:`~nbstream.run.stream_run.StreamRun` can drive (read-only attributes: a class
     attribute such as ``params = None`` satisfies them)."""
 
     @property

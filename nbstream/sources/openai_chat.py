@@ -7,7 +7,7 @@ compatible servers: DeepSeek, OpenRouter, Snowflake...), ``delta.content`` as a 
 ``x_groq.usage``, Azure chunks with ``prompt_filter_results`` / ``content_filter_results``,
 logprobs, url citations (``delta.annotations``, Perplexity's ``citations``), Groq's server-side
 ``executed_tools``, and ``<think>…</think>`` reasoning inline in the content of open models (split
-out by :class:`nbstream.think.ThinkSplitter`). A shape it does not know degrades: the text it can
+out by ``ThinkSplitter``). A shape it does not know degrades: the text it can
 find is shown, the rest stays in the chunk log (every raw chunk is logged).
 """
 
@@ -34,7 +34,7 @@ from nbstream.events import (
     ToolCallDelta,
     Usage,
 )
-from nbstream.think import ThinkSplitter
+from nbstream.sources.think import ThinkSplitter
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 # reasoning_details entries (OpenRouter's normalised format) and the field holding their text;

@@ -1,4 +1,4 @@
-"""A recorded :class:`~nbstream.log.ChunkLog` as a source, with the original timing.
+"""A recorded :class:`~nbstream.run.log.ChunkLog` as a source, with the original timing.
 
 ``nbstream.replay(path, speed=1.0)``: each chunk comes ``t / speed`` seconds after the start, as it
 did when recorded (``speed=0``: as fast as possible). Chunks go through the same adapters as live
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nbstream.events import Event, TextDelta
-from nbstream.log import ChunkLog
+from nbstream.run.log import ChunkLog
 from nbstream.sources.base import AOpened, Opened, ResponseMeta, StreamError
 
 

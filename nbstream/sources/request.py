@@ -45,14 +45,14 @@ class _Request:
 
     def _client(self, is_async: bool) -> Any:
         """The client for one attempt, with the SDK's own retries off: nbstream owns retries
-        (see nbstream/retry.py), so every HTTP attempt is visible and none is doubled. The
+        (resilience/retry.py), so every HTTP attempt is visible and none is doubled. The
         copy shares the original client's connection pool (keep-alive across cells)."""
         client = self.client
         if client is None:
-            from nbstream.client import default_client
+            from nbstream.sources.client import default_client
 
             client = default_client(is_async=is_async)
-        from nbstream.client import local_notice
+        from nbstream.sources.client import local_notice
 
         self.notice = local_notice(client)  # the widget says the demo server answered
         if getattr(client, "max_retries", 0) == 0:

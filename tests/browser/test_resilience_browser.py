@@ -47,8 +47,8 @@ def test_hook_flag_and_stop_are_shown(open_notebook, llm, page):
     nb = open_notebook(
         [
             setup_cell(llm.base_url),
-            "from nbstream.hooks import KeywordHook\n"
-            "from nbstream.resilience import Resilience\n"
+            "from nbstream.resilience.hooks import KeywordHook\n"
+            "from nbstream.resilience.layer import Resilience\n"
             "hooks = [KeywordHook(keywords=['perceived']),\n"
             "         KeywordHook(keywords=['table'], action='stop', name='no-tables')]\n"
             "view = nbstream.stream(ask(delay=0.01), background=True,\n"

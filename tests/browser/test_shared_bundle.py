@@ -1,7 +1,7 @@
 """The widget's code travels once per kernel and is stored once per notebook, in real JupyterLab.
 
 Each view's ``_esm`` is a small loader (js/loader.js); the bundle is one shared ``_Bundle`` model
-per kernel (nbstream/widget.py). Checked as a person meets it:
+per kernel (nbstream/frontend/widget.py). Checked as a person meets it:
 - JupyterLab without nbstream's extension (disabled): the answer still renders, the loader took
   the code from the kernel's shared model (it adds the bundle's ``<style data-nbstream>``);
 - JupyterLab with the extension: the answer renders from the extension's copy, the shared model's
@@ -61,7 +61,9 @@ def test_without_the_extension_the_loader_takes_the_code_from_the_kernel(
     server = lab_without_extension
     name = write_notebook(server, "no-extension.ipynb", ["import nbstream", ANSWER, ANSWER])
     nb = NotebookPage(page, server, name).open()
-    assert page.evaluate("() => !globalThis[Symbol.for('nbstream.widget')]")  # really disabled
+    assert page.evaluate(
+        "() => !globalThis[Symbol.for('nbstream.frontend.widget')]"
+    )  # really disabled
     nb.run_cells([0, 1, 2])
     _answer(nb, 1)
     _answer(nb, 2)
@@ -71,7 +73,7 @@ def test_without_the_extension_the_loader_takes_the_code_from_the_kernel(
 
 def test_with_the_extension_the_kernel_bundle_is_not_read(open_notebook):
     nb = open_notebook(["import nbstream", ANSWER])
-    assert nb.page.evaluate("() => !!globalThis[Symbol.for('nbstream.widget')]")
+    assert nb.page.evaluate("() => !!globalThis[Symbol.for('nbstream.frontend.widget')]")
     nb.run_cells([0, 1])
     _answer(nb, 1)
     assert nb.page.evaluate(KERNEL_STYLE) == 0

@@ -25,7 +25,7 @@ def cell_source(text: str, *, code_block: int | None = None, format: str = "mark
     """What the new cell holds: code block ``code_block`` of ``text``, or the whole answer.
 
     A Markdown answer becomes a ``%%markdown`` cell, so running it shows it rendered. Its output
-    is trusted, so the answer is written as :func:`nbstream.static_copy.safe_markdown` (the model's
+    is trusted, so the answer is written as ``safe_markdown`` (the model's
     HTML shown as text, script links broken, images as text). A plain-text or code answer is
     inserted as it is: a code cell runs only when the user runs it.
     """
@@ -43,7 +43,7 @@ def cell_source(text: str, *, code_block: int | None = None, format: str = "mark
             )
         return blocks[code_block][1].rstrip("\n")
     if format == "markdown":
-        from nbstream.static_copy import safe_markdown
+        from nbstream.frontend.static_copy import safe_markdown
 
         body = safe_markdown(text)
         # IPython's Markdown(data) *fetches* data that starts with "http" and *reads the file*

@@ -1,7 +1,7 @@
 """The resilience layer wired into a StreamRun: retries, rate limits, stalls, hooks, budget, Resume.
 
 Each feature lives in its own module (``retry``, ``ratelimit``, ``stall``, ``hooks``, ``budget``,
-``resume``, ``errors``); this one only plugs them into :class:`~nbstream.run.StreamRun`'s extension
+``resume``, ``errors``); this one only plugs them into ``StreamRun``'s extension
 points, so a run is built the same way everywhere (``api.stream``, the magic, tests)::
 
     res = Resilience(retry=RetryPolicy(max_attempts=4), stall=StallPolicy(10, 5),
@@ -18,22 +18,22 @@ What goes where:
   (``run.reason = "HTTP 503, retrying in 1.2 s (attempt 2/4)"``). Request sources call the SDK
   with ``max_retries=0`` (``sources/request.py``), so no attempt is doubled or hidden.
 - **rate limits**: request sources are wrapped so each attempt first takes a ticket from the
-  endpoint's :class:`~nbstream.ratelimit.Limiter` (queued FIFO when the budget is low or after a
+  endpoint's ``Limiter`` (queued FIFO when the budget is low or after a
   429) and reports the response's ``x-ratelimit-*`` headers back; ``run.resilience.rate_limit``
-  holds the last :class:`~nbstream.ratelimit.RateLimitInfo` for the status line.
-- **stalls**: a :class:`~nbstream.stall.Watch` per attempt (started once the attempt is admitted);
+  holds the last :class:`~nbstream.resilience.ratelimit.RateLimitInfo` for the status line.
+- **stalls**: a ``Watch`` per attempt (started once the attempt is admitted);
   on timeout the run is stopped with ``status="incomplete"`` and the reason.
-- **hooks and budget**: a :class:`~nbstream.hooks.HookSet` sees every text delta of choice 0 with
+- **hooks and budget**: a ``HookSet`` sees every text delta of choice 0 with
   the accumulated text; flags become ``{"type": "flag", ...}`` log records and ``run.resilience.
   flags``; a ``stop`` flag stops the run (status ``stopped``, reason "stopped by <hook>: ...").
-  A :class:`~nbstream.budget.BudgetGuard` is one more hook; the session budget is checked
+  A :class:`~nbstream.resilience.budget.BudgetGuard` is one more hook; the session budget is checked
   before the first attempt.
 - **Resume**: :meth:`Resilience.resume` builds a run of the continuation request whose text
-  deltas go through :class:`~nbstream.resume.OverlapJoiner`, so ``partial + new.text`` has
+  deltas go through ``OverlapJoiner``, so ``partial + new.text`` has
   neither a gap nor a repeated part. **Retry** is simply :meth:`Resilience.build` on the same
   source again (a new version).
 
-Keep-alive: request sources without a client use ``nbstream.client.default_client`` (one client and
+Keep-alive: request sources without a client use ``sources.client.default_client`` (one client and
 connection pool per endpoint); the no-retry copy shares that pool.
 """
 
@@ -44,17 +44,17 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbstream.budget import BudgetGuard, Price, SessionBudget, session_budget
-from nbstream.errors import NbstreamError, explain
 from nbstream.events import Event, Finished, TextDelta, Usage
-from nbstream.hooks import ChunkHook, Flag, HookSet
-from nbstream.log import ChunkLog
-from nbstream.ratelimit import Limiter, RateLimitInfo, limiter_for
-from nbstream.resume import OverlapJoiner, Style, continuation_messages
-from nbstream.retry import Retrier, RetryDecision, RetryPolicy, parse_retry_after
-from nbstream.run import StreamRun
+from nbstream.resilience.budget import BudgetGuard, Price, SessionBudget, session_budget
+from nbstream.resilience.errors import NbstreamError, explain
+from nbstream.resilience.hooks import ChunkHook, Flag, HookSet
+from nbstream.resilience.ratelimit import Limiter, RateLimitInfo, limiter_for
+from nbstream.resilience.resume import OverlapJoiner, Style, continuation_messages
+from nbstream.resilience.retry import Retrier, RetryDecision, RetryPolicy, parse_retry_after
+from nbstream.resilience.stall import StallPolicy, Watch, watchdog
+from nbstream.run.log import ChunkLog
+from nbstream.run.stream_run import StreamRun
 from nbstream.sources import AOpened, Opened, Source, to_source
-from nbstream.stall import StallPolicy, Watch, watchdog
 
 
 @dataclass
@@ -360,7 +360,7 @@ class LimitedSource(_Wrapper):
         request = _request_of(self.inner)
         client = request.client if request is not None else None
         if client is None:
-            from nbstream.client import default_client
+            from nbstream.sources.client import default_client
 
             client = default_client(is_async=is_async)
         return limiter_for(str(client.base_url), **self.guard.config.limiter_options)

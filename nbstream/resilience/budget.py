@@ -1,7 +1,7 @@
 """Budget guard: stop a stream when it reaches a cap on tokens (or cost), per stream or session.
 
 A forgotten ``max_tokens`` or a model that rambles can burn a budget in a loop of cells; the guard
-is an ``on_chunk`` hook (see ``nbstream.hooks``) that stops the stream *while it streams*, with the
+is an ``on_chunk`` hook (``resilience/hooks.py``) that stops the stream *while it streams*, with the
 reason in the status line and the log, keeping the partial text.
 
 Counting. During the stream the server has not said how many tokens it produced, so the guard
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nbstream.hooks import Flag
+from nbstream.resilience.hooks import Flag
 
 
 @dataclass(frozen=True)

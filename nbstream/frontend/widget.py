@@ -1,9 +1,9 @@
 """StreamView: the anywidget that shows a stream live, with Stop, Regenerate, versions and the log.
 
-Python owns the state: each version is one :class:`~nbstream.run.StreamRun`. The frontend gets
-(see :mod:`nbstream.protocol`) the complete text in the synced ``snapshot`` trait, refreshed rarely
+Python owns the state: each version is one ``StreamRun``. The frontend gets
+(see ``protocol``) the complete text in the synced ``snapshot`` trait, refreshed rarely
 (start and end of a version, status changes, a resync request), and only the *new* text in ``frame``
-custom messages, batched by the :class:`~nbstream.coalesce.Coalescer` to at most ~60 per second.
+custom messages, batched by the ``Coalescer`` to at most ~60 per second.
 
 It works with no frontend at all (scripts, tests): messages then go nowhere and ``.text``,
 ``.wait()`` and ``await view`` behave the same. It knows nothing of OpenAI: it drives sources
@@ -30,8 +30,6 @@ import anywidget
 import ipywidgets
 import traitlets
 
-from nbstream import frontends, output, protocol, static_copy
-from nbstream.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
 from nbstream.events import (
     Event,
     ReasoningDelta,
@@ -40,22 +38,25 @@ from nbstream.events import (
     ToolCallDelta,
     Usage,
 )
-from nbstream.log import ChunkLog
+from nbstream.frontend import hosts as frontends
+from nbstream.frontend import output, protocol, static_copy
+from nbstream.frontend.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
 from nbstream.redact import redact_obj, redact_text
-from nbstream.run import FINAL, StreamRun
+from nbstream.run.log import ChunkLog
+from nbstream.run.state import ChoiceState, ToolCall
+from nbstream.run.stream_run import FINAL, StreamRun
 from nbstream.sources import to_source
-from nbstream.state import ChoiceState, ToolCall
-from nbstream.surrogates import valid_obj
+from nbstream.sources.surrogates import valid_obj
 
 if TYPE_CHECKING:
-    from nbstream.metrics import Metrics
-    from nbstream.resilience import Resilience
-    from nbstream.resume import OverlapJoiner
-    from nbstream.run import Hook, RetryPolicy
+    from nbstream.resilience.layer import Resilience
+    from nbstream.resilience.resume import OverlapJoiner
+    from nbstream.run.metrics import Metrics
+    from nbstream.run.stream_run import Hook, RetryPolicy
     from nbstream.sources import SourceLike
     from nbstream.sources.base import ParamsSource
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).parent.parent / "static"
 _BUNDLE = STATIC / "widget.js"
 _STYLES = STATIC / "widget.css"
 _LOADER = STATIC / "loader.js"  # each view's `_esm`: finds the bundle once per page (js/loader.js)
@@ -266,7 +267,7 @@ class StreamView(anywidget.AnyWidget):
 
     snapshot = traitlets.Dict().tag(sync=True)
     """Every version's complete text per part, status, reason and metrics, and the ``seq`` of the
-    last frame it includes (:class:`nbstream.protocol.Snapshot`). Set rarely: start and end of a
+    last frame it includes (``Snapshot``). Set rarely: start and end of a
     version, status changes, resync. What a reloaded page or a saved notebook shows."""
 
     format = traitlets.Unicode("markdown").tag(sync=True)
@@ -320,7 +321,9 @@ class StreamView(anywidget.AnyWidget):
         self._max_fps = max_fps
         self._hooks = list(hooks)
         self._retry = retry
-        self._resilience = resilience  # nbstream.resilience.Resilience: retries, limits, hooks
+        self._resilience = (
+            resilience  # nbstream.resilience.layer.Resilience: retries, limits, hooks
+        )
         self._clock = clock
         self._versions: list[_Version] = []
         self._lock = threading.RLock()  # orders frames and snapshots
@@ -371,7 +374,7 @@ class StreamView(anywidget.AnyWidget):
 
     @property
     def metrics(self) -> Metrics | None:
-        """The newest version's :class:`~nbstream.metrics.Metrics` (TTFT, tokens/s, usage...)."""
+        """The newest version's ``Metrics`` (TTFT, tokens/s, usage...)."""
         v = self._current()
         return v.run.metrics if v is not None else None
 
@@ -436,7 +439,7 @@ class StreamView(anywidget.AnyWidget):
         For Chat requests the partial answer goes back as the assistant's turn and the model is
         asked to continue where it stopped; the repeated overlap is dropped when joining.
         """
-        from nbstream.resume import OverlapJoiner, continuation_messages
+        from nbstream.resilience.resume import OverlapJoiner, continuation_messages
 
         v = self._current()
         if v is None or not self._can_resume(self._source):
@@ -461,7 +464,7 @@ class StreamView(anywidget.AnyWidget):
         button cannot reach the notebook's document). A Markdown answer becomes a ``%%markdown``
         cell; ``code_block=0`` inserts the first code block as a code cell, ``-1`` the last.
         """
-        from nbstream.cells import cell_source, insert_cell
+        from nbstream.notebook.cells import cell_source, insert_cell
 
         insert_cell(
             cell_source(self.text, code_block=code_block, format=self.format), replace=replace
@@ -528,11 +531,11 @@ class StreamView(anywidget.AnyWidget):
         extra = f", version {v.index + 1}/{len(self._versions)}" if len(self._versions) > 1 else ""
         return f"<StreamView {v.run.status}: {n} chars{extra}>"
 
-    # ---- notebook outputs (nbstream.output) -------------------------------------------------
+    # ---- notebook outputs (frontend/output.py) -------------------------------------------------
 
     def _ipython_display_(self) -> None:
         """``display(view)`` or a cell ending with ``view``: the live output and the answer
-        output (:mod:`nbstream.output`), unless this cell shows them already (``stream()``
+        output (:mod:`nbstream.frontend.output`), unless this cell shows them already (``stream()``
         displayed them: the view as the cell's last line adds nothing)."""
         if self._outputs.shown_in_this_cell():
             return
@@ -564,7 +567,7 @@ class StreamView(anywidget.AnyWidget):
                 "language": self.language, "label": label, "heading": self.heading}  # fmt: skip
 
     def static_parts(self) -> dict[str, Any]:
-        """The shown version for :func:`nbstream.static_copy.answer_html`, every text passed
+        """The shown version for ``answer_html``, every text passed
         through :func:`nbstream.redact.redact_text` (a model may repeat a key it was sent)."""
         v = self._current()
         if v is None:
@@ -1133,7 +1136,7 @@ HEADING_MAX = 100  # characters of the prompt's first line over a background ans
 def prompt_heading(source: Any) -> str:
     """The first non-empty line of the last user message of a Chat / Responses request (redacted,
     at most ``HEADING_MAX`` characters), or "" for other sources."""
-    from nbstream.resilience import _request_of
+    from nbstream.resilience.layer import _request_of
 
     request = _request_of(source)
     params = getattr(request, "params", None) or {}
@@ -1156,7 +1159,7 @@ def prompt_heading(source: Any) -> str:
 def _resilience_notes(run: StreamRun) -> list[str]:
     """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``),
     after the request's own notice (the bundled demo server answered: no key is set)."""
-    from nbstream.resilience import _request_of
+    from nbstream.resilience.layer import _request_of
 
     request = _request_of(run.source)
     notice = getattr(request, "notice", None)

@@ -25,9 +25,9 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CFloat, CInt, Enum, Unicode
 from traitlets.config import Configurable
 
-from nbstream.conversations import Conversations
-from nbstream.interpolate import InterpolationError, fill
-from nbstream.output import start_detached
+from nbstream.frontend.output import start_detached
+from nbstream.notebook.conversations import Conversations
+from nbstream.notebook.interpolate import InterpolationError, fill
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -41,7 +41,7 @@ class Stream(Configurable):
     """Defaults for ``%%stream``; set them with ``%config Stream.model = "gpt-4o-mini"``.
 
     Options given on the magic's line win over these. The endpoint itself (API key, base URL,
-    or the bundled local server when neither is set) is resolved by ``nbstream.client``.
+    or the bundled local server when neither is set) is resolved by ``nbstream.sources.client``.
     """
 
     model = Unicode(
@@ -386,7 +386,7 @@ class StreamMagics(Magics):
                 raise UsageError(f"--client {inv.client}: no such variable in the notebook")
             options["client"] = self.shell.user_ns[inv.client]
         elif inv.base_url is not None:
-            from nbstream.client import client_for
+            from nbstream.sources.client import client_for
 
             # background streams run on the kernel's event loop: they need the async client
             options["client"] = client_for(inv.base_url, is_async=inv.background)
@@ -526,7 +526,7 @@ def _usage_errors(start: Any) -> Any:
 
 def when_done(view: Any, fn: Any) -> None:
     """Call ``fn(view)`` once, when the view's current answer has ended (background streams)."""
-    from nbstream.run import FINAL
+    from nbstream.run.stream_run import FINAL
 
     called = False
 

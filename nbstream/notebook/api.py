@@ -2,7 +2,7 @@
 
 Two modes, because the kernel allows two (see the facts on button clicks while a cell runs);
 ``background=None`` (the default) means waiting, except in Voila, whose page appears only once
-every cell has run: there it means background (see :mod:`nbstream.frontends`).
+every cell has run: there it means background (see :mod:`nbstream.frontend.hosts`).
 
 - waiting (default): the cell runs the stream to the end, so Run All, ``--out`` and headless
   nbval/nbclient runs capture the whole answer. The notebook's interrupt (■) acts as Stop. The
@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from nbstream import frontends
-from nbstream.coalesce import DEFAULT_MAX_FPS
-from nbstream.widget import StreamView
+from nbstream.frontend import hosts as frontends
+from nbstream.frontend.coalesce import DEFAULT_MAX_FPS
+from nbstream.frontend.widget import StreamView
 
 if TYPE_CHECKING:
-    from nbstream.resilience import Resilience
-    from nbstream.run import Hook, RetryPolicy
+    from nbstream.resilience.layer import Resilience
+    from nbstream.run.stream_run import Hook, RetryPolicy
     from nbstream.sources import SourceLike
 
 Format = Literal["markdown", "text", "code"]
@@ -50,7 +50,7 @@ def stream(
     ``background=False`` runs to the end before returning; ``True`` returns at once; ``None``
     (default) waits, except where a waiting cell cannot show it live (Voila): there at once.
     ``display=False`` does not display the widget (scripts, tests, composing layouts).
-    ``resilience``: a :class:`nbstream.resilience.Resilience` (retries before the first token,
+    ``resilience``: a :class:`nbstream.resilience.layer.Resilience` (retries before the first token,
     rate-limit queue, stall timeouts, ``on_chunk`` moderation hooks, budget); the default one
     when not given; ``None`` turns the layer off.
     """
@@ -77,7 +77,7 @@ def stream(
         view._display_live(waiting=not background)
     view.start(background=background)
     if shown and not background:
-        view._ended_in_cell()  # the answer output, in this cell (see nbstream.output)
+        view._ended_in_cell()  # the answer output, in this cell (see nbstream.frontend.output)
     return view
 
 
@@ -141,14 +141,14 @@ def chat(
 
 def _check_resilience(value: object) -> Resilience | None:
     """The resilience layer to use; a wrong value is refused here, before any widget is shown."""
-    from nbstream.resilience import Resilience
+    from nbstream.resilience.layer import Resilience
 
     if isinstance(value, str) and value == "default":
         return Resilience()
     if value is None or isinstance(value, Resilience):
         return value
     raise TypeError(
-        "resilience must be a nbstream.resilience.Resilience (e.g. Resilience(stall=None)), "
+        "resilience must be a nbstream.Resilience (e.g. Resilience(stall=None)), "
         f"None to turn the layer off, or left out for the default one; got {value!r}"[:300]
     )
 
@@ -157,7 +157,7 @@ def _default_model() -> str:
     """The model when none is given: ``NBSTREAM_MODEL``, else ``demo`` on the local server."""
     import os
 
-    from nbstream.client import resolve_endpoint
+    from nbstream.sources.client import resolve_endpoint
 
     if os.environ.get("NBSTREAM_MODEL"):
         return os.environ["NBSTREAM_MODEL"]

@@ -1,6 +1,6 @@
 """Several streams side by side in one output: ``nbstream.compare(...)`` and ``%%stream -m A -m B``.
 
-Each column is an ordinary :class:`~nbstream.widget.StreamView` (its own Stop, Regenerate,
+Each column is an ordinary :class:`~nbstream.frontend.widget.StreamView` (its own Stop, Regenerate,
 metrics and chunk log); this module only starts them together, lays them out in a grid and waits
 for all of them. The streams run concurrently: as tasks on the kernel's event loop in background
 mode (so many of them stay responsive), or each on its own thread while a waiting cell blocks.
@@ -12,14 +12,14 @@ import asyncio
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from nbstream import output, static_copy
-from nbstream.output import start_detached
+from nbstream.frontend import output, static_copy
+from nbstream.frontend.output import start_detached
 
 if TYPE_CHECKING:
-    from nbstream.log import ChunkLog
-    from nbstream.metrics import Metrics
+    from nbstream.frontend.widget import StreamView
+    from nbstream.run.log import ChunkLog
+    from nbstream.run.metrics import Metrics
     from nbstream.sources import SourceLike
-    from nbstream.widget import StreamView
 
 Format = Literal["markdown", "text", "code"]
 
@@ -99,7 +99,7 @@ class Comparison:
         return f"<Comparison of {len(self.views)} streams: {columns}>"
 
     def _answer_output(self) -> output.Bundle:
-        """Every column's answer under its label (:mod:`nbstream.output`)."""
+        """Every column's answer under its label (:mod:`nbstream.frontend.output`)."""
         html, plain = [], []
         for label, view in zip(self.labels, self.views, strict=True):
             answer = static_copy.answer_html(

@@ -1,7 +1,7 @@
 """StreamRun: drive one source through a sequence of attempts, sync or async.
 
 It owns the status (``pending -> streaming -> done | stopped | error | incomplete``), the
-:class:`~nbstream.state.AnswerState`, the :class:`~nbstream.log.ChunkLog` and the timings, and it
+``AnswerState``, the ``ChunkLog`` and the timings, and it
 makes Stop work from anywhere: ``stop()`` is thread-safe and closes the HTTP response at once
 (sync: the socket is shut down from the calling thread; async: the consuming task is cancelled via
 ``loop.call_soon_threadsafe``). KeyboardInterrupt / CancelledError end the run as "stopped" with
@@ -27,12 +27,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from nbstream.events import Event
-from nbstream.log import ChunkLog
-from nbstream.metrics import Metrics, compute
 from nbstream.redact import redact_text, refresh_env, scrub_exception
+from nbstream.run.log import ChunkLog
+from nbstream.run.metrics import Metrics, compute
+from nbstream.run.state import AnswerState
 from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
-from nbstream.state import AnswerState
-from nbstream.surrogates import SurrogateMender
+from nbstream.sources.surrogates import SurrogateMender
 
 Status = Literal["pending", "streaming", "done", "stopped", "error", "incomplete"]
 FINAL = frozenset({"done", "stopped", "error", "incomplete"})

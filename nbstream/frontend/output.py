@@ -38,10 +38,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from nbstream import static_copy
+from nbstream.frontend import static_copy
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-OUTPUT_MIME = "application/vnd.nbstream.output+json"
+OUTPUT_MIME = "application/vnd.nbstream.frontend.output+json"
 
 T = TypeVar("T")
 Bundle = tuple[dict[str, Any], dict[str, Any]]  # (data, metadata) of one output

@@ -24,7 +24,7 @@ Mirrors ``js/protocol.js``; change both together. State tiers (as in lonboard):
   page reads the full text from the kernel's state, and a view that lost frames asks for a
   ``resync``, which always sends. Without a frontend (nbclient, nbval, scripts) the final
   snapshot and the mode follow the final frame in one state update. Background views' final
-  frames queue on the kernel-wide frame budget (:class:`nbstream.coalesce.FrameBudget`), as
+  frames queue on the kernel-wide frame budget (:class:`nbstream.frontend.coalesce.FrameBudget`), as
   their first frames do when many views start together.
 - JS -> Python, custom messages, rare: ``ready`` (a frontend holds this model's document),
   ``stop``, ``regenerate``, ``resume``, ``retry``, ``resync``, ``log_page``.
@@ -45,7 +45,7 @@ import json
 import math
 from typing import Any, Literal, TypedDict
 
-from nbstream.coalesce import Frame, Part, PartKey
+from nbstream.frontend.coalesce import Frame, Part, PartKey
 
 PROTOCOL_VERSION = 1
 

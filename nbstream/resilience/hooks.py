@@ -17,7 +17,7 @@ every ``every_chars`` characters from a background thread and reports its verdic
 ``HookSet.report`` the moment it arrives - the stream never waits for the moderation endpoint.
 
 Shipped hooks: :class:`KeywordHook` (regex / keywords), :class:`OpenAIModerationHook`,
-and the budget guard in ``nbstream.budget``.
+and the budget guard in ``nbstream.resilience.budget``.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class HookSet:
             if not callable(getattr(hook, "on_chunk", None)):
                 raise TypeError(
                     f"{hook!r} is not an on_chunk hook: give an object with "
-                    "on_chunk(delta, text) -> Flag | None (see nbstream.hooks.KeywordHook)."
+                    "on_chunk(delta, text) -> Flag | None (see nbstream.KeywordHook)."
                 )
         self._stop = stop
         self._record = record
