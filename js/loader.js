@@ -10,7 +10,7 @@
 //   refers to it (trait `bundle`), and the first view on the page imports it for all the others.
 /* global __NBSTREAM_VERSION__ */
 const VERSION = __NBSTREAM_VERSION__;
-const WIDGET = Symbol.for("nbstream.frontend.widget"); // {version, widget} set by the JupyterLab extension
+const WIDGET = Symbol.for("nbstream.widget"); // {version, widget} set by the JupyterLab extension
 const LOADS = Symbol.for("nbstream.loads"); // version -> Promise<widget>, one import per page
 
 function fromExtension() {

@@ -17,7 +17,7 @@ from kernel_session import Execution, KernelSession
 from nbstream.server.demo import demo_tokens
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
-OUTPUT = "application/vnd.nbstream.frontend.output+json"
+OUTPUT = "application/vnd.nbstream.output+json"
 FAST = "rate=2000&ttft=0"  # the in-kernel server is paced like a real model by default
 
 

@@ -128,11 +128,11 @@ def test_snapshot_and_repr_are_deterministic(local_server):
     assert "0x" not in repr(view)
     bundle = view._repr_mimebundle_()  # the live output: the widget, no stale text
     assert bundle["text/plain"] == ""
-    assert bundle["application/vnd.nbstream.frontend.output+json"] == {"output": "live"}
+    assert bundle["application/vnd.nbstream.output+json"] == {"output": "live"}
     assert "application/vnd.jupyter.widget-view+json" in bundle
     data, metadata = view._answer_output()  # the answer output: the static copy
     assert data["text/plain"] == view.text
-    (answer,) = metadata["application/vnd.nbstream.frontend.output+json"]["answers"]
+    (answer,) = metadata["application/vnd.nbstream.output+json"]["answers"]
     assert answer["uid"] == view.uid and answer["snapshot"] == view._build_snapshot()
     snap = view.snapshot
     assert snap["current"] == 0

@@ -95,7 +95,7 @@ def nbval_view(outputs: list[dict]) -> list[tuple[str, str]]:
     ]
 
 
-OUTPUT = "application/vnd.nbstream.frontend.output+json"
+OUTPUT = "application/vnd.nbstream.output+json"
 
 
 def test_chat_as_last_line_shows_one_widget_and_the_answer_for_nbval(kernel, module_server):

@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT.parent / "shared" / "xss" / "payloads.json"
-OUTPUT_MIME = "application/vnd.nbstream.frontend.output+json"
+OUTPUT_MIME = "application/vnd.nbstream.output+json"
 PER_CELL = 25  # answers per cell: 50 outputs, all shown (JupyterLab trims a cell at 50)
 
 

@@ -24,7 +24,7 @@ import widget, { LIVE_EVENT, isLive, renderSaved } from "../../nbstream/static/w
 import "../../nbstream/static/widget.css";
 import { version } from "../../nbstream/static/version.json";
 
-const MIME = "application/vnd.nbstream.frontend.output+json";
+const MIME = "application/vnd.nbstream.output+json";
 const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
 const INTERRUPT_EVENT = "nbstream:interrupt";
 const KERNEL_EVENT = "nbstream:kernel";
@@ -60,7 +60,7 @@ function disabled() {
 // The widget's `_esm` (js/loader.js) takes this code instead of asking the kernel for it when the
 // kernel's nbstream built the same bundle; not from a disabled extension (the kernel's copy is
 // the one that is wanted then).
-if (!disabled()) globalThis[Symbol.for("nbstream.frontend.widget")] = { version, widget };
+if (!disabled()) globalThis[Symbol.for("nbstream.widget")] = { version, widget };
 
 // Answers a live output shows read-only (no model in the kernel), by uid: their answer outputs
 // stay hidden (one copy on screen).

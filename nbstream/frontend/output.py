@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from nbstream.frontend import static_copy
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-OUTPUT_MIME = "application/vnd.nbstream.frontend.output+json"
+OUTPUT_MIME = "application/vnd.nbstream.output+json"
 
 T = TypeVar("T")
 Bundle = tuple[dict[str, Any], dict[str, Any]]  # (data, metadata) of one output

@@ -19,7 +19,7 @@ from nbstream.server.demo import demo_tokens
 pytestmark = pytest.mark.browser
 
 DEMO_TEXT = "".join(demo_tokens())
-OUTPUT_MIME = "application/vnd.nbstream.frontend.output+json"
+OUTPUT_MIME = "application/vnd.nbstream.output+json"
 CELLS = [
     'import nbstream\nview = nbstream.chat("Explain streaming in notebooks")\nview.regenerate()'
 ]

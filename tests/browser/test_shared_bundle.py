@@ -62,7 +62,7 @@ def test_without_the_extension_the_loader_takes_the_code_from_the_kernel(
     name = write_notebook(server, "no-extension.ipynb", ["import nbstream", ANSWER, ANSWER])
     nb = NotebookPage(page, server, name).open()
     assert page.evaluate(
-        "() => !globalThis[Symbol.for('nbstream.frontend.widget')]"
+        "() => !globalThis[Symbol.for('nbstream.widget')]"
     )  # really disabled
     nb.run_cells([0, 1, 2])
     _answer(nb, 1)
@@ -73,7 +73,7 @@ def test_without_the_extension_the_loader_takes_the_code_from_the_kernel(
 
 def test_with_the_extension_the_kernel_bundle_is_not_read(open_notebook):
     nb = open_notebook(["import nbstream", ANSWER])
-    assert nb.page.evaluate("() => !!globalThis[Symbol.for('nbstream.frontend.widget')]")
+    assert nb.page.evaluate("() => !!globalThis[Symbol.for('nbstream.widget')]")
     nb.run_cells([0, 1])
     _answer(nb, 1)
     assert nb.page.evaluate(KERNEL_STYLE) == 0

@@ -203,6 +203,6 @@ def _saved_answer(nb) -> str:
 
     notebook = nbformat.read(nb.server.root_dir / nb.name, as_version=4)
     outputs = notebook.cells[1].get("outputs", [])
-    role = "application/vnd.nbstream.frontend.output+json"
+    role = "application/vnd.nbstream.output+json"
     answers = [o for o in outputs if o.get("data", {}).get(role, {}).get("output") == "answer"]
     return "".join(str(o["data"].get("text/plain", "")) for o in answers)
