@@ -1,3 +1,4 @@
+// @ts-check
 // Builds the widget: `node js/build.mjs [--watch]`.
 //
 // nbstream/static/widget.js + widget.css  the widget's code (esbuild, one ES module)
@@ -12,6 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import * as esbuild from "esbuild";
 
 const out = "nbstream/static";
+/** @type {import("esbuild").BuildOptions} */
 const common = { bundle: true, format: "esm", minify: true, logLevel: "warning" };
 
 await esbuild.build({

@@ -1,3 +1,4 @@
+// @ts-check
 // Stream state without DOM: one document per widget model, shared by all its views.
 //
 // apply(frame) appends the new text of a `frame` message; reconcile(snapshot) takes the synced
@@ -7,35 +8,66 @@
 
 import { FINAL_STATUSES, PROTOCOL_VERSION, partKey, resync } from "./protocol.js";
 
+/** @typedef {import("./protocol.js").Frame} Frame
+ * @typedef {import("./protocol.js").Snapshot} Snapshot
+ */
+/** @typedef {import("./protocol.js").SnapshotPart} SnapshotPart
+ * @typedef {import("./protocol.js").ToKernel} ToKernel
+ */
+/**
+ * One part's text so far (key: partKey).
+ * @typedef {{choice: number, kind: import("./protocol.js").PartKind, index: number | null, text: string, meta: import("./protocol.js").PartMeta}} Part
+ */
+/**
+ * One version (an answer; Regenerate and Continue add versions).
+ * @typedef {{version: number, seq: number, status: import("./protocol.js").Status, reason: string | null, notes?: string[],
+ *   resumeBlocked?: string | null, metrics: import("./protocol.js").Metrics, parts: Map<string, Part>}} Version
+ */
+/**
+ * What subscribers hear: a frame or snapshot applied, or a log_page reply (for the log panel).
+ * @typedef {{type: "frame" | "snapshot", version: number} | {type: "log_page", msg: import("./protocol.js").LogPageReply}} Change
+ */
+
+/**
+ * @param {number} version
+ * @returns {Version}
+ */
 function newVersion(version) {
   return { version, seq: 0, status: "pending", reason: null, metrics: {}, parts: new Map() };
 }
 
 export class StreamDocument {
-  /** @param {{send?: (msg: object) => void, now?: () => number, onFinal?: (snapshot: object) => void}} opts
+  /** @param {{send?: (msg: ToKernel) => void, now?: () => number, onFinal?: (snapshot: Snapshot) => void}} opts
    * onFinal(snapshot): called after a version's final frame with the complete snapshot. */
   constructor({ send = () => {}, now = () => Date.now(), onFinal = () => {} } = {}) {
     this.send = send;
     this.onFinal = onFinal;
     this.now = now;
+    /** @type {Version[]} */
     this.versions = [];
     this.current = 0;
     this.resyncPending = false;
     this.resyncAt = 0;
     this.gaps = 0;
+    /** @type {Set<(change: Change) => void>} */
     this.listeners = new Set();
   }
 
-  /** Call fn(change) after each change; returns an unsubscribe function. */
+  /**
+   * Call fn(change) after each change; returns an unsubscribe function.
+   * @param {(change: Change) => void} fn
+   */
   subscribe(fn) {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
 
+  /** @param {Change} change */
   emit(change) {
     for (const fn of this.listeners) fn(change);
   }
 
+  /** @param {number} i */
   version(i) {
     while (this.versions.length <= i) this.versions.push(newVersion(this.versions.length));
     return this.versions[i];
@@ -51,7 +83,10 @@ export class StreamDocument {
     return !!v && !FINAL_STATUSES.has(v.status);
   }
 
-  /** Take the synced snapshot. A version's snapshot wins unless we already hold newer frames. */
+  /**
+   * Take the synced snapshot. A version's snapshot wins unless we already hold newer frames.
+   * @param {Snapshot | null | undefined} snapshot
+   */
   reconcile(snapshot) {
     if (!snapshot || !Array.isArray(snapshot.versions)) return;
     this.resyncPending = false;
@@ -75,7 +110,10 @@ export class StreamDocument {
     this.emit({ type: "snapshot", version: this.current });
   }
 
-  /** Append a frame. Returns false (and asks for a resync) when it found a gap. */
+  /**
+   * Append a frame. Returns false (and asks for a resync) when it found a gap.
+   * @param {Frame} frame
+   */
   apply(frame) {
     const v = this.version(frame.version ?? 0);
     if ((frame.seq ?? 0) <= v.seq) return true; // already included (snapshot came later)
@@ -115,7 +153,10 @@ export class StreamDocument {
     return true;
   }
 
-  /** The document as the `snapshot` trait's value (nbstream/frontend/protocol.py's Snapshot shape). */
+  /**
+   * The document as the `snapshot` trait's value (nbstream/frontend/protocol.py's Snapshot shape).
+   * @returns {Snapshot & {protocol: number, current: number}}
+   */
   toSnapshot() {
     return {
       protocol: PROTOCOL_VERSION,
@@ -124,6 +165,7 @@ export class StreamDocument {
         version: v.version, seq: v.seq, status: v.status, reason: v.reason ?? null,
         notes: v.notes ?? [], metrics: v.metrics ?? {},
         parts: [...v.parts.values()].map((p) => {
+          /** @type {SnapshotPart} */
           const part = { choice: p.choice, kind: p.kind, text: p.text };
           if (p.index !== null && p.index !== undefined) part.index = p.index;
           if (p.meta && Object.keys(p.meta).length) part.meta = { ...p.meta };

@@ -1,8 +1,11 @@
+// @ts-check
 import { describe, expect, it } from "vitest";
 import { StreamDocument } from "./document.js";
 import { decodeFrame, resumableStatus } from "./protocol.js";
 
+/** @returns {import("./protocol.js").FramePart} */
 const part = (offset, text, extra = {}) => ({ choice: 0, kind: "text", offset, text, ...extra });
+/** @returns {import("./protocol.js").Frame} */
 const frame = (seq, parts, extra = {}) => ({ type: "frame", version: 0, seq, parts, ...extra });
 const snap = (versions, current = 0) => ({ protocol: 1, current, versions });
 
@@ -119,6 +122,7 @@ describe("StreamDocument.reconcile", () => {
   it("ignores a missing snapshot", () => {
     const { doc } = make();
     doc.reconcile(null);
+    // @ts-expect-error: a malformed snapshot (no versions) is what this test gives
     doc.reconcile({});
     expect(doc.versions).toEqual([]);
   });

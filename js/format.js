@@ -1,7 +1,14 @@
+// @ts-check
 // Words and numbers for the status line (pure, tested).
+
+/** @typedef {import("./protocol.js").Metrics} Metrics */
 
 export const CHARS_PER_TOKEN = 4; // the same estimate as nbstream/run/metrics.py
 
+/**
+ * @param {number | null | undefined} s
+ * @returns {string | null}
+ */
 export function fmtSeconds(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return null;
   if (s < 1) return `${Math.round(s * 1000)} ms`;
@@ -9,6 +16,7 @@ export function fmtSeconds(s) {
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
+/** @type {Record<string, string>} */
 const STATUS_WORDS = {
   pending: "waiting for the first token…",
   streaming: "streaming",
@@ -19,7 +27,10 @@ const STATUS_WORDS = {
 };
 
 /** The status line's pieces, in order: the essentials only (status, model, tokens, duration),
- * so one line holds them even in a compare() column. The rest is in statusDetails(). */
+ * so one line holds them even in a compare() column. The rest is in statusDetails().
+ * @param {string} status
+ * @param {Metrics | null} [metrics]
+ */
 export function statusParts(status, metrics = {}) {
   const m = metrics ?? {};
   const parts = [STATUS_WORDS[status] ?? status];
@@ -31,13 +42,17 @@ export function statusParts(status, metrics = {}) {
 }
 
 /** The details behind the status line (its hover text): speed, request id, usage as the server
- * reported it (reasoning and cached only when reported: absent is not 0). */
+ * reported it (reasoning and cached only when reported: absent is not 0).
+ * @param {string} status
+ * @param {Metrics | null} [metrics]
+ */
 export function statusDetails(status, metrics = {}) {
   const m = metrics ?? {};
   const details = [];
   const ttft = fmtSeconds(m.ttft_s);
   if (ttft) details.push(`first token ${ttft}`);
-  if (Number.isFinite(m.tokens_per_s) && m.tokens_per_s > 0) details.push(`${m.tokens_per_s.toFixed(1)} tok/s`);
+  const tps = m.tokens_per_s ?? Number.NaN;
+  if (Number.isFinite(tps) && tps > 0) details.push(`${tps.toFixed(1)} tok/s`);
   if (m.request_id) details.push(`request ${m.request_id}`);
   const u = m.usage;
   if (u && (u.prompt_tokens != null || u.completion_tokens != null)) {

@@ -1,27 +1,27 @@
+// @ts-check
 // The chunk-log panel, collapsed by default. Rows are fetched from Python on demand (log_page), never
 // pushed: one row per chunk (index, time, delta, raw JSON on demand), the request records, a JSONL
 // download and a small timeline of chunk arrival times. Built with DOM APIs only (textContent).
 
 import { logPage } from "./protocol.js";
+import { h } from "./dom.js";
+
+/** @typedef {import("./protocol.js").LogPageReply} LogPageReply
+ * @typedef {import("./protocol.js").LogRecord} LogRecord
+ * @typedef {import("./protocol.js").LogRow} LogRow
+ */
+/** The timeline's box; hover(fraction) shows the chunk nearest that point (for tests too). @typedef {HTMLDivElement & {hover?: (fraction: number) => void}} TimelineBox */
 
 const PAGE = 200;
 const SVG = "http://www.w3.org/2000/svg";
 let nextId = 1;
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "className") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
-
 /** The chunk nearest to `t` seconds (times sorted ascending): {index, t, gap} (gap: seconds
- * since the chunk before it, null for the first), or null when there are none. */
+ * since the chunk before it, null for the first), or null when there are none.
+ * @param {number[]} times
+ * @param {number} t
+ * @returns {{index: number, t: number, gap: number | null} | null}
+ */
 export function nearestChunk(times, t) {
   if (!times.length) return null;
   let lo = 0;
@@ -35,32 +35,41 @@ export function nearestChunk(times, t) {
   return { index: i, t: times[i], gap: i > 0 ? times[i] - times[i - 1] : null };
 }
 
-/** Round axis steps (seconds) for a span of `t1` seconds: 0, step, 2 step... <= t1 (at most 6). */
+/**
+ * Round axis steps (seconds) for a span of `t1` seconds: 0, step, 2 step... <= t1 (at most 6).
+ * @param {number} t1
+ */
 export function axisTicks(t1) {
   if (!(t1 > 0)) return [0];
   const raw = t1 / 5;
   const p = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
   const ticks = [];
   for (let v = 0; v <= t1 + 1e-9 && ticks.length < 7; v += step) ticks.push(Number(v.toFixed(6)));
   return ticks;
 }
 
+/** @param {number} s */
 const fmtAxis = (s) => (s === 0 ? "0" : s < 1 ? `${Math.round(s * 1000)} ms` : `${Number(s.toFixed(2))} s`);
 
 /** Chunk arrival times (seconds since the request): one tick per chunk on an SVG strip, a time
  * axis under it, and on hover the chunk nearest the pointer (its number, time and the gap before
- * it, the stalls one looks for). */
+ * it, the stalls one looks for).
+ * @param {(number | null)[]} times
+ * @returns {TimelineBox}
+ */
 export function timeline(times, width = 600, height = 36) {
+  /** @type {TimelineBox} */
   const box = h("div", { "data-testid": "log-timeline", className: "nbstream-timeline-box" });
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", "nbstream-timeline");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("preserveAspectRatio", "none");
   box.append(svg);
-  const ts = times.filter((t) => Number.isFinite(t));
+  const ts = /** @type {number[]} */ (times.filter((t) => Number.isFinite(t)));
   if (ts.length === 0) return box;
   const t1 = Math.max(...ts, 1e-9);
+  /** @param {number} t */
   const x = (t) => (t / t1) * (width - 2) + 1;
   const path = ts.map((t) => `M${x(t).toFixed(1)} 4V${height - 4}`).join("");
   const p = document.createElementNS(SVG, "path");
@@ -86,6 +95,7 @@ export function timeline(times, width = 600, height = 36) {
   box.append(axis, readout);
   box.hover = (fraction) => {
     const near = nearestChunk(ts, Math.min(1, Math.max(0, fraction)) * t1);
+    if (!near) return; // (never: ts has a chunk)
     marker.setAttribute("d", `M${x(near.t).toFixed(1)} 0V${height}`);
     marker.setAttribute("visibility", "visible");
     const gap = near.gap === null ? "the first chunk" : `${(near.gap * 1000).toFixed(0)} ms after the one before`;
@@ -93,7 +103,7 @@ export function timeline(times, width = 600, height = 36) {
   };
   svg.addEventListener("mousemove", (event) => {
     const rect = svg.getBoundingClientRect();
-    if (rect.width > 0) box.hover((event.clientX - rect.left) / rect.width);
+    if (rect.width > 0) box.hover?.((event.clientX - rect.left) / rect.width);
   });
   svg.addEventListener("mouseleave", () => {
     marker.setAttribute("visibility", "hidden");
@@ -103,21 +113,32 @@ export function timeline(times, width = 600, height = 36) {
 }
 
 /** The JSONL download's file name: nbstream-<model>-<time>-<request id>.jsonl, each part reduced
- * to safe characters (letters, digits, dot, dash, underscore), the parts not known left out. */
+ * to safe characters (letters, digits, dot, dash, underscore), the parts not known left out.
+ * @param {{model?: string, requestId?: string, wallTime?: number, version?: number}} [args]
+ */
 export function logFileName({ model, requestId, wallTime, version } = {}) {
+  /**
+   * @param {unknown} value
+   * @param {number} max
+   */
   const safe = (value, max) => String(value ?? "").replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+|_+$/g, "").slice(0, max);
   let time = "";
-  if (Number.isFinite(wallTime)) {
+  if (wallTime !== undefined && Number.isFinite(wallTime)) {
     const d = new Date(wallTime * 1000);
+    /** @param {number} n */
     const two = (n) => String(n).padStart(2, "0");
     time = `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
   }
   const parts = ["nbstream", safe(model, 48), time, safe(requestId, 64)].filter(Boolean);
-  if (parts.length === 1 && Number.isFinite(version)) parts.push(`v${version + 1}`);
+  if (parts.length === 1 && version !== undefined && Number.isFinite(version)) parts.push(`v${version + 1}`);
   return `${parts.join("-")}.jsonl`;
 }
 
-/** A raw chunk as indented JSON (a string that holds JSON too: SSE data lines arrive as text). */
+/**
+ * A raw chunk as indented JSON (a string that holds JSON too: SSE data lines arrive as text).
+ * @param {unknown} raw
+ * @returns {string}
+ */
 export function prettyJson(raw) {
   if (typeof raw !== "string") return JSON.stringify(raw, null, 2);
   try {
@@ -127,17 +148,22 @@ export function prettyJson(raw) {
   }
 }
 
-const ms = (t) => (Number.isFinite(t) ? `${(t * 1000).toFixed(0)} ms` : "");
+/** @param {number | null | undefined} t */
+const ms = (t) => (t != null && Number.isFinite(t) ? `${(t * 1000).toFixed(0)} ms` : "");
 
-/** One request record (request, response, error, end) in words. */
+/**
+ * One request record (request, response, error, end) in words.
+ * @param {LogRecord} r
+ */
 export function describeRecord(r) {
   const a = `attempt ${r.attempt ?? 1}`;
   if (r.type === "request") {
-    const when = Number.isFinite(r.wall_time) ? ` at ${new Date(r.wall_time * 1000).toLocaleTimeString()}` : "";
+    const when = r.wall_time !== undefined && Number.isFinite(r.wall_time) ? ` at ${new Date(r.wall_time * 1000).toLocaleTimeString()}` : "";
     return `${a}: request (${r.source ?? "?"})${when}`;
   }
   if (r.type === "response") {
     const hd = r.headers ?? {};
+    /** @param {string} what */
     const rl = (what) => hd[`x-ratelimit-remaining-${what}`] !== undefined
       ? `${hd[`x-ratelimit-remaining-${what}`]}/${hd[`x-ratelimit-limit-${what}`] ?? "?"} ${what} left` : null;
     const limits = [rl("requests"), rl("tokens")].filter(Boolean);
@@ -150,14 +176,24 @@ export function describeRecord(r) {
 }
 
 export class LogPanel {
+  /**
+   * @param {import("./types.js").Model} model
+   * @param {import("./document.js").StreamDocument} doc
+   * @param {unknown} _logs (unused)
+   * @param {() => number} versionShown the version page the view shows
+   */
   constructor(model, doc, _logs, versionShown) {
     this.model = model;
     this.doc = doc;
     this.versionShown = versionShown;
     this.open = false;
-    this.loadedFor = null; // {version, seq, status}
+    /** @type {string | null} */
+    this.loadedFor = null; // "version:status" loaded
+    /** @type {LogRow[]} */
     this.rows = [];
+    /** @type {LogRecord[]} */
     this.requestRecords = []; // request/response/error/end records of the version shown
+    /** @type {Map<number, (msg: LogPageReply) => void>} */
     this.pending = new Map(); // id -> handler
     this.toggle = h("button", { "data-testid": "log-toggle", className: "nbstream-btn nbstream-log-toggle", "aria-expanded": "false", onclick: () => this.setOpen(!this.open) }, "▸ Chunk log");
     this.summary = h("span", { className: "nbstream-log-summary" });
@@ -177,6 +213,7 @@ export class LogPanel {
     });
   }
 
+  /** @param {boolean} open */
   setOpen(open) {
     this.open = open;
     this.panel.hidden = !open;
@@ -202,12 +239,20 @@ export class LogPanel {
     this.fetch(0, { times: true });
   }
 
+  /**
+   * @param {{start: number, count: number, raw?: boolean, times?: boolean, jsonl?: boolean}} params
+   * @param {(msg: LogPageReply) => void} handler
+   */
   request(params, handler) {
     const id = nextId++;
     this.pending.set(id, handler);
     this.model.send(logPage({ id, version: this.versionShown(), ...params }));
   }
 
+  /**
+   * @param {number} start
+   * @param {{times?: boolean}} [extra]
+   */
   fetch(start, extra = {}) {
     this.request({ start, count: PAGE, ...extra }, (msg) => {
       if (start !== this.rows.length) return; // a newer refresh started
@@ -219,10 +264,11 @@ export class LogPanel {
     });
   }
 
+  /** @param {LogPageReply} msg */
   onReply(msg) {
-    const handler = this.pending.get(msg.id);
+    const handler = msg.id === null ? undefined : this.pending.get(msg.id);
     if (!handler) return;
-    this.pending.delete(msg.id);
+    this.pending.delete(/** @type {number} */ (msg.id));
     if (msg.error) {
       this.summary.textContent = `log unavailable: ${msg.error}`;
       return;
@@ -230,13 +276,14 @@ export class LogPanel {
     handler(msg);
   }
 
+  /** @param {LogRow} row */
   addRow(row) {
     this.rows.push(row);
     const raw = h("td", { className: "nbstream-log-rawcell" });
     const tr = h("tr");
     const button = h("button", { className: "nbstream-btn nbstream-small", "aria-expanded": "false", title: "Show the raw chunk (pretty-printed JSON)", onclick: () => this.toggleRaw(row.index, tr, button) }, "raw");
     raw.append(button);
-    const t = Number.isFinite(row.t) ? `${(row.t * 1000).toFixed(1)} ms` : "";
+    const t = row.t != null && Number.isFinite(row.t) ? `${(row.t * 1000).toFixed(1)} ms` : "";
     const chunk = row.type === "chunk";
     // chunk rows are [data-testid=log-row]; request/response/error/end records [data-testid=log-record]
     tr.dataset.testid = chunk ? "log-row" : "log-record";
@@ -249,9 +296,14 @@ export class LogPanel {
   }
 
   /** The raw chunk in a row of its own under its row, the panel's full width, pretty-printed
-   * (the last column was ~86 px wide: JSON in it could not be read); a second click hides it. */
+   * (the last column was ~86 px wide: JSON in it could not be read); a second click hides it.
+   * @param {number} index
+   * @param {HTMLTableRowElement} tr
+   * @param {HTMLButtonElement} button
+   */
   toggleRaw(index, tr, button) {
-    const shown = tr.nextElementSibling?.dataset.rawFor === String(index) ? tr.nextElementSibling : null;
+    const next = /** @type {HTMLElement | null} */ (tr.nextElementSibling);
+    const shown = next?.dataset.rawFor === String(index) ? next : null;
     if (shown) {
       shown.hidden = !shown.hidden;
       button.setAttribute("aria-expanded", String(!shown.hidden));
@@ -268,6 +320,7 @@ export class LogPanel {
     });
   }
 
+  /** @param {LogRecord[]} requests */
   paintRequests(requests) {
     this.requestRecords = requests;
     this.requests.replaceChildren(...requests.map((r) => h("div", { "data-testid": "log-request", className: `nbstream-log-request nbstream-log-${r.type}`, text: describeRecord(r) })));
@@ -278,7 +331,7 @@ export class LogPanel {
   fileName() {
     const vi = this.versionShown();
     const metrics = this.doc.versions[vi]?.metrics ?? {};
-    const request = this.requestRecords.find((r) => r.type === "request" && Number.isFinite(r.wall_time));
+    const request = this.requestRecords.find((r) => r.type === "request" && Number.isFinite(r.wall_time ?? Number.NaN));
     return logFileName({ model: metrics.model, requestId: metrics.request_id, wallTime: request?.wall_time ?? Date.now() / 1000, version: vi });
   }
 

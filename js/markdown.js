@@ -1,3 +1,4 @@
+// @ts-check
 // Incremental Markdown: the answer is split into blocks at blank lines outside code fences and
 // display math; finished blocks are rendered once and their DOM nodes kept, only the tail block is
 // re-rendered as tokens arrive. Half-written Markdown renders sensibly: an unclosed fence is shown as
@@ -36,11 +37,16 @@ import { sanitize, setSafeHTML } from "./sanitize.js";
 for (const [name, lang] of Object.entries({ python, javascript, typescript, json, bash, shell, sql, xml,
   css, yaml, rust, go, java, cpp, c, markdown: markdownLang, diff })) hljs.registerLanguage(name, lang);
 
+/** @param {string} s */
 function escapeHtml(s) {
-  return s.replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
+  return s.replace(/[&<>"']/g, (ch) => /** @type {Record<string, string>} */ ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
 }
 
-/** Highlighted HTML for code (escaped; hljs output only contains spans). */
+/**
+ * Highlighted HTML for code (escaped; hljs output only contains spans).
+ * @param {string} code
+ * @param {string | null | undefined} lang
+ */
 export function highlight(code, lang) {
   const name = langName(lang);
   if (name && hljs.getLanguage(name)) {
@@ -56,6 +62,7 @@ export function highlight(code, lang) {
 // Model output is untrusted TeX: `trust: false` refuses \href/\url/\includegraphics/\htmlClass...;
 // `maxSize` caps every user-given size (a `\rule{10000em}{10000em}` would draw a box 169,400 px
 // wide over the notebook); `maxExpand` bounds macro expansion (`\def\a{\a}\a` ends in an error).
+/** @type {import("katex").KatexOptions} */
 const KATEX_OPTIONS = {
   throwOnError: false,
   strict: "ignore",
@@ -69,12 +76,17 @@ const KATEX_OPTIONS = {
 // length KaTeX writes into an attribute is clamped. 100em (~1,700 px) is taller than any honest
 // formula short of a 90-row matrix, which then overlaps a little instead of filling the page.
 const MAX_EM = 100;
+/** @param {string} html */
 function clampEm(html) {
   return html.replace(/(<[^>]*>)/g, (tag) =>
-    tag.replace(/(-?)(\d+(?:\.\d+)?|\.\d+)em/g, (m, sign, n) => (Number(n) > MAX_EM ? `${sign}${MAX_EM}em` : m)),
+    tag.replace(/(-?)(\d+(?:\.\d+)?|\.\d+)em/g, (/** @type {string} */ m, /** @type {string} */ sign, /** @type {string} */ n) => (Number(n) > MAX_EM ? `${sign}${MAX_EM}em` : m)),
   );
 }
 
+/**
+ * @param {string} tex
+ * @param {import("katex").KatexOptions} options
+ */
 function renderTex(tex, options) {
   return clampEm(katex.renderToString(tex, options));
 }
@@ -83,11 +95,16 @@ function renderTex(tex, options) {
 // emitted as escaped source in marked elements, upgraded later by upgradeElement().
 let deferred = false;
 
+/** @param {string | null | undefined} lang */
 function langName(lang) {
   return (lang || "").trim().split(/\s+/)[0].toLowerCase();
 }
 
 const mathEngine = {
+  /**
+   * @param {string} tex
+   * @param {import("katex").KatexOptions} options
+   */
   renderToString(tex, options) {
     if (deferred) return `<span class="nbstream-tex" data-display="${options.displayMode ? 1 : 0}">${escapeHtml(tex)}</span>`;
     return renderTex(tex, options);
@@ -111,18 +128,25 @@ md.use(texmath, { engine: mathEngine, delimiters: ["dollars", "brackets"], katex
 md.renderer.rules.image = (tokens, idx) => {
   // No remote images (a data leak channel): a link with the alt text instead.
   const token = tokens[idx];
-  const src = token.attrGet("src") ?? "";
+  const src = /** @type {string} */ (token.attrGet("src") ?? ""); // (an attribute's value is a string)
   const alt = escapeHtml(token.content || "image");
   return /^https?:/i.test(src) ? `<a class="nbstream-image-link" href="${escapeHtml(src)}">[image: ${alt}]</a>` : `<span class="nbstream-image-link">[image: ${alt}]</span>`;
 };
 
-/** Sanitized HTML for a Markdown string (math and code fully rendered). */
+/**
+ * Sanitized HTML for a Markdown string (math and code fully rendered).
+ * @param {string} text
+ */
 export function renderMarkdown(text) {
   return sanitize(md.render(text));
 }
 
 /** Render Markdown into `node` (sanitized) with math and code left for upgradeElement().
- * Returns the elements waiting for an upgrade, in document order. */
+ * Returns the elements waiting for an upgrade, in document order.
+ * @param {Element} node
+ * @param {string} text
+ * @returns {HTMLElement[]}
+ */
 export function renderDeferred(node, text) {
   deferred = true;
   let html;
@@ -132,26 +156,32 @@ export function renderDeferred(node, text) {
     deferred = false;
   }
   setSafeHTML(node, html);
-  return [...node.querySelectorAll(UPGRADABLE)];
+  return [.../** @type {NodeListOf<HTMLElement>} */ (node.querySelectorAll(UPGRADABLE))];
 }
 
 const UPGRADABLE = "span.nbstream-tex, code[data-nbstream-hl]";
 
-/** Size of an upgrade's input (characters of TeX or code). */
+/**
+ * Size of an upgrade's input (characters of TeX or code).
+ * @param {Element} el
+ */
 export function upgradeSize(el) {
-  return el.textContent.length;
+  return /** @type {string} */ (el.textContent).length;
 }
 
-/** Replace a deferred element's source by KaTeX / highlight.js output (sanitized). */
+/**
+ * Replace a deferred element's source by KaTeX / highlight.js output (sanitized).
+ * @param {HTMLElement} el
+ */
 export function upgradeElement(el) {
-  const src = el.textContent;
+  const src = /** @type {string} */ (el.textContent);
   if (el.classList.contains("nbstream-tex")) {
     const displayMode = el.dataset.display === "1";
     let html;
     try {
       html = renderTex(src, { ...KATEX_OPTIONS, displayMode });
     } catch (err) {
-      html = escapeHtml(`${src}:${err.message}`);
+      html = escapeHtml(`${src}:${/** @type {Error} */ (err).message}`);
     }
     setSafeHTML(el, html);
     el.classList.replace("nbstream-tex", "nbstream-math");
@@ -162,12 +192,16 @@ export function upgradeElement(el) {
   }
 }
 
+/** What the tail leaves open: a code fence (its marker) or display math ("$$" or "\\["). @typedef {{fence?: string | null, math?: string | null}} Open */
+
 const FENCE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
 
 /**
  * Split Markdown into blocks at blank lines that are outside fences and $$/\[ math.
  * Returns {blocks: string[], open: {fence?: string, math?: string}} where the last block is the tail
  * (still growing); every other block is finished.
+ * @param {string} text
+ * @returns {{blocks: string[], open: Open, tailOffset: number}}
  */
 export function splitBlocks(text) {
   const lines = text.split("\n");
@@ -217,7 +251,11 @@ export function splitBlocks(text) {
   return { blocks, open: { fence, math }, tailOffset };
 }
 
-/** Make a half-written tail block render sensibly: close an open fence. */
+/**
+ * Make a half-written tail block render sensibly: close an open fence.
+ * @param {string} tail
+ * @param {Open} open
+ */
 export function closeTail(tail, open) {
   if (open.fence) return `${tail}\n${open.fence}`;
   return tail;
@@ -236,6 +274,27 @@ const defaultNow = () => (globalThis.performance ? performance.now() : Date.now(
  * identity) while the text only grows. The default budget is unlimited (everything at once).
  */
 export class IncrementalMarkdown {
+  // The state reset() sets, declared for the type check (no initializer: reset() gives the values).
+  /** @type {string[]} */ queue;
+  /** @type {Map<Element, HTMLElement[]>} */ upgradeQueue;
+  /** @type {{src: string | null, node: HTMLElement} | null} */ tail;
+  /** @type {string | null} */ tailSrc;
+  /** @type {Open} */ tailOpen;
+  /** @type {boolean} */ tailDirty;
+  /** @type {boolean} */ tailHidden;
+  /** @type {HTMLElement[]} */ tailUpgrades;
+  /** @type {number} */ tailStart;
+  /** @type {HTMLPreElement | null} */ pre;
+  /** @type {HTMLElement} */ code; // (set with pre)
+  /** @type {HTMLElement | null} */ done;
+  /** @type {string} */ text;
+  /** @type {string} */ wholeText;
+  /** @type {boolean} */ worked;
+
+  /**
+   * @param {HTMLElement} container
+   * @param {{format?: string, language?: string, budget?: number, now?: () => number}} [options]
+   */
   constructor(container, { format = "markdown", language = "", budget = Infinity, now = defaultNow } = {}) {
     this.el = container;
     this.format = format;
@@ -244,6 +303,7 @@ export class IncrementalMarkdown {
     this.now = now;
     this.renders = 0; // tail/finished block renders, for tests and the benchmark
     this.upgrades = 0; // math/code upgrades done
+    /** @type {Set<Element>} */
     this.visible = new Set(); // finished block nodes in (or near) the viewport
     this.observer = typeof IntersectionObserver === "function"
       ? new IntersectionObserver((entries) => {
@@ -261,6 +321,7 @@ export class IncrementalMarkdown {
     return this.queue.length > 0 || this.tailDirty || this.tailUpgrades.length > 0 || this.upgradeQueue.size > 0;
   }
 
+  /** @param {string} text */
   update(text) {
     if (text !== this.text) {
       if (this.format !== "markdown") this.wholeText = text;
@@ -269,7 +330,9 @@ export class IncrementalMarkdown {
     return this.flush();
   }
 
-  /** Split the new text: newly finished blocks join the queue, the tail is marked dirty. */
+  /** Split the new text: newly finished blocks join the queue, the tail is marked dirty.
+   * @param {string} text
+   */
   take(text) {
     if (!text.startsWith(this.text)) this.reset(); // replaced, not grown (version switch, resync)
     this.text = text;
@@ -299,7 +362,7 @@ export class IncrementalMarkdown {
     this.upgradeQueued(over, true);
     // 2. finished blocks, oldest first
     while (this.queue.length && !over()) {
-      const src = this.queue.shift();
+      const src = /** @type {string} */ (this.queue.shift()); // (the queue is not empty)
       let node;
       if (this.tail && this.tail.src === src) {
         node = this.tail.node; // the tail just finished unchanged: keep its node
@@ -307,7 +370,7 @@ export class IncrementalMarkdown {
         node.hidden = false;
         this.tail = null;
         this.tailHidden = false;
-        this.pendingIn(node, [...node.querySelectorAll(UPGRADABLE)]); // incl. a long code block
+        this.pendingIn(node, [.../** @type {NodeListOf<HTMLElement>} */ (node.querySelectorAll(UPGRADABLE))]); // incl. a long code block
         this.tailUpgrades = [];
       } else {
         node = document.createElement("div");
@@ -330,7 +393,7 @@ export class IncrementalMarkdown {
       if (this.tail.src !== this.tailSrc) {
         this.tail.src = this.tailSrc;
         this.renders += 1;
-        this.tailUpgrades = renderDeferred(this.tail.node, closeTail(this.tailSrc, this.tailOpen))
+        this.tailUpgrades = renderDeferred(this.tail.node, closeTail(/** @type {string} */ (this.tailSrc), this.tailOpen))
           .filter((el) => !(this.tailOpen.fence && el.dataset.nbstreamHl && upgradeSize(el) > TAIL_HIGHLIGHT_MAX));
       }
       this.worked = true;
@@ -340,7 +403,7 @@ export class IncrementalMarkdown {
     this.setTailHidden(this.queue.length > 0 || stale);
     // 4. the tail's math and code (where the text grows), then the other blocks' (newest first)
     while (!this.tailHidden && this.tailUpgrades.length && !over()) {
-      this.upgrade(this.tailUpgrades.shift());
+      this.upgrade(/** @type {HTMLElement} */ (this.tailUpgrades.shift()));
       this.worked = true;
     }
     this.upgradeQueued(over, false);
@@ -350,6 +413,10 @@ export class IncrementalMarkdown {
   /** Upgrade queued elements (of the blocks on screen only, or of all, newest block first: an
    * upgrade changes its block's height, and the page must re-position everything below) until
    * over(). */
+  /**
+   * @param {() => boolean} over
+   * @param {boolean} visibleOnly
+   */
   upgradeQueued(over, visibleOnly) {
     if (visibleOnly && !this.visible.size) return;
     const nodes = visibleOnly ? [...this.visible] : [...this.upgradeQueue.keys()].reverse();
@@ -358,35 +425,42 @@ export class IncrementalMarkdown {
       if (!els) continue;
       if (over()) return;
       while (els.length && !over()) {
-        this.upgrade(els.shift());
+        this.upgrade(/** @type {HTMLElement} */ (els.shift()));
         this.worked = true;
       }
       if (!els.length) this.doneUpgrading(node);
     }
   }
 
+  /** @param {HTMLElement} el */
   upgrade(el) {
     this.upgrades += 1;
     upgradeElement(el);
   }
 
   /** Remember a finished block's elements still to upgrade. */
+  /**
+   * @param {Element} node
+   * @param {HTMLElement[]} els
+   */
   pendingIn(node, els) {
     if (!els.length) return;
     this.upgradeQueue.set(node, els);
     this.observer?.observe(node);
   }
 
+  /** @param {Element} node */
   doneUpgrading(node) {
     this.upgradeQueue.delete(node);
     this.visible.delete(node);
     this.observer?.unobserve(node);
   }
 
+  /** @param {boolean} hidden */
   setTailHidden(hidden) {
     if (this.tailHidden === hidden) return;
     this.tailHidden = hidden;
-    this.tail.node.hidden = hidden;
+    /** @type {{node: HTMLElement}} */ (this.tail).node.hidden = hidden; // (the tail exists by now)
   }
 
   /** Finished blocks live in their own container before the tail: appending one never moves
@@ -400,6 +474,7 @@ export class IncrementalMarkdown {
     return this.done;
   }
 
+  /** @param {string} text */
   renderWhole(text) {
     // "text": preformatted text; "code": one highlighted block. Both re-render in full (cheap: no parse).
     this.text = text;

@@ -1,28 +1,27 @@
+// @ts-check
 // Rich answers (issue 7): reasoning label, tool-call cards, finish notices, content-filter results
 // and token confidence; hosted-tool activity and cited sources (issue 14). Model output here (tool
 // arguments, tokens, filter fields, tool outputs) is untrusted: it only ever reaches the DOM through
 // textContent / attributes, never as HTML; citation links go through DOMPurify (sanitize.js).
 
+import { escapeHTML, h } from "./dom.js";
 import { CHARS_PER_TOKEN } from "./format.js";
 import { setSafeHTML } from "./sanitize.js";
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "className") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
+/** @typedef {import("./protocol.js").PartMeta} PartMeta */
+/** A token with its logprob and the top alternatives ([token, logprob] pairs). @typedef {{token: string, logprob: number, top: [string, number][]}} Token */
+/** One content-filter result row. @typedef {{scope: string, category: string, text: string, flagged: boolean}} FilterRow */
+/** A tool call's or hosted tool's part (a document part: see document.js). @typedef {{index: number | null, text: string, meta: PartMeta}} ToolPart */
 
 // ---- pure helpers (tested in rich.test.js) ---------------------------------------------------
 
 /** Logprob lines ("[token, logprob, [[alt, logprob], ...]]\n" each) -> tokens; a partial last
- * line (mid-frame) is left for later. */
+ * line (mid-frame) is left for later.
+ * @param {string} text
+ * @returns {Token[]}
+ */
 export function parseLogprobs(text) {
+  /** @type {Token[]} */
   const out = [];
   if (!text) return out;
   const end = text.lastIndexOf("\n");
@@ -38,19 +37,25 @@ export function parseLogprobs(text) {
   return out;
 }
 
+/** @param {number} lp */
 const pct = (lp) => {
   const p = Math.exp(lp) * 100;
   return p >= 99.95 ? "100%" : p >= 10 ? `${p.toFixed(1)}%` : `${p.toPrecision(2)}%`;
 };
 
 /** Background colour for a token: red (unlikely) -> amber -> green (certain), translucent so it
- * reads on light and dark themes. */
+ * reads on light and dark themes.
+ * @param {number} logprob
+ */
 export function confidenceColor(logprob) {
   const p = Math.max(0, Math.min(1, Math.exp(logprob)));
   return `hsla(${Math.round(120 * p)}, 85%, 50%, ${(0.45 - 0.25 * p).toFixed(2)})`;
 }
 
-/** Hover text of a token: its probability and the top alternatives. */
+/**
+ * Hover text of a token: its probability and the top alternatives.
+ * @param {Token} tok
+ */
 export function tokenTitle(tok) {
   const lines = [`${JSON.stringify(tok.token)}  p = ${pct(tok.logprob)}  (logprob ${tok.logprob.toFixed(3)})`];
   const alts = tok.top.filter(([t]) => t !== tok.token);
@@ -60,7 +65,11 @@ export function tokenTitle(tok) {
 }
 
 /** A tool call's arguments: streaming (raw text), or once complete pretty JSON / flagged invalid.
- * A custom (freeform) tool's input is plain text: shown as it is, never flagged for not being JSON. */
+ * A custom (freeform) tool's input is plain text: shown as it is, never flagged for not being JSON.
+ * @param {string} text
+ * @param {boolean} complete
+ * @returns {{state: "streaming" | "valid" | "invalid", shown: string, error: string | null}}
+ */
 export function toolArguments(text, complete, custom = false) {
   if (!complete) return { state: "streaming", shown: text, error: null };
   if (custom) return { state: "valid", shown: text, error: null };
@@ -68,10 +77,11 @@ export function toolArguments(text, complete, custom = false) {
   try {
     return { state: "valid", shown: JSON.stringify(JSON.parse(text), null, 2), error: null };
   } catch (e) {
-    return { state: "invalid", shown: text, error: `invalid JSON: ${e.message}` };
+    return { state: "invalid", shown: text, error: `invalid JSON: ${/** @type {Error} */ (e).message}` };
   }
 }
 
+/** @type {Record<string, {kind: "warn" | "error" | "info", text: string}>} */
 const FINISH = {
   length: { kind: "warn", text: "Cut off: the answer reached the token limit (finish_reason length). Continue asks the model to go on." },
   content_filter: { kind: "error", text: "Stopped by the content filter (finish_reason content_filter): the rest of the answer was withheld." },
@@ -79,11 +89,18 @@ const FINISH = {
   function_call: { kind: "info", text: "The model asks to call a function (finish_reason function_call)." },
 };
 
-/** What a finish reason means for the user, or null when it needs no words ("stop"). */
+/**
+ * What a finish reason means for the user, or null when it needs no words ("stop").
+ * @param {string | null | undefined} reason
+ */
 export function finishNotice(reason) {
-  return FINISH[reason] ?? null;
+  return FINISH[reason ?? ""] ?? null;
 }
 
+/**
+ * @param {any} v a result's value (Azure's shapes vary: severity, detected, filtered, citation)
+ * @returns {{text: string, flagged: boolean}}
+ */
 function filterValue(v) {
   if (v === null || typeof v !== "object") return { text: String(v), flagged: false };
   const bits = [];
@@ -95,8 +112,13 @@ function filterValue(v) {
 }
 
 /** Azure content-filter results (per choice, or {prompt_filter_results}, or {moderation}) ->
- * rows {scope, category, text, flagged}. */
+ * rows {scope, category, text, flagged}.
+ * @param {any} results content-filter results as the server sent them (untrusted, any shape)
+ * @param {string} [scope]
+ * @returns {FilterRow[]}
+ */
 export function filterRows(results, scope = "answer") {
+  /** @type {FilterRow[]} */
   const rows = [];
   if (!results || typeof results !== "object") return rows;
   if (Array.isArray(results.prompt_filter_results)) {
@@ -120,29 +142,34 @@ export function filterRows(results, scope = "answer") {
  * (single choice only: usage covers all choices), else estimated from the characters. */
 // Hosted tools: what the server ran, by the part's meta.type (the Responses item type without
 // "_call"; Groq's executed_tools type). An unknown type still shows, under its own name.
+/** @type {Record<string, string>} */
 const HOSTED_NAMES = {
   web_search: "Web search", file_search: "File search", code_interpreter: "Code interpreter",
   mcp: "MCP tool", mcp_list_tools: "MCP tools listed", image_generation: "Image generation",
   search: "Web search", local_shell: "Shell", computer: "Computer use",
 };
 // plain symbols that common UI fonts carry (emoji render as empty boxes without an emoji font)
+/** @type {Record<string, string>} */
 const HOSTED_ICONS = { web_search: "⚲", search: "⚲", file_search: "▤", code_interpreter: "λ", image_generation: "▣" };
 const HOSTED_OUTPUT_CHARS = 2000; // a search result or MCP answer can be long: the rest is in the log
 
-/** The one-line head of a hosted tool: icon, label ("MCP tool ask_question"), status text. */
+/**
+ * The one-line head of a hosted tool: icon, label ("MCP tool ask_question"), status text.
+ * @param {PartMeta} [meta]
+ */
 export function hostedLabel(meta = {}) {
   const type = String(meta.type ?? "tool");
   const base = HOSTED_NAMES[type] ?? type.replace(/_/g, " ");
   const label = meta.name ? `${base} · ${meta.name}` : base;
   const status = String(meta.status ?? "").replace(/_/g, " ");
-  const extra = Number(meta.images) > 0 ? ` · ${meta.images} partial image${meta.images > 1 ? "s" : ""}` : "";
+  const extra = Number(meta.images) > 0 ? ` · ${meta.images} partial image${Number(meta.images) > 1 ? "s" : ""}` : "";
   return { icon: HOSTED_ICONS[type] ?? "⚙", label, status: status + extra };
 }
 
-const escapeHTML = (s) => String(s).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
-
 /** The sources list as HTML (to go through DOMPurify: a link whose URL is not http(s) loses its
- * href there). `cites`: [{url?, title?, file_id?, filename?}] in citation order. */
+ * href there). `cites`: [{url?, title?, file_id?, filename?}] in citation order.
+ * @param {PartMeta[]} cites
+ */
 export function citationsHTML(cites) {
   const items = cites.map((m, i) => {
     if (m.url) {
@@ -156,10 +183,13 @@ export function citationsHTML(cites) {
   return `<ol class="nbstream-cite-list">${items.join("")}</ol>`;
 }
 
+/**
+ * @param {{streaming: boolean, seconds?: number, chars: number, reportedTokens?: number}} args
+ */
 export function thinkingLabel({ streaming, seconds, chars, reportedTokens }) {
   const parts = [streaming ? "Thinking…" : "Thought"];
-  if (Number.isFinite(seconds)) parts.push(seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`);
-  if (Number.isFinite(reportedTokens)) parts.push(`${reportedTokens} reasoning tokens`);
+  if (seconds !== undefined && Number.isFinite(seconds)) parts.push(seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`);
+  if (reportedTokens !== undefined && Number.isFinite(reportedTokens)) parts.push(`${reportedTokens} reasoning tokens`);
   else if (chars > 0) parts.push(`~${Math.max(1, Math.round(chars / CHARS_PER_TOKEN))} tokens (estimated)`);
   return parts.join(" · ");
 }
@@ -168,12 +198,17 @@ export function thinkingLabel({ streaming, seconds, chars, reportedTokens }) {
 
 /** Tool-call cards of one choice, kept by index: a frame only touches the card whose text grew. */
 export class ToolCards {
+  /** @param {HTMLElement} container */
   constructor(container) {
     this.el = container;
+    /** @type {Map<number, {el: HTMLElement, name: HTMLElement, id: HTMLElement, args: HTMLElement, flag: HTMLElement, text: string | null, complete: boolean | null}>} */
     this.cards = new Map(); // index -> {el, name, id, args, flag, text, complete}
   }
 
-  /** @param {Array<{index, text, meta}>} calls in index order; complete(i) -> bool */
+  /**
+   * @param {ToolPart[]} calls in index order
+   * @param {(index: number) => boolean} complete whether call `index` has all its arguments
+   */
   update(calls, complete) {
     const seen = new Set();
     for (const call of calls) {
@@ -217,11 +252,14 @@ export class ToolCards {
 /** Hosted-tool lines of one choice, kept by index (like ToolCards): icon, name, status, the input
  * (code, query, MCP arguments) and the output folded away. */
 export class HostedTools {
+  /** @param {HTMLElement} container */
   constructor(container) {
     this.el = container;
+    /** @type {Map<number, {el: HTMLElement, icon: HTMLElement, head: HTMLElement, status: HTMLElement, input: HTMLElement, output: HTMLElement, outputText: HTMLElement, sig: string | null}>} */
     this.lines = new Map(); // index -> {el, head, status, input, output, sig}
   }
 
+  /** @param {ToolPart[]} parts in index order */
   update(parts) {
     const seen = new Set();
     for (const part of parts) {
@@ -263,7 +301,11 @@ export class HostedTools {
   }
 }
 
-/** Cited sources: a numbered list of links (or file names), rebuilt only when a source is added. */
+/**
+ * Cited sources: a numbered list of links (or file names), rebuilt only when a source is added.
+ * @param {HTMLElement & {nbstreamSig?: string}} container
+ * @param {PartMeta[]} cites
+ */
 export function paintCitations(container, cites) {
   const sig = JSON.stringify(cites);
   if (container.nbstreamSig === sig) return;
@@ -276,8 +318,10 @@ export function paintCitations(container, cites) {
 /** Token confidence: tokens coloured by probability, alternatives on hover. Appends only the
  * tokens not yet shown (a stream's tokens only grow). */
 export class Confidence {
+  /** @param {HTMLElement} container */
   constructor(container) {
     this.el = container;
+    /** @type {string | null} */
     this.key = null;
     this.shown = 0; // tokens shown
     this.parsed = 0; // characters of the logprob lines parsed
@@ -289,8 +333,9 @@ export class Confidence {
     this.el.addEventListener("mouseleave", () => { this.popover.hidden = true; });
   }
 
+  /** @param {EventTarget | null} target */
   hover(target) {
-    if (!(target instanceof Element) || !target.classList.contains("nbstream-token")) return;
+    if (!(target instanceof HTMLElement) || !target.classList.contains("nbstream-token")) return;
     this.popover.textContent = target.title;
     this.popover.style.left = `${target.offsetLeft}px`;
     this.popover.style.top = `${target.offsetTop + target.offsetHeight + 2}px`;
@@ -298,7 +343,10 @@ export class Confidence {
   }
 
   /** `lines`: the part's logprob lines so far; only the lines not parsed yet are parsed (a long
-   * stream must not be re-parsed on every paint). */
+   * stream must not be re-parsed on every paint).
+   * @param {string} key
+   * @param {string} lines
+   */
   update(key, lines, { refusal = false } = {}) {
     if (key !== this.key || lines.length < this.parsed) {
       this.key = key;
@@ -323,7 +371,11 @@ export class Confidence {
   }
 }
 
-/** Content-filter results as a small table (rows from filterRows). */
+/**
+ * Content-filter results as a small table (rows from filterRows).
+ * @param {HTMLDetailsElement} container
+ * @param {FilterRow[]} rows
+ */
 export function paintFilter(container, rows) {
   const flagged = rows.filter((r) => r.flagged);
   const summary = h("summary", { text: flagged.length

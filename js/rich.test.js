@@ -1,3 +1,4 @@
+// @ts-check
 // Rich answers (issue 7): the pure helpers, and the view fed frames the way Python sends them.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { StreamDocument } from "./document.js";
@@ -5,6 +6,7 @@ import { View } from "./view.js";
 import { confidenceColor, filterRows, finishNotice, parseLogprobs, thinkingLabel, tokenTitle, toolArguments } from "./rich.js";
 import { statusDetails, statusParts } from "./format.js";
 
+/** @returns {any} a stand-in for anywidget's model (what the view uses) */
 function makeModel(traits = {}) {
   const handlers = new Map();
   const state = { mode: "background", rerunnable: true, resumable: true, format: "markdown", language: "", ...traits };
@@ -94,7 +96,10 @@ describe("View with rich parts", () => {
     const doc = new StreamDocument({ send: (m) => model.send(m) });
     const el = document.createElement("div");
     const view = new View(el, model, doc);
+    // (the tests read any element's properties: hidden, open, dataset, click...)
+    /** @type {(id: string) => any} */
     const q = (id) => el.querySelector(`[data-testid=${id}]`);
+    /** @type {(id: string) => any[]} */
     const qa = (id) => [...el.querySelectorAll(`[data-testid=${id}]`)];
     return { model, doc, el, view, q, qa };
   };
@@ -247,7 +252,11 @@ describe("hosted tools and citations", () => {
     const doc = new StreamDocument({ send: (m) => model.send(m) });
     const el = document.createElement("div");
     new View(el, model, doc);
-    return { doc, el, q: (id) => el.querySelector(`[data-testid=${id}]`), qa: (id) => [...el.querySelectorAll(`[data-testid=${id}]`)] };
+    /** @type {(id: string) => any} */
+    const q = (id) => el.querySelector(`[data-testid=${id}]`);
+    /** @type {(id: string) => any[]} */
+    const qa = (id) => [...el.querySelectorAll(`[data-testid=${id}]`)];
+    return { doc, el, q, qa };
   };
 
   it("labels: known types by name, MCP with its tool, partial images counted, unknown by type", () => {

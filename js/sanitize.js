@@ -1,3 +1,4 @@
+// @ts-check
 // The one place model output becomes HTML for the DOM: everything goes through DOMPurify.
 //
 // Model output is untrusted. Links open in a new tab with rel="noopener noreferrer"; only http(s),
@@ -19,8 +20,10 @@ const CONFIG = {
   FORBID_ATTR: ["srcset"],
 };
 
+/** @type {Map<"string" | "fragment", import("dompurify").DOMPurify>} */
 const purifiers = new Map(); // "string" | "fragment" -> configured DOMPurify instance
 
+/** @param {"string" | "fragment"} kind */
 function getPurifier(kind) {
   let purifier = purifiers.get(kind);
   if (purifier) return purifier;
@@ -38,17 +41,30 @@ function getPurifier(kind) {
   return purifier;
 }
 
-/** Sanitized HTML string. */
+/**
+ * Sanitized HTML string.
+ * @param {string} html
+ * @returns {string}
+ */
 export function sanitize(html) {
   return getPurifier("string").sanitize(html);
 }
 
-/** Sanitized DOM fragment of an HTML string (owned by the page's document). */
+/**
+ * Sanitized DOM fragment of an HTML string (owned by the page's document).
+ * @param {string} html
+ * @returns {DocumentFragment}
+ */
 export function sanitizeToFragment(html) {
-  return getPurifier("fragment").sanitize(html);
+  // setConfig gave this purifier RETURN_DOM_FRAGMENT; DOMPurify's types only see per-call configs
+  return /** @type {DocumentFragment} */ (/** @type {unknown} */ (getPurifier("fragment").sanitize(html)));
 }
 
-/** Set el's content to sanitized HTML. The only way model HTML reaches the widget's DOM. */
+/**
+ * Set el's content to sanitized HTML. The only way model HTML reaches the widget's DOM.
+ * @param {Element} el
+ * @param {string} html
+ */
 export function setSafeHTML(el, html) {
   el.replaceChildren(sanitizeToFragment(html));
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // XSS corpus: model output must never run script or carry dangerous attributes into the DOM.
 import { describe, expect, it } from "vitest";
 import { IncrementalMarkdown, renderMarkdown } from "./markdown.js";

@@ -1,24 +1,14 @@
+// @ts-check
 // DOM of one view: toolbar (Stop, Regenerate, Continue, Copy, versions pager), the answer (incremental
 // Markdown), a status line and the chunk-log panel. Document changes only mark the view dirty; the
 // paint happens once per animation frame, whatever the message rate.
 
 import { IncrementalMarkdown } from "./markdown.js";
+import { h, raf } from "./dom.js";
 import { statusDetails, statusParts } from "./format.js";
 import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
 import { Confidence, HostedTools, ToolCards, filterRows, finishNotice, paintCitations, paintFilter, thinkingLabel } from "./rich.js";
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "className") el.className = v;
-    else if (k === "text") el.textContent = v;
-    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
 
 // Script time per animation frame for the answer's Markdown (new blocks, math, highlighting); the
 // rest of a 16.7 ms frame is left for the page's own work (messages, style, layout, paint).
@@ -27,8 +17,7 @@ export const FRAME_BUDGET_MS = 6;
 // blocks off screen) may take more of each frame, so the answer is complete sooner.
 export const END_FRAME_BUDGET_MS = 12;
 
-const raf = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(fn) : setTimeout(fn, 16));
-
+/** @type {Record<string, string>} */
 const STOP_TITLES = {
   background: "Stop the stream (keeps the partial answer)",
   await: "Stop the stream (keeps the partial answer)",
@@ -43,11 +32,20 @@ export const INTERRUPT_EVENT = "nbstream:interrupt";
 export const KERNEL_EVENT = "nbstream:kernel";
 // A version ended: the extension saves the answer's snapshot into the notebook (output metadata).
 export const FINAL_EVENT = "nbstream:final";
+/** @type {Record<string, string>} */
 const KERNEL_GONE = { restarting: "The kernel restarted", autorestarting: "The kernel restarted", dead: "The kernel died", terminating: "The kernel was shut down", unknown: "The kernel is gone" };
 
 const TRAITS = ["mode", "rerunnable", "resumable", "format", "language", "heading"]; // repaint on change
 
+/** @typedef {import("./document.js").Version} Version */
+
 export class View {
+  /**
+   * @param {HTMLElement} el where the view goes
+   * @param {import("./types.js").Model} model
+   * @param {import("./document.js").StreamDocument} doc
+   * @param {{logs?: unknown, now?: () => number, budget?: number, endBudget?: number}} [options]
+   */
   constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS, endBudget = END_FRAME_BUDGET_MS } = {}) {
     this.model = model;
     this.now = now;
@@ -66,6 +64,7 @@ export class View {
     this.next = h("button", { "data-testid": "version-next", className: "nbstream-btn nbstream-page", title: "Next version", onclick: () => this.page(1) }, "›");
     this.pageLabel = h("span", { "data-testid": "version-label", className: "nbstream-page-label" });
     this.pager = h("span", { "data-testid": "version-pager", className: "nbstream-pager" }, this.prev, this.pageLabel, this.next);
+    this.showConfidence = false; // UI-only
     this.confidenceButton = h("button", { "data-testid": "confidence-toggle", className: "nbstream-btn", "aria-pressed": "false", title: "Colour each token by its probability (hover a token for the alternatives)", onclick: () => { this.showConfidence = !this.showConfidence; this.invalidate(); } }, "Token confidence");
     this.toolbar = h("div", { className: "nbstream-toolbar" }, this.stopButton, this.regenButton, this.resumeButton, this.copyButton, this.confidenceButton, this.pager);
     this.tabs = h("div", { "data-testid": "choice-tabs", className: "nbstream-tabs", role: "tablist", hidden: true });
@@ -83,7 +82,6 @@ export class View {
     this.hostedTools = new HostedTools(this.hosted);
     this.sources = h("div", { "data-testid": "citations", className: "nbstream-citations", hidden: true });
     this.tokens = new Confidence(this.confidence);
-    this.showConfidence = false; // UI-only
     this.choice = 0; // choice tab shown (UI-only, never synced)
     this.error = h("div", { "data-testid": "error", className: "nbstream-error", role: "status" });
     this.status = h("div", { "data-testid": "status", className: "nbstream-status", "aria-live": "polite" });
@@ -92,10 +90,13 @@ export class View {
     // which answer this is, when several stack in one output (background answers in a loop)
     this.heading = h("div", { "data-testid": "heading", className: "nbstream-heading", hidden: "" });
     this.root = h("div", { className: "nbstream-root" }, this.heading, this.toolbar, this.tabs, this.reasoning, this.hosted, this.refusal, this.answer, this.sources, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
+    /** @type {IncrementalMarkdown | null} */
     this.renderer = null;
+    /** @type {string | null} */
     this.rendererVersion = null;
     el.appendChild(this.root);
     this.kernelGone = null; // why the kernel behind this view is gone (the extension tells)
+    /** @param {Event & {detail?: {status?: string}}} event */
     this.onKernel = (event) => this.kernelChanged(event.detail?.status);
     this.root.addEventListener(KERNEL_EVENT, this.onKernel);
     this.unsubscribe = doc.subscribe(() => this.invalidate());
@@ -104,6 +105,7 @@ export class View {
     this.paint();
   }
 
+  /** @param {import("./protocol.js").ToKernel} msg */
   send(msg) {
     this.model.send(msg);
   }
@@ -125,9 +127,11 @@ export class View {
     this.send(stop()); // sent anyway: delivered if the kernel can, e.g. on a subshell
   }
 
-  /** The kernel behind this view restarted or died: say so, keep the text, disable what needs it. */
+  /** The kernel behind this view restarted or died: say so, keep the text, disable what needs it.
+   * @param {string | undefined} status
+   */
   kernelChanged(status) {
-    const gone = KERNEL_GONE[status] ?? null;
+    const gone = KERNEL_GONE[status ?? ""] ?? null;
     if (!gone || this.kernelGone) return;
     this.kernelGone = gone;
     this.invalidate();
@@ -139,6 +143,7 @@ export class View {
     return this.shown === null ? Math.min(this.doc.current, n - 1) : Math.min(this.shown, n - 1);
   }
 
+  /** @param {number} delta */
   page(delta) {
     const n = this.doc.versions.length;
     const v = Math.max(0, Math.min(n - 1, this.versionShown() + delta));
@@ -265,13 +270,16 @@ export class View {
     if (!v || !FINAL_STATUSES.has(v.status) || this.model.get("mode") === "saved") return;
     const key = `${n}:${v.seq}`;
     if (this.reported === key) return;
+    /** @type {string | undefined} */
     this.reported = key;
     const detail = { uid: this.model.get("uid"), snapshot: this.doc.toSnapshot(), format: this.model.get("format"), language: this.model.get("language"), heading: this.model.get("heading") ?? "" };
     this.root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, detail }));
   }
 
   /** The renderer has more to do than one frame's budget: keep painting the answer (only) on
-   * the next frames until it shows the whole text, even when no new message arrives. */
+   * the next frames until it shows the whole text, even when no new message arrives.
+   * @param {boolean} complete
+   */
   renderedState(complete) {
     const state = complete ? "complete" : "partial";
     if (this.answer.dataset.rendered !== state) this.answer.dataset.rendered = state; // a DOM hook for tests
@@ -284,7 +292,9 @@ export class View {
     });
   }
 
-  /** Tabs when the version has several choices (n > 1); returns the choice shown. */
+  /** Tabs when the version has several choices (n > 1); returns the choice shown.
+   * @param {Version | undefined} v
+   */
   paintTabs(v) {
     const choices = v ? [...new Set([...v.parts.values()].map((p) => p.choice).filter((i) => i >= 0))].sort((a, b) => a - b) : [];
     const finishes = v?.metrics?.finish_reasons ?? {};
@@ -297,6 +307,7 @@ export class View {
     const labels = choices.map((i) => `Choice ${i + 1}${finishes[i] ? ` · ${finishes[i]}` : " · …"}`);
     const sig = `${this.choice}|${labels.join("|")}`;
     if (this.tabsSig !== sig) {
+      /** @type {string | undefined} */
       this.tabsSig = sig;
       this.tabs.replaceChildren(...choices.map((i, k) => h("button", {
         className: `nbstream-tab${i === this.choice ? " nbstream-tab-active" : ""}`, role: "tab", "data-testid": "choice-tab",
@@ -309,13 +320,18 @@ export class View {
 
   /** The reasoning text grows by appended text nodes (not rebuilt each frame) and follows the
    * end while it streams, unless the user scrolled up to read. */
+  /**
+   * @param {string} text
+   * @param {string} key
+   */
   paintReasoningText(text, key) {
-    const box = this.reasoning.lastChild;
+    const box = /** @type {HTMLElement} */ (this.reasoning.lastChild);
     const shown = this.reasoningShown ?? "";
     if (this.reasoningTextKey === key && text === shown) return;
     const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 24;
     if (this.reasoningTextKey === key && text.startsWith(shown)) box.append(text.slice(shown.length));
     else box.textContent = text;
+    /** @type {string | undefined} */
     this.reasoningTextKey = key;
     this.reasoningShown = text;
     if (atEnd) box.scrollTop = box.scrollHeight;
@@ -323,6 +339,13 @@ export class View {
 
   /** Reasoning, refusal, tool calls, finish notice, content filter and token confidence of the
    * choice shown. */
+  /**
+   * @param {Version | undefined} v
+   * @param {number} vi
+   * @param {number} c
+   * @param {string} text
+   * @param {string} shownKey
+   */
   paintRich(v, vi, c, text, shownKey) {
     const status = v?.status ?? "pending";
     const final = FINAL_STATUSES.has(status);
@@ -336,9 +359,10 @@ export class View {
     const tools = v ? [...v.parts.values()].filter((p) => p.kind === "tool" && p.choice === c).sort((a, b) => (a.index ?? 0) - (b.index ?? 0)) : [];
     const refusal = this.doc.text(vi, `${c}:refusal:`);
     const answerStarted = !!(text || refusal || tools.length);
-    const reported = single && usage && Number.isFinite(usage.reasoning_tokens) && usage.reasoning_tokens > 0 ? usage.reasoning_tokens : null;
+    const reported = single && usage && Number.isFinite(usage.reasoning_tokens) && /** @type {number} */ (usage.reasoning_tokens) > 0 ? usage.reasoning_tokens : null;
     this.reasoning.hidden = !reasoning && reported === null;
     if (this.reasoningKey !== shownKey) {
+      /** @type {string | undefined} */
       this.reasoningKey = shownKey;
       this.reasoningClosed = false;
       this.reasoning.open = !answerStarted;
@@ -358,6 +382,7 @@ export class View {
     this.toolCards.update(tools, (index) => final || !!finishReason || tools.some((t) => (t.index ?? 0) > index));
 
     // what the server ran itself (web search, code interpreter, MCP...) and the sources cited
+    /** @param {string} kind */
     const ofKind = (kind) => (v ? [...v.parts.values()].filter((p) => p.kind === kind && p.choice === c).sort((a, b) => (a.index ?? 0) - (b.index ?? 0)) : []);
     const hosted = ofKind("hosted");
     this.hosted.hidden = hosted.length === 0;
@@ -376,6 +401,7 @@ export class View {
     this.filter.hidden = rows.length === 0;
     const filterSig = JSON.stringify(rows);
     if (rows.length && filterSig !== this.filterSig) {
+      /** @type {string | undefined} */
       this.filterSig = filterSig;
       paintFilter(this.filter, rows);
     }

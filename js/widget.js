@@ -1,13 +1,24 @@
+// @ts-check
 // anywidget entry. initialize() owns one StreamDocument per widget model (shared by all its views,
 // keyed by the synced `uid` since anywidget hands each hook its own model proxy); render() only
 // builds DOM for one view.
 
 import { StreamDocument } from "./document.js";
 import { View } from "./view.js";
-import { FRAME_TAG, LOG_PAGE, decodeFrame, ready } from "./protocol.js";
+import { decodeFrame, isFrame, isLogPage, ready } from "./protocol.js";
 import "../node_modules/katex/dist/katex.min.css"; // fonts omitted (bundle size): system math fonts are used
 import "./style.css";
 
+/** @typedef {import("./types.js").Model} Model
+ * @typedef {import("./protocol.js").Frame} Frame
+ * @typedef {import("./protocol.js").Snapshot} Snapshot
+ */
+/**
+ * A saved answer as nbstream stores it in the notebook (output metadata, js/lab/).
+ * @typedef {{snapshot?: Snapshot, format?: string, language?: string, uid?: string, heading?: string}} SavedAnswer
+ */
+
+/** @type {Map<string, StreamDocument>} */
 const documents = new Map(); // uid -> StreamDocument
 
 // Live views on this page, by uid, shared with the JupyterLab extension (which may hold another
@@ -15,27 +26,43 @@ const documents = new Map(); // uid -> StreamDocument
 const LIVE = Symbol.for("nbstream.live");
 export const LIVE_EVENT = "nbstream:live";
 
+/** @returns {Map<string, number>} */
 function liveViews() {
-  return (globalThis[LIVE] ??= new Map());
+  // a page-wide value under a Symbol.for key: TypeScript has no type for symbol-keyed globals
+  const page = /** @type {Record<symbol, any>} */ (globalThis);
+  return (page[LIVE] ??= new Map());
 }
 
+/** @param {string} uid */
 export function isLive(uid) {
   return (liveViews().get(uid) ?? 0) > 0;
 }
 
+/**
+ * @param {string} uid
+ * @param {number} delta
+ */
 function markLive(uid, delta) {
   const views = liveViews();
   views.set(uid, Math.max(0, (views.get(uid) ?? 0) + delta));
   globalThis.dispatchEvent?.(new CustomEvent(LIVE_EVENT, { detail: { uid } }));
 }
 
-/** A model that never talks to a kernel: the values a saved answer was stored with. */
+/**
+ * A model that never talks to a kernel: the values a saved answer was stored with.
+ * @param {Partial<import("./types.js").Traits>} values
+ * @returns {Model}
+ */
 function savedModel(values) {
-  return { get: (name) => values[name], set() {}, on() {}, off() {}, send() {}, save_changes() {} };
+  // (a trait not stored reads undefined, as on a model without it)
+  return { get: (name) => /** @type {any} */ (values[name]), set() {}, on() {}, off() {}, send() {}, save_changes() {} };
 }
 
 /** Render a saved answer (no kernel, no widget model): the same view, read-only, every version
- * with its pager. `saved` = {snapshot, format, language} as nbstream stores it in the notebook. */
+ * with its pager. `saved` = {snapshot, format, language} as nbstream stores it in the notebook.
+ * @param {HTMLElement} el
+ * @param {SavedAnswer | null | undefined} saved
+ */
 export function renderSaved(el, saved) {
   const doc = new StreamDocument({});
   doc.reconcile(saved?.snapshot ?? { versions: [] });
@@ -48,6 +75,7 @@ export function renderSaved(el, saved) {
 
 export { StreamDocument, View };
 
+/** @param {Model} model */
 function documentFor(model) {
   const uid = model.get("uid") || "default";
   let doc = documents.get(uid);
@@ -59,20 +87,27 @@ function documentFor(model) {
 }
 
 /** A frame into the document; a final frame's `mode` (what the view ends in) is set on the model
- * locally, as the kernel stored it without sending a state update (no save_changes). */
+ * locally, as the kernel stored it without sending a state update (no save_changes).
+ * @param {Model} model
+ * @param {StreamDocument} doc
+ * @param {Frame} frame
+ */
 export function applyFrame(model, doc, frame) {
   const ok = doc.apply(frame); // (a gap asks for a resync, which brings the text, not the mode)
   if (frame.mode && model.get("mode") !== frame.mode) model.set("mode", frame.mode);
   return ok;
 }
 
+/** @type {import("./types.js").Widget} */
 export default {
+  /** @param {{model: Model}} ctx */
   initialize({ model }) {
     const doc = documentFor(model);
     doc.send = (msg) => model.send(msg);
     // The kernel does not re-send a version's final snapshot to us (we said `ready`): the
     // document builds it from the frames and we set it on the model locally, without
     // save_changes(), so saved widget state (and a new view) has the whole answer.
+    /** @type {Snapshot | null} */
     let published = null;
     doc.onFinal = (snapshot) => {
       published = snapshot;
@@ -83,9 +118,10 @@ export default {
       const snapshot = model.get("snapshot");
       if (snapshot !== published) doc.reconcile(snapshot); // not our own local set
     };
+    /** @param {import("./protocol.js").FromKernel} msg */
     const onCustom = (msg) => {
-      if (msg?.t === FRAME_TAG) applyFrame(model, doc, decodeFrame(msg));
-      else if (msg?.type === LOG_PAGE) doc.emit({ type: "log_page", msg });
+      if (isFrame(msg)) applyFrame(model, doc, decodeFrame(msg));
+      else if (isLogPage(msg)) doc.emit({ type: "log_page", msg });
     };
     model.on("change:snapshot", onSnapshot);
     model.on("msg:custom", onCustom);
@@ -99,6 +135,7 @@ export default {
     };
   },
 
+  /** @param {import("./types.js").Context} ctx */
   render({ model, el }) {
     const view = new View(el, model, documentFor(model));
     const uid = model.get("uid") || "default";

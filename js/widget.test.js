@@ -1,9 +1,11 @@
+// @ts-check
 import { describe, expect, it } from "vitest";
 import { StreamDocument } from "./document.js";
 import { decodeFrame } from "./protocol.js";
 import { applyFrame } from "./widget.js";
 
 /** The part of an anywidget model the widget uses: get/set with change events, no kernel. */
+/** @returns {any} a stand-in for anywidget's model: only what applyFrame uses */
 function fakeModel(state) {
   const changes = [];
   return {

@@ -1,3 +1,4 @@
+// @ts-check
 // Builds nbstream's JupyterLab / Notebook 7 extension (js/lab/) into nbstream/labextension/ with
 // JupyterLab's own builder (webpack module federation, which a prebuilt extension needs).
 //

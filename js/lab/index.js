@@ -1,3 +1,4 @@
+// @ts-check
 // nbstream's JupyterLab / Notebook 7 extension: a prebuilt MIME renderer shipped in the wheel.
 //
 // An answer writes two outputs into its cell (see nbstream/frontend/output.py for why):
@@ -20,9 +21,28 @@
 // degrade to what they hold: the widget view, and the static copy as sanitized HTML.
 
 import { Panel } from "@lumino/widgets";
-import widget, { LIVE_EVENT, isLive, renderSaved } from "../../nbstream/static/widget.js";
-import "../../nbstream/static/widget.css";
-import { version } from "../../nbstream/static/version.json";
+import widget, { isLive, LIVE_EVENT, renderSaved, version } from "./bundle.js";
+
+// What this renderer finds around it (JupyterLab's own objects, of packages not installed here for
+// their types): only the members it uses.
+/** @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IMimeModel} MimeModel
+ * @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IRendererOptions} RendererOptions
+ * @typedef {{connect(fn: () => void): unknown, disconnect(fn: () => void): unknown}} Signal
+ */
+/** ipywidgets' widget manager. @typedef {{restoredStatus: boolean, has_model(id: string): boolean, restored?: Signal}} WidgetManager */
+/**
+ * ipywidgets' renderer (it keeps its manager private: `_manager`).
+ * @typedef {import("@jupyterlab/rendermime-interfaces").IRenderMime.IRenderer & {_manager?: {promise: Promise<WidgetManager>}}} WidgetRenderer
+ */
+/** An output area's rendermime registry. @typedef {{mimeTypes: readonly string[], getFactory(mime: string): unknown, createRenderer(mime: string): WidgetRenderer}} RenderMime
+ * @typedef {{status: string, interrupt(): Promise<void>}} Kernel
+ */
+/** A notebook panel's session. @typedef {{session?: {kernel?: Kernel | null} | null, ready?: Promise<void>, statusChanged: Signal, kernelChanged: Signal}} SessionContext */
+/** An output area's execution (a kernel future). @typedef {{done: Promise<unknown>, isDisposed: boolean}} Future
+ * @typedef {{rendermime: RenderMime, sessionContext: SessionContext, future: Future}} Ancestors
+ */
+/** An answer stored in an output's metadata. @typedef {import("../widget.js").SavedAnswer & {uid: string, label?: string}} StoredAnswer */
+/** What the live view reports when a version ends (view.js FINAL_EVENT). @typedef {{uid: string, snapshot: import("../protocol.js").Snapshot, format: string, language: string, heading: string}} FinalDetail */
 
 const MIME = "application/vnd.nbstream.output+json";
 const WIDGET_MIME = "application/vnd.jupyter.widget-view+json";
@@ -38,7 +58,9 @@ const PENDING_TEXT = "This answer is still streaming in the kernel, which is bus
   "it shows here when the cell ends. Interrupt the kernel (■) to stop it now; the text so far is kept.";
 
 /** Whether `promise` settles (resolves or rejects) by the next task: a manager given at the
- * renderer's construction has, one that never comes has not. */
+ * renderer's construction has, one that never comes has not.
+ * @param {Promise<unknown>} promise
+ */
 async function settled(promise) {
   let done = false;
   promise.then(() => { done = true; }, () => { done = true; });
@@ -51,7 +73,7 @@ async function settled(promise) {
 function disabled() {
   try {
     const config = JSON.parse(document.getElementById("jupyter-config-data")?.textContent || "{}");
-    return (config.disabledExtensions ?? []).some((name) => name === "nbstream" || name === "nbstream:output");
+    return (config.disabledExtensions ?? []).some((/** @type {string} */ name) => name === "nbstream" || name === "nbstream:output");
   } catch {
     return false;
   }
@@ -60,12 +82,19 @@ function disabled() {
 // The widget's `_esm` (js/loader.js) takes this code instead of asking the kernel for it when the
 // kernel's nbstream built the same bundle; not from a disabled extension (the kernel's copy is
 // the one that is wanted then).
-if (!disabled()) globalThis[Symbol.for("nbstream.widget")] = { version, widget };
+// (page-wide values under Symbol.for keys: TypeScript has no type for symbol-keyed globals)
+const page = /** @type {Record<symbol, any>} */ (globalThis);
+if (!disabled()) page[Symbol.for("nbstream.widget")] = { version, widget };
 
 // Answers a live output shows read-only (no model in the kernel), by uid: their answer outputs
 // stay hidden (one copy on screen).
 const SHOWN = Symbol.for("nbstream.shown");
-const shownSaved = () => (globalThis[SHOWN] ??= new Map());
+/** @returns {Map<string, number>} */
+const shownSaved = () => (page[SHOWN] ??= new Map());
+/**
+ * @param {string[]} uids
+ * @param {number} delta
+ */
 function markShown(uids, delta) {
   const shown = shownSaved();
   for (const uid of uids) shown.set(uid, Math.max(0, (shown.get(uid) ?? 0) + delta));
@@ -73,17 +102,26 @@ function markShown(uids, delta) {
 }
 
 /** The nearest lumino ancestor that has `key` (the output area's rendermime, the panel's
- * sessionContext): the renderer is told neither, but it is mounted inside both. */
+ * sessionContext): the renderer is told neither, but it is mounted inside both.
+ * @template {keyof Ancestors} K
+ * @param {import("@lumino/widgets").Widget} start
+ * @param {K} key
+ * @returns {Ancestors[K] | null}
+ */
 function ancestorWith(start, key) {
-  for (let w = start.parent; w; w = w.parent) if (w[key]) return w[key];
+  // (output areas and notebook panels carry these members; lumino's Widget type does not)
+  for (let w = start.parent; w; w = w.parent) if (/** @type {any} */ (w)[key]) return /** @type {any} */ (w)[key];
   return null;
 }
 
 // Executions (kernel futures of output areas) whose reply and idle came back. JupyterLab keeps an
 // output area's future after it is done (it asks the kernel with disposeOnDone = false), so
 // done-ness is noted here from the future's `done` promise, watched as soon as an output mounts.
+/** @type {WeakSet<Future>} */
 const FINISHED = new WeakSet();
+/** @type {WeakSet<Future>} */
 const WATCHED = new WeakSet();
+/** @param {Future | null} future */
 function watchExecution(future) {
   if (!future || WATCHED.has(future)) return;
   WATCHED.add(future);
@@ -91,34 +129,51 @@ function watchExecution(future) {
 }
 
 class NbstreamOutput extends Panel {
+  /** @param {RendererOptions} options */
   constructor(options) {
     super();
     this.mimeType = options.mimeType;
     this.addClass("nbstream-output");
+    /** @type {MimeModel | null} */
     this.mime = null;
+    /** @type {string} */
     this.role = "";
+    /** @type {StoredAnswer[]} */
     this.answers = [];
+    /** @type {WidgetRenderer | null} */
     this.liveRenderer = null;
     this.mounted = false;
+    /** @type {HTMLDivElement | null} */
     this.savedBox = null; // read-only views of stored answers
+    /** @type {HTMLDivElement | null} */
     this.pendingNote = null; // "still streaming in the busy kernel" while the widget cannot come
+    /** @type {WidgetManager | null} */
     this.manager = null; // the notebook's widget manager, once our renderer has it
     this.waitedLong = false; // PENDING_AFTER_MS have passed since the widget was asked for
+    /** @type {{destroy(): void}[]} */
     this.savedViews = [];
+    /** @type {string[]} */
     this.savedUids = [];
+    /** @type {SessionContext | null} */
     this.sessionContext = null;
     this.onLive = () => this.updateVisibility();
-    this.onInterrupt = (event) => this.interrupt(event);
-    this.onFinal = (event) => this.persist(event.detail);
+    this.onInterrupt = (/** @type {Event} */ event) => this.interrupt(/** @type {CustomEvent<{handled: boolean}>} */ (event));
+    this.onFinal = (/** @type {Event} */ event) => this.persist(/** @type {CustomEvent<FinalDetail>} */ (event).detail);
+    /** @type {() => void} */
+    this.onStatus = () => {};
+    /** @type {() => void} */
+    this.onKernelChanged = () => {};
     this.node.addEventListener(INTERRUPT_EVENT, this.onInterrupt);
     this.node.addEventListener(FINAL_EVENT, this.onFinal);
     globalThis.addEventListener(LIVE_EVENT, this.onLive);
   }
 
+  /** @param {MimeModel} model */
   async renderModel(model) {
     this.mime = model;
-    this.role = model.data[MIME]?.output ?? "";
-    this.answers = model.metadata?.[MIME]?.answers ?? [];
+    // (nbstream's own JSON: nbstream/frontend/output.py writes these shapes)
+    this.role = /** @type {{output?: string} | undefined} */ (model.data[MIME])?.output ?? "";
+    this.answers = /** @type {{answers?: StoredAnswer[]} | undefined} */ (model.metadata?.[MIME])?.answers ?? [];
     this.node.dataset.output = this.role;
     if (this.role === "answer") {
       this.clearSaved(); // (re)built by updateVisibility only if this copy is the one shown
@@ -130,6 +185,7 @@ class NbstreamOutput extends Panel {
     }
   }
 
+  /** @param {import("@lumino/messaging").Message} msg */
   onAfterAttach(msg) {
     super.onAfterAttach(msg);
     this.updateVisibility(); // the output area's row exists now
@@ -173,6 +229,7 @@ class NbstreamOutput extends Panel {
     }
   }
 
+  /** @param {RenderMime} rendermime */
   startRenderer(rendermime) {
     const renderer = rendermime.createRenderer(WIDGET_MIME);
     this.liveRenderer = renderer;
@@ -187,18 +244,21 @@ class NbstreamOutput extends Panel {
       this.updatePending();
       this.updateVisibility();
     });
-    renderer.renderModel(this.mime).catch((error) => console.warn("nbstream:", error));
+    renderer.renderModel(/** @type {MimeModel} */ (this.mime)).catch((/** @type {unknown} */ error) => console.warn("nbstream:", error));
     this.watchManager(renderer);
     return renderer;
   }
 
   /** ipywidgets' renderer keeps its manager private; when it is there, ask it whether the
-   * kernel has the model once the widget state is restored (else the stored answer stays). */
+   * kernel has the model once the widget state is restored (else the stored answer stays).
+   * @param {WidgetRenderer} renderer
+   */
   async watchManager(renderer) {
     const manager = await renderer._manager?.promise?.catch(() => null);
     if (this.liveRenderer !== renderer) return;
-    this.manager = manager;
-    const modelId = this.mime.data[WIDGET_MIME]?.model_id;
+    this.manager = manager ?? null;
+    const mime = /** @type {MimeModel} */ (this.mime); // (rendered before its renderer starts)
+    const modelId = /** @type {{model_id?: string} | undefined} */ (mime.data[WIDGET_MIME])?.model_id;
     if (!this.mounted) this.showSaved();
     if (!manager || !modelId) return;
     const check = () => {
@@ -271,19 +331,24 @@ class NbstreamOutput extends Panel {
     this.savedUids = [];
   }
 
-  /** A version ended in the live widget: store its snapshot in this output's metadata. */
+  /** A version ended in the live widget: store its snapshot in this output's metadata.
+   * @param {FinalDetail | undefined} detail
+   */
   persist(detail) {
     if (this.role !== "live" || !detail?.uid || !this.mime?.setData) return;
-    const meta = this.mime.metadata?.[MIME] ?? {};
+    const meta = /** @type {{answers?: StoredAnswer[]}} */ (this.mime.metadata?.[MIME] ?? {});
     const answers = (meta.answers ?? []).slice();
     const i = answers.findIndex((a) => a.uid === detail.uid);
     const answer = { ...(i >= 0 ? answers[i] : { uid: detail.uid }), snapshot: detail.snapshot, format: detail.format, language: detail.language, heading: detail.heading };
     if (i >= 0) answers[i] = answer;
     else answers.push(answer);
     this.answers = answers;
-    this.mime.setData({ metadata: { ...this.mime.metadata, [MIME]: { ...meta, answers } } });
+    // (the answers are JSON: a snapshot as the kernel sent it, strings)
+    const metadata = /** @type {import("@lumino/coreutils").ReadonlyPartialJSONObject} */ ({ ...this.mime.metadata, [MIME]: { ...meta, answers } });
+    this.mime.setData({ metadata });
   }
 
+  /** @param {SessionContext | null} sessionContext */
   watchKernel(sessionContext) {
     if (!sessionContext || this.sessionContext) return;
     this.sessionContext = sessionContext;
@@ -296,6 +361,7 @@ class NbstreamOutput extends Panel {
     sessionContext.kernelChanged.connect(this.onKernelChanged);
   }
 
+  /** @param {string} status */
   tellViews(status) {
     if (!this.liveRenderer) return;
     for (const root of this.liveRenderer.node.querySelectorAll(".nbstream-root")) {
@@ -312,7 +378,9 @@ class NbstreamOutput extends Panel {
    * busy/idle messages make `kernel.status` read "idle" while the cell holds the main shell; and
    * "busy" alone would also be true while a later cell of a Run All runs (a late Stop would
    * interrupt that cell). What remains is the network's window: the kernel ended this cell and
-   * began the next one, and the page has not heard it yet (about a millisecond on one machine). */
+   * began the next one, and the page has not heard it yet (about a millisecond on one machine).
+   * @param {CustomEvent<{handled: boolean}>} event
+   */
   interrupt(event) {
     const kernel = this.sessionContext?.session?.kernel;
     const future = ancestorWith(this, "future");
@@ -320,7 +388,7 @@ class NbstreamOutput extends Panel {
       return;
     }
     event.detail.handled = true;
-    kernel.interrupt().catch((error) => console.warn("nbstream: interrupt failed", error));
+    kernel.interrupt().catch((/** @type {unknown} */ error) => console.warn("nbstream: interrupt failed", error));
   }
 
   /** One copy of an answer on screen: an answer output hides while a live output shows that
@@ -371,7 +439,7 @@ function inVoila() {
 const rendererFactory = {
   safe: true, // what it puts on the page went through the widget's sanitizer (DOMPurify)
   mimeTypes: inVoila() ? [] : [MIME],
-  createRenderer: (options) => new NbstreamOutput(options),
+  createRenderer: (/** @type {RendererOptions} */ options) => new NbstreamOutput(options),
 };
 
 export default {
