@@ -13,7 +13,13 @@ function make() {
   const sent = [];
   let t = 0;
   const doc = new StreamDocument({ send: (m) => sent.push(m), now: () => t });
-  return { doc, sent, advance: (ms) => { t += ms; } };
+  return {
+    doc,
+    sent,
+    advance: (ms) => {
+      t += ms;
+    },
+  };
 }
 
 describe("StreamDocument.apply", () => {
@@ -52,7 +58,18 @@ describe("StreamDocument.apply", () => {
     const { doc } = make();
     doc.apply(frame(1, [part(0, "abc")]));
     doc.apply(frame(3, [part(6, "ghi")]));
-    doc.reconcile(snap([{ version: 0, seq: 3, status: "streaming", reason: null, metrics: {}, parts: [{ choice: 0, kind: "text", text: "abcdefghi" }] }]));
+    doc.reconcile(
+      snap([
+        {
+          version: 0,
+          seq: 3,
+          status: "streaming",
+          reason: null,
+          metrics: {},
+          parts: [{ choice: 0, kind: "text", text: "abcdefghi" }],
+        },
+      ]),
+    );
     expect(doc.resyncPending).toBe(false);
     expect(doc.apply(frame(4, [part(9, "jk")]))).toBe(true);
     expect(doc.text()).toBe("abcdefghijk");
@@ -60,7 +77,9 @@ describe("StreamDocument.apply", () => {
 
   it("skips frames already contained in a newer snapshot and trims overlaps", () => {
     const { doc } = make();
-    doc.reconcile(snap([{ version: 0, seq: 5, status: "streaming", parts: [{ choice: 0, kind: "text", text: "hello wor" }] }]));
+    doc.reconcile(
+      snap([{ version: 0, seq: 5, status: "streaming", parts: [{ choice: 0, kind: "text", text: "hello wor" }] }]),
+    );
     expect(doc.apply(frame(5, [part(5, " wor")]))).toBe(true);
     expect(doc.text()).toBe("hello wor");
     // overlapping frame (offset inside what we hold): only the new tail is appended
@@ -77,7 +96,13 @@ describe("StreamDocument.apply", () => {
 
   it("keeps parts per choice and kind, and tool-call meta", () => {
     const { doc } = make();
-    doc.apply(frame(1, [part(0, "a"), { choice: 1, kind: "text", offset: 0, text: "b" }, { choice: 0, kind: "tool", index: 0, offset: 0, text: "{", meta: { name: "f" } }]));
+    doc.apply(
+      frame(1, [
+        part(0, "a"),
+        { choice: 1, kind: "text", offset: 0, text: "b" },
+        { choice: 0, kind: "tool", index: 0, offset: 0, text: "{", meta: { name: "f" } },
+      ]),
+    );
     expect(doc.text(0, "0:text:")).toBe("a");
     expect(doc.text(0, "1:text:")).toBe("b");
     expect(doc.versions[0].parts.get("0:tool:0").meta).toEqual({ name: "f" });
@@ -102,16 +127,37 @@ describe("StreamDocument.reconcile", () => {
     const { doc } = make();
     doc.apply(frame(1, [part(0, "abc")]));
     doc.apply(frame(2, [part(3, "def")]));
-    doc.reconcile(snap([{ version: 0, seq: 1, status: "streaming", parts: [{ choice: 0, kind: "text", text: "abc" }] }]));
+    doc.reconcile(
+      snap([{ version: 0, seq: 1, status: "streaming", parts: [{ choice: 0, kind: "text", text: "abc" }] }]),
+    );
     expect(doc.text()).toBe("abcdef");
   });
 
   it("restores every version of a saved notebook", () => {
     const { doc } = make();
-    doc.reconcile(snap([
-      { version: 0, seq: 9, status: "stopped", reason: "stopped by user", metrics: { tokens: 3 }, parts: [{ choice: 0, kind: "text", text: "one" }] },
-      { version: 1, seq: 4, status: "done", reason: null, metrics: { tokens: 5 }, parts: [{ choice: 0, kind: "text", text: "two" }] },
-    ], 1));
+    doc.reconcile(
+      snap(
+        [
+          {
+            version: 0,
+            seq: 9,
+            status: "stopped",
+            reason: "stopped by user",
+            metrics: { tokens: 3 },
+            parts: [{ choice: 0, kind: "text", text: "one" }],
+          },
+          {
+            version: 1,
+            seq: 4,
+            status: "done",
+            reason: null,
+            metrics: { tokens: 5 },
+            parts: [{ choice: 0, kind: "text", text: "two" }],
+          },
+        ],
+        1,
+      ),
+    );
     expect(doc.current).toBe(1);
     expect(doc.text(0)).toBe("one");
     expect(doc.versions[0].reason).toBe("stopped by user");
@@ -130,9 +176,34 @@ describe("StreamDocument.reconcile", () => {
 
 describe("final frame -> snapshot built locally", () => {
   it("decodeFrame expands the short wire keys with their defaults", () => {
-    expect(decodeFrame({ t: "f", s: 3, p: [{ o: 5, x: "ab" }, { c: 1, k: "tool", i: 0, o: 0, x: "{", m: { name: "f" } }], st: "done", mt: { chars: 7 }, fin: 1, r: "why", n: ["note"] }))
-      .toEqual({ type: "frame", version: 0, seq: 3, status: "done", metrics: { chars: 7 }, final: true, reason: "why", notes: ["note"],
-        parts: [{ offset: 5, text: "ab" }, { choice: 1, kind: "tool", index: 0, offset: 0, text: "{", meta: { name: "f" } }] });
+    expect(
+      decodeFrame({
+        t: "f",
+        s: 3,
+        p: [
+          { o: 5, x: "ab" },
+          { c: 1, k: "tool", i: 0, o: 0, x: "{", m: { name: "f" } },
+        ],
+        st: "done",
+        mt: { chars: 7 },
+        fin: 1,
+        r: "why",
+        n: ["note"],
+      }),
+    ).toEqual({
+      type: "frame",
+      version: 0,
+      seq: 3,
+      status: "done",
+      metrics: { chars: 7 },
+      final: true,
+      reason: "why",
+      notes: ["note"],
+      parts: [
+        { offset: 5, text: "ab" },
+        { choice: 1, kind: "tool", index: 0, offset: 0, text: "{", meta: { name: "f" } },
+      ],
+    });
     expect(decodeFrame({ t: "f", v: 2, s: 1, p: [] })).toMatchObject({ version: 2, final: false, parts: [] });
   });
 
@@ -141,11 +212,35 @@ describe("final frame -> snapshot built locally", () => {
     const doc = new StreamDocument({ onFinal: (s) => published.push(s) });
     doc.reconcile(snap([{ version: 0, seq: 0, status: "streaming", reason: null, notes: [], metrics: {}, parts: [] }]));
     doc.apply(frame(1, [part(0, "Hel")], { status: "streaming" }));
-    doc.apply(frame(2, [part(3, "lo"), { choice: 0, kind: "tool", index: 0, offset: 0, text: "{}", meta: { id: "c1" } }]));
+    doc.apply(
+      frame(2, [part(3, "lo"), { choice: 0, kind: "tool", index: 0, offset: 0, text: "{}", meta: { id: "c1" } }]),
+    );
     expect(published).toEqual([]); // not before the end
-    doc.apply(frame(3, [part(5, "!")], { status: "stopped", metrics: { chars: 6 }, final: true, reason: "stopped by user", notes: ["flag"] }));
-    expect(published).toEqual([snap([{ version: 0, seq: 3, status: "stopped", reason: "stopped by user", notes: ["flag"], metrics: { chars: 6 },
-      parts: [{ choice: 0, kind: "text", text: "Hello!" }, { choice: 0, kind: "tool", index: 0, text: "{}", meta: { id: "c1" } }] }])]);
+    doc.apply(
+      frame(3, [part(5, "!")], {
+        status: "stopped",
+        metrics: { chars: 6 },
+        final: true,
+        reason: "stopped by user",
+        notes: ["flag"],
+      }),
+    );
+    expect(published).toEqual([
+      snap([
+        {
+          version: 0,
+          seq: 3,
+          status: "stopped",
+          reason: "stopped by user",
+          notes: ["flag"],
+          metrics: { chars: 6 },
+          parts: [
+            { choice: 0, kind: "text", text: "Hello!" },
+            { choice: 0, kind: "tool", index: 0, text: "{}", meta: { id: "c1" } },
+          ],
+        },
+      ]),
+    ]);
     // reconciling what we published changes nothing
     doc.reconcile(published[0]);
     expect(doc.text()).toBe("Hello!");

@@ -9,6 +9,7 @@ declare const __NBSTREAM_VERSION__: string;
 // markdown-it-texmath ships no types: a markdown-it plugin (options as js/markdown.js passes them).
 declare module "markdown-it-texmath" {
   import type { PluginWithOptions } from "markdown-it";
+
   const texmath: PluginWithOptions<{
     engine: { renderToString(tex: string, options: import("katex").KatexOptions): string };
     delimiters?: string | string[];

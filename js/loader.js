@@ -36,7 +36,8 @@ function fromExtension() {
  */
 function fromKernel(model) {
   /** @type {Map<string, Promise<Widget>>} */
-  const loads = (page[LOADS] ??= new Map());
+  const loads = page[LOADS] ?? new Map();
+  page[LOADS] = loads;
   let load = loads.get(VERSION);
   if (!load) {
     load = (async () => {
@@ -128,11 +129,15 @@ async function widget(model) {
 function fallback(model, el, error) {
   const versions = model.get("snapshot")?.versions ?? [];
   const v = versions[versions.length - 1];
-  const text = (v?.parts ?? []).filter((p) => (p.kind ?? "text") === "text" && !p.choice).map((p) => p.text).join("");
+  const text = (v?.parts ?? [])
+    .filter((p) => (p.kind ?? "text") === "text" && !p.choice)
+    .map((p) => p.text)
+    .join("");
   const pre = document.createElement("pre");
   pre.className = "nbstream-fallback";
   pre.style.whiteSpace = "pre-wrap";
-  pre.textContent = text || `nbstream: the widget's code could not be loaded (${error instanceof Error ? error.message : error})`;
+  pre.textContent =
+    text || `nbstream: the widget's code could not be loaded (${error instanceof Error ? error.message : error})`;
   el.replaceChildren(pre);
 }
 

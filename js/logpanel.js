@@ -3,8 +3,8 @@
 // pushed: one row per chunk (index, time, delta, raw JSON on demand), the request records, a JSONL
 // download and a small timeline of chunk arrival times. Built with DOM APIs only (textContent).
 
-import { logPage } from "./protocol.js";
 import { h } from "./dom.js";
+import { logPage } from "./protocol.js";
 
 /** @typedef {import("./protocol.js").LogPageReply} LogPageReply
  * @typedef {import("./protocol.js").LogRecord} LogRecord
@@ -91,7 +91,11 @@ export function timeline(times, width = 600, height = 36) {
   let maxGap = 0;
   for (let i = 1; i < ts.length; i++) maxGap = Math.max(maxGap, ts[i] - ts[i - 1]);
   const summary = `${ts.length} chunks over ${t1.toFixed(2)} s; longest gap ${(maxGap * 1000).toFixed(0)} ms`;
-  const readout = h("div", { className: "nbstream-timeline-readout", "data-testid": "log-timeline-readout", text: summary });
+  const readout = h("div", {
+    className: "nbstream-timeline-readout",
+    "data-testid": "log-timeline-readout",
+    text: summary,
+  });
   box.append(axis, readout);
   box.hover = (fraction) => {
     const near = nearestChunk(ts, Math.min(1, Math.max(0, fraction)) * t1);
@@ -121,7 +125,11 @@ export function logFileName({ model, requestId, wallTime, version } = {}) {
    * @param {unknown} value
    * @param {number} max
    */
-  const safe = (value, max) => String(value ?? "").replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+|_+$/g, "").slice(0, max);
+  const safe = (value, max) =>
+    String(value ?? "")
+      .replace(/[^A-Za-z0-9._-]+/g, "_")
+      .replace(/^[._]+|_+$/g, "")
+      .slice(0, max);
   let time = "";
   if (wallTime !== undefined && Number.isFinite(wallTime)) {
     const d = new Date(wallTime * 1000);
@@ -158,19 +166,31 @@ const ms = (t) => (t != null && Number.isFinite(t) ? `${(t * 1000).toFixed(0)} m
 export function describeRecord(r) {
   const a = `attempt ${r.attempt ?? 1}`;
   if (r.type === "request") {
-    const when = r.wall_time !== undefined && Number.isFinite(r.wall_time) ? ` at ${new Date(r.wall_time * 1000).toLocaleTimeString()}` : "";
+    const when =
+      r.wall_time !== undefined && Number.isFinite(r.wall_time)
+        ? ` at ${new Date(r.wall_time * 1000).toLocaleTimeString()}`
+        : "";
     return `${a}: request (${r.source ?? "?"})${when}`;
   }
   if (r.type === "response") {
     const hd = r.headers ?? {};
     /** @param {string} what */
-    const rl = (what) => hd[`x-ratelimit-remaining-${what}`] !== undefined
-      ? `${hd[`x-ratelimit-remaining-${what}`]}/${hd[`x-ratelimit-limit-${what}`] ?? "?"} ${what} left` : null;
+    const rl = (what) =>
+      hd[`x-ratelimit-remaining-${what}`] !== undefined
+        ? `${hd[`x-ratelimit-remaining-${what}`]}/${hd[`x-ratelimit-limit-${what}`] ?? "?"} ${what} left`
+        : null;
     const limits = [rl("requests"), rl("tokens")].filter(Boolean);
-    return [`${a}: HTTP ${r.status ?? "?"}`, r.request_id, `headers after ${ms(r.t)}`, limits.length ? `rate limit ${limits.join(", ")}` : null]
-      .filter(Boolean).join(" · ");
+    return [
+      `${a}: HTTP ${r.status ?? "?"}`,
+      r.request_id,
+      `headers after ${ms(r.t)}`,
+      limits.length ? `rate limit ${limits.join(", ")}` : null,
+    ]
+      .filter(Boolean)
+      .join(" · ");
   }
-  if (r.type === "error") return `${a}: error${r.status ? ` HTTP ${r.status}` : ""} after ${ms(r.t)}: ${r.message ?? ""}`;
+  if (r.type === "error")
+    return `${a}: error${r.status ? ` HTTP ${r.status}` : ""} after ${ms(r.t)}: ${r.message ?? ""}`;
   if (r.type === "end") return `${a}: ${r.status ?? "ended"} after ${ms(r.t)}${r.reason ? ` (${r.reason})` : ""}`;
   return `${a}: ${r.type}`;
 }
@@ -195,18 +215,57 @@ export class LogPanel {
     this.requestRecords = []; // request/response/error/end records of the version shown
     /** @type {Map<number, (msg: LogPageReply) => void>} */
     this.pending = new Map(); // id -> handler
-    this.toggle = h("button", { "data-testid": "log-toggle", className: "nbstream-btn nbstream-log-toggle", "aria-expanded": "false", onclick: () => this.setOpen(!this.open) }, "▸ Chunk log");
+    this.toggle = h(
+      "button",
+      {
+        "data-testid": "log-toggle",
+        className: "nbstream-btn nbstream-log-toggle",
+        "aria-expanded": "false",
+        onclick: () => this.setOpen(!this.open),
+      },
+      "▸ Chunk log",
+    );
     this.summary = h("span", { className: "nbstream-log-summary" });
-    this.download = h("button", { "data-testid": "log-download", className: "nbstream-btn", onclick: () => this.exportJsonl() }, "Download JSONL");
-    this.more = h("button", { "data-testid": "log-more", className: "nbstream-btn", onclick: () => this.fetch(this.rows.length) }, "More rows");
+    this.download = h(
+      "button",
+      { "data-testid": "log-download", className: "nbstream-btn", onclick: () => this.exportJsonl() },
+      "Download JSONL",
+    );
+    this.more = h(
+      "button",
+      { "data-testid": "log-more", className: "nbstream-btn", onclick: () => this.fetch(this.rows.length) },
+      "More rows",
+    );
     this.requests = h("div", { "data-testid": "log-requests", className: "nbstream-log-requests" });
     this.timelineBox = h("div", { className: "nbstream-log-timeline" });
     this.tbody = h("tbody");
-    this.table = h("table", { className: "nbstream-log-table" },
-      h("thead", {}, h("tr", {}, h("th", { text: "#" }), h("th", { text: "time" }), h("th", { text: "delta" }), h("th", { text: "" }), h("th", { text: "" }))),
-      this.tbody);
-    this.panel = h("div", { "data-testid": "log-panel", className: "nbstream-log-panel", hidden: "" },
-      h("div", { className: "nbstream-log-bar" }, this.summary, this.download), this.requests, this.timelineBox, this.table, this.more);
+    this.table = h(
+      "table",
+      { className: "nbstream-log-table" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { text: "#" }),
+          h("th", { text: "time" }),
+          h("th", { text: "delta" }),
+          h("th", { text: "" }),
+          h("th", { text: "" }),
+        ),
+      ),
+      this.tbody,
+    );
+    this.panel = h(
+      "div",
+      { "data-testid": "log-panel", className: "nbstream-log-panel", hidden: "" },
+      h("div", { className: "nbstream-log-bar" }, this.summary, this.download),
+      this.requests,
+      this.timelineBox,
+      this.table,
+      this.more,
+    );
     this.el = h("div", { className: "nbstream-log" }, this.toggle, this.panel);
     this.unsubscribe = doc.subscribe((change) => {
       if (change.type === "log_page") this.onReply(change.msg);
@@ -281,7 +340,16 @@ export class LogPanel {
     this.rows.push(row);
     const raw = h("td", { className: "nbstream-log-rawcell" });
     const tr = h("tr");
-    const button = h("button", { className: "nbstream-btn nbstream-small", "aria-expanded": "false", title: "Show the raw chunk (pretty-printed JSON)", onclick: () => this.toggleRaw(row.index, tr, button) }, "raw");
+    const button = h(
+      "button",
+      {
+        className: "nbstream-btn nbstream-small",
+        "aria-expanded": "false",
+        title: "Show the raw chunk (pretty-printed JSON)",
+        onclick: () => this.toggleRaw(row.index, tr, button),
+      },
+      "raw",
+    );
     raw.append(button);
     const t = row.t != null && Number.isFinite(row.t) ? `${(row.t * 1000).toFixed(1)} ms` : "";
     const chunk = row.type === "chunk";
@@ -289,9 +357,13 @@ export class LogPanel {
     tr.dataset.testid = chunk ? "log-row" : "log-record";
     tr.dataset.index = String(chunk ? row.chunk : row.index);
     if (!chunk) tr.className = "nbstream-log-meta";
-    tr.append(h("td", { text: chunk ? String(row.chunk ?? row.index) : row.type }), h("td", { text: t }),
+    tr.append(
+      h("td", { text: chunk ? String(row.chunk ?? row.index) : row.type }),
+      h("td", { text: t }),
       h("td", { className: "nbstream-log-delta", text: row.delta ?? "" }),
-      h("td", { className: "nbstream-log-note", text: row.note ?? "" }), raw);
+      h("td", { className: "nbstream-log-note", text: row.note ?? "" }),
+      raw,
+    );
     this.tbody.append(tr);
   }
 
@@ -312,8 +384,11 @@ export class LogPanel {
     this.request({ start: index, count: 1, raw: true }, (msg) => {
       const row = (msg.rows ?? [])[0];
       const text = row?.raw === undefined ? "(no raw data)" : prettyJson(row.raw);
-      const rawRow = h("tr", { className: "nbstream-log-rawrow", "data-testid": "log-raw-row" },
-        h("td", { colspan: "5" }, h("pre", { "data-testid": "log-raw", className: "nbstream-log-raw", text })));
+      const rawRow = h(
+        "tr",
+        { className: "nbstream-log-rawrow", "data-testid": "log-raw-row" },
+        h("td", { colspan: "5" }, h("pre", { "data-testid": "log-raw", className: "nbstream-log-raw", text })),
+      );
       rawRow.dataset.rawFor = String(index);
       tr.after(rawRow);
       button.setAttribute("aria-expanded", "true");
@@ -323,7 +398,15 @@ export class LogPanel {
   /** @param {LogRecord[]} requests */
   paintRequests(requests) {
     this.requestRecords = requests;
-    this.requests.replaceChildren(...requests.map((r) => h("div", { "data-testid": "log-request", className: `nbstream-log-request nbstream-log-${r.type}`, text: describeRecord(r) })));
+    this.requests.replaceChildren(
+      ...requests.map((r) =>
+        h("div", {
+          "data-testid": "log-request",
+          className: `nbstream-log-request nbstream-log-${r.type}`,
+          text: describeRecord(r),
+        }),
+      ),
+    );
   }
 
   /** nbstream-<model>-<time>-<request id>.jsonl for the version shown: ten downloads of ten
@@ -332,7 +415,12 @@ export class LogPanel {
     const vi = this.versionShown();
     const metrics = this.doc.versions[vi]?.metrics ?? {};
     const request = this.requestRecords.find((r) => r.type === "request" && Number.isFinite(r.wall_time ?? Number.NaN));
-    return logFileName({ model: metrics.model, requestId: metrics.request_id, wallTime: request?.wall_time ?? Date.now() / 1000, version: vi });
+    return logFileName({
+      model: metrics.model,
+      requestId: metrics.request_id,
+      wallTime: request?.wall_time ?? Date.now() / 1000,
+      version: vi,
+    });
   }
 
   exportJsonl() {

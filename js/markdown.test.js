@@ -46,7 +46,8 @@ describe("IncrementalMarkdown", () => {
   });
 
   it("renders token by token to the same result as a whole render", () => {
-    const text = "## Plan\n\n1. one\n2. two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint('hi')\n```\n\nDone with $x^2$.";
+    const text =
+      "## Plan\n\n1. one\n2. two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint('hi')\n```\n\nDone with $x^2$.";
     const el = document.createElement("div");
     const r = new IncrementalMarkdown(el);
     grow(r, text, 2);
@@ -142,8 +143,12 @@ function tickingClock() {
 }
 
 const RICH = [
-  "# Title", "Text with $x^2$ inline and \\(y\\).", "```python\ndef f():\n    return 1\n```",
-  "| a | b |\n|---|---|\n| $1$ | 2 |", "$$\n\\int_0^1 x\\,dx\n$$", "- one\n- two with `code`",
+  "# Title",
+  "Text with $x^2$ inline and \\(y\\).",
+  "```python\ndef f():\n    return 1\n```",
+  "| a | b |\n|---|---|\n| $1$ | 2 |",
+  "$$\n\\int_0^1 x\\,dx\n$$",
+  "- one\n- two with `code`",
 ].join("\n\n");
 
 function reference(text) {
@@ -201,7 +206,10 @@ describe("IncrementalMarkdown frame budget", () => {
 
   it("while it lags, the page shows a prefix of the answer, never the tail before its blocks", () => {
     // no math and no known code language: the shown text is comparable as it grows
-    const text = Array.from({ length: 30 }, (_, i) => `## Part ${i}\n\nParagraph ${i} has words.\n\n\`\`\`text\nline ${i}\n\`\`\``).join("\n\n");
+    const text = Array.from(
+      { length: 30 },
+      (_, i) => `## Part ${i}\n\nParagraph ${i} has words.\n\n\`\`\`text\nline ${i}\n\`\`\``,
+    ).join("\n\n");
     const full = shownText(reference(text));
     const el = document.createElement("div");
     const r = new IncrementalMarkdown(el, { budget: 2, now: tickingClock() });
@@ -243,7 +251,8 @@ describe("IncrementalMarkdown frame budget", () => {
   });
 
   it("math and code are shown as escaped source first, and the upgrade is sanitized", () => {
-    const text = "Link $\\href{javascript:alert(1)}{x}$ and <img src=x onerror=alert(1)>\n\n```html\n<img src=x onerror=alert(1)>\n```\n\nend";
+    const text =
+      "Link $\\href{javascript:alert(1)}{x}$ and <img src=x onerror=alert(1)>\n\n```html\n<img src=x onerror=alert(1)>\n```\n\nend";
     const el = document.createElement("div");
     const r = new IncrementalMarkdown(el, { budget: 1, now: tickingClock() });
     r.update(text);
@@ -258,7 +267,9 @@ describe("IncrementalMarkdown frame budget", () => {
 describe("hostile TeX", () => {
   // every size KaTeX writes in attributes (CSS and MathML), in em; the TeX source is text
   const sizes = (html) =>
-    [...html.matchAll(/="([^"]*)"/g)].flatMap((a) => [...a[1].matchAll(/(-?[\d.]+)em/g)].map((m) => Math.abs(Number(m[1]))));
+    [...html.matchAll(/="([^"]*)"/g)].flatMap((a) =>
+      [...a[1].matchAll(/(-?[\d.]+)em/g)].map((m) => Math.abs(Number(m[1]))),
+    );
   const huge = "$\\rule{10000em}{10000em}$ $\\kern{5000em}$ $\\hspace{3000em}x$ $\\raisebox{900em}{y}$";
 
   it("user sizes are capped (maxSize): no 10000em box over the notebook", () => {

@@ -193,14 +193,83 @@ export const WIRE = Object.freeze({
   protocol: PROTOCOL_VERSION,
   frameKeys: FRAME_KEYS,
   partKeys: PART_KEYS,
-  frame: fields(/** @type {Record<keyof Frame, true>} */ ({ type: true, version: true, seq: true, parts: true, status: true, metrics: true, final: true, reason: true, notes: true, mode: true })),
-  part: fields(/** @type {Record<keyof FramePart, true>} */ ({ choice: true, kind: true, index: true, offset: true, text: true, meta: true })),
+  frame: fields(
+    /** @type {Record<keyof Frame, true>} */ ({
+      type: true,
+      version: true,
+      seq: true,
+      parts: true,
+      status: true,
+      metrics: true,
+      final: true,
+      reason: true,
+      notes: true,
+      mode: true,
+    }),
+  ),
+  part: fields(
+    /** @type {Record<keyof FramePart, true>} */ ({
+      choice: true,
+      kind: true,
+      index: true,
+      offset: true,
+      text: true,
+      meta: true,
+    }),
+  ),
   snapshot: fields(/** @type {Record<keyof Snapshot, true>} */ ({ protocol: true, current: true, versions: true })),
-  version: fields(/** @type {Record<keyof VersionSnapshot, true>} */ ({ version: true, seq: true, status: true, reason: true, notes: true, resume_blocked: true, metrics: true, parts: true })),
-  snapshotPart: fields(/** @type {Record<keyof SnapshotPart, true>} */ ({ choice: true, kind: true, index: true, text: true, meta: true })),
-  logPageRequest: fields(/** @type {Record<keyof LogPageRequest, true>} */ ({ type: true, id: true, version: true, start: true, count: true, raw: true, times: true, jsonl: true })),
-  logPageReply: fields(/** @type {Record<keyof LogPageReply, true>} */ ({ type: true, id: true, version: true, total: true, rows: true, times: true, requests: true, jsonl: true, error: true })),
-  logRow: fields(/** @type {Record<keyof LogRow, true>} */ ({ index: true, type: true, t: true, attempt: true, chunk: true, delta: true, note: true, raw: true })),
+  version: fields(
+    /** @type {Record<keyof VersionSnapshot, true>} */ ({
+      version: true,
+      seq: true,
+      status: true,
+      reason: true,
+      notes: true,
+      resume_blocked: true,
+      metrics: true,
+      parts: true,
+    }),
+  ),
+  snapshotPart: fields(
+    /** @type {Record<keyof SnapshotPart, true>} */ ({ choice: true, kind: true, index: true, text: true, meta: true }),
+  ),
+  logPageRequest: fields(
+    /** @type {Record<keyof LogPageRequest, true>} */ ({
+      type: true,
+      id: true,
+      version: true,
+      start: true,
+      count: true,
+      raw: true,
+      times: true,
+      jsonl: true,
+    }),
+  ),
+  logPageReply: fields(
+    /** @type {Record<keyof LogPageReply, true>} */ ({
+      type: true,
+      id: true,
+      version: true,
+      total: true,
+      rows: true,
+      times: true,
+      requests: true,
+      jsonl: true,
+      error: true,
+    }),
+  ),
+  logRow: fields(
+    /** @type {Record<keyof LogRow, true>} */ ({
+      index: true,
+      type: true,
+      t: true,
+      attempt: true,
+      chunk: true,
+      delta: true,
+      note: true,
+      raw: true,
+    }),
+  ),
   /** @type {readonly ToKernel["type"][]} */
   toKernel: Object.freeze([READY, STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE, BUNDLE]),
   /** @type {readonly (FromKernel extends infer M ? M extends {type: infer T} ? T : M extends {t: infer T} ? T : never : never)[]} */
@@ -215,7 +284,8 @@ export const WIRE = Object.freeze({
 export function decodeFrame(msg) {
   /** @type {Record<string, unknown>} */
   const out = { type: FRAME, version: 0 };
-  for (const [k, v] of Object.entries(msg)) if (k !== "t" && k !== "p") out[FRAME_KEYS[/** @type {keyof WireFrame} */ (k)] ?? k] = v;
+  for (const [k, v] of Object.entries(msg))
+    if (k !== "t" && k !== "p") out[FRAME_KEYS[/** @type {keyof WireFrame} */ (k)] ?? k] = v;
   out.parts = (msg.p ?? []).map((p) => {
     /** @type {Record<string, unknown>} */
     const part = {};
@@ -232,7 +302,8 @@ export function decodeFrame(msg) {
  * @param {unknown} msg
  * @returns {msg is WireFrame}
  */
-export const isFrame = (msg) => typeof msg === "object" && msg !== null && /** @type {{t?: unknown}} */ (msg).t === FRAME_TAG;
+export const isFrame = (msg) =>
+  typeof msg === "object" && msg !== null && /** @type {{t?: unknown}} */ (msg).t === FRAME_TAG;
 
 /**
  * A reply to a log_page request.

@@ -83,9 +83,18 @@ export function toolArguments(text, complete, custom = false) {
 
 /** @type {Record<string, {kind: "warn" | "error" | "info", text: string}>} */
 const FINISH = {
-  length: { kind: "warn", text: "Cut off: the answer reached the token limit (finish_reason length). Continue asks the model to go on." },
-  content_filter: { kind: "error", text: "Stopped by the content filter (finish_reason content_filter): the rest of the answer was withheld." },
-  tool_calls: { kind: "info", text: "The model asks to call the tools below (finish_reason tool_calls): run them and send the results back." },
+  length: {
+    kind: "warn",
+    text: "Cut off: the answer reached the token limit (finish_reason length). Continue asks the model to go on.",
+  },
+  content_filter: {
+    kind: "error",
+    text: "Stopped by the content filter (finish_reason content_filter): the rest of the answer was withheld.",
+  },
+  tool_calls: {
+    kind: "info",
+    text: "The model asks to call the tools below (finish_reason tool_calls): run them and send the results back.",
+  },
   function_call: { kind: "info", text: "The model asks to call a function (finish_reason function_call)." },
 };
 
@@ -107,7 +116,8 @@ function filterValue(v) {
   if (typeof v.severity === "string") bits.push(v.severity);
   if (typeof v.detected === "boolean") bits.push(v.detected ? "detected" : "not detected");
   if (v.filtered === true) bits.push("filtered");
-  if (v.citation && typeof v.citation === "object") bits.push(`citation: ${v.citation.URL || v.citation.license || "yes"}`);
+  if (v.citation && typeof v.citation === "object")
+    bits.push(`citation: ${v.citation.URL || v.citation.license || "yes"}`);
   return { text: bits.join(", ") || JSON.stringify(v), flagged: v.filtered === true || v.detected === true };
 }
 
@@ -122,7 +132,8 @@ export function filterRows(results, scope = "answer") {
   const rows = [];
   if (!results || typeof results !== "object") return rows;
   if (Array.isArray(results.prompt_filter_results)) {
-    for (const p of results.prompt_filter_results) rows.push(...filterRows(p?.content_filter_results, `prompt ${p?.prompt_index ?? 0}`));
+    for (const p of results.prompt_filter_results)
+      rows.push(...filterRows(p?.content_filter_results, `prompt ${p?.prompt_index ?? 0}`));
     return rows;
   }
   if (results.moderation && typeof results.moderation === "object") {
@@ -144,9 +155,15 @@ export function filterRows(results, scope = "answer") {
 // "_call"; Groq's executed_tools type). An unknown type still shows, under its own name.
 /** @type {Record<string, string>} */
 const HOSTED_NAMES = {
-  web_search: "Web search", file_search: "File search", code_interpreter: "Code interpreter",
-  mcp: "MCP tool", mcp_list_tools: "MCP tools listed", image_generation: "Image generation",
-  search: "Web search", local_shell: "Shell", computer: "Computer use",
+  web_search: "Web search",
+  file_search: "File search",
+  code_interpreter: "Code interpreter",
+  mcp: "MCP tool",
+  mcp_list_tools: "MCP tools listed",
+  image_generation: "Image generation",
+  search: "Web search",
+  local_shell: "Shell",
+  computer: "Computer use",
 };
 // plain symbols that common UI fonts carry (emoji render as empty boxes without an emoji font)
 /** @type {Record<string, string>} */
@@ -188,7 +205,8 @@ export function citationsHTML(cites) {
  */
 export function thinkingLabel({ streaming, seconds, chars, reportedTokens }) {
   const parts = [streaming ? "Thinking…" : "Thought"];
-  if (seconds !== undefined && Number.isFinite(seconds)) parts.push(seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`);
+  if (seconds !== undefined && Number.isFinite(seconds))
+    parts.push(seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`);
   if (reportedTokens !== undefined && Number.isFinite(reportedTokens)) parts.push(`${reportedTokens} reasoning tokens`);
   else if (chars > 0) parts.push(`~${Math.max(1, Math.round(chars / CHARS_PER_TOKEN))} tokens (estimated)`);
   return parts.join(" · ");
@@ -220,8 +238,19 @@ export class ToolCards {
         const id = h("span", { className: "nbstream-tool-id", "data-testid": "tool-id" });
         const flag = h("div", { className: "nbstream-tool-flag", "data-testid": "tool-invalid", role: "alert" });
         const args = h("pre", { className: "nbstream-tool-args", "data-testid": "tool-args" });
-        const el = h("div", { className: "nbstream-tool", "data-testid": "tool-call", "data-index": String(key) },
-          h("div", { className: "nbstream-tool-head" }, h("span", { className: "nbstream-tool-icon", text: "ƒ" }), name, id), args, flag);
+        const el = h(
+          "div",
+          { className: "nbstream-tool", "data-testid": "tool-call", "data-index": String(key) },
+          h(
+            "div",
+            { className: "nbstream-tool-head" },
+            h("span", { className: "nbstream-tool-icon", text: "ƒ" }),
+            name,
+            id,
+          ),
+          args,
+          flag,
+        );
         card = { el, name, id, args, flag, text: null, complete: null };
         this.cards.set(key, card);
         this.el.append(el);
@@ -239,7 +268,10 @@ export class ToolCards {
       card.flag.textContent = a.error ?? "";
     }
     for (const [key, card] of this.cards) {
-      if (!seen.has(key)) { card.el.remove(); this.cards.delete(key); }
+      if (!seen.has(key)) {
+        card.el.remove();
+        this.cards.delete(key);
+      }
     }
   }
 
@@ -270,11 +302,24 @@ export class HostedTools {
         const icon = h("span", { className: "nbstream-hosted-icon" });
         const head = h("span", { className: "nbstream-hosted-name", "data-testid": "hosted-name" });
         const status = h("span", { className: "nbstream-hosted-status", "data-testid": "hosted-status" });
-        const input = h("pre", { className: "nbstream-tool-args nbstream-hosted-input", "data-testid": "hosted-input" });
+        const input = h("pre", {
+          className: "nbstream-tool-args nbstream-hosted-input",
+          "data-testid": "hosted-input",
+        });
         const outputText = h("pre", { className: "nbstream-tool-args" });
-        const output = h("details", { className: "nbstream-hosted-output", "data-testid": "hosted-output" }, h("summary", { text: "Output" }), outputText);
-        const el = h("div", { className: "nbstream-tool nbstream-hosted", "data-testid": "hosted-tool", "data-index": String(key) },
-          h("div", { className: "nbstream-tool-head" }, icon, head, status), input, output);
+        const output = h(
+          "details",
+          { className: "nbstream-hosted-output", "data-testid": "hosted-output" },
+          h("summary", { text: "Output" }),
+          outputText,
+        );
+        const el = h(
+          "div",
+          { className: "nbstream-tool nbstream-hosted", "data-testid": "hosted-tool", "data-index": String(key) },
+          h("div", { className: "nbstream-tool-head" }, icon, head, status),
+          input,
+          output,
+        );
         line = { el, icon, head, status, input, output, outputText, sig: null };
         this.lines.set(key, line);
         this.el.append(el);
@@ -293,10 +338,16 @@ export class HostedTools {
       line.input.textContent = part.text;
       const out = typeof meta.output === "string" ? meta.output : "";
       line.output.hidden = !out;
-      line.outputText.textContent = out.length > HOSTED_OUTPUT_CHARS ? `${out.slice(0, HOSTED_OUTPUT_CHARS)}… (${out.length} characters: the whole output is in the log)` : out;
+      line.outputText.textContent =
+        out.length > HOSTED_OUTPUT_CHARS
+          ? `${out.slice(0, HOSTED_OUTPUT_CHARS)}… (${out.length} characters: the whole output is in the log)`
+          : out;
     }
     for (const [key, line] of this.lines) {
-      if (!seen.has(key)) { line.el.remove(); this.lines.delete(key); }
+      if (!seen.has(key)) {
+        line.el.remove();
+        this.lines.delete(key);
+      }
     }
   }
 }
@@ -327,10 +378,17 @@ export class Confidence {
     this.parsed = 0; // characters of the logprob lines parsed
     this.tokens = h("span", { className: "nbstream-tokens" });
     // a small popover (the title attribute shows the same text, but slowly and not in screenshots)
-    this.popover = h("div", { className: "nbstream-token-popover", "data-testid": "token-popover", role: "tooltip", hidden: "" });
+    this.popover = h("div", {
+      className: "nbstream-token-popover",
+      "data-testid": "token-popover",
+      role: "tooltip",
+      hidden: "",
+    });
     this.el.append(this.tokens, this.popover);
     this.el.addEventListener("mouseover", (e) => this.hover(e.target));
-    this.el.addEventListener("mouseleave", () => { this.popover.hidden = true; });
+    this.el.addEventListener("mouseleave", () => {
+      this.popover.hidden = true;
+    });
   }
 
   /** @param {EventTarget | null} target */
@@ -361,8 +419,13 @@ export class Confidence {
     this.parsed = end;
     const frag = document.createDocumentFragment();
     for (const tok of tokens) {
-      const span = h("span", { className: `nbstream-token${refusal ? " nbstream-token-refusal" : ""}`, "data-testid": "token",
-        "data-p": Math.exp(tok.logprob).toFixed(4), title: tokenTitle(tok), text: tok.token });
+      const span = h("span", {
+        className: `nbstream-token${refusal ? " nbstream-token-refusal" : ""}`,
+        "data-testid": "token",
+        "data-p": Math.exp(tok.logprob).toFixed(4),
+        title: tokenTitle(tok),
+        text: tok.token,
+      });
       span.style.background = confidenceColor(tok.logprob);
       frag.append(span);
     }
@@ -378,12 +441,24 @@ export class Confidence {
  */
 export function paintFilter(container, rows) {
   const flagged = rows.filter((r) => r.flagged);
-  const summary = h("summary", { text: flagged.length
-    ? `Content filter: ${flagged.map((r) => `${r.category} (${r.scope})`).join(", ")} flagged`
-    : `Content filter: nothing flagged (${rows.length} checks)` });
-  const table = h("table", { className: "nbstream-filter-table" },
-    ...rows.map((r) => h("tr", { className: r.flagged ? "nbstream-filter-flagged" : "", "data-testid": "filter-row" },
-      h("td", { text: r.scope }), h("td", { text: r.category }), h("td", { text: r.text }))));
+  const summary = h("summary", {
+    text: flagged.length
+      ? `Content filter: ${flagged.map((r) => `${r.category} (${r.scope})`).join(", ")} flagged`
+      : `Content filter: nothing flagged (${rows.length} checks)`,
+  });
+  const table = h(
+    "table",
+    { className: "nbstream-filter-table" },
+    ...rows.map((r) =>
+      h(
+        "tr",
+        { className: r.flagged ? "nbstream-filter-flagged" : "", "data-testid": "filter-row" },
+        h("td", { text: r.scope }),
+        h("td", { text: r.category }),
+        h("td", { text: r.text }),
+      ),
+    ),
+  );
   const open = container.open;
   container.replaceChildren(summary, table);
   container.open = open;

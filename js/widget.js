@@ -4,8 +4,8 @@
 // builds DOM for one view.
 
 import { StreamDocument } from "./document.js";
-import { View } from "./view.js";
 import { decodeFrame, isFrame, isLogPage, ready } from "./protocol.js";
+import { View } from "./view.js";
 import "../node_modules/katex/dist/katex.min.css"; // fonts omitted (bundle size): system math fonts are used
 import "./style.css";
 
@@ -30,7 +30,8 @@ export const LIVE_EVENT = "nbstream:live";
 function liveViews() {
   // a page-wide value under a Symbol.for key: TypeScript has no type for symbol-keyed globals
   const page = /** @type {Record<symbol, any>} */ (globalThis);
-  return (page[LIVE] ??= new Map());
+  page[LIVE] ??= new Map();
+  return page[LIVE];
 }
 
 /** @param {string} uid */
@@ -55,7 +56,14 @@ function markLive(uid, delta) {
  */
 function savedModel(values) {
   // (a trait not stored reads undefined, as on a model without it)
-  return { get: (name) => /** @type {any} */ (values[name]), set() {}, on() {}, off() {}, send() {}, save_changes() {} };
+  return {
+    get: (name) => /** @type {any} */ (values[name]),
+    set() {},
+    on() {},
+    off() {},
+    send() {},
+    save_changes() {},
+  };
 }
 
 /** Render a saved answer (no kernel, no widget model): the same view, read-only, every version
@@ -67,8 +75,13 @@ export function renderSaved(el, saved) {
   const doc = new StreamDocument({});
   doc.reconcile(saved?.snapshot ?? { versions: [] });
   const model = savedModel({
-    mode: "saved", rerunnable: false, resumable: false,
-    format: saved?.format ?? "markdown", language: saved?.language ?? "", uid: saved?.uid ?? "", heading: saved?.heading ?? "",
+    mode: "saved",
+    rerunnable: false,
+    resumable: false,
+    format: saved?.format ?? "markdown",
+    language: saved?.language ?? "",
+    uid: saved?.uid ?? "",
+    heading: saved?.heading ?? "",
   });
   return new View(el, model, doc);
 }

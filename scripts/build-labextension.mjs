@@ -12,7 +12,15 @@ import path from "node:path";
 const python = process.env.PYTHON || "python3";
 const corePath =
   process.env.JUPYTERLAB_CORE_PATH ||
-  execFileSync(python, ["-c", "import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), 'staging'))"], { encoding: "utf8" }).trim();
+  execFileSync(
+    python,
+    ["-c", "import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), 'staging'))"],
+    { encoding: "utf8" },
+  ).trim();
 const require = createRequire(import.meta.url);
-const builder = path.join(path.dirname(require.resolve("@jupyterlab/builder/package.json")), "lib", "build-labextension.js");
+const builder = path.join(
+  path.dirname(require.resolve("@jupyterlab/builder/package.json")),
+  "lib",
+  "build-labextension.js",
+);
 execFileSync(process.execPath, [builder, "--core-path", corePath, "."], { stdio: "inherit" });

@@ -4,5 +4,5 @@
 // minified build output, which a clean checkout does not have yet.
 import "../../nbstream/static/widget.css";
 
-export { default, isLive, LIVE_EVENT, renderSaved } from "../../nbstream/static/widget.js";
 export { version } from "../../nbstream/static/version.json";
+export { default, isLive, LIVE_EVENT, renderSaved } from "../../nbstream/static/widget.js";

@@ -54,7 +54,8 @@ const MOUNTED_EVENT = "nbstream:mounted";
 // waits for the notebook's widget manager after the kernel is ready.
 const PENDING_AFTER_MS = 1000;
 const MANAGER_WAIT_MS = 60_000;
-const PENDING_TEXT = "This answer is still streaming in the kernel, which is busy running a cell: " +
+const PENDING_TEXT =
+  "This answer is still streaming in the kernel, which is busy running a cell: " +
   "it shows here when the cell ends. Interrupt the kernel (■) to stop it now; the text so far is kept.";
 
 /** Whether `promise` settles (resolves or rejects) by the next task: a manager given at the
@@ -63,7 +64,14 @@ const PENDING_TEXT = "This answer is still streaming in the kernel, which is bus
  */
 async function settled(promise) {
   let done = false;
-  promise.then(() => { done = true; }, () => { done = true; });
+  promise.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
   await new Promise((resolve) => setTimeout(resolve, 0));
   return done;
 }
@@ -73,7 +81,9 @@ async function settled(promise) {
 function disabled() {
   try {
     const config = JSON.parse(document.getElementById("jupyter-config-data")?.textContent || "{}");
-    return (config.disabledExtensions ?? []).some((/** @type {string} */ name) => name === "nbstream" || name === "nbstream:output");
+    return (config.disabledExtensions ?? []).some(
+      (/** @type {string} */ name) => name === "nbstream" || name === "nbstream:output",
+    );
   } catch {
     return false;
   }
@@ -157,7 +167,8 @@ class NbstreamOutput extends Panel {
     /** @type {SessionContext | null} */
     this.sessionContext = null;
     this.onLive = () => this.updateVisibility();
-    this.onInterrupt = (/** @type {Event} */ event) => this.interrupt(/** @type {CustomEvent<{handled: boolean}>} */ (event));
+    this.onInterrupt = (/** @type {Event} */ event) =>
+      this.interrupt(/** @type {CustomEvent<{handled: boolean}>} */ (event));
     this.onFinal = (/** @type {Event} */ event) => this.persist(/** @type {CustomEvent<FinalDetail>} */ (event).detail);
     /** @type {() => void} */
     this.onStatus = () => {};
@@ -198,7 +209,7 @@ class NbstreamOutput extends Panel {
   async mountLive() {
     if (this.liveRenderer || !this.mime) return;
     const rendermime = ancestorWith(this, "rendermime");
-    if (!this.mime.trusted || !rendermime || !rendermime.mimeTypes.includes(WIDGET_MIME)) {
+    if (!this.mime.trusted || !rendermime?.mimeTypes.includes(WIDGET_MIME)) {
       this.showSaved(); // an untrusted notebook, or no widget manager: the stored answer only
       return;
     }
@@ -244,7 +255,9 @@ class NbstreamOutput extends Panel {
       this.updatePending();
       this.updateVisibility();
     });
-    renderer.renderModel(/** @type {MimeModel} */ (this.mime)).catch((/** @type {unknown} */ error) => console.warn("nbstream:", error));
+    renderer
+      .renderModel(/** @type {MimeModel} */ (this.mime))
+      .catch((/** @type {unknown} */ error) => console.warn("nbstream:", error));
     this.watchManager(renderer);
     return renderer;
   }
@@ -275,8 +288,14 @@ class NbstreamOutput extends Panel {
     // The page's idea of the kernel status is no help here: after a reload it says "idle" while
     // the kernel runs the cell. A widget manager still without the kernel's widgets a second
     // after the page asked for them is the sign: the kernel cannot answer yet.
-    const waiting = this.role === "live" && !!this.liveRenderer && !this.mounted && !this.savedBox &&
-      !this.isDisposed && this.waitedLong && !this.manager?.restoredStatus;
+    const waiting =
+      this.role === "live" &&
+      !!this.liveRenderer &&
+      !this.mounted &&
+      !this.savedBox &&
+      !this.isDisposed &&
+      this.waitedLong &&
+      !this.manager?.restoredStatus;
     if (waiting && !this.pendingNote) {
       this.pendingNote = document.createElement("div");
       this.pendingNote.className = "nbstream-pending";
@@ -339,12 +358,21 @@ class NbstreamOutput extends Panel {
     const meta = /** @type {{answers?: StoredAnswer[]}} */ (this.mime.metadata?.[MIME] ?? {});
     const answers = (meta.answers ?? []).slice();
     const i = answers.findIndex((a) => a.uid === detail.uid);
-    const answer = { ...(i >= 0 ? answers[i] : { uid: detail.uid }), snapshot: detail.snapshot, format: detail.format, language: detail.language, heading: detail.heading };
+    const answer = {
+      ...(i >= 0 ? answers[i] : { uid: detail.uid }),
+      snapshot: detail.snapshot,
+      format: detail.format,
+      language: detail.language,
+      heading: detail.heading,
+    };
     if (i >= 0) answers[i] = answer;
     else answers.push(answer);
     this.answers = answers;
     // (the answers are JSON: a snapshot as the kernel sent it, strings)
-    const metadata = /** @type {import("@lumino/coreutils").ReadonlyPartialJSONObject} */ ({ ...this.mime.metadata, [MIME]: { ...meta, answers } });
+    const metadata = /** @type {import("@lumino/coreutils").ReadonlyPartialJSONObject} */ ({
+      ...this.mime.metadata,
+      [MIME]: { ...meta, answers },
+    });
     this.mime.setData({ metadata });
   }
 
