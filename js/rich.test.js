@@ -1,7 +1,6 @@
 // @ts-check
 // Rich answers (issue 7): the pure helpers, and the view fed frames the way Python sends them.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { StreamDocument } from "./document.js";
 import { statusDetails, statusParts } from "./format.js";
 import {
   confidenceColor,
@@ -12,29 +11,10 @@ import {
   tokenTitle,
   toolArguments,
 } from "./rich.js";
-import { View } from "./view.js";
+import { fakeModel, mountView, stubFrames } from "./testing.js";
 
-/** @returns {any} a stand-in for anywidget's model (what the view uses) */
-function makeModel(traits = {}) {
-  const handlers = new Map();
-  const state = { mode: "background", rerunnable: true, resumable: true, format: "markdown", language: "", ...traits };
-  return {
-    sent: [],
-    get: (k) => state[k],
-    on(name, fn) {
-      handlers.set(name, [...(handlers.get(name) ?? []), fn]);
-    },
-    off(name, fn) {
-      handlers.set(
-        name,
-        (handlers.get(name) ?? []).filter((f) => f !== fn),
-      );
-    },
-    send(msg) {
-      this.sent.push(msg);
-    },
-  };
-}
+/** @param {Partial<import("./types.js").Traits>} [traits] */
+const makeModel = (traits = {}) => fakeModel({ resumable: true, ...traits });
 
 describe("rich helpers", () => {
   it("parses logprob lines and leaves a partial last line for later", () => {
@@ -138,29 +118,14 @@ describe("rich helpers", () => {
 });
 
 describe("View with rich parts", () => {
-  let rafs;
+  /** @type {{flush: () => void}} */
+  let frames;
   beforeEach(() => {
-    rafs = [];
-    vi.stubGlobal("requestAnimationFrame", (fn) => rafs.push(fn));
+    frames = stubFrames();
   });
   afterEach(() => vi.unstubAllGlobals());
-  const flush = () => {
-    const fns = rafs;
-    rafs = [];
-    for (const f of fns) f();
-  };
-  const setup = () => {
-    const model = makeModel();
-    const doc = new StreamDocument({ send: (m) => model.send(m) });
-    const el = document.createElement("div");
-    const view = new View(el, model, doc);
-    // (the tests read any element's properties: hidden, open, dataset, click...)
-    /** @type {(id: string) => any} */
-    const q = (id) => el.querySelector(`[data-testid=${id}]`);
-    /** @type {(id: string) => any[]} */
-    const qa = (id) => [...el.querySelectorAll(`[data-testid=${id}]`)];
-    return { model, doc, el, view, q, qa };
-  };
+  const flush = () => frames.flush();
+  const setup = () => mountView(makeModel());
 
   it("Thinking is open while it streams and closes when the answer starts", () => {
     const { doc, q } = setup();
@@ -410,28 +375,14 @@ describe("View with rich parts", () => {
 import { citationsHTML, hostedLabel } from "./rich.js";
 
 describe("hosted tools and citations", () => {
-  let rafs;
+  /** @type {{flush: () => void}} */
+  let frames;
   beforeEach(() => {
-    rafs = [];
-    vi.stubGlobal("requestAnimationFrame", (fn) => rafs.push(fn));
+    frames = stubFrames();
   });
   afterEach(() => vi.unstubAllGlobals());
-  const flush = () => {
-    const fns = rafs;
-    rafs = [];
-    for (const f of fns) f();
-  };
-  const setup = () => {
-    const model = makeModel();
-    const doc = new StreamDocument({ send: (m) => model.send(m) });
-    const el = document.createElement("div");
-    new View(el, model, doc);
-    /** @type {(id: string) => any} */
-    const q = (id) => el.querySelector(`[data-testid=${id}]`);
-    /** @type {(id: string) => any[]} */
-    const qa = (id) => [...el.querySelectorAll(`[data-testid=${id}]`)];
-    return { doc, el, q, qa };
-  };
+  const flush = () => frames.flush();
+  const setup = () => mountView(makeModel());
 
   it("labels: known types by name, MCP with its tool, partial images counted, unknown by type", () => {
     expect(hostedLabel({ type: "web_search", status: "searching" })).toEqual({

@@ -2,32 +2,10 @@
 // frontend sees after frames and snapshots, and what the buttons send.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { StreamDocument } from "./document.js";
+import { fakeModel } from "./testing.js";
 import { View } from "./view.js";
 
-function makeModel(traits = {}) {
-  const handlers = new Map();
-  const state = { mode: "background", rerunnable: true, resumable: false, format: "markdown", language: "", ...traits };
-  return {
-    sent: [],
-    get: (k) => state[k],
-    set(k, v) {
-      state[k] = v;
-      for (const fn of handlers.get(`change:${k}`) ?? []) fn();
-    },
-    on(name, fn) {
-      handlers.set(name, [...(handlers.get(name) ?? []), fn]);
-    },
-    off(name, fn) {
-      handlers.set(
-        name,
-        (handlers.get(name) ?? []).filter((f) => f !== fn),
-      );
-    },
-    send(msg) {
-      this.sent.push(msg);
-    },
-  };
-}
+const makeModel = fakeModel;
 
 const text = (offset, t) => ({ choice: 0, kind: "text", offset, text: t });
 
