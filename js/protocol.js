@@ -177,10 +177,9 @@ const FRAME_KEYS = Object.freeze({
 const PART_KEYS = Object.freeze({ c: "choice", k: "kind", i: "index", o: "offset", x: "text", m: "meta" });
 
 /**
- * The names of a message's fields, checked against its typedef by tsc (`Record<keyof T, true>`:
- * a field missing here or one too many is a type error).
- * @template T
- * @param {Record<keyof T, true>} keys
+ * The names of a message's fields. Each object given here is checked against its typedef by tsc
+ * (`@satisfies {Record<keyof T, true>}`: a field missing or one too many is a type error).
+ * @param {Record<string, true>} keys
  * @returns {readonly string[]}
  */
 const fields = (keys) => Object.freeze(Object.keys(keys));
@@ -194,7 +193,7 @@ export const WIRE = Object.freeze({
   frameKeys: FRAME_KEYS,
   partKeys: PART_KEYS,
   frame: fields(
-    /** @type {Record<keyof Frame, true>} */ ({
+    /** @satisfies {Record<keyof Frame, true>} */ ({
       type: true,
       version: true,
       seq: true,
@@ -208,7 +207,7 @@ export const WIRE = Object.freeze({
     }),
   ),
   part: fields(
-    /** @type {Record<keyof FramePart, true>} */ ({
+    /** @satisfies {Record<keyof FramePart, true>} */ ({
       choice: true,
       kind: true,
       index: true,
@@ -217,9 +216,11 @@ export const WIRE = Object.freeze({
       meta: true,
     }),
   ),
-  snapshot: fields(/** @type {Record<keyof Snapshot, true>} */ ({ protocol: true, current: true, versions: true })),
+  snapshot: fields(
+    /** @satisfies {Record<keyof Snapshot, true>} */ ({ protocol: true, current: true, versions: true }),
+  ),
   version: fields(
-    /** @type {Record<keyof VersionSnapshot, true>} */ ({
+    /** @satisfies {Record<keyof VersionSnapshot, true>} */ ({
       version: true,
       seq: true,
       status: true,
@@ -231,10 +232,16 @@ export const WIRE = Object.freeze({
     }),
   ),
   snapshotPart: fields(
-    /** @type {Record<keyof SnapshotPart, true>} */ ({ choice: true, kind: true, index: true, text: true, meta: true }),
+    /** @satisfies {Record<keyof SnapshotPart, true>} */ ({
+      choice: true,
+      kind: true,
+      index: true,
+      text: true,
+      meta: true,
+    }),
   ),
   logPageRequest: fields(
-    /** @type {Record<keyof LogPageRequest, true>} */ ({
+    /** @satisfies {Record<keyof LogPageRequest, true>} */ ({
       type: true,
       id: true,
       version: true,
@@ -246,7 +253,7 @@ export const WIRE = Object.freeze({
     }),
   ),
   logPageReply: fields(
-    /** @type {Record<keyof LogPageReply, true>} */ ({
+    /** @satisfies {Record<keyof LogPageReply, true>} */ ({
       type: true,
       id: true,
       version: true,
@@ -259,7 +266,7 @@ export const WIRE = Object.freeze({
     }),
   ),
   logRow: fields(
-    /** @type {Record<keyof LogRow, true>} */ ({
+    /** @satisfies {Record<keyof LogRow, true>} */ ({
       index: true,
       type: true,
       t: true,
@@ -270,6 +277,7 @@ export const WIRE = Object.freeze({
       raw: true,
     }),
   ),
+  errorMessage: fields(/** @satisfies {Record<keyof ErrorMessage, true>} */ ({ type: true, message: true })),
   /** @type {readonly ToKernel["type"][]} */
   toKernel: Object.freeze([READY, STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE, BUNDLE]),
   /** @type {readonly (FromKernel extends infer M ? M extends {type: infer T} ? T : M extends {t: infer T} ? T : never : never)[]} */

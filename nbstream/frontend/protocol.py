@@ -1,6 +1,7 @@
 """The widget's wire protocol: typed messages between ``StreamView`` and ``js/``.
 
-Mirrors ``js/protocol.js``; change both together. State tiers (as in lonboard):
+Mirrors ``js/protocol.js``; change both together (``tests/test_wire_keys.py`` compares the
+keys both sides use). State tiers (as in lonboard):
 
 - Python -> JS, synced traits, set rarely (start/end of a version, status changes, resync):
   ``snapshot`` = every version's complete text per part, status, reason, metrics, and the ``seq``
@@ -66,6 +67,8 @@ READY = "ready"
 # read (a frontend without ipywidgets' widget manager); answered with {type, js, css}
 BUNDLE = "bundle"
 INBOUND = frozenset({READY, STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE, BUNDLE})
+# Python -> JS: a frame's tag (its "t"), the other messages' "type"
+OUTBOUND = frozenset({FRAME_TAG, LOG_PAGE, ERROR, BUNDLE})
 
 # Short wire keys of a frame (long name -> wire key); parts use the part keys.
 FRAME_KEYS = {
@@ -134,6 +137,8 @@ class VersionSnapshot(TypedDict):
     seq: int
     status: str
     reason: str | None
+    notes: list[str]  # resilience notes (flags, rate limit, budget)
+    resume_blocked: str | None  # why Continue is not offered (a hook stopped it), else None
     metrics: dict[str, Any]
     parts: list[SnapshotPart]
 
@@ -142,6 +147,54 @@ class Snapshot(TypedDict):
     protocol: int
     current: int
     versions: list[VersionSnapshot]
+
+
+class LogPageRequest(TypedDict, total=False):
+    """JS -> Python: chunk-log rows of a version (``raw``: each row's raw record, ``times``:
+    every chunk's arrival time and the request records, ``jsonl``: the whole log exported)."""
+
+    type: Literal["log_page"]
+    id: int
+    version: int
+    start: int
+    count: int
+    raw: bool
+    times: bool
+    jsonl: bool
+
+
+class LogRow(TypedDict, total=False):
+    """One row of the log panel (``StreamView``'s ``log_row``)."""
+
+    index: int
+    type: str
+    t: float | None
+    attempt: int | None
+    chunk: int | None
+    delta: str
+    note: str
+    raw: dict[str, Any]
+
+
+class LogPageReply(TypedDict, total=False):
+    """Python -> JS: the answer to a ``log_page`` request (``error`` instead when it cannot)."""
+
+    type: Literal["log_page"]
+    id: int | None
+    version: int
+    total: int
+    rows: list[LogRow]
+    times: list[float]
+    requests: list[dict[str, Any]]
+    jsonl: str
+    error: str
+
+
+class ErrorMessage(TypedDict):
+    """Python -> JS: a message the view could not act on (unknown, or the action failed)."""
+
+    type: Literal["error"]
+    message: str
 
 
 def part_to_wire(part: Part) -> dict[str, Any]:
