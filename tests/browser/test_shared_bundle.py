@@ -61,9 +61,7 @@ def test_without_the_extension_the_loader_takes_the_code_from_the_kernel(
     server = lab_without_extension
     name = write_notebook(server, "no-extension.ipynb", ["import nbstream", ANSWER, ANSWER])
     nb = NotebookPage(page, server, name).open()
-    assert page.evaluate(
-        "() => !globalThis[Symbol.for('nbstream.widget')]"
-    )  # really disabled
+    assert page.evaluate("() => !globalThis[Symbol.for('nbstream.widget')]")  # really disabled
     nb.run_cells([0, 1, 2])
     _answer(nb, 1)
     _answer(nb, 2)
