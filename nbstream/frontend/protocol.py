@@ -46,6 +46,9 @@ import math
 from typing import Any, Literal, TypedDict
 
 from nbstream.frontend.coalesce import Frame, Part, PartKey
+from nbstream.run.stream_run import FINAL as FINAL  # re-exported: the wire's statuses
+from nbstream.run.stream_run import STATUSES as STATUSES
+from nbstream.run.stream_run import Status as Status
 
 PROTOCOL_VERSION = 1
 
@@ -84,9 +87,7 @@ PART_KEYS = {"choice": "c", "kind": "k", "index": "i", "offset": "o", "text": "x
 _LONG_FRAME = {v: k for k, v in FRAME_KEYS.items()}
 _LONG_PART = {v: k for k, v in PART_KEYS.items()}
 
-Status = Literal["pending", "streaming", "done", "stopped", "error", "incomplete"]
-STATUSES: tuple[str, ...] = ("pending", "streaming", "done", "stopped", "error", "incomplete")
-FINAL_STATUSES = frozenset({"done", "stopped", "error", "incomplete"})
+# the run's statuses: defined once, in nbstream.run.stream_run (Status, STATUSES, FINAL)
 
 # How a Stop click can reach the kernel (the ``mode`` trait):
 #   idle        nothing running

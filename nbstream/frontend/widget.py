@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from nbstream.resilience.layer import Resilience
     from nbstream.run.metrics import Metrics
     from nbstream.run.stream_run import Hook, RetryPolicy
-    from nbstream.sources import SourceLike
+    from nbstream.sources import Source, SourceLike
 
 STATIC = Path(__file__).parent.parent / "static"
 _BUNDLE = STATIC / "widget.js"
@@ -633,8 +633,7 @@ class StreamView(anywidget.AnyWidget):
         if v is not None and not v.done.done():
             raise RuntimeError(f"cannot {what} while an answer is streaming: stop it first")
 
-    def _launch(self, source: Any, *, background: bool, prefix: str = "") -> StreamView:
-        source = to_source(source)
+    def _launch(self, source: Source, *, background: bool, prefix: str = "") -> StreamView:
         self.resumable = self._can_resume(self._source)  # a hook may have hidden it last time
         if not background and not source.supports_sync and _running_loop() is not None:
             # a synchronous cell blocks the loop an async client belongs to: same request,

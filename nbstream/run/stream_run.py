@@ -31,7 +31,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from nbstream.events import Event
 from nbstream.redact import redact_text, refresh_env, scrub_exception
@@ -42,7 +42,10 @@ from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
 from nbstream.sources.surrogates import SurrogateMender
 
 Status = Literal["pending", "streaming", "done", "stopped", "error", "incomplete"]
-FINAL = frozenset({"done", "stopped", "error", "incomplete"})
+"""Where a run is; the one definition (the wire protocol and the views import it from here)."""
+STATUSES: tuple[Status, ...] = get_args(Status)
+FINAL: frozenset[str] = frozenset(STATUSES) - {"pending", "streaming"}
+"""The statuses a run ends in: ``done``, ``stopped``, ``error``, ``incomplete``."""
 Listener = Callable[["StreamRun", list[Event]], Any]
 Hook = Callable[["StreamRun", list[Event]], Any]
 RetryPolicy = Callable[["StreamRun", BaseException, int], "float | None"]
@@ -92,7 +95,7 @@ class StreamRun:
         wall_clock: Callable[[], float] = time.time,
         resilience: RunLayer | None = None,
     ) -> None:
-        self.source: Source = to_source(source)
+        self.source: Source = to_source(source)  # a Source stays as it is (Resilience.build's)
         self.log = log if log is not None else ChunkLog()
         self.state = AnswerState()
         self.status: Status = "pending"
