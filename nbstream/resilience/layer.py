@@ -50,11 +50,11 @@ from nbstream.resilience.errors import NbstreamError, explain
 from nbstream.resilience.hooks import ChunkHook, Flag, HookSet
 from nbstream.resilience.ratelimit import Limiter, RateLimitInfo, limiter_for
 from nbstream.resilience.resume import Style, answer_text, request_of, resume_blocked, resume_source
-from nbstream.resilience.retry import Retrier, RetryDecision, RetryPolicy, parse_retry_after
+from nbstream.resilience.retry import Retrier, RetryDecision, RetryPolicy
 from nbstream.resilience.stall import StallPolicy, Watch, watchdog
 from nbstream.run.log import ChunkLog
 from nbstream.run.stream_run import StreamRun
-from nbstream.sources import AOpened, Opened, Source, to_source
+from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
 
 
 @dataclass
@@ -349,14 +349,21 @@ class LimitedSource(_Wrapper):
         if run is not None and limiter.queue_position() > 0:
             run.set_reason("queued: waiting for the rate limit")
 
-    def _report(self, ticket: Any, exc: BaseException | None, headers: Any) -> None:
-        if exc is not None and getattr(exc, "status_code", None) == 429:
-            response_headers = getattr(getattr(exc, "response", None), "headers", None)
-            ticket.rate_limited(parse_retry_after(response_headers), response_headers)
-        elif headers is not None:
-            info = ticket.observe(headers)
-            if info.known:
-                self.guard.rate_limit = info
+    def _report(self, ticket: Any, headers: Mapping[str, str]) -> None:
+        """The attempt got its response: its rate-limit headers update the endpoint's budget."""
+        info = ticket.observe(headers)
+        if info.known:
+            self.guard.rate_limit = info
+
+    def _report_error(self, ticket: Any, exc: BaseException) -> None:
+        """The attempt failed: a 429 blocks the endpoint (Retry-After, read by the same reader
+        as the retry and the log); any other response's headers still count; no response
+        frees the place."""
+        info = describe_error(exc)
+        if info.error_status == 429:
+            ticket.rate_limited(info.retry_after, info.headers)
+        elif info.responded:
+            self._report(ticket, info.headers)
         else:
             ticket.release()
 
@@ -369,13 +376,12 @@ class LimitedSource(_Wrapper):
         try:
             opened = self.inner.open()
         except Exception as exc:
-            response = getattr(exc, "response", None)
-            self._report(ticket, exc, getattr(response, "headers", None))
+            self._report_error(ticket, exc)
             raise
         except BaseException:  # KeyboardInterrupt: free the place, or the endpoint would jam
             ticket.release()
             raise
-        self._report(ticket, None, opened.meta.headers)
+        self._report(ticket, opened.meta.headers)
         return opened
 
     async def aopen(self) -> AOpened:
@@ -387,11 +393,10 @@ class LimitedSource(_Wrapper):
         try:
             opened = await self.inner.aopen()
         except Exception as exc:
-            response = getattr(exc, "response", None)
-            self._report(ticket, exc, getattr(response, "headers", None))
+            self._report_error(ticket, exc)
             raise
         except BaseException:  # CancelledError (Stop, interrupt): free the place
             ticket.release()
             raise
-        self._report(ticket, None, opened.meta.headers)
+        self._report(ticket, opened.meta.headers)
         return opened
