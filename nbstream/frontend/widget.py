@@ -40,7 +40,8 @@ from nbstream.events import (
 )
 from nbstream.frontend import hosts as frontends
 from nbstream.frontend import output, protocol, static_copy
-from nbstream.frontend.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
+from nbstream.frontend.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer
+from nbstream.frontend.protocol import Frame, PartKey
 from nbstream.redact import redact_obj, redact_text
 from nbstream.resilience.resume import resume_blocked
 from nbstream.run.log import ChunkLog
