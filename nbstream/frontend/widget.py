@@ -1016,17 +1016,18 @@ def _sent_text(v: _Version, key: PartKey) -> str:
         return _joined(v.sent[key])
     if not n:
         return ""
-    if key.kind == "text" and key.choice == 0 and v.prefix:
-        text = v.text  # the partial answer + the continuation, as the frames sent it
+    # a resumed version's text starts with the partial answer (sent at its start)
+    prefix = v.prefix if key.kind == "text" and key.choice == 0 else ""
+    choices = v.run.state.choices
+    if key.choice >= len(choices):  # (before the run's first event: only a resumed prefix)
+        text = ""
     else:
-        choices = v.run.state.choices
-        if key.choice >= len(choices):  # cannot happen: events reach the state before a frame
-            return ""
         c = choices[key.choice]
         if v.run.status in FINAL:  # the consumer is done: join once, shared with the state
             text = c.text if key.kind == "text" else c.reasoning
         else:
             text = "".join(list(c._text if key.kind == "text" else c._reasoning))
+    text = prefix + text if prefix else text
     return text if len(text) == n else text[:n]
 
 
