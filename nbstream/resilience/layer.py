@@ -55,6 +55,7 @@ from nbstream.resilience.stall import StallPolicy, Watch, watchdog
 from nbstream.run.log import ChunkLog
 from nbstream.run.stream_run import StreamRun
 from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
+from nbstream.sources.base import SourceWrapper
 
 
 @dataclass
@@ -302,22 +303,7 @@ class RunGuard:
         return bool(run is not None and (run.done or run.stop_requested))
 
 
-class _Wrapper:
-    """Delegates the Source attributes to ``inner``."""
-
-    def __init__(self, inner: Source) -> None:
-        self.inner = inner
-        self.rerunnable = inner.rerunnable
-        self.kind = inner.kind
-        self.params = inner.params
-        self.supports_sync = inner.supports_sync
-        self.supports_async = inner.supports_async
-
-    def __repr__(self) -> str:
-        return repr(self.inner)
-
-
-class LimitedSource(_Wrapper):
+class LimitedSource(SourceWrapper):
     """A request source that waits for its endpoint's rate-limit budget before each attempt."""
 
     def __init__(self, inner: Source, guard: RunGuard) -> None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nbstream.events import Event, Finished, TextDelta
 from nbstream.redact import redact_text
-from nbstream.sources.base import AOpened, Opened, Source
+from nbstream.sources.base import AOpened, Opened, Source, SourceWrapper
 
 if TYPE_CHECKING:
     from nbstream.run.stream_run import StreamRun
@@ -254,7 +254,7 @@ def resume_blocked(run: StreamRun) -> str | None:
     return blocked
 
 
-class ResumeSource:
+class ResumeSource(SourceWrapper):
     """The continuation request, its choice-0 text passed through an :class:`OverlapJoiner`.
 
     A Source: attempts keep every field of the inner attempt (kind, meta, close, pending raw data,
@@ -265,18 +265,10 @@ class ResumeSource:
     """
 
     def __init__(self, inner: Source, partial: str, *, original: Any = None) -> None:
-        self.inner = inner
-        self.rerunnable = inner.rerunnable
-        self.kind = inner.kind
-        self.params = inner.params
-        self.supports_sync = inner.supports_sync
-        self.supports_async = inner.supports_async
+        super().__init__(inner)
         self.partial = partial
         self.original = original if original is not None else inner
         self.joiner = OverlapJoiner(partial)
-
-    def __repr__(self) -> str:
-        return repr(self.inner)
 
     def sync_twin(self) -> ResumeSource | None:
         """This continuation with a synchronous client (see ``ChatRequest.sync_twin``)."""

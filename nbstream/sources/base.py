@@ -287,3 +287,20 @@ class Source(Protocol):
     def open(self) -> Opened: ...
 
     async def aopen(self) -> AOpened: ...
+
+
+class SourceWrapper:
+    """A Source around another (``inner``): delegates the Source attributes to it. Wrappers
+    (the rate limiter's, Resume's) keep what they wrap as ``inner``, so what is inside can be
+    found (``resilience.resume.request_of``)."""
+
+    def __init__(self, inner: Source) -> None:
+        self.inner = inner
+        self.rerunnable = inner.rerunnable
+        self.kind = inner.kind
+        self.params = inner.params
+        self.supports_sync = inner.supports_sync
+        self.supports_async = inner.supports_async
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
