@@ -236,7 +236,8 @@ def resume_source(
     messages = continuation_messages(conversation, partial, style=style)
     name = "input" if request.kind == "responses" else "messages"
     changed = request.with_params(**{name: messages}, **(params or {}))
-    return ResumeSource(changed, partial, original=source)
+    # the request itself, not its wrappers: a wrapper would keep the first run (and its log)
+    return ResumeSource(changed, partial, original=request)
 
 
 def answer_text(run: StreamRun) -> str:
@@ -261,7 +262,7 @@ class ResumeSource(SourceWrapper):
     ``expects_finish``, ``watch_reads``); its ``end_events`` go through the joiner too, then
     release what the joiner still holds, so an attempt that ends without a finish reason (cut
     off, not stopped) loses no text. ``partial`` is the answer being continued, ``original``
-    the source it came from (Continue again starts from there).
+    the request it came from (Continue again starts from there).
     """
 
     def __init__(self, inner: Source, partial: str, *, original: Any = None) -> None:
