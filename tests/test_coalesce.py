@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nbstream.events import ReasoningDelta, RefusalDelta, TextDelta, ToolCallDelta, Usage
-from nbstream.frontend.coalesce import Coalescer, Frame, PartKey, utf16_len
+from nbstream.frontend.coalesce import Coalescer, utf16_len
+from nbstream.frontend.protocol import Frame, PartKey
 
 
 class FakeClock:

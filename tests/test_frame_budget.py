@@ -9,7 +9,8 @@ import itertools
 import pytest
 
 from nbstream.events import TextDelta
-from nbstream.frontend.coalesce import Coalescer, Frame, FrameBudget
+from nbstream.frontend.coalesce import Coalescer, FrameBudget
+from nbstream.frontend.protocol import Frame
 
 
 class Sim:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import nbstream
 from nbstream.events import ReasoningDelta, TextDelta
 from nbstream.frontend import protocol
-from nbstream.frontend.coalesce import PartKey
+from nbstream.frontend.protocol import PartKey
 from nbstream.frontend.widget import StreamView, _sent_text, _Version
 from nbstream.run.stream_run import StreamRun
 

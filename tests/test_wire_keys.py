@@ -60,7 +60,7 @@ def test_short_keys_of_frames_and_parts(wire: dict[str, Any]) -> None:
     ("name", "typed_dict"),
     [
         ("frame", protocol.FrameMessage),
-        ("part", protocol.WirePart),
+        ("part", protocol.FramePart),
         ("snapshot", protocol.Snapshot),
         ("version", protocol.VersionSnapshot),
         ("snapshotPart", protocol.SnapshotPart),
@@ -76,7 +76,7 @@ def test_message_fields(wire: dict[str, Any], name: str, typed_dict: Any) -> Non
 
 def test_message_types(wire: dict[str, Any]) -> None:
     assert set(wire["toKernel"]) == protocol.INBOUND
-    assert set(wire["fromKernel"]) == protocol.OUTBOUND
+    assert set(wire["fromKernel"]) == set(protocol.OUTBOUND)
 
 
 def test_what_python_sends_uses_only_those_keys(wire: dict[str, Any]) -> None:

@@ -24,7 +24,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from nbstream.events import (
@@ -38,6 +37,7 @@ from nbstream.events import (
     TextDelta,
     ToolCallDelta,
 )
+from nbstream.frontend.protocol import Frame, Part, PartKey  # the wire's frame types
 
 # 50 frames/s: smooth to the eye (the view paints once per animation frame anyway) and leaves
 # room for the few state updates (snapshot, mode) and status frames around a stream, so that no
@@ -144,48 +144,6 @@ def utf16_len(text: str) -> int:
     if text.isascii():
         return len(text)
     return len(text.encode("utf-16-le")) // 2
-
-
-@dataclass(frozen=True, slots=True)
-class PartKey:
-    """Which stream of text a piece belongs to: a choice and a kind.
-
-    ``kind`` is ``"text"``, ``"refusal"``, ``"reasoning"``, ``"tool"`` (then ``index`` is the
-    tool call's index), ``"logprobs"`` / ``"refusal_logprobs"`` (one compact JSON line per token,
-    see :func:`logprob_lines`), ``"filter"`` (the latest content-filter results, in ``meta``;
-    choice -1 for the prompt's), ``"hosted"`` (a tool the server ran: the text is its input,
-    ``meta`` its type, status, name, output), ``"citation"`` (a source: text empty, ``meta``
-    url/title or file_id/filename). New kinds can be added without changing the frame shape.
-    """
-
-    choice: int = 0
-    kind: str = "text"
-    index: int | None = None
-
-
-@dataclass(slots=True)
-class Part:
-    """New text for one part since the previous frame, with the offset it starts at.
-
-    ``offset`` counts UTF-16 code units (JS string length) already sent for this part, so a view
-    can tell an append from a gap. ``meta`` carries one-off facts (a tool call's id and name).
-    """
-
-    key: PartKey
-    offset: int
-    text: str
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Frame:
-    """One batch for the frontend: new text per part, plus status/metrics when they changed."""
-
-    seq: int
-    parts: list[Part]
-    status: str | None = None
-    metrics: dict[str, Any] | None = None
-    final: bool = False
 
 
 _TEXT_KEYS: dict[int, PartKey] = {}  # one key per choice: making a frozen dataclass per chunk

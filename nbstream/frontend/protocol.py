@@ -44,9 +44,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from nbstream.frontend.coalesce import Frame, Part, PartKey
+from nbstream.run.stream_run import FINAL as FINAL  # re-exported: the wire's statuses
+from nbstream.run.stream_run import STATUSES as STATUSES
+from nbstream.run.stream_run import Status as Status
 
 PROTOCOL_VERSION = 1
 
@@ -67,8 +70,6 @@ READY = "ready"
 # read (a frontend without ipywidgets' widget manager); answered with {type, js, css}
 BUNDLE = "bundle"
 INBOUND = frozenset({READY, STOP, REGENERATE, RESUME, RETRY, RESYNC, LOG_PAGE, BUNDLE})
-# Python -> JS: a frame's tag (its "t"), the other messages' "type"
-OUTBOUND = frozenset({FRAME_TAG, LOG_PAGE, ERROR, BUNDLE})
 
 # Short wire keys of a frame (long name -> wire key); parts use the part keys.
 FRAME_KEYS = {
@@ -87,9 +88,7 @@ PART_KEYS = {"choice": "c", "kind": "k", "index": "i", "offset": "o", "text": "x
 _LONG_FRAME = {v: k for k, v in FRAME_KEYS.items()}
 _LONG_PART = {v: k for k, v in PART_KEYS.items()}
 
-Status = Literal["pending", "streaming", "done", "stopped", "error", "incomplete"]
-STATUSES: tuple[str, ...] = ("pending", "streaming", "done", "stopped", "error", "incomplete")
-FINAL_STATUSES = frozenset({"done", "stopped", "error", "incomplete"})
+# the run's statuses: defined once, in nbstream.run.stream_run (Status, STATUSES, FINAL)
 
 # How a Stop click can reach the kernel (the ``mode`` trait):
 #   idle        nothing running
@@ -100,61 +99,208 @@ Mode = Literal["idle", "background", "await", "blocking"]
 MODES: tuple[str, ...] = ("idle", "background", "await", "blocking")
 
 
-class WirePart(TypedDict, total=False):
-    choice: int
-    kind: str
-    index: int | None
+# ---- frames: what the coalescer batches (nbstream.frontend.coalesce makes them) ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class PartKey:
+    """Which stream of text a piece belongs to: a choice and a kind.
+
+    ``kind`` is ``"text"``, ``"refusal"``, ``"reasoning"``, ``"tool"`` (then ``index`` is the
+    tool call's index), ``"logprobs"`` / ``"refusal_logprobs"`` (one compact JSON line per token,
+    see :func:`logprob_lines`), ``"filter"`` (the latest content-filter results, in ``meta``;
+    choice -1 for the prompt's), ``"hosted"`` (a tool the server ran: the text is its input,
+    ``meta`` its type, status, name, output), ``"citation"`` (a source: text empty, ``meta``
+    url/title or file_id/filename). New kinds can be added without changing the frame shape.
+    """
+
+    choice: int = 0
+    kind: str = "text"
+    index: int | None = None
+
+
+@dataclass(slots=True)
+class Part:
+    """New text for one part since the previous frame, with the offset it starts at.
+
+    ``offset`` counts UTF-16 code units (JS string length) already sent for this part, so a view
+    can tell an append from a gap. ``meta`` carries one-off facts (a tool call's id and name).
+    """
+
+    key: PartKey
     offset: int
     text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Frame:
+    """One batch for the frontend: new text per part, plus status/metrics when they changed."""
+
+    seq: int
+    parts: list[Part]
+    status: str | None = None
+    metrics: dict[str, Any] | None = None
+    final: bool = False
+
+
+# ---- the messages, typed: the single source of truth for the wire's keys ---------------------
+# tests/test_wire_contract.py checks every message a streamed view really sends against these
+# (keys and value types). Required keys sit in a base class (Python 3.10 has no Required[]).
+
+
+class _WirePartRequired(TypedDict):
+    o: int  # offset: UTF-16 code units of this part already sent
+    x: str  # the new text
+
+
+class WirePart(_WirePartRequired, total=False):
+    """One part of a frame on the wire (:data:`PART_KEYS`); absent ``c`` = 0, ``k`` = "text"."""
+
+    c: int  # choice
+    k: str  # kind
+    i: int  # index (tool calls, hosted tools, citations)
+    m: dict[str, Any]  # meta
+
+
+class _WireFrameRequired(TypedDict):
+    t: Literal["f"]
+    s: int  # seq
+    p: list[WirePart]
+
+
+class WireFrame(_WireFrameRequired, total=False):
+    """A ``frame`` custom message as sent (:data:`FRAME_KEYS`); absent ``v`` = version 0."""
+
+    v: int  # version
+    st: Status  # status, when it changed
+    mt: dict[str, Any]  # metrics: the changed values (all of them on the final frame)
+    fin: Literal[1]  # the final frame of the version
+    r: str  # reason (final frame)
+    n: list[str]  # resilience notes (final frame)
+    md: Mode  # the mode the view ends in (final frame, to a frontend that said ready)
+
+
+class _FramePartRequired(TypedDict):
+    choice: int
+    kind: str
+    offset: int
+    text: str
+
+
+class FramePart(_FramePartRequired, total=False):
+    """A part with long names (:func:`read_frame`, js ``decodeFrame``)."""
+
+    index: int
     meta: dict[str, Any]
 
 
-class FrameMessage(TypedDict, total=False):
-    """A frame with long names (``read_frame``); on the wire the keys are ``FRAME_KEYS``'."""
-
+class _FrameMessageRequired(TypedDict):
     type: Literal["frame"]
     version: int
     seq: int
-    parts: list[WirePart]
-    status: str
-    metrics: dict[str, Any]
+    parts: list[FramePart]
     final: bool
+
+
+class FrameMessage(_FrameMessageRequired, total=False):
+    """A frame with long names and defaults (:func:`read_frame`, js ``decodeFrame``)."""
+
+    status: Status
+    metrics: dict[str, Any]
     reason: str
     notes: list[str]
-    mode: str
+    mode: Mode
 
 
-class SnapshotPart(TypedDict, total=False):
+class _SnapshotPartRequired(TypedDict):
     choice: int
     kind: str
-    index: int | None
     text: str
+
+
+class SnapshotPart(_SnapshotPartRequired, total=False):
+    index: int
     meta: dict[str, Any]
 
 
 class VersionSnapshot(TypedDict):
+    """One version in the ``snapshot`` trait (js/document.js ``reconcile``)."""
+
     version: int
-    seq: int
-    status: str
+    seq: int  # the last frame included
+    status: Status
     reason: str | None
-    notes: list[str]  # resilience notes (flags, rate limit, budget)
-    resume_blocked: str | None  # why Continue is not offered (a hook stopped it), else None
+    notes: list[str]  # resilience notes (flags, rate limit, budget, the demo server's notice)
+    resume_blocked: str | None  # why Continue is hidden (a hook stopped the answer), or None
     metrics: dict[str, Any]
     parts: list[SnapshotPart]
 
 
 class Snapshot(TypedDict):
+    """The ``snapshot`` trait."""
+
     protocol: int
     current: int
     versions: list[VersionSnapshot]
 
 
-class LogPageRequest(TypedDict, total=False):
-    """JS -> Python: chunk-log rows of a version (``raw``: each row's raw record, ``times``:
-    every chunk's arrival time and the request records, ``jsonl``: the whole log exported)."""
+class _LogRowRequired(TypedDict):
+    index: int  # the record's index in the version's log
+    type: str  # request | response | chunk | error | end | retry | ... (log.py)
+    t: float | None  # seconds since the attempt began
+    attempt: int | None
+    delta: str  # a chunk's text; other records: their fields as "key=value"
 
+
+class LogRow(_LogRowRequired, total=False):
+    """One row of the log panel (js/logpanel.js)."""
+
+    chunk: int | None  # a chunk's index in its attempt
+    note: str  # a chunk's finish reason, usage, error...
+    raw: dict[str, Any]  # the whole record (asked with ``raw``)
+
+
+class _LogPageReplyRequired(TypedDict):
     type: Literal["log_page"]
-    id: int
+    id: int | str | None  # the request's id, echoed
+
+
+class LogPageReply(_LogPageReplyRequired, total=False):
+    """The answer to a ``log_page`` request: rows, or the JSONL export, or an error."""
+
+    version: int
+    total: int  # records in the version's log
+    rows: list[LogRow]
+    times: list[float]  # every chunk's time (``times``: the timeline)
+    requests: list[dict[str, Any]]  # the records that are not chunks (``times``)
+    jsonl: str  # the whole log (``jsonl``)
+    error: str
+
+
+class ErrorMessage(TypedDict):
+    """A frontend message that could not be served (unknown type, Continue while streaming)."""
+
+    type: Literal["error"]
+    message: str
+
+
+class BundleMessage(TypedDict):
+    """The widget's code for js/loader.js where the shared bundle model cannot be read."""
+
+    type: Literal["bundle"]
+    js: str
+    css: str
+
+
+class _LogPageRequestRequired(TypedDict):
+    type: Literal["log_page"]
+
+
+class LogPageRequest(_LogPageRequestRequired, total=False):
+    """JS -> Python (js/protocol.js ``logPage``)."""
+
+    id: int | str
     version: int
     start: int
     count: int
@@ -163,38 +309,16 @@ class LogPageRequest(TypedDict, total=False):
     jsonl: bool
 
 
-class LogRow(TypedDict, total=False):
-    """One row of the log panel (``StreamView``'s ``log_row``)."""
+OUTBOUND: dict[str, type] = {
+    FRAME_TAG: WireFrame,
+    LOG_PAGE: LogPageReply,
+    ERROR: ErrorMessage,
+    BUNDLE: BundleMessage,
+}
+"""Python -> JS custom messages by tag (a frame's ``t``, the others' ``type``), typed."""
 
-    index: int
-    type: str
-    t: float | None
-    attempt: int | None
-    chunk: int | None
-    delta: str
-    note: str
-    raw: dict[str, Any]
-
-
-class LogPageReply(TypedDict, total=False):
-    """Python -> JS: the answer to a ``log_page`` request (``error`` instead when it cannot)."""
-
-    type: Literal["log_page"]
-    id: int | None
-    version: int
-    total: int
-    rows: list[LogRow]
-    times: list[float]
-    requests: list[dict[str, Any]]
-    jsonl: str
-    error: str
-
-
-class ErrorMessage(TypedDict):
-    """Python -> JS: a message the view could not act on (unknown, or the action failed)."""
-
-    type: Literal["error"]
-    message: str
+TRAITS: dict[str, type] = {"snapshot": Snapshot}
+"""Synced traits with a structured value, with their TypedDict."""
 
 
 def part_to_wire(part: Part) -> dict[str, Any]:

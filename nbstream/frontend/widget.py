@@ -24,7 +24,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import ipywidgets
@@ -40,8 +40,10 @@ from nbstream.events import (
 )
 from nbstream.frontend import hosts as frontends
 from nbstream.frontend import output, protocol, static_copy
-from nbstream.frontend.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
+from nbstream.frontend.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer
+from nbstream.frontend.protocol import Frame, PartKey
 from nbstream.redact import redact_obj, redact_text
+from nbstream.resilience.resume import resume_blocked
 from nbstream.run.log import ChunkLog
 from nbstream.run.state import ChoiceState, ToolCall
 from nbstream.run.stream_run import FINAL, StreamRun
@@ -50,11 +52,9 @@ from nbstream.sources.surrogates import valid_obj
 
 if TYPE_CHECKING:
     from nbstream.resilience.layer import Resilience
-    from nbstream.resilience.resume import OverlapJoiner
     from nbstream.run.metrics import Metrics
     from nbstream.run.stream_run import Hook, RetryPolicy
-    from nbstream.sources import SourceLike
-    from nbstream.sources.base import ParamsSource
+    from nbstream.sources import Source, SourceLike
 
 STATIC = Path(__file__).parent.parent / "static"
 _BUNDLE = STATIC / "widget.js"
@@ -193,11 +193,11 @@ class _Version:
     def __init__(self, index: int, run: StreamRun, prefix: str = "") -> None:
         self.index = index
         self.run = run
-        self.prefix = prefix  # resumed versions start with the partial answer
-        self.joiner: OverlapJoiner | None = None  # for resumed versions
+        self.prefix = prefix  # resumed versions start with the partial answer (their run's
+        # text is only what comes after it: resilience.resume.ResumeSource joins the two)
         # what went out in frames, per part: for text and reasoning only the length (their text
-        # is a prefix of what the run's state - or the resume joiner - holds: no second copy of a
-        # long answer), for the other parts the pieces themselves
+        # is a prefix of the prefix + what the run's state holds: no second copy of a long
+        # answer), for the other parts the pieces themselves
         self.sent_len: dict[PartKey, int] = {}
         self.sent: dict[PartKey, list[str]] = {}  # every part sent, in order (text: no pieces)
         self.meta: dict[PartKey, dict[str, Any]] = {}
@@ -219,9 +219,7 @@ class _Version:
 
     @property
     def text(self) -> str:
-        if self.joiner is not None:
-            return self.joiner.joined
-        return self.run.text
+        return self.prefix + self.run.text if self.prefix else self.run.text
 
     def metrics(self, *, fresh: bool = False) -> dict[str, Any]:
         now = time.monotonic()
@@ -436,26 +434,25 @@ class StreamView(anywidget.AnyWidget):
     def resume(self, *, background: bool | None = None) -> StreamView:
         """Continue a stopped or incomplete answer as a new version (partial text kept).
 
-        For Chat requests the partial answer goes back as the assistant's turn and the model is
-        asked to continue where it stopped; the repeated overlap is dropped when joining.
+        For Chat and Responses requests the partial answer goes back as the assistant's turn and
+        the model is asked to continue where it stopped; the repeated overlap is dropped when
+        joining (``nbstream.resilience.resume``, the one implementation of Resume).
         """
-        from nbstream.resilience.resume import OverlapJoiner, continuation_messages
+        from nbstream.resilience.resume import resume_source
 
         v = self._current()
         if v is None or not self._can_resume(self._source):
             raise RuntimeError(
-                "resume needs a Chat Completions request (nbstream.chat() or a ChatRequest with "
-                "messages); for other sources use regenerate()."
+                "resume needs a Chat Completions or Responses request (nbstream.chat() or a "
+                "ChatRequest / ResponsesRequest); for other sources use regenerate()."
             )
-        blocked = _resume_blocked(v.run)
+        blocked = resume_blocked(v.run)
         if blocked:  # a moderation / budget hook stopped it: continuing would extend it
             raise RuntimeError(f"not continued: {blocked}. Use regenerate() to ask again.")
         self._require_idle("resume")
         partial = v.text
-        messages = continuation_messages(self._source.params["messages"], partial)
-        source = self._source.with_params(messages=messages)
-        joiner = OverlapJoiner(partial)
-        return self._launch(source, background=self._bg(background), prefix=partial, joiner=joiner)
+        source = resume_source(self._source, partial)
+        return self._launch(source, background=self._bg(background), prefix=partial)
 
     def insert_cell(self, *, code_block: int | None = None, replace: bool = False) -> None:
         """Put the answer in a new cell below this one: the whole answer, or ``code_block=i``.
@@ -637,10 +634,7 @@ class StreamView(anywidget.AnyWidget):
         if v is not None and not v.done.done():
             raise RuntimeError(f"cannot {what} while an answer is streaming: stop it first")
 
-    def _launch(
-        self, source: Any, *, background: bool, prefix: str = "", joiner: Any = None
-    ) -> StreamView:
-        source = to_source(source)
+    def _launch(self, source: Source, *, background: bool, prefix: str = "") -> StreamView:
         self.resumable = self._can_resume(self._source)  # a hook may have hidden it last time
         if not background and not source.supports_sync and _running_loop() is not None:
             # a synchronous cell blocks the loop an async client belongs to: same request,
@@ -656,7 +650,6 @@ class StreamView(anywidget.AnyWidget):
         with self._lock:
             v = _Version(len(self._versions), run, prefix)
             v.clock = self._clock
-            v.joiner = joiner
             self._versions.append(v)
         v.coalescer = Coalescer(
             lambda frame: self._emit(v, frame),
@@ -773,8 +766,6 @@ class StreamView(anywidget.AnyWidget):
         if events:
             if v.thinking_until is None:
                 v.time_thinking(events)
-            if v.joiner is not None:
-                events = self._join(v, events)
             coalescer.add(events)
             return
         status = v.run.status
@@ -784,20 +775,6 @@ class StreamView(anywidget.AnyWidget):
             coalescer.update(status)
             if status != "streaming" or v.run.reason:  # the frame carries a bare status
                 self._push_snapshot()
-
-    def _join(self, v: _Version, events: list[Event]) -> list[Event]:
-        """Resumed versions: drop the continuation's repetition of the partial answer."""
-        joiner = v.joiner
-        assert joiner is not None  # only called for resumed versions
-        out: list[Event] = []
-        for e in events:
-            if isinstance(e, TextDelta) and e.choice == 0:
-                text = joiner.feed(e.text)
-                if text:
-                    out.append(TextDelta(text))
-            else:
-                out.append(e)
-        return out
 
     def _close_version(self, v: _Version) -> None:
         """The run ended: the final frame (queued on the kernel's frame budget when the view
@@ -811,12 +788,8 @@ class StreamView(anywidget.AnyWidget):
             if v.done.done() or v.index in self._ending:
                 return
             self._ending[v.index] = {"mode": None, "frame": False}
-        if v.joiner is not None:
-            tail = v.joiner.finish()
-            if tail:
-                coalescer.add([TextDelta(tail)])
         v.metrics(fresh=True)
-        if _resume_blocked(v.run):  # a hook stopped it: hide Continue (synced trait)
+        if resume_blocked(v.run):  # a hook stopped it: hide Continue (synced trait)
             self.resumable = False
         if self._current() is v and self.mode != "idle":
             self._ending[v.index]["mode"] = "idle"
@@ -912,7 +885,7 @@ class StreamView(anywidget.AnyWidget):
                     "status": run.status,
                     "reason": run.reason,
                     "notes": _resilience_notes(run),
-                    "resume_blocked": _resume_blocked(run),
+                    "resume_blocked": resume_blocked(run),
                     "metrics": v.metrics_cache,
                     "parts": [
                         protocol.snapshot_part(key, _sent_text(v, key), v.meta.get(key))
@@ -1021,18 +994,15 @@ class StreamView(anywidget.AnyWidget):
     # ---- helpers ----------------------------------------------------------------------------
 
     @staticmethod
-    def _can_resume(source: object) -> TypeGuard[ParamsSource]:
-        params = getattr(source, "params", None)
-        return (
-            getattr(source, "kind", None) == "chat"
-            and hasattr(source, "with_params")
-            and isinstance(params, dict)
-            and isinstance(params.get("messages"), list)
-        )
+    def _can_resume(source: object) -> bool:
+        from nbstream.resilience.resume import resumable
+
+        return resumable(source)
 
 
 # Parts whose frames carry a prefix of a text the run already holds: the view counts what it
-# sent of them and reads the text back from the run (choice 0 of a resumed version: the joiner).
+# sent of them and reads the text back from the run (choice 0 of a resumed version: after its
+# prefix, the partial answer).
 _HELD_BY_RUN = frozenset({"text", "reasoning"})
 
 
@@ -1046,17 +1016,18 @@ def _sent_text(v: _Version, key: PartKey) -> str:
         return _joined(v.sent[key])
     if not n:
         return ""
-    if key.kind == "text" and key.choice == 0 and v.joiner is not None:
-        text = v.joiner.joined  # the partial answer + the continuation, as the frames sent it
+    # a resumed version's text starts with the partial answer (sent at its start)
+    prefix = v.prefix if key.kind == "text" and key.choice == 0 else ""
+    choices = v.run.state.choices
+    if key.choice >= len(choices):  # (before the run's first event: only a resumed prefix)
+        text = ""
     else:
-        choices = v.run.state.choices
-        if key.choice >= len(choices):  # cannot happen: events reach the state before a frame
-            return ""
         c = choices[key.choice]
         if v.run.status in FINAL:  # the consumer is done: join once, shared with the state
             text = c.text if key.kind == "text" else c.reasoning
         else:
             text = "".join(list(c._text if key.kind == "text" else c._reasoning))
+    text = prefix + text if prefix else text
     return text if len(text) == n else text[:n]
 
 
@@ -1124,21 +1095,15 @@ def _count_message(now: float) -> None:
     KERNEL_BUDGET.spend(now)
 
 
-def _resume_blocked(run: StreamRun) -> str | None:
-    """Why Continue is not offered for this answer (a hook stopped it), from ``run.resilience``."""
-    guard = getattr(run, "resilience", None)
-    return guard.resume_blocked if guard is not None else None
-
-
 HEADING_MAX = 100  # characters of the prompt's first line over a background answer
 
 
 def prompt_heading(source: Any) -> str:
     """The first non-empty line of the last user message of a Chat / Responses request (redacted,
     at most ``HEADING_MAX`` characters), or "" for other sources."""
-    from nbstream.resilience.layer import _request_of
+    from nbstream.resilience.resume import request_of
 
-    request = _request_of(source)
+    request = request_of(source)
     params = getattr(request, "params", None) or {}
     messages = params.get("messages", params.get("input"))
     if isinstance(messages, str):
@@ -1159,11 +1124,11 @@ def prompt_heading(source: Any) -> str:
 def _resilience_notes(run: StreamRun) -> list[str]:
     """Flags, rate-limit budget and budget use from the resilience layer (``run.resilience``),
     after the request's own notice (the bundled demo server answered: no key is set)."""
-    from nbstream.resilience.layer import _request_of
+    from nbstream.resilience.resume import request_of
 
-    request = _request_of(run.source)
+    request = request_of(run.source)
     notice = getattr(request, "notice", None)
-    guard = getattr(run, "resilience", None)
+    guard = run.resilience
     return ([notice] if notice else []) + (guard.notes() if guard is not None else [])
 
 

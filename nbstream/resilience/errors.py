@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-import sys
 import urllib.parse
 from typing import Any, TypedDict
 
 from nbstream.redact import redact_text
+from nbstream.sources.base import describe_error, sdk_error_is
 
 
 class NbstreamError(Exception):
@@ -128,32 +128,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _is(exc: BaseException, name: str) -> bool:
-    openai = sys.modules.get("openai")
-    cls = getattr(openai, name, None) if openai is not None else None
-    return isinstance(cls, type) and isinstance(exc, cls)
-
-
-def _server_message(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if body.get("message"):
-            return str(body["message"])
-    return str(getattr(exc, "message", None) or exc)
-
-
-def _code(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    body = getattr(exc, "body", None)
-    if code is None and isinstance(body, dict):
-        inner = body.get("error", body)
-        code = inner.get("code") if isinstance(inner, dict) else None
-    return str(code or "")
-
-
 _ENDPOINTS = re.compile(
     r"/(chat/completions|responses|completions|embeddings|moderations|models)\b.*$"
 )
@@ -174,23 +148,23 @@ def explain(
     if isinstance(exc, NbstreamError):
         return exc
     original = type(exc).__name__
-    status = getattr(exc, "status_code", None)
-    status = status if isinstance(status, int) else None
-    request_id = getattr(exc, "request_id", None)
+    info = describe_error(exc)  # the one reader: retries and the log read the same
+    status = info.error_status
+    request_id = info.request_id
     where = base_url or _url_of(exc) or "the server"
-    server_says = _server_message(exc)
+    server_says = info.server_message
     common: _Common = {"status": status, "request_id": request_id, "original": original}
     text = str(exc)
 
     missing = "must be set" in text or "missing credentials" in text.lower()
-    if _is(exc, "OpenAIError") and "api_key" in text and missing:
+    if sdk_error_is(exc, "OpenAIError") and "api_key" in text and missing:
         return MissingAPIKey(
             "No API key is set.",
             "Set the OPENAI_API_KEY environment variable (or pass api_key=... to the client). "
             "Without a key and a base URL, nbstream uses its local demo server instead.",
             original=original,
         )
-    if status == 401 or _is(exc, "AuthenticationError"):
+    if status == 401 or sdk_error_is(exc, "AuthenticationError"):
         return AuthenticationFailed(
             f"The API key was rejected by {where} (HTTP 401): {server_says}",
             "Check OPENAI_API_KEY (a typo, a revoked key, or a key for another organisation or "
@@ -198,7 +172,7 @@ def explain(
             **common,
         )
     if status == 404:
-        about_model = _code(exc) == "model_not_found" or _MODEL_MISSING.search(server_says)
+        about_model = info.code == "model_not_found" or _MODEL_MISSING.search(server_says)
         if about_model:
             name = f" {model!r}" if model else ""
             return UnknownModel(
@@ -213,7 +187,7 @@ def explain(
             **common,
         )
     if status == 429:
-        quota = _code(exc) == "insufficient_quota"
+        quota = info.code == "insufficient_quota"
         return RateLimited(
             f"HTTP 429 from {where} (rate limited): {server_says}",
             "Your quota is used up: check your plan and billing."
@@ -234,7 +208,7 @@ def explain(
             "Fix the parameter the message names, then run the cell again.",
             **common,
         )
-    if status is None and any(isinstance(getattr(exc, a, None), dict) for a in ("body", "data")):
+    if status is None and isinstance(info.data, dict):
         # an error payload in the stream (after a 200): the server's own words
         return ServerError(
             f"{where} reported an error in the stream: {server_says}",
@@ -247,7 +221,7 @@ def explain(
     # what the operating system said (the SDK's own text is a bare "Connection error."); not
     # the last of the chain, which may be an unrelated exception raised while handling it
     detail = redact_text(_os_detail(chain) or str(chain[-1]) or original)
-    if _is(exc, "APITimeoutError") or any(isinstance(e, TimeoutError) for e in chain):
+    if sdk_error_is(exc, "APITimeoutError") or any(isinstance(e, TimeoutError) for e in chain):
         if "ConnectTimeout" in names:
             return RequestTimedOut(
                 f"Could not connect to {where}: the connection timed out.",
@@ -301,7 +275,7 @@ def explain(
             "http://127.0.0.1:8000/v1.",
             original=original,
         )
-    if _is(exc, "APIConnectionError") or isinstance(exc, ConnectionError):
+    if sdk_error_is(exc, "APIConnectionError") or isinstance(exc, ConnectionError):
         return ConnectionFailed(
             f"The connection to {where} failed: {detail}",
             "Check the network and the base URL, then run the cell again.",

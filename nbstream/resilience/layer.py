@@ -28,9 +28,10 @@ What goes where:
   flags``; a ``stop`` flag stops the run (status ``stopped``, reason "stopped by <hook>: ...").
   A :class:`~nbstream.resilience.budget.BudgetGuard` is one more hook; the session budget is checked
   before the first attempt.
-- **Resume**: :meth:`Resilience.resume` builds a run of the continuation request whose text
-  deltas go through ``OverlapJoiner``, so ``partial + new.text`` has
-  neither a gap nor a repeated part. **Retry** is simply :meth:`Resilience.build` on the same
+- **Resume**: :meth:`Resilience.resume` builds a run of the continuation request
+  (``resume.resume_source``, the one implementation, also behind ``StreamView.resume``) whose
+  text deltas go through ``OverlapJoiner``, so ``partial + new.text`` has neither a gap nor a
+  repeated part. **Retry** is simply :meth:`Resilience.build` on the same
   source again (a new version).
 
 Keep-alive: request sources without a client use ``sources.client.default_client`` (one client and
@@ -39,22 +40,22 @@ connection pool per endpoint); the no-retry copy shares that pool.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbstream.events import Event, Finished, TextDelta, Usage
+from nbstream.events import Event, TextDelta, Usage
 from nbstream.resilience.budget import BudgetGuard, Price, SessionBudget, session_budget
 from nbstream.resilience.errors import NbstreamError, explain
 from nbstream.resilience.hooks import ChunkHook, Flag, HookSet
 from nbstream.resilience.ratelimit import Limiter, RateLimitInfo, limiter_for
-from nbstream.resilience.resume import OverlapJoiner, Style, continuation_messages
-from nbstream.resilience.retry import Retrier, RetryDecision, RetryPolicy, parse_retry_after
+from nbstream.resilience.resume import Style, answer_text, request_of, resume_blocked, resume_source
+from nbstream.resilience.retry import Retrier, RetryDecision, RetryPolicy
 from nbstream.resilience.stall import StallPolicy, Watch, watchdog
 from nbstream.run.log import ChunkLog
 from nbstream.run.stream_run import StreamRun
-from nbstream.sources import AOpened, Opened, Source, to_source
+from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
+from nbstream.sources.base import SourceWrapper
 
 
 @dataclass
@@ -99,12 +100,13 @@ class Resilience:
         src = to_source(source)
         model = (src.params or {}).get("model") if src.params else None
         guard = RunGuard(self, model if isinstance(model, str) else None)
-        if self.rate_limit and _request_of(src) is not None:
+        if self.rate_limit and request_of(src) is not None:
             src = LimitedSource(src, guard)
+        own = guard.retry if guard.retrier is not None else None
         run = StreamRun(
-            src, log=log, hooks=[guard, *hooks], retry=retry or guard.retry, **run_options
+            src, log=log, hooks=[guard, *hooks], retry=retry or own, resilience=guard, **run_options
         )
-        guard.attach(run, own_retry=retry is None)
+        guard.attach(run)
         return run
 
     def resume(
@@ -122,33 +124,16 @@ class Resilience:
         ``resumed_from`` on its guard holds the partial answer: ``partial + new.text`` is the whole.
         ``params`` changes request parameters for the continuation (e.g. a larger ``max_tokens``).
         """
-        guard = getattr(run, "resilience", None)
-        blocked = guard.resume_blocked if guard is not None else None
+        blocked = resume_blocked(run)
         if blocked:
             raise RuntimeError(
                 f"not continued: {blocked}. Continuing would extend the answer a hook stopped; "
                 "Regenerate (Retry) asks again from the start."
             )
-        request = _request_of(run.source)
-        if request is None or not hasattr(request, "with_params"):
-            raise TypeError(
-                "Resume needs a re-runnable request (nbstream ChatRequest / ResponsesRequest, "
-                "as made by nbstream.chat/stream with messages); this run's source is "
-                f"{run.source!r}. Use Retry (a new answer) instead."
-            )
-        partial = run.text
-        original = dict(request.params)
-        if request.kind == "responses":
-            given = original.get("input")
-            items = [{"role": "user", "content": given}] if isinstance(given, str) else given
-            changes = {"input": continuation_messages(list(items or []), partial, style=style)}
-        else:
-            changes = {
-                "messages": continuation_messages(original["messages"], partial, style=style)
-            }
-        source = ResumeSource(request.with_params(**changes, **(params or {})), partial)
+        partial = answer_text(run)  # a resumed run's text is only its new part
+        source = resume_source(run.source, partial, style=style, params=params)
         new = self.build(source, log=log, **run_options)
-        new.resilience.resumed_from = partial  # type: ignore[attr-defined]
+        new.resilience.resumed_from = partial
         return new
 
 
@@ -195,12 +180,10 @@ class RunGuard:
         flag = self.hookset.stopped_by
         return f"stopped by {flag.hook}: {flag.reason}" if flag is not None else None
 
-    def attach(self, run: StreamRun, own_retry: bool = True) -> None:
+    def attach(self, run: StreamRun) -> None:
+        """Follow ``run`` (made with ``StreamRun(..., resilience=self)``): its status changes."""
         self.run = run
-        run.resilience = self  # type: ignore[attr-defined]
         run.subscribe(self._on_status)
-        if self.retrier is None and own_retry:
-            run.retry = None
 
     def notes(self) -> list[str]:
         """Short lines for the widget: flags raised, rate-limit budget, time queued."""
@@ -307,47 +290,20 @@ class RunGuard:
         self.hookset.on_end(run.text)
 
     def _base_url(self) -> str | None:
-        request = _request_of(self.run.source if self.run is not None else None)
+        request = request_of(self.run.source if self.run is not None else None)
         client = getattr(request, "client", None)
         return str(client.base_url).rstrip("/") if client is not None else None
 
     def _t(self) -> float:
         run = self.run
-        start = getattr(run, "_t_attempt", None) if run is not None else None
-        return time.monotonic() - start if start else 0.0
+        return run.attempt_elapsed() if run is not None else 0.0
 
     def stop_requested(self) -> bool:
         run = self.run
-        return bool(run is not None and (run.done or getattr(run, "_stop_requested", False)))
+        return bool(run is not None and (run.done or run.stop_requested))
 
 
-def _request_of(source: Any) -> Any:
-    """The ChatRequest / ResponsesRequest inside (possibly wrapped) ``source``, or None."""
-    from nbstream.sources.request import ChatRequest, ResponsesRequest
-
-    while source is not None:
-        if isinstance(source, (ChatRequest, ResponsesRequest)):
-            return source
-        source = getattr(source, "inner", None)
-    return None
-
-
-class _Wrapper:
-    """Delegates the Source attributes to ``inner``."""
-
-    def __init__(self, inner: Source) -> None:
-        self.inner = inner
-        self.rerunnable = inner.rerunnable
-        self.kind = inner.kind
-        self.params = inner.params
-        self.supports_sync = inner.supports_sync
-        self.supports_async = inner.supports_async
-
-    def __repr__(self) -> str:
-        return repr(self.inner)
-
-
-class LimitedSource(_Wrapper):
+class LimitedSource(SourceWrapper):
     """A request source that waits for its endpoint's rate-limit budget before each attempt."""
 
     def __init__(self, inner: Source, guard: RunGuard) -> None:
@@ -357,7 +313,7 @@ class LimitedSource(_Wrapper):
     def _limiter(self, is_async: bool) -> Limiter:
         if self.guard.config.limiter is not None:
             return self.guard.config.limiter
-        request = _request_of(self.inner)
+        request = request_of(self.inner)
         client = request.client if request is not None else None
         if client is None:
             from nbstream.sources.client import default_client
@@ -379,14 +335,21 @@ class LimitedSource(_Wrapper):
         if run is not None and limiter.queue_position() > 0:
             run.set_reason("queued: waiting for the rate limit")
 
-    def _report(self, ticket: Any, exc: BaseException | None, headers: Any) -> None:
-        if exc is not None and getattr(exc, "status_code", None) == 429:
-            response_headers = getattr(getattr(exc, "response", None), "headers", None)
-            ticket.rate_limited(parse_retry_after(response_headers), response_headers)
-        elif headers is not None:
-            info = ticket.observe(headers)
-            if info.known:
-                self.guard.rate_limit = info
+    def _report(self, ticket: Any, headers: Mapping[str, str]) -> None:
+        """The attempt got its response: its rate-limit headers update the endpoint's budget."""
+        info = ticket.observe(headers)
+        if info.known:
+            self.guard.rate_limit = info
+
+    def _report_error(self, ticket: Any, exc: BaseException) -> None:
+        """The attempt failed: a 429 blocks the endpoint (Retry-After, read by the same reader
+        as the retry and the log); any other response's headers still count; no response
+        frees the place."""
+        info = describe_error(exc)
+        if info.error_status == 429:
+            ticket.rate_limited(info.retry_after, info.headers)
+        elif info.responded:
+            self._report(ticket, info.headers)
         else:
             ticket.release()
 
@@ -399,13 +362,12 @@ class LimitedSource(_Wrapper):
         try:
             opened = self.inner.open()
         except Exception as exc:
-            response = getattr(exc, "response", None)
-            self._report(ticket, exc, getattr(response, "headers", None))
+            self._report_error(ticket, exc)
             raise
         except BaseException:  # KeyboardInterrupt: free the place, or the endpoint would jam
             ticket.release()
             raise
-        self._report(ticket, None, opened.meta.headers)
+        self._report(ticket, opened.meta.headers)
         return opened
 
     async def aopen(self) -> AOpened:
@@ -417,74 +379,10 @@ class LimitedSource(_Wrapper):
         try:
             opened = await self.inner.aopen()
         except Exception as exc:
-            response = getattr(exc, "response", None)
-            self._report(ticket, exc, getattr(response, "headers", None))
+            self._report_error(ticket, exc)
             raise
         except BaseException:  # CancelledError (Stop, interrupt): free the place
             ticket.release()
             raise
-        self._report(ticket, None, opened.meta.headers)
+        self._report(ticket, opened.meta.headers)
         return opened
-
-
-class ResumeSource(_Wrapper):
-    """The continuation request, with its choice-0 text passed through an OverlapJoiner."""
-
-    def __init__(self, inner: Source, partial: str) -> None:
-        super().__init__(inner)
-        self.partial = partial
-        self.joiner = OverlapJoiner(partial)
-
-    def _transform(self, events: list[Event]) -> list[Event]:
-        out: list[Event] = []
-        for event in events:
-            if type(event) is TextDelta and event.choice == 0:
-                text = self.joiner.feed(event.text)
-                if text:
-                    out.append(TextDelta(text))
-                continue
-            if type(event) is Finished and event.choice == 0:
-                rest = self.joiner.finish()
-                if rest:
-                    out.append(TextDelta(rest))
-            out.append(event)
-        return out
-
-    def _fresh(self) -> None:
-        self.joiner = OverlapJoiner(self.partial)  # a retried attempt starts the join again
-
-    def open(self) -> Opened:
-        self._fresh()
-        opened = self.inner.open()
-        transform = self._transform
-
-        def items() -> Iterator[tuple[Any, list[Event]]]:
-            for raw, events in opened.items:
-                yield raw, transform(events)
-
-        return Opened(
-            items(),
-            kind=opened.kind,
-            meta=opened.meta,
-            close=opened.close,
-            pending_raw=opened.pending_raw,
-            expects_finish=opened.expects_finish,
-        )
-
-    async def aopen(self) -> AOpened:
-        self._fresh()
-        opened = await self.inner.aopen()
-        transform = self._transform
-
-        async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
-            async for raw, events in opened.items:
-                yield raw, transform(events)
-
-        return AOpened(
-            items(),
-            kind=opened.kind,
-            meta=opened.meta,
-            aclose=opened.aclose,
-            pending_raw=opened.pending_raw,
-            expects_finish=opened.expects_finish,
-        )

@@ -10,15 +10,25 @@ DeepSeek / Mistral / vLLM-style servers understand).
 Models often repeat the last few words before continuing, so :func:`join_overlap` drops the longest
 overlap between the end of the partial text and the start of the continuation (and a continuation
 that restarts the whole answer). **Retry** is simpler: the same request again, a new version.
+
+This module is the one implementation of Resume, for Chat Completions and Responses requests:
+:func:`resume_source` makes the continuation request wrapped in a :class:`ResumeSource` (whose
+choice-0 text goes through an :class:`OverlapJoiner`, so its run's ``text`` is only what comes
+after the partial answer). ``Resilience.resume(run)`` and ``StreamView.resume()`` both call it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
+from nbstream.events import Event, Finished, TextDelta
 from nbstream.redact import redact_text
+from nbstream.sources.base import AOpened, Opened, Source, SourceWrapper
+
+if TYPE_CHECKING:
+    from nbstream.run.stream_run import StreamRun
 
 CONTINUE_PROMPT = (
     "Your previous answer was cut off. Continue it exactly from where it stopped: do not repeat "
@@ -152,3 +162,192 @@ class OverlapJoiner:
     @property
     def joined(self) -> str:
         return self.partial + self.appended
+
+
+# ---- the continuation request ---------------------------------------------------------------
+
+
+def request_of(source: Any) -> Any:
+    """The ChatRequest / ResponsesRequest inside (possibly wrapped) ``source``, or None.
+    Wrappers (rate limits, Resume) hold what they wrap as ``inner``."""
+    from nbstream.sources.request import ChatRequest, ResponsesRequest
+
+    while source is not None:
+        if isinstance(source, (ChatRequest, ResponsesRequest)):
+            return source
+        source = getattr(source, "inner", None)
+    return None
+
+
+def _resumed(source: Any) -> ResumeSource | None:
+    """The ResumeSource inside (possibly wrapped) ``source``, or None."""
+    while source is not None:
+        if isinstance(source, ResumeSource):
+            return source
+        source = getattr(source, "inner", None)
+    return None
+
+
+def _conversation(params: Mapping[str, Any], kind: str) -> list[dict[str, Any]] | None:
+    """The request's conversation: Chat ``messages``, Responses ``input`` (a str: one user turn)."""
+    if kind == "responses":
+        given = params.get("input")
+        if isinstance(given, str):
+            return [{"role": "user", "content": given}]
+        return list(given) if isinstance(given, list) else None
+    messages = params.get("messages")
+    return list(messages) if isinstance(messages, list) else None
+
+
+def resumable(source: Any) -> bool:
+    """True when ``source`` is (or wraps) a Chat Completions or Responses request with a
+    conversation to extend: what Continue (Resume) needs."""
+    origin = _resumed(source)
+    request = request_of(origin.original if origin is not None else source)
+    return (
+        request is not None
+        and request.kind in ("chat", "responses")
+        and _conversation(request.params, request.kind) is not None
+    )
+
+
+def resume_source(
+    source: Any,
+    partial: str,
+    *,
+    style: Style = "prompt",
+    params: Mapping[str, Any] | None = None,
+) -> ResumeSource:
+    """The request that continues ``partial`` (the whole answer so far), as a
+    :class:`ResumeSource`. ``source`` is the answer's source; a resumed one is continued from
+    its original request (the conversation carries the whole partial answer once). ``params``
+    changes request parameters for the continuation (e.g. a larger ``max_tokens``)."""
+    origin = _resumed(source)
+    if origin is not None:
+        source = origin.original
+    request = request_of(source)
+    conversation = _conversation(request.params, request.kind) if request is not None else None
+    if request is None or conversation is None:
+        raise TypeError(
+            "Resume needs a re-runnable request (nbstream ChatRequest / ResponsesRequest, "
+            "as made by nbstream.chat/stream with messages); this answer's source is "
+            f"{source!r}. Use Retry (a new answer) instead."
+        )
+    messages = continuation_messages(conversation, partial, style=style)
+    name = "input" if request.kind == "responses" else "messages"
+    changed = request.with_params(**{name: messages}, **(params or {}))
+    # the request itself, not its wrappers: a wrapper would keep the first run (and its log)
+    return ResumeSource(changed, partial, original=request)
+
+
+def answer_text(run: StreamRun) -> str:
+    """The whole answer of ``run``: a resumed run's text is only what came after the partial
+    answer it continued, so that comes first."""
+    origin = _resumed(run.source)
+    return origin.partial + run.text if origin is not None else run.text
+
+
+def resume_blocked(run: StreamRun) -> str | None:
+    """Why ``run``'s answer must not be continued (a hook stopped it: moderation, budget), from
+    its resilience layer (``run.resilience``), or None."""
+    guard = run.resilience
+    blocked: str | None = guard.resume_blocked if guard is not None else None
+    return blocked
+
+
+class ResumeSource(SourceWrapper):
+    """The continuation request, its choice-0 text passed through an :class:`OverlapJoiner`.
+
+    A Source: attempts keep every field of the inner attempt (kind, meta, close, pending raw data,
+    ``expects_finish``, ``watch_reads``); its ``end_events`` go through the joiner too, then
+    release what the joiner still holds, so an attempt that ends without a finish reason (cut
+    off, not stopped) loses no text. ``partial`` is the answer being continued, ``original``
+    the request it came from (Continue again starts from there).
+    """
+
+    def __init__(self, inner: Source, partial: str, *, original: Any = None) -> None:
+        super().__init__(inner)
+        self.partial = partial
+        self.original = original if original is not None else inner
+        self.joiner = OverlapJoiner(partial)
+
+    def sync_twin(self) -> ResumeSource | None:
+        """This continuation with a synchronous client (see ``ChatRequest.sync_twin``)."""
+        twin = getattr(self.inner, "sync_twin", None)
+        inner = twin() if twin is not None else None
+        return ResumeSource(inner, self.partial, original=self.original) if inner else None
+
+    def _transform(self, events: list[Event]) -> list[Event]:
+        out: list[Event] = []
+        joiner = self.joiner
+        for event in events:
+            if type(event) is TextDelta and event.choice == 0:
+                text = joiner.feed(event.text)
+                if text:
+                    out.append(TextDelta(text))
+                continue
+            if type(event) is Finished and event.choice == 0:
+                rest = joiner.finish()
+                if rest:
+                    out.append(TextDelta(rest))
+            out.append(event)
+        return out
+
+    def _end(self, events: list[Event]) -> list[Event]:
+        out = self._transform(events)
+        rest = self.joiner.finish()
+        return [*out, TextDelta(rest)] if rest else out
+
+    def open(self) -> Opened:
+        self.joiner = OverlapJoiner(self.partial)  # a retried attempt starts the join again
+        opened = self.inner.open()
+        transform = self._transform
+
+        def items() -> Iterator[tuple[Any, list[Event]]]:
+            for raw, events in opened.items:
+                yield raw, transform(events)
+
+        return Opened(
+            items(),
+            kind=opened.kind,
+            meta=opened.meta,
+            close=opened.close,
+            pending_raw=opened.pending_raw,
+            expects_finish=opened.expects_finish,
+            adapter=_Joined(lambda: opened.kind, lambda: self._end(opened.end_events())),
+            watch_reads=opened.watch_reads,
+        )
+
+    async def aopen(self) -> AOpened:
+        self.joiner = OverlapJoiner(self.partial)
+        opened = await self.inner.aopen()
+        transform = self._transform
+
+        async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
+            async for raw, events in opened.items:
+                yield raw, transform(events)
+
+        return AOpened(
+            items(),
+            kind=opened.kind,
+            meta=opened.meta,
+            aclose=opened.aclose,
+            pending_raw=opened.pending_raw,
+            expects_finish=opened.expects_finish,
+            adapter=_Joined(lambda: opened.kind, lambda: self._end(opened.end_events())),
+        )
+
+
+class _Joined:
+    """The inner attempt's adapter as ``Opened`` asks for it: its kind (an SDK stream's is found
+    on the first item), its end events passed through the joiner."""
+
+    __slots__ = ("_kind", "end")
+
+    def __init__(self, kind: Callable[[], str], end: Callable[[], list[Event]]) -> None:
+        self._kind = kind
+        self.end = end
+
+    @property
+    def kind(self) -> str:
+        return self._kind()

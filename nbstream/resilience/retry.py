@@ -31,15 +31,16 @@ This module does not import openai (see docs/architecture.md): SDK exceptions ar
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import math
 import random
 import socket
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from nbstream.sources.base import describe_error, sdk_error_is
+from nbstream.sources.base import parse_retry_after as parse_retry_after  # (its home: the reader)
 
 T = TypeVar("T")
 
@@ -94,6 +95,7 @@ class Failure:
     status: int | None = None
     retry_after: float | None = None  # seconds the server asked us to wait
     headers: Mapping[str, str] | None = None
+    should_retry: bool | None = None  # the server's x-should-retry header
 
 
 @dataclass(frozen=True)
@@ -143,56 +145,20 @@ def _seconds(value: float) -> str:
     )
 
 
-def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
-    """``retry-after-ms`` (ms), else ``Retry-After`` (seconds or an HTTP date) -> seconds."""
-    if not headers:
-        return None
-    lower = {str(k).lower(): v for k, v in headers.items()}
-    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = lower.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) / divisor
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
-    value = lower.get("retry-after")
-    if value:
-        try:
-            parsed = email.utils.parsedate_to_datetime(str(value))
-        except (TypeError, ValueError, IndexError):  # Python >= 3.10 raises, never returns None
-            return None
-        wall = time.time() if now is None else now
-        return max(0.0, parsed.timestamp() - wall)
-    return None
-
-
-def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    return headers if headers is not None and hasattr(headers, "items") else None
-
-
-def _is_openai(exc: BaseException, name: str) -> bool:
-    openai = sys.modules.get("openai")
-    cls = getattr(openai, name, None) if openai is not None else None
-    return isinstance(cls, type) and isinstance(exc, cls)
-
-
 def classify(exc: BaseException) -> Failure:
-    """Reduce an exception from opening a stream to a :class:`Failure` (no SDK import needed)."""
-    message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
-    if _is_openai(exc, "APITimeoutError") or isinstance(exc, (TimeoutError, socket.timeout)):
+    """Reduce an exception from opening a stream to a :class:`Failure` (no SDK import needed):
+    the error is read by :func:`nbstream.sources.base.describe_error`, as for the log."""
+    if sdk_error_is(exc, "APITimeoutError") or isinstance(exc, (TimeoutError, socket.timeout)):
         return Failure("timeout", "request timed out")
-    if _is_openai(exc, "APIConnectionError") or isinstance(exc, ConnectionError):
+    if sdk_error_is(exc, "APIConnectionError") or isinstance(exc, ConnectionError):
         return Failure("connection", "connection error")
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        headers = _headers_of(exc)
-        return Failure("status", message, status, parse_retry_after(headers), headers)
-    return Failure("other", message)
+    info = describe_error(exc)
+    status = info.error_status
+    if status is not None:
+        return Failure(
+            "status", info.server_message, status, info.retry_after, info.headers, info.should_retry
+        )
+    return Failure("other", info.server_message)
 
 
 class Retrier:
@@ -235,10 +201,8 @@ class Retrier:
             return give_up("not a retryable error")
         if failure.kind == "status" and not policy.retryable_status(failure.status or 0):
             return give_up(f"HTTP {failure.status} is not retryable")
-        if failure.headers is not None:
-            should = {str(k).lower(): v for k, v in failure.headers.items()}.get("x-should-retry")
-            if should == "false":
-                return give_up("the server said not to retry (x-should-retry: false)")
+        if failure.should_retry is False:
+            return give_up("the server said not to retry (x-should-retry: false)")
         if attempt >= policy.max_attempts:
             return give_up(f"gave up after {attempt} attempt{'s' if attempt != 1 else ''}")
         if failure.retry_after is not None:

@@ -15,6 +15,13 @@ Extension points for a resilience layer (retries, stall timeouts, moderation, bu
 - ``retry``: ``retry(run, exc, attempt) -> delay_s | None``, asked when an attempt fails before
   any content arrived and the source is re-runnable; a number means "try again after that many
   seconds" (attempts are numbered in the log), None means give up.
+- ``resilience``: the layer's per-run object (``StreamRun(..., resilience=guard)``, None when the
+  run was built without one), a :class:`RunLayer`. Views read its ``notes()`` (lines under the
+  answer) and ``resume_blocked`` (why Continue is hidden); the layer's own code reads the rest.
+- Public state a layer may read while the run streams: ``stop_requested`` (Stop was asked, the
+  run may not have ended yet), ``attempt_elapsed()`` (seconds since the current attempt began, on
+  the run's clock: the ``t`` of the layer's log notes), ``set_reason(text)`` (the status line),
+  ``log.note(...)`` (a record in the chunk log), ``state``, ``exception``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, get_args
 
 from nbstream.events import Event
 from nbstream.redact import redact_text, refresh_env, scrub_exception
@@ -35,10 +42,27 @@ from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
 from nbstream.sources.surrogates import SurrogateMender
 
 Status = Literal["pending", "streaming", "done", "stopped", "error", "incomplete"]
-FINAL = frozenset({"done", "stopped", "error", "incomplete"})
+"""Where a run is; the one definition (the wire protocol and the views import it from here)."""
+STATUSES: tuple[Status, ...] = get_args(Status)
+FINAL: frozenset[str] = frozenset(STATUSES) - {"pending", "streaming"}
+"""The statuses a run ends in: ``done``, ``stopped``, ``error``, ``incomplete``."""
 Listener = Callable[["StreamRun", list[Event]], Any]
 Hook = Callable[["StreamRun", list[Event]], Any]
 RetryPolicy = Callable[["StreamRun", BaseException, int], "float | None"]
+
+
+class RunLayer(Protocol):
+    """What a view may ask of ``run.resilience`` (``nbstream.resilience.layer.RunGuard``)."""
+
+    def notes(self) -> list[str]:
+        """Short lines for the status area (flags, rate-limit budget, time queued, budget)."""
+        ...
+
+    @property
+    def resume_blocked(self) -> str | None:
+        """Why this answer must not be continued (a hook stopped it), or None."""
+        ...
+
 
 _TRUNCATED = {
     "length": "finish_reason length: the token limit cut the answer",
@@ -69,8 +93,9 @@ class StreamRun:
         hooks: Sequence[Hook] = (),
         retry: RetryPolicy | None = None,
         wall_clock: Callable[[], float] = time.time,
+        resilience: RunLayer | None = None,
     ) -> None:
-        self.source: Source = to_source(source)
+        self.source: Source = to_source(source)  # a Source stays as it is (Resilience.build's)
         self.log = log if log is not None else ChunkLog()
         self.state = AnswerState()
         self.status: Status = "pending"
@@ -78,6 +103,7 @@ class StreamRun:
         self.attempt = 0
         self.hooks: list[Hook] = list(hooks)
         self.retry = retry
+        self.resilience: Any = resilience  # a RunLayer (Any: the layer's own fields for tests)
         self._clock = clock
         self._wall_clock = wall_clock
         self._listeners: tuple[Listener, ...] = ()
@@ -134,6 +160,16 @@ class StreamRun:
     def done(self) -> bool:
         """True once the run reached a final status."""
         return self.status in FINAL
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once Stop was asked (``stop()``, an interrupt), even before the run has ended."""
+        return self._stop_requested
+
+    def attempt_elapsed(self) -> float:
+        """Seconds since the current attempt began, on the run's clock (0.0 before the first)."""
+        start = self._t_attempt
+        return self._clock() - start if start else 0.0
 
     def subscribe(self, fn: Listener) -> Callable[[], None]:
         """Call ``fn(run, events)`` after each chunk and ``fn(run, [])`` on status changes.

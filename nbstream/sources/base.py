@@ -6,6 +6,10 @@ closed from any thread so a Stop click closes the HTTP response at once.
 
 from __future__ import annotations
 
+import email.utils
+import math
+import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -45,53 +49,116 @@ def select_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 @dataclass
 class ErrorInfo:
-    """An exception described for the log and the status line (duck-typed, no openai import)."""
+    """An exception read once for the log, the status line, retries, rate limits and error
+    messages (:func:`describe_error`; duck-typed, no openai import)."""
 
     message: str
+    """For the log and the status line: the server's words, after ``HTTP <status>: ``."""
     error_type: str
     status: int | None = None
+    """The HTTP response's status (None for a :class:`StreamError`, which came in a 200)."""
     headers: dict[str, str] = field(default_factory=dict)
+    """The response's headers worth logging (:func:`select_headers`: rate limits, Retry-After,
+    request id), lower-case names."""
     data: Any = None
     retry_after: float | None = None
+    """Seconds the server asked to wait (``retry-after-ms``, else ``Retry-After``)."""
     server_reported: bool = False
     """True when the server said so (an HTTP status, an error payload in the stream: its message
     is the reason), False for a transport failure (disconnect, timeout, a chunk that is not
     JSON). After the first token the first ends a run "error", the second "incomplete"."""
+    error_status: int | None = None
+    """The HTTP status the error stands for: ``status``, or the ``status_code`` a stream error
+    names (Anthropic's ``overloaded_error`` event: 529), for retries and error messages."""
+    request_id: str | None = None
+    server_message: str = ""
+    """The server's own words (the payload's ``error.message``), else the exception's text."""
+    code: str = ""
+    """The payload's error code (``model_not_found``, ``insufficient_quota``...) or ""."""
+    should_retry: bool | None = None
+    """The ``x-should-retry`` header (True/False), None when absent."""
+    responded: bool = False
+    """An HTTP response came with the error (its headers are known, maybe none of interest)."""
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """``retry-after-ms`` (ms), else ``Retry-After`` (seconds or an HTTP date) -> seconds (the
+    order and units of the openai SDK's ``_parse_retry_after_header``); None when absent or
+    unreadable, never negative."""
+    if not headers:
+        return None
+    lower = {str(k).lower(): v for k, v in headers.items()}
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lower.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    value = lower.get("retry-after")
+    if value:
+        try:
+            parsed = email.utils.parsedate_to_datetime(str(value))
+        except (TypeError, ValueError, IndexError):  # Python >= 3.10 raises, never returns None
+            return None
+        wall = time.time() if now is None else now
+        return max(0.0, parsed.timestamp() - wall)
+    return None
+
+
+def sdk_error_is(exc: BaseException, name: str) -> bool:
+    """``isinstance(exc, openai.<name>)`` when the SDK is loaded (never imports it)."""
+    openai = sys.modules.get("openai")
+    cls = getattr(openai, name, None) if openai is not None else None
+    return isinstance(cls, type) and isinstance(exc, cls)
 
 
 def describe_error(exc: BaseException) -> ErrorInfo:
-    """Message, HTTP status, rate-limit headers and payload of an SDK or stream error."""
+    """The one reader of an SDK or stream error: status, headers, Retry-After, request id,
+    the server's message and code, its payload."""
+    code_status = getattr(exc, "status_code", None)
+    error_status = code_status if isinstance(code_status, int) else None
     # A StreamError came in a 200 stream: a ``status_code`` on it (Anthropic's overloaded event,
     # 529) only tells the retry layer which HTTP failure it stands for; it is not the response's.
-    status = None if isinstance(exc, StreamError) else getattr(exc, "status_code", None)
+    status = None if isinstance(exc, StreamError) else error_status
     response = getattr(exc, "response", None)
-    headers = select_headers(getattr(response, "headers", None)) if response is not None else {}
+    all_headers = getattr(response, "headers", None) if response is not None else None
+    headers = select_headers(all_headers)
     body = getattr(exc, "body", None)
     data = getattr(exc, "data", None) if isinstance(exc, StreamError) else body
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    server_message = ""
+    code = getattr(exc, "code", None)
     if isinstance(body, Mapping):
         inner = body.get("error", body)
-        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
-            message = inner["message"]
-    if status is not None:
-        message = f"HTTP {status}: {message}"
-    retry_after = None
-    for name in ("retry-after-ms", "retry-after"):
-        value = headers.get(name)
-        if value:
-            try:
-                retry_after = float(value) / (1000.0 if name.endswith("ms") else 1.0)
-                break
-            except ValueError:
-                pass
+        if isinstance(inner, Mapping):
+            if inner.get("message"):
+                server_message = str(inner["message"])
+            if code is None:
+                code = inner.get("code")
+        if not server_message and body.get("message"):
+            server_message = str(body["message"])
+    if not server_message:
+        server_message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    lower = {str(k).lower(): v for k, v in all_headers.items()} if all_headers else {}
+    should = str(lower.get("x-should-retry", "")).lower()
+    request_id = getattr(exc, "request_id", None)
     return ErrorInfo(
-        message=message,
+        message=f"HTTP {status}: {server_message}" if status is not None else server_message,
         error_type=type(exc).__name__,
         status=status,
         headers=headers,
         data=data,
-        retry_after=retry_after,
+        retry_after=parse_retry_after(headers),
         server_reported=status is not None or isinstance(data, Mapping),
+        error_status=error_status,
+        request_id=request_id if isinstance(request_id, str) else None,
+        server_message=server_message,
+        code=str(code or ""),
+        should_retry={"true": True, "false": False}.get(should),
+        responded=all_headers is not None,
     )
 
 
@@ -222,10 +289,18 @@ class Source(Protocol):
     async def aopen(self) -> AOpened: ...
 
 
-class ParamsSource(Source, Protocol):
-    """A source made from request parameters (``ChatRequest``): Continue re-asks with changes."""
+class SourceWrapper:
+    """A Source around another (``inner``): delegates the Source attributes to it. Wrappers
+    (the rate limiter's, Resume's) keep what they wrap as ``inner``, so what is inside can be
+    found (``resilience.resume.request_of``)."""
 
-    @property
-    def params(self) -> dict[str, Any]: ...
+    def __init__(self, inner: Source) -> None:
+        self.inner = inner
+        self.rerunnable = inner.rerunnable
+        self.kind = inner.kind
+        self.params = inner.params
+        self.supports_sync = inner.supports_sync
+        self.supports_async = inner.supports_async
 
-    def with_params(self, **changes: Any) -> Source: ...
+    def __repr__(self) -> str:
+        return repr(self.inner)
