@@ -128,7 +128,7 @@ WIDGET_DONE_JS = """
 """
 
 NO_CONTAINMENT_CSS = (
-    ".nbstream-blocks > .nbstream-block { content-visibility: visible !important; "
+    ".nbstream-blocks > .nbstream-group { content-visibility: visible !important; "
     "contain-intrinsic-size: none !important; }"
 )
 

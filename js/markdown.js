@@ -227,6 +227,9 @@ export function closeTail(tail, open) {
 // all of it every frame); it is highlighted once finished.
 const TAIL_HIGHLIGHT_MAX = 8000;
 
+// Finished blocks per group (see openGroup). 100k tokens: ~6,500 blocks in ~200 groups.
+export const GROUP_BLOCKS = 32;
+
 const defaultNow = () => (globalThis.performance ? performance.now() : Date.now());
 
 /**
@@ -244,7 +247,7 @@ export class IncrementalMarkdown {
     this.now = now;
     this.renders = 0; // tail/finished block renders, for tests and the benchmark
     this.upgrades = 0; // math/code upgrades done
-    this.visible = new Set(); // finished block nodes in (or near) the viewport
+    this.visible = new Set(); // groups of finished blocks in (or near) the viewport
     this.observer = typeof IntersectionObserver === "function"
       ? new IntersectionObserver((entries) => {
         for (const e of entries) {
@@ -307,15 +310,17 @@ export class IncrementalMarkdown {
         node.hidden = false;
         this.tail = null;
         this.tailHidden = false;
-        this.pendingIn(node, [...node.querySelectorAll(UPGRADABLE)]); // incl. a long code block
         this.tailUpgrades = [];
+        this.openGroup().appendChild(node);
+        this.pendingIn(node, [...node.querySelectorAll(UPGRADABLE)]); // incl. a long code block
       } else {
         node = document.createElement("div");
         node.className = "nbstream-block";
         this.renders += 1;
-        this.pendingIn(node, renderDeferred(node, src));
+        const els = renderDeferred(node, src);
+        this.openGroup().appendChild(node);
+        this.pendingIn(node, els);
       }
-      this.finishedBox().appendChild(node);
       this.worked = true;
     }
     // 3. the tail, once every finished block before it is shown (the page shows a prefix)
@@ -352,7 +357,9 @@ export class IncrementalMarkdown {
    * over(). */
   upgradeQueued(over, visibleOnly) {
     if (visibleOnly && !this.visible.size) return;
-    const nodes = visibleOnly ? [...this.visible] : [...this.upgradeQueue.keys()].reverse();
+    const nodes = visibleOnly
+      ? [...this.visible].flatMap((group) => [...group.children])
+      : [...this.upgradeQueue.keys()].reverse();
     for (const node of nodes) {
       const els = this.upgradeQueue.get(node);
       if (!els) continue;
@@ -370,17 +377,30 @@ export class IncrementalMarkdown {
     upgradeElement(el);
   }
 
-  /** Remember a finished block's elements still to upgrade. */
+  /** Remember a finished block's elements still to upgrade (the block is in its group). The
+   * page watches its group, not the block: each observed element costs the browser an
+   * intersection computation on every frame that changes layout, and observing thousands of
+   * blocks took 6.4 s of the main thread in a 100k-token stream (trace, bench_browser.py). */
   pendingIn(node, els) {
     if (!els.length) return;
     this.upgradeQueue.set(node, els);
-    this.observer?.observe(node);
+    const group = node.parentNode;
+    const n = this.groupPending.get(group) ?? 0;
+    this.groupPending.set(group, n + 1);
+    if (n === 0) this.observer?.observe(group);
   }
 
   doneUpgrading(node) {
     this.upgradeQueue.delete(node);
-    this.visible.delete(node);
-    this.observer?.unobserve(node);
+    const group = node.parentNode;
+    const n = (this.groupPending.get(group) ?? 1) - 1;
+    if (n > 0) {
+      this.groupPending.set(group, n);
+      return;
+    }
+    this.groupPending.delete(group);
+    this.visible.delete(group);
+    this.observer?.unobserve(group);
   }
 
   setTailHidden(hidden) {
@@ -398,6 +418,21 @@ export class IncrementalMarkdown {
       this.el.insertBefore(this.done, this.el.firstChild);
     }
     return this.done;
+  }
+
+  /** The group that takes the next finished block. Finished blocks are kept in groups of
+   * GROUP_BLOCKS, and the groups (not the blocks) have `content-visibility: auto` (style.css):
+   * the browser's per-frame work (its own visibility observer, layout, pre-paint and hit-test
+   * walks) scales with the number of boxes directly in the answer, and a 100k-token answer has
+   * ~6,500 blocks. A group off screen is skipped whole; everything stays in the DOM (find in
+   * page, selection and copy see all of it). */
+  openGroup() {
+    if (!this.group || this.group.childElementCount >= GROUP_BLOCKS) {
+      this.group = document.createElement("div");
+      this.group.className = "nbstream-group";
+      this.finishedBox().appendChild(this.group);
+    }
+    return this.group;
   }
 
   renderWhole(text) {
@@ -422,6 +457,8 @@ export class IncrementalMarkdown {
     this.visible = new Set();
     this.queue = []; // finished blocks (sources) not shown yet
     this.upgradeQueue = new Map(); // finished block node -> its elements still to upgrade
+    this.groupPending = new Map(); // group -> its blocks in upgradeQueue (observed while > 0)
+    this.group = null; // the group that takes the next finished block
     this.tail = null; // {src, node}
     this.tailSrc = null;
     this.tailOpen = {};

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { IncrementalMarkdown, renderMarkdown, splitBlocks } from "./markdown.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { GROUP_BLOCKS, IncrementalMarkdown, renderMarkdown, splitBlocks } from "./markdown.js";
 
 function grow(renderer, text, step = 3) {
   for (let i = step; i < text.length; i += step) renderer.update(text.slice(0, i));
@@ -252,6 +252,70 @@ describe("IncrementalMarkdown frame budget", () => {
     for (const a of el.querySelectorAll("a")) expect(a.getAttribute("href") ?? "").not.toMatch(/javascript/i);
     expect(el.querySelector(".katex")).not.toBeNull();
     expect(el.querySelector("pre code").textContent).toBe("<img src=x onerror=alert(1)>\n");
+  });
+});
+
+describe("IncrementalMarkdown groups of finished blocks", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  /** An IntersectionObserver the test drives: it says which targets are on screen. */
+  function fakeObserver() {
+    const observers = [];
+    vi.stubGlobal("IntersectionObserver", class {
+      constructor(callback) {
+        this.callback = callback;
+        this.targets = new Set();
+        observers.push(this);
+      }
+      observe(el) { this.targets.add(el); }
+      unobserve(el) { this.targets.delete(el); }
+      disconnect() { this.targets.clear(); }
+      show(el, on = true) { this.callback([{ target: el, isIntersecting: on }]); }
+    });
+    return observers;
+  }
+
+  it("keeps finished blocks in groups of GROUP_BLOCKS and watches groups with work left, not blocks", () => {
+    const observers = fakeObserver();
+    const n = GROUP_BLOCKS * 3 + 5;
+    const text = Array.from({ length: n }, (_, i) => `Block ${i} with $x_{${i}}$.`).join("\n\n");
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 3, now: tickingClock() });
+    r.update(`${text}\n\ntail`);
+    let flushes = 0;
+    while (r.queue.length) { r.flush(); flushes += 1; } // every block shown, few upgraded
+    const groups = [...el.querySelector(".nbstream-blocks").children];
+    expect(groups.every((g) => g.className === "nbstream-group")).toBe(true);
+    expect(groups.map((g) => g.childElementCount)).toEqual([GROUP_BLOCKS, GROUP_BLOCKS, GROUP_BLOCKS, 5]);
+    const io = observers[0];
+    expect([...io.targets].every((t) => groups.includes(t))).toBe(true); // groups only
+    expect(io.targets.size).toBeGreaterThan(0);
+
+    // the group on screen is upgraded first, whatever its place
+    const first = groups[0];
+    expect(first.querySelector(".nbstream-tex")).not.toBeNull();
+    io.show(first);
+    for (let i = 0; first.querySelector(".nbstream-tex") && i < 2 * GROUP_BLOCKS; i++) r.flush();
+    expect(first.querySelector(".nbstream-tex")).toBeNull();
+    expect(io.targets.has(first)).toBe(false); // nothing left to do there: no longer watched
+    expect(groups[1].querySelector(".nbstream-tex")).not.toBeNull(); // the others wait their turn
+    while (!r.flush()) expect(flushes++).toBeLessThan(2000);
+    expect(io.targets.size).toBe(0);
+    expect(el.innerHTML).toBe(reference(`${text}\n\ntail`).innerHTML);
+  });
+
+  it("a tail that finishes joins the open group, and a replaced text starts new groups", () => {
+    fakeObserver();
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el);
+    const text = Array.from({ length: GROUP_BLOCKS + 1 }, (_, i) => `p${i}`).join("\n\n");
+    grow(r, `${text}\n\n`, 5);
+    const groups = el.querySelectorAll(".nbstream-group");
+    expect([...groups].map((g) => g.childElementCount)).toEqual([GROUP_BLOCKS, 1]);
+    r.update("other");
+    expect(el.querySelectorAll(".nbstream-group").length).toBe(0);
+    r.update("other\n\nmore");
+    expect(el.querySelectorAll(".nbstream-group").length).toBe(1);
   });
 });
 
