@@ -227,6 +227,13 @@ export function closeTail(tail, open) {
 // all of it every frame); it is highlighted once finished.
 const TAIL_HIGHLIGHT_MAX = 8000;
 
+// Height of rendered Markdown per character of source: the 100k-token demo answer (text, lists,
+// code, a table, math) is 419k px for 597k characters at 14 px in a 1280 px page (0.70 px).
+const EM_PER_CHAR = 0.05;
+
+// Characters split into blocks per splitMore() call (~1 ms).
+export const SPLIT_CHARS = 16384;
+
 // Finished blocks per group (see openGroup). 100k tokens: ~6,500 blocks in ~200 groups.
 export const GROUP_BLOCKS = 32;
 
@@ -261,7 +268,7 @@ export class IncrementalMarkdown {
 
   /** True while something is not shown or not fully rendered yet. */
   get pending() {
-    return this.queue.length > 0 || this.tailDirty || this.tailUpgrades.length > 0 || this.upgradeQueue.size > 0;
+    return this.unsplit || this.queue.length > 0 || this.tailDirty || this.tailUpgrades.length > 0 || this.upgradeQueue.size > 0;
   }
 
   update(text) {
@@ -272,14 +279,30 @@ export class IncrementalMarkdown {
     return this.flush();
   }
 
-  /** Split the new text: newly finished blocks join the queue, the tail is marked dirty. */
+  /** Take the new text; flush() splits it. */
   take(text) {
     if (!text.startsWith(this.text)) this.reset(); // replaced, not grown (version switch, resync)
     this.text = text;
-    // Only the part after the last finished block is split again: O(new text) per update.
-    const { blocks, open, tailOffset } = splitBlocks(text.slice(this.tailStart));
+    this.unsplit = true;
+  }
+
+  /** Split some of the text not split yet: newly finished blocks join the queue; once the end is
+   * reached the tail is marked dirty. Only the part after the last finished block is split again
+   * (O(new text) per update), and at most SPLIT_CHARS of it per call: a whole answer arriving at
+   * once (a reload, a late snapshot: 600 kB at 100k tokens) is split over several frames, not in
+   * one (splitBlocks takes ~30-50 ms for 600 kB in V8 on this machine). Finished blocks of a
+   * prefix of the text are finished blocks of the text: the same holds for every streamed text. */
+  splitMore() {
+    let end = Math.min(this.text.length, this.tailStart + SPLIT_CHARS);
+    let { blocks, open, tailOffset } = splitBlocks(this.text.slice(this.tailStart, end));
+    if (end < this.text.length && blocks.length < 2) { // one block longer than SPLIT_CHARS
+      end = this.text.length;
+      ({ blocks, open, tailOffset } = splitBlocks(this.text.slice(this.tailStart)));
+    }
     this.tailStart += tailOffset;
     for (const src of blocks.slice(0, -1)) this.queue.push(src);
+    if (end < this.text.length) return; // the tail is further on
+    this.unsplit = false;
     const tailSrc = blocks[blocks.length - 1];
     if (tailSrc !== this.tailSrc || open.fence !== this.tailOpen.fence) {
       this.tailSrc = tailSrc;
@@ -300,6 +323,12 @@ export class IncrementalMarkdown {
     }
     // 1. math and code of the finished blocks on screen (a few: then they are done)
     this.upgradeQueued(over, true);
+    // 2a. the text not split yet: a frame's new text while streaming, always (a tail that waits
+    // would flicker); a long text in SPLIT_CHARS steps within the budget
+    while (this.unsplit && (!over() || this.text.length - this.tailStart <= SPLIT_CHARS)) {
+      this.splitMore();
+      this.worked = true;
+    }
     // 2. finished blocks, oldest first
     while (this.queue.length && !over()) {
       const src = this.queue.shift();
@@ -311,14 +340,14 @@ export class IncrementalMarkdown {
         this.tail = null;
         this.tailHidden = false;
         this.tailUpgrades = [];
-        this.openGroup().appendChild(node);
+        this.openGroup(src).appendChild(node);
         this.pendingIn(node, [...node.querySelectorAll(UPGRADABLE)]); // incl. a long code block
       } else {
         node = document.createElement("div");
         node.className = "nbstream-block";
         this.renders += 1;
         const els = renderDeferred(node, src);
-        this.openGroup().appendChild(node);
+        this.openGroup(src).appendChild(node);
         this.pendingIn(node, els);
       }
       this.worked = true;
@@ -342,7 +371,7 @@ export class IncrementalMarkdown {
     }
     // a tail not re-rendered this time still shows if it only lags behind (its block grew)
     const stale = this.tailDirty && !(this.tail.src !== null && this.tailSrc?.startsWith(this.tail.src));
-    this.setTailHidden(this.queue.length > 0 || stale);
+    this.setTailHidden(this.queue.length > 0 || this.unsplit || stale);
     // 4. the tail's math and code (where the text grows), then the other blocks' (newest first)
     while (!this.tailHidden && this.tailUpgrades.length && !over()) {
       this.upgrade(this.tailUpgrades.shift());
@@ -426,11 +455,20 @@ export class IncrementalMarkdown {
    * walks) scales with the number of boxes directly in the answer, and a 100k-token answer has
    * ~6,500 blocks. A group off screen is skipped whole; everything stays in the DOM (find in
    * page, selection and copy see all of it). */
-  openGroup() {
+  openGroup(src) {
     if (!this.group || this.group.childElementCount >= GROUP_BLOCKS) {
       this.group = document.createElement("div");
       this.group.className = "nbstream-group";
+      this.groupChars = 0;
       this.finishedBox().appendChild(this.group);
+    }
+    this.groupChars += src.length + 2;
+    if (this.group.childElementCount === GROUP_BLOCKS - 1) {
+      // The group is full: its height until the browser first renders it, from its length (a
+      // group never on screen, e.g. while the user reads the start). A good guess keeps a jump
+      // into the answer (find, scrollbar) where it lands: with a fixed 96em the part jumped to
+      // moved 646 px once the groups above it were rendered (tests/browser/test_long_answer.py).
+      this.group.style.containIntrinsicSize = `auto ${Math.round(this.groupChars * EM_PER_CHAR)}em`;
     }
     return this.group;
   }
@@ -466,6 +504,7 @@ export class IncrementalMarkdown {
     this.tailHidden = false;
     this.tailUpgrades = [];
     this.tailStart = 0; // offset in text where the unfinished tail begins
+    this.unsplit = false; // text after tailStart still to split (splitMore)
     this.pre = null;
     this.done = null;
     this.text = "";

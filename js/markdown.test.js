@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { GROUP_BLOCKS, IncrementalMarkdown, renderMarkdown, splitBlocks } from "./markdown.js";
+import { GROUP_BLOCKS, IncrementalMarkdown, SPLIT_CHARS, renderMarkdown, splitBlocks } from "./markdown.js";
 
 function grow(renderer, text, step = 3) {
   for (let i = step; i < text.length; i += step) renderer.update(text.slice(0, i));
@@ -226,6 +226,38 @@ describe("IncrementalMarkdown frame budget", () => {
     while (!flushes[flushes.length - 1]) flushes.push(r.flush());
     expect(flushes.length).toBeGreaterThan(50);
     expect(el.innerHTML).toBe(reference(text).innerHTML);
+  });
+
+  it("a long text arriving at once is split SPLIT_CHARS at a time, the page showing a prefix", () => {
+    const words = "has a few words, and then a few more words to make it long enough. ".repeat(4);
+    const text = Array.from({ length: 360 }, (_, i) => `Paragraph ${i} ${words}`).join("\n\n");
+    expect(text.length).toBeGreaterThan(5 * SPLIT_CHARS);
+    const full = shownText(reference(text));
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 1, now: tickingClock() });
+    let done = r.update(text);
+    expect(r.tailStart).toBeLessThanOrEqual(SPLIT_CHARS); // one step, not the whole text
+    let flushes = 1;
+    while (!done) {
+      const before = r.tailStart;
+      done = r.flush();
+      // a budgeted step, and the last piece (<= SPLIT_CHARS) is always split at once
+      expect(r.tailStart - before).toBeLessThanOrEqual(2 * SPLIT_CHARS);
+      if (flushes % 10 === 0) expect(isPrefix(shownText(el), full), shownText(el).slice(-60)).toBe(true);
+      expect(flushes++).toBeLessThan(5000);
+    }
+    expect(el.innerHTML).toBe(reference(text).innerHTML);
+  });
+
+  it("a block longer than SPLIT_CHARS (a long code block in a snapshot) is split whole", () => {
+    const code = "x = 1\n".repeat(SPLIT_CHARS / 3);
+    const text = `Before\n\n\`\`\`python\n${code}\`\`\`\n\nAfter\n\n${"word ".repeat(100)}`;
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 2, now: tickingClock() });
+    let n = 0;
+    while (!(n === 0 ? r.update(text) : r.flush())) expect(n++).toBeLessThan(1000);
+    expect(el.innerHTML).toBe(reference(text).innerHTML);
+    expect(el.querySelector("pre code").textContent).toBe(code);
   });
 
   it("a long open code block is not re-highlighted every frame; highlighted once it closes", () => {
