@@ -23,9 +23,13 @@ function h(tag, attrs = {}, ...children) {
 // Script time per animation frame for the answer's Markdown (new blocks, math, highlighting); the
 // rest of a 16.7 ms frame is left for the page's own work (messages, style, layout, paint).
 export const FRAME_BUDGET_MS = 6;
-// Once the shown version has ended no text arrives any more: the catch-up (math and code of the
-// blocks off screen) may take more of each frame, so the answer is complete sooner.
-export const END_FRAME_BUDGET_MS = 12;
+// Once the shown version has ended no text arrives any more. 12 ms made a streamed answer's
+// catch-up shorter while every block was its own content-visibility box; with blocks in groups
+// (markdown.js) a 100k-token stream has nothing left to catch up at its end, and what remains is a
+// whole answer at once (a reload, a second view), where 12 ms of script plus the browser's work
+// made 33 ms frames: bench_browser.py at 30k tokens, second view, p50 / p95 33.3 / 83.4 ms with
+// 12 ms, 16.7 / 50.0 ms with 6 ms (complete in 3.2 vs 3.4 s; load 7-8).
+export const END_FRAME_BUDGET_MS = 6;
 
 const raf = (fn) => (globalThis.requestAnimationFrame ? requestAnimationFrame(fn) : setTimeout(fn, 16));
 
