@@ -27,6 +27,10 @@ Figures:
    widget's answer element (``performance.timeOrigin + performance.now()``). The request has a
    0.5 s time-to-first-token so the widget is mounted first. Target: <= 20 ms.
 
+After the render run (also with ``--render-only``): frame times while a second view of the
+finished answer renders it all at once (as after a reload or a late snapshot), and while the
+notebook scrolls through the answer at 0.5 and 2 viewports per frame.
+
 Screenshots land in ``test-artifacts/`` (gitignored).
 """
 
