@@ -27,6 +27,10 @@ Figures:
    widget's answer element (``performance.timeOrigin + performance.now()``). The request has a
    0.5 s time-to-first-token so the widget is mounted first. Target: <= 20 ms.
 
+After the render run (also with ``--render-only``): frame times while a second view of the
+finished answer renders it all at once (as after a reload or a late snapshot), and while the
+notebook scrolls through the answer at 0.5 and 2 viewports per frame.
+
 Screenshots land in ``test-artifacts/`` (gitignored).
 """
 
@@ -128,7 +132,7 @@ WIDGET_DONE_JS = """
 """
 
 NO_CONTAINMENT_CSS = (
-    ".nbstream-blocks > .nbstream-block { content-visibility: visible !important; "
+    ".nbstream-blocks > .nbstream-group { content-visibility: visible !important; "
     "contain-intrinsic-size: none !important; }"
 )
 
@@ -162,6 +166,39 @@ async ({ text, duration, limit }) => {
   });
   root.remove();
   return { deltas, work, frac, frames: work.length };
+}
+"""
+
+
+SCROLL_JS = """
+async ({ cell, step }) => {
+  // Scroll the notebook through the answer, `step` viewports per animation frame (a fast wheel
+  // or a dragged scrollbar); frame-to-frame deltas of these frames (layout and paint included).
+  const c = document.querySelectorAll(".jp-Notebook .jp-Cell")[cell];
+  const answer = c.querySelector(".nbstream-root [data-testid=answer]");
+  let scroller = answer.parentElement;
+  const scrolls = (e) => e.scrollHeight > e.clientHeight
+    && /auto|scroll/.test(getComputedStyle(e).overflowY);
+  while (scroller && !scrolls(scroller)) scroller = scroller.parentElement;
+  const orig = window.__bench.orig;
+  const top = () => answer.getBoundingClientRect().top;
+  scroller.scrollTop += top() - 100; // the answer's start near the top of the viewport
+  const px = Math.round(scroller.clientHeight * step);
+  const deltas = [];
+  let last = null;
+  // the jump to the answer's start is not part of the scroll: 10 frames to settle
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => orig(resolve));
+  await new Promise((resolve) => {
+    const frame = (ts) => {
+      if (last !== null) deltas.push(ts - last);
+      last = ts;
+      if (answer.getBoundingClientRect().bottom < scroller.clientHeight) return resolve();
+      scroller.scrollTop += px;
+      orig(frame);
+    };
+    orig(frame);
+  });
+  return { deltas, px, height: answer.getBoundingClientRect().height };
 }
 """
 
@@ -347,6 +384,47 @@ def print_profile(cpu: dict[str, Any], path: Path, top: int = 25) -> None:
         print(f"    {stage:22s} {t:8.1f} ms {t / total * 100:5.1f}%")
 
 
+def late_view(
+    nb: NotebookPage, text: str, trace: Path | None = None, profile: Path | None = None
+) -> dict[str, Any]:
+    """The whole answer arriving at once (a reload, a late snapshot, a second view): cell 7
+    displays the finished 100k-token view again; frame times until that view shows it all."""
+    page = nb.page
+    if trace is not None:
+        page.context.browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+    cdp = None
+    if profile is not None:
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
+    page.evaluate("() => window.__bench.start()")
+    t0 = time.monotonic()
+    nb.run_cell(7, wait=False)
+    StreamWidget(nb, 7).wait_rendered(timeout=120)
+    page.wait_for_function(
+        WIDGET_DONE_JS, arg={"cell": 7, "status": "done"}, polling=100, timeout=600_000
+    )
+    duration = time.monotonic() - t0
+    rec = page.evaluate("() => window.__bench.stop()")
+    if trace is not None:
+        trace.write_bytes(page.context.browser.stop_tracing())
+        print_trace(trace)
+    if cdp is not None and profile is not None:
+        cpu = cdp.send("Profiler.stop")["profile"]
+        profile.write_text(json.dumps(cpu))
+        print_profile(cpu, profile)
+    chars = page.evaluate(
+        "() => document.querySelectorAll('.jp-Notebook .jp-Cell')[7]"
+        ".querySelector('[data-testid=answer]').textContent.length"
+    )
+    return {"duration": duration, "rec": rec, "chars": chars}
+
+
+def scroll_through(nb: NotebookPage, cell: int, step: float) -> dict[str, Any]:
+    return nb.page.evaluate(SCROLL_JS, {"cell": cell, "step": step})
+
+
 def screenshots(nb: NotebookPage) -> list[Path]:
     """A second run of the same stream, for pictures only (screenshots disturb frame times)."""
     nb.run_cell(1, wait=False)
@@ -429,6 +507,16 @@ def main() -> None:
         help="write a Chromium trace of the render run (chrome://tracing JSON), summarized",
     )
     parser.add_argument(
+        "--trace-late",
+        type=Path,
+        help="write a Chromium trace of the second view (the whole answer at once), summarized",
+    )
+    parser.add_argument(
+        "--profile-late",
+        type=Path,
+        help="write a CPU profile of the second view (the whole answer at once), summarized",
+    )
+    parser.add_argument(
         "--no-containment",
         action="store_true",
         help="experiment: switch off the widget's content-visibility:auto on finished blocks",
@@ -473,7 +561,8 @@ def main() -> None:
                     "        FIRST['t'] = time.time()"
                 )
                 cells = [
-                    setup_cell(llm.base_url) + f"\n{first_hook}\n{rich_cell(args.tokens)}",
+                    setup_cell(llm.base_url)
+                    + f"\n{first_hook}\n{rich_cell(args.tokens)}\nSHOW_LATE = True",
                     "view = nbstream.stream(ask(RICH, model='echo'), background=True)",
                     "view = nbstream.stream(ask(tokens=100000, tokens_per_s=500), background=True)",
                     "view = nbstream.stream(ask(tokens=100000, tokens_per_s=500), "
@@ -482,6 +571,8 @@ def main() -> None:
                     "tokens_per_s=100), hooks=[first_hook], background=True)",
                     "print('FIRST', repr(FIRST['t']))",
                     "RICH = 'A *small* answer.'",
+                    "display(view) if SHOW_LATE else None",
+                    "SHOW_LATE = False",
                 ]
                 name = write_notebook(server, "bench.ipynb", cells)
                 nb = NotebookPage(page, server, name).open(timeout=120)
@@ -493,6 +584,27 @@ def main() -> None:
 
                 render = render_cost(nb, args.tokens, text, args.quick, args.profile, args.trace)
                 report_render(render, args.tokens, text)
+                late = late_view(nb, text, args.trace_late, args.profile_late)
+                long = late["rec"]["long"]
+                print(
+                    f"  the whole answer at once (a second view of it, as after a reload): "
+                    f"complete in {late['duration']:.1f} s, "
+                    f"frame time {summary(late['rec']['deltas'])}; "
+                    f"long tasks {len(long)}, {sum(long):.0f} ms"
+                )
+                big = ", ".join(f"{d:.0f} ms at {at / 1000:+.1f} s" for at, d in late["rec"]["big"])
+                print(f"    frames > 500 ms (from the cell's run): {big or 'none'}")
+                if late["chars"] < len(text) * 0.9:
+                    raise SystemExit(f"the second view shows only {late['chars']:,} characters")
+                for step in (0.5, 2.0):
+                    sc = scroll_through(nb, 1, step)
+                    print(
+                        f"  scrolling through the answer ({sc['height'] / 1000:,.0f}k px), "
+                        f"{sc['px']} px per frame: frame time {summary(sc['deltas'])}",
+                        flush=True,
+                    )
+                nb.run_cell(8, wait=True)
+                nb.run_cell(7, wait=True)  # its output goes: the 100k DOM once, not twice
                 shots = screenshots(nb)
                 print("screenshots: " + ", ".join(str(p.relative_to(REPO)) for p in shots))
                 if args.render_only:

@@ -101,8 +101,13 @@ export class StreamDocument {
       v.metrics = sv.metrics ?? {};
       const parts = new Map();
       for (const p of sv.parts ?? []) {
-        parts.set(partKey(p), { choice: p.choice ?? 0, kind: p.kind ?? "text", index: p.index ?? null,
-          text: p.text ?? "", meta: { ...(p.meta ?? {}) } });
+        parts.set(partKey(p), {
+          choice: p.choice ?? 0,
+          kind: p.kind ?? "text",
+          index: p.index ?? null,
+          text: p.text ?? "",
+          meta: { ...(p.meta ?? {}) },
+        });
       }
       v.parts = parts;
     }
@@ -162,8 +167,12 @@ export class StreamDocument {
       protocol: PROTOCOL_VERSION,
       current: this.current,
       versions: this.versions.map((v) => ({
-        version: v.version, seq: v.seq, status: v.status, reason: v.reason ?? null,
-        notes: v.notes ?? [], metrics: v.metrics ?? {},
+        version: v.version,
+        seq: v.seq,
+        status: v.status,
+        reason: v.reason ?? null,
+        notes: v.notes ?? [],
+        metrics: v.metrics ?? {},
         parts: [...v.parts.values()].map((p) => {
           /** @type {SnapshotPart} */
           const part = { choice: p.choice, kind: p.kind, text: p.text };

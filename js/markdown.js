@@ -11,35 +11,60 @@
 // which is cheap; KaTeX and highlight.js "upgrade" them afterwards, the blocks on screen first.
 // The page always shows a prefix of the answer (the tail waits while finished blocks are queued),
 // and repeated flush() calls converge to the complete render: same DOM as an unbudgeted render.
-import MarkdownIt from "markdown-it";
-import texmath from "markdown-it-texmath";
-import katex from "katex";
+
 import hljs from "highlight.js/lib/core";
-import python from "highlight.js/lib/languages/python";
-import javascript from "highlight.js/lib/languages/javascript";
-import typescript from "highlight.js/lib/languages/typescript";
-import json from "highlight.js/lib/languages/json";
 import bash from "highlight.js/lib/languages/bash";
-import shell from "highlight.js/lib/languages/shell";
-import sql from "highlight.js/lib/languages/sql";
-import xml from "highlight.js/lib/languages/xml";
+import c from "highlight.js/lib/languages/c";
+import cpp from "highlight.js/lib/languages/cpp";
 import css from "highlight.js/lib/languages/css";
-import yaml from "highlight.js/lib/languages/yaml";
-import rust from "highlight.js/lib/languages/rust";
+import diff from "highlight.js/lib/languages/diff";
 import go from "highlight.js/lib/languages/go";
 import java from "highlight.js/lib/languages/java";
-import cpp from "highlight.js/lib/languages/cpp";
-import c from "highlight.js/lib/languages/c";
+import javascript from "highlight.js/lib/languages/javascript";
+import json from "highlight.js/lib/languages/json";
 import markdownLang from "highlight.js/lib/languages/markdown";
-import diff from "highlight.js/lib/languages/diff";
+import python from "highlight.js/lib/languages/python";
+import rust from "highlight.js/lib/languages/rust";
+import shell from "highlight.js/lib/languages/shell";
+import sql from "highlight.js/lib/languages/sql";
+import typescript from "highlight.js/lib/languages/typescript";
+import xml from "highlight.js/lib/languages/xml";
+import yaml from "highlight.js/lib/languages/yaml";
+import katex from "katex";
+import MarkdownIt from "markdown-it";
+import texmath from "markdown-it-texmath";
 import { sanitize, setSafeHTML } from "./sanitize.js";
 
-for (const [name, lang] of Object.entries({ python, javascript, typescript, json, bash, shell, sql, xml,
-  css, yaml, rust, go, java, cpp, c, markdown: markdownLang, diff })) hljs.registerLanguage(name, lang);
+for (const [name, lang] of Object.entries({
+  python,
+  javascript,
+  typescript,
+  json,
+  bash,
+  shell,
+  sql,
+  xml,
+  css,
+  yaml,
+  rust,
+  go,
+  java,
+  cpp,
+  c,
+  markdown: markdownLang,
+  diff,
+}))
+  hljs.registerLanguage(name, lang);
 
 /** @param {string} s */
 function escapeHtml(s) {
-  return s.replace(/[&<>"']/g, (ch) => /** @type {Record<string, string>} */ ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch]);
+  return s.replace(
+    /[&<>"']/g,
+    (ch) =>
+      /** @type {Record<string, string>} */ ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[
+        ch
+      ],
+  );
 }
 
 /**
@@ -79,7 +104,11 @@ const MAX_EM = 100;
 /** @param {string} html */
 function clampEm(html) {
   return html.replace(/(<[^>]*>)/g, (tag) =>
-    tag.replace(/(-?)(\d+(?:\.\d+)?|\.\d+)em/g, (/** @type {string} */ m, /** @type {string} */ sign, /** @type {string} */ n) => (Number(n) > MAX_EM ? `${sign}${MAX_EM}em` : m)),
+    tag.replace(
+      /(-?)(\d+(?:\.\d+)?|\.\d+)em/g,
+      (/** @type {string} */ m, /** @type {string} */ sign, /** @type {string} */ n) =>
+        Number(n) > MAX_EM ? `${sign}${MAX_EM}em` : m,
+    ),
   );
 }
 
@@ -106,7 +135,8 @@ const mathEngine = {
    * @param {import("katex").KatexOptions} options
    */
   renderToString(tex, options) {
-    if (deferred) return `<span class="nbstream-tex" data-display="${options.displayMode ? 1 : 0}">${escapeHtml(tex)}</span>`;
+    if (deferred)
+      return `<span class="nbstream-tex" data-display="${options.displayMode ? 1 : 0}">${escapeHtml(tex)}</span>`;
     return renderTex(tex, options);
   },
 };
@@ -130,7 +160,9 @@ md.renderer.rules.image = (tokens, idx) => {
   const token = tokens[idx];
   const src = /** @type {string} */ (token.attrGet("src") ?? ""); // (an attribute's value is a string)
   const alt = escapeHtml(token.content || "image");
-  return /^https?:/i.test(src) ? `<a class="nbstream-image-link" href="${escapeHtml(src)}">[image: ${alt}]</a>` : `<span class="nbstream-image-link">[image: ${alt}]</span>`;
+  return /^https?:/i.test(src)
+    ? `<a class="nbstream-image-link" href="${escapeHtml(src)}">[image: ${alt}]</a>`
+    : `<span class="nbstream-image-link">[image: ${alt}]</span>`;
 };
 
 /**
@@ -265,6 +297,16 @@ export function closeTail(tail, open) {
 // all of it every frame); it is highlighted once finished.
 const TAIL_HIGHLIGHT_MAX = 8000;
 
+// Height of rendered Markdown per character of source: the 100k-token demo answer (text, lists,
+// code, a table, math) is 419k px for 597k characters at 14 px in a 1280 px page (0.70 px).
+const EM_PER_CHAR = 0.05;
+
+// Characters split into blocks per splitMore() call (~1 ms).
+export const SPLIT_CHARS = 16384;
+
+// Finished blocks per group (see openGroup). 100k tokens of the demo answer: 6,994 blocks, 219 groups.
+export const GROUP_BLOCKS = 32;
+
 const defaultNow = () => (globalThis.performance ? performance.now() : Date.now());
 
 /**
@@ -287,6 +329,10 @@ export class IncrementalMarkdown {
   /** @type {HTMLPreElement | null} */ pre;
   /** @type {HTMLElement} */ code; // (set with pre)
   /** @type {HTMLElement | null} */ done;
+  /** @type {Map<Element, number>} */ groupPending;
+  /** @type {HTMLElement | null} */ group;
+  /** @type {number} */ groupChars;
+  /** @type {boolean} */ unsplit;
   /** @type {string} */ text;
   /** @type {string} */ wholeText;
   /** @type {boolean} */ worked;
@@ -303,22 +349,31 @@ export class IncrementalMarkdown {
     this.now = now;
     this.renders = 0; // tail/finished block renders, for tests and the benchmark
     this.upgrades = 0; // math/code upgrades done
-    /** @type {Set<Element>} */
-    this.visible = new Set(); // finished block nodes in (or near) the viewport
-    this.observer = typeof IntersectionObserver === "function"
-      ? new IntersectionObserver((entries) => {
-        for (const e of entries) {
-          if (e.isIntersecting) this.visible.add(e.target);
-          else this.visible.delete(e.target);
-        }
-      }, { rootMargin: "200px 0px" })
-      : null;
+    this.visible = new Set(); // groups of finished blocks in (or near) the viewport
+    this.observer =
+      typeof IntersectionObserver === "function"
+        ? new IntersectionObserver(
+            (entries) => {
+              for (const e of entries) {
+                if (e.isIntersecting) this.visible.add(e.target);
+                else this.visible.delete(e.target);
+              }
+            },
+            { rootMargin: "200px 0px" },
+          )
+        : null;
     this.reset();
   }
 
   /** True while something is not shown or not fully rendered yet. */
   get pending() {
-    return this.queue.length > 0 || this.tailDirty || this.tailUpgrades.length > 0 || this.upgradeQueue.size > 0;
+    return (
+      this.unsplit ||
+      this.queue.length > 0 ||
+      this.tailDirty ||
+      this.tailUpgrades.length > 0 ||
+      this.upgradeQueue.size > 0
+    );
   }
 
   /** @param {string} text */
@@ -330,16 +385,33 @@ export class IncrementalMarkdown {
     return this.flush();
   }
 
-  /** Split the new text: newly finished blocks join the queue, the tail is marked dirty.
+  /** Take the new text; flush() splits it.
    * @param {string} text
    */
   take(text) {
     if (!text.startsWith(this.text)) this.reset(); // replaced, not grown (version switch, resync)
     this.text = text;
-    // Only the part after the last finished block is split again: O(new text) per update.
-    const { blocks, open, tailOffset } = splitBlocks(text.slice(this.tailStart));
+    this.unsplit = true;
+  }
+
+  /** Split some of the text not split yet: newly finished blocks join the queue; once the end is
+   * reached the tail is marked dirty. Only the part after the last finished block is split again
+   * (O(new text) per update), and at most SPLIT_CHARS of it per call: a whole answer arriving at
+   * once (a reload, a late snapshot: 600 kB at 100k tokens) is split over several frames, not in
+   * one (splitBlocks takes ~30-50 ms for 600 kB in V8 on this machine). Finished blocks of a
+   * prefix of the text are finished blocks of the text: the same holds for every streamed text. */
+  splitMore() {
+    let end = Math.min(this.text.length, this.tailStart + SPLIT_CHARS);
+    let { blocks, open, tailOffset } = splitBlocks(this.text.slice(this.tailStart, end));
+    if (end < this.text.length && blocks.length < 2) {
+      // one block longer than SPLIT_CHARS
+      end = this.text.length;
+      ({ blocks, open, tailOffset } = splitBlocks(this.text.slice(this.tailStart)));
+    }
     this.tailStart += tailOffset;
     for (const src of blocks.slice(0, -1)) this.queue.push(src);
+    if (end < this.text.length) return; // the tail is further on
+    this.unsplit = false;
     const tailSrc = blocks[blocks.length - 1];
     if (tailSrc !== this.tailSrc || open.fence !== this.tailOpen.fence) {
       this.tailSrc = tailSrc;
@@ -360,6 +432,12 @@ export class IncrementalMarkdown {
     }
     // 1. math and code of the finished blocks on screen (a few: then they are done)
     this.upgradeQueued(over, true);
+    // 2a. the text not split yet: a frame's new text while streaming, always (a tail that waits
+    // would flicker); a long text in SPLIT_CHARS steps within the budget
+    while (this.unsplit && (!over() || this.text.length - this.tailStart <= SPLIT_CHARS)) {
+      this.splitMore();
+      this.worked = true;
+    }
     // 2. finished blocks, oldest first
     while (this.queue.length && !over()) {
       const src = /** @type {string} */ (this.queue.shift()); // (the queue is not empty)
@@ -370,15 +448,17 @@ export class IncrementalMarkdown {
         node.hidden = false;
         this.tail = null;
         this.tailHidden = false;
-        this.pendingIn(node, [.../** @type {NodeListOf<HTMLElement>} */ (node.querySelectorAll(UPGRADABLE))]); // incl. a long code block
         this.tailUpgrades = [];
+        this.openGroup(src).appendChild(node);
+        this.pendingIn(node, [.../** @type {NodeListOf<HTMLElement>} */ (node.querySelectorAll(UPGRADABLE))]); // incl. a long code block
       } else {
         node = document.createElement("div");
         node.className = "nbstream-block";
         this.renders += 1;
-        this.pendingIn(node, renderDeferred(node, src));
+        const els = renderDeferred(node, src);
+        this.openGroup(src).appendChild(node);
+        this.pendingIn(node, els);
       }
-      this.finishedBox().appendChild(node);
       this.worked = true;
     }
     // 3. the tail, once every finished block before it is shown (the page shows a prefix)
@@ -393,14 +473,16 @@ export class IncrementalMarkdown {
       if (this.tail.src !== this.tailSrc) {
         this.tail.src = this.tailSrc;
         this.renders += 1;
-        this.tailUpgrades = renderDeferred(this.tail.node, closeTail(/** @type {string} */ (this.tailSrc), this.tailOpen))
-          .filter((el) => !(this.tailOpen.fence && el.dataset.nbstreamHl && upgradeSize(el) > TAIL_HIGHLIGHT_MAX));
+        this.tailUpgrades = renderDeferred(
+          this.tail.node,
+          closeTail(/** @type {string} */ (this.tailSrc), this.tailOpen),
+        ).filter((el) => !(this.tailOpen.fence && el.dataset.nbstreamHl && upgradeSize(el) > TAIL_HIGHLIGHT_MAX));
       }
       this.worked = true;
     }
     // a tail not re-rendered this time still shows if it only lags behind (its block grew)
     const stale = this.tailDirty && !(this.tail.src !== null && this.tailSrc?.startsWith(this.tail.src));
-    this.setTailHidden(this.queue.length > 0 || stale);
+    this.setTailHidden(this.queue.length > 0 || this.unsplit || stale);
     // 4. the tail's math and code (where the text grows), then the other blocks' (newest first)
     while (!this.tailHidden && this.tailUpgrades.length && !over()) {
       this.upgrade(/** @type {HTMLElement} */ (this.tailUpgrades.shift()));
@@ -419,7 +501,9 @@ export class IncrementalMarkdown {
    */
   upgradeQueued(over, visibleOnly) {
     if (visibleOnly && !this.visible.size) return;
-    const nodes = visibleOnly ? [...this.visible] : [...this.upgradeQueue.keys()].reverse();
+    const nodes = visibleOnly
+      ? [...this.visible].flatMap((group) => [...group.children])
+      : [...this.upgradeQueue.keys()].reverse();
     for (const node of nodes) {
       const els = this.upgradeQueue.get(node);
       if (!els) continue;
@@ -438,22 +522,34 @@ export class IncrementalMarkdown {
     upgradeElement(el);
   }
 
-  /** Remember a finished block's elements still to upgrade. */
-  /**
+  /** Remember a finished block's elements still to upgrade (the block is in its group). The
+   * page watches its group, not the block: each observed element costs the browser an
+   * intersection computation on every frame that changes layout, and observing thousands of
+   * blocks took 6.4 s of the main thread in a 100k-token stream (trace, bench_browser.py).
    * @param {Element} node
    * @param {HTMLElement[]} els
    */
   pendingIn(node, els) {
     if (!els.length) return;
     this.upgradeQueue.set(node, els);
-    this.observer?.observe(node);
+    const group = /** @type {Element} */ (node.parentNode); // (its group)
+    const n = this.groupPending.get(group) ?? 0;
+    this.groupPending.set(group, n + 1);
+    if (n === 0) this.observer?.observe(group);
   }
 
   /** @param {Element} node */
   doneUpgrading(node) {
     this.upgradeQueue.delete(node);
-    this.visible.delete(node);
-    this.observer?.unobserve(node);
+    const group = /** @type {Element} */ (node.parentNode); // (its group)
+    const n = (this.groupPending.get(group) ?? 1) - 1;
+    if (n > 0) {
+      this.groupPending.set(group, n);
+      return;
+    }
+    this.groupPending.delete(group);
+    this.visible.delete(group);
+    this.observer?.unobserve(group);
   }
 
   /** @param {boolean} hidden */
@@ -472,6 +568,34 @@ export class IncrementalMarkdown {
       this.el.insertBefore(this.done, this.el.firstChild);
     }
     return this.done;
+  }
+
+  /** The group that takes the next finished block. Finished blocks are kept in groups of
+   * GROUP_BLOCKS, and the groups (not the blocks) have `content-visibility: auto` (style.css):
+   * the browser's per-frame work (its own visibility observer, layout, pre-paint and hit-test
+   * walks) scales with the number of boxes directly in the answer, and a 100k-token answer has
+   * ~7,000 blocks. A group off screen is skipped whole; everything stays in the DOM (find in
+   * page, selection and copy see all of it).
+   * @param {string} src
+   * @returns {HTMLElement}
+   */
+  openGroup(src) {
+    let group = this.group;
+    if (!group || group.childElementCount >= GROUP_BLOCKS) {
+      group = this.group = document.createElement("div");
+      group.className = "nbstream-group";
+      this.groupChars = 0;
+      this.finishedBox().appendChild(group);
+    }
+    this.groupChars += src.length + 2;
+    if (group.childElementCount === GROUP_BLOCKS - 1) {
+      // The group is full: its height until the browser first renders it, from its length (a
+      // group never on screen, e.g. while the user reads the start). A good guess keeps a jump
+      // into the answer (find, scrollbar) where it lands: with a fixed 96em the part jumped to
+      // moved 646 px once the groups above it were rendered (tests/browser/test_long_answer.py).
+      group.style.containIntrinsicSize = `auto ${Math.round(this.groupChars * EM_PER_CHAR)}em`;
+    }
+    return group;
   }
 
   /** @param {string} text */
@@ -497,6 +621,8 @@ export class IncrementalMarkdown {
     this.visible = new Set();
     this.queue = []; // finished blocks (sources) not shown yet
     this.upgradeQueue = new Map(); // finished block node -> its elements still to upgrade
+    this.groupPending = new Map(); // group -> its blocks in upgradeQueue (observed while > 0)
+    this.group = null; // the group that takes the next finished block
     this.tail = null; // {src, node}
     this.tailSrc = null;
     this.tailOpen = {};
@@ -504,6 +630,7 @@ export class IncrementalMarkdown {
     this.tailHidden = false;
     this.tailUpgrades = [];
     this.tailStart = 0; // offset in text where the unfinished tail begins
+    this.unsplit = false; // text after tailStart still to split (splitMore)
     this.pre = null;
     this.done = null;
     this.text = "";

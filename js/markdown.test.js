@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { IncrementalMarkdown, renderMarkdown, splitBlocks } from "./markdown.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { GROUP_BLOCKS, IncrementalMarkdown, renderMarkdown, SPLIT_CHARS, splitBlocks } from "./markdown.js";
 
 function grow(renderer, text, step = 3) {
   for (let i = step; i < text.length; i += step) renderer.update(text.slice(0, i));
@@ -236,6 +236,38 @@ describe("IncrementalMarkdown frame budget", () => {
     expect(el.innerHTML).toBe(reference(text).innerHTML);
   });
 
+  it("a long text arriving at once is split SPLIT_CHARS at a time, the page showing a prefix", () => {
+    const words = "has a few words, and then a few more words to make it long enough. ".repeat(4);
+    const text = Array.from({ length: 360 }, (_, i) => `Paragraph ${i} ${words}`).join("\n\n");
+    expect(text.length).toBeGreaterThan(5 * SPLIT_CHARS);
+    const full = shownText(reference(text));
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 1, now: tickingClock() });
+    let done = r.update(text);
+    expect(r.tailStart).toBeLessThanOrEqual(SPLIT_CHARS); // one step, not the whole text
+    let flushes = 1;
+    while (!done) {
+      const before = r.tailStart;
+      done = r.flush();
+      // a budgeted step, and the last piece (<= SPLIT_CHARS) is always split at once
+      expect(r.tailStart - before).toBeLessThanOrEqual(2 * SPLIT_CHARS);
+      if (flushes % 10 === 0) expect(isPrefix(shownText(el), full), shownText(el).slice(-60)).toBe(true);
+      expect(flushes++).toBeLessThan(5000);
+    }
+    expect(el.innerHTML).toBe(reference(text).innerHTML);
+  });
+
+  it("a block longer than SPLIT_CHARS (a long code block in a snapshot) is split whole", () => {
+    const code = "x = 1\n".repeat(SPLIT_CHARS / 3);
+    const text = `Before\n\n\`\`\`python\n${code}\`\`\`\n\nAfter\n\n${"word ".repeat(100)}`;
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 2, now: tickingClock() });
+    let n = 0;
+    while (!(n === 0 ? r.update(text) : r.flush())) expect(n++).toBeLessThan(1000);
+    expect(el.innerHTML).toBe(reference(text).innerHTML);
+    expect(el.querySelector("pre code").textContent).toBe(code);
+  });
+
   it("a long open code block is not re-highlighted every frame; highlighted once it closes", () => {
     const body = "x = 1  # comment\n".repeat(1000); // 17,000 chars
     const el = document.createElement("div");
@@ -261,6 +293,84 @@ describe("IncrementalMarkdown frame budget", () => {
     for (const a of el.querySelectorAll("a")) expect(a.getAttribute("href") ?? "").not.toMatch(/javascript/i);
     expect(el.querySelector(".katex")).not.toBeNull();
     expect(el.querySelector("pre code").textContent).toBe("<img src=x onerror=alert(1)>\n");
+  });
+});
+
+describe("IncrementalMarkdown groups of finished blocks", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  /** An IntersectionObserver the test drives: it says which targets are on screen. */
+  function fakeObserver() {
+    const observers = [];
+    vi.stubGlobal(
+      "IntersectionObserver",
+      class {
+        constructor(callback) {
+          this.callback = callback;
+          this.targets = new Set();
+          observers.push(this);
+        }
+        observe(el) {
+          this.targets.add(el);
+        }
+        unobserve(el) {
+          this.targets.delete(el);
+        }
+        disconnect() {
+          this.targets.clear();
+        }
+        show(el, on = true) {
+          this.callback([{ target: el, isIntersecting: on }]);
+        }
+      },
+    );
+    return observers;
+  }
+
+  it("keeps finished blocks in groups of GROUP_BLOCKS and watches groups with work left, not blocks", () => {
+    const observers = fakeObserver();
+    const n = GROUP_BLOCKS * 3 + 5;
+    const text = Array.from({ length: n }, (_, i) => `Block ${i} with $x_{${i}}$.`).join("\n\n");
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el, { budget: 3, now: tickingClock() });
+    r.update(`${text}\n\ntail`);
+    let flushes = 0;
+    while (r.queue.length) {
+      r.flush();
+      flushes += 1;
+    } // every block shown, few upgraded
+    const groups = [...el.querySelector(".nbstream-blocks").children];
+    expect(groups.every((g) => g.className === "nbstream-group")).toBe(true);
+    expect(groups.map((g) => g.childElementCount)).toEqual([GROUP_BLOCKS, GROUP_BLOCKS, GROUP_BLOCKS, 5]);
+    const io = observers[0];
+    expect([...io.targets].every((t) => groups.includes(t))).toBe(true); // groups only
+    expect(io.targets.size).toBeGreaterThan(0);
+
+    // the group on screen is upgraded first, whatever its place
+    const first = groups[0];
+    expect(first.querySelector(".nbstream-tex")).not.toBeNull();
+    io.show(first);
+    for (let i = 0; first.querySelector(".nbstream-tex") && i < 2 * GROUP_BLOCKS; i++) r.flush();
+    expect(first.querySelector(".nbstream-tex")).toBeNull();
+    expect(io.targets.has(first)).toBe(false); // nothing left to do there: no longer watched
+    expect(groups[1].querySelector(".nbstream-tex")).not.toBeNull(); // the others wait their turn
+    while (!r.flush()) expect(flushes++).toBeLessThan(2000);
+    expect(io.targets.size).toBe(0);
+    expect(el.innerHTML).toBe(reference(`${text}\n\ntail`).innerHTML);
+  });
+
+  it("a tail that finishes joins the open group, and a replaced text starts new groups", () => {
+    fakeObserver();
+    const el = document.createElement("div");
+    const r = new IncrementalMarkdown(el);
+    const text = Array.from({ length: GROUP_BLOCKS + 1 }, (_, i) => `p${i}`).join("\n\n");
+    grow(r, `${text}\n\n`, 5);
+    const groups = el.querySelectorAll(".nbstream-group");
+    expect([...groups].map((g) => g.childElementCount)).toEqual([GROUP_BLOCKS, 1]);
+    r.update("other");
+    expect(el.querySelectorAll(".nbstream-group").length).toBe(0);
+    r.update("other\n\nmore");
+    expect(el.querySelectorAll(".nbstream-group").length).toBe(1);
   });
 });
 

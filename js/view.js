@@ -3,19 +3,32 @@
 // Markdown), a status line and the chunk-log panel. Document changes only mark the view dirty; the
 // paint happens once per animation frame, whatever the message rate.
 
-import { IncrementalMarkdown } from "./markdown.js";
 import { h, raf } from "./dom.js";
 import { statusDetails, statusParts } from "./format.js";
-import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
 import { LogPanel } from "./logpanel.js";
-import { Confidence, HostedTools, ToolCards, filterRows, finishNotice, paintCitations, paintFilter, thinkingLabel } from "./rich.js";
+import { IncrementalMarkdown } from "./markdown.js";
+import { FINAL_STATUSES, regenerate, resumableStatus, resume, stop } from "./protocol.js";
+import {
+  Confidence,
+  filterRows,
+  finishNotice,
+  HostedTools,
+  paintCitations,
+  paintFilter,
+  ToolCards,
+  thinkingLabel,
+} from "./rich.js";
 
 // Script time per animation frame for the answer's Markdown (new blocks, math, highlighting); the
 // rest of a 16.7 ms frame is left for the page's own work (messages, style, layout, paint).
 export const FRAME_BUDGET_MS = 6;
-// Once the shown version has ended no text arrives any more: the catch-up (math and code of the
-// blocks off screen) may take more of each frame, so the answer is complete sooner.
-export const END_FRAME_BUDGET_MS = 12;
+// Once the shown version has ended no text arrives any more. 12 ms made a streamed answer's
+// catch-up shorter while every block was its own content-visibility box; with blocks in groups
+// (markdown.js) a 100k-token stream has nothing left to catch up at its end, and what remains is a
+// whole answer at once (a reload, a second view), where 12 ms of script plus the browser's work
+// made 33 ms frames: bench_browser.py at 30k tokens, second view, p50 / p95 33.3 / 83.4 ms with
+// 12 ms, 16.7 / 50.0 ms with 6 ms (complete in 3.2 vs 3.4 s; load 7-8).
+export const END_FRAME_BUDGET_MS = 6;
 
 /** @type {Record<string, string>} */
 const STOP_TITLES = {
@@ -33,7 +46,13 @@ export const KERNEL_EVENT = "nbstream:kernel";
 // A version ended: the extension saves the answer's snapshot into the notebook (output metadata).
 export const FINAL_EVENT = "nbstream:final";
 /** @type {Record<string, string>} */
-const KERNEL_GONE = { restarting: "The kernel restarted", autorestarting: "The kernel restarted", dead: "The kernel died", terminating: "The kernel was shut down", unknown: "The kernel is gone" };
+const KERNEL_GONE = {
+  restarting: "The kernel restarted",
+  autorestarting: "The kernel restarted",
+  dead: "The kernel died",
+  terminating: "The kernel was shut down",
+  unknown: "The kernel is gone",
+};
 
 const TRAITS = ["mode", "rerunnable", "resumable", "format", "language", "heading"]; // repaint on change
 
@@ -46,7 +65,12 @@ export class View {
    * @param {import("./document.js").StreamDocument} doc
    * @param {{logs?: unknown, now?: () => number, budget?: number, endBudget?: number}} [options]
    */
-  constructor(el, model, doc, { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS, endBudget = END_FRAME_BUDGET_MS } = {}) {
+  constructor(
+    el,
+    model,
+    doc,
+    { logs, now = () => performance.now(), budget = FRAME_BUDGET_MS, endBudget = END_FRAME_BUDGET_MS } = {},
+  ) {
     this.model = model;
     this.now = now;
     this.budget = budget;
@@ -56,29 +80,120 @@ export class View {
     this.shown = null; // version page shown; null = follow the newest (UI-only, never synced)
     this.dirty = false;
     this.paints = 0;
-    this.stopButton = h("button", { "data-testid": "stop", className: "nbstream-btn nbstream-stop", onclick: () => this.onStop() }, "■ Stop");
-    this.regenButton = h("button", { "data-testid": "regenerate", className: "nbstream-btn", title: "Run the same request again; this answer stays as a version", onclick: () => this.send(regenerate()) }, "↻ Regenerate");
-    this.resumeButton = h("button", { "data-testid": "resume", className: "nbstream-btn", title: "Ask the model to continue this partial answer", onclick: () => this.send(resume()) }, "→ Continue");
-    this.copyButton = h("button", { "data-testid": "copy", className: "nbstream-btn", title: "Copy the answer as Markdown", onclick: () => this.copy() }, "Copy");
-    this.prev = h("button", { "data-testid": "version-prev", className: "nbstream-btn nbstream-page", title: "Previous version", onclick: () => this.page(-1) }, "‹");
-    this.next = h("button", { "data-testid": "version-next", className: "nbstream-btn nbstream-page", title: "Next version", onclick: () => this.page(1) }, "›");
+    this.stopButton = h(
+      "button",
+      { "data-testid": "stop", className: "nbstream-btn nbstream-stop", onclick: () => this.onStop() },
+      "■ Stop",
+    );
+    this.regenButton = h(
+      "button",
+      {
+        "data-testid": "regenerate",
+        className: "nbstream-btn",
+        title: "Run the same request again; this answer stays as a version",
+        onclick: () => this.send(regenerate()),
+      },
+      "↻ Regenerate",
+    );
+    this.resumeButton = h(
+      "button",
+      {
+        "data-testid": "resume",
+        className: "nbstream-btn",
+        title: "Ask the model to continue this partial answer",
+        onclick: () => this.send(resume()),
+      },
+      "→ Continue",
+    );
+    this.copyButton = h(
+      "button",
+      {
+        "data-testid": "copy",
+        className: "nbstream-btn",
+        title: "Copy the answer as Markdown",
+        onclick: () => this.copy(),
+      },
+      "Copy",
+    );
+    this.prev = h(
+      "button",
+      {
+        "data-testid": "version-prev",
+        className: "nbstream-btn nbstream-page",
+        title: "Previous version",
+        onclick: () => this.page(-1),
+      },
+      "‹",
+    );
+    this.next = h(
+      "button",
+      {
+        "data-testid": "version-next",
+        className: "nbstream-btn nbstream-page",
+        title: "Next version",
+        onclick: () => this.page(1),
+      },
+      "›",
+    );
     this.pageLabel = h("span", { "data-testid": "version-label", className: "nbstream-page-label" });
-    this.pager = h("span", { "data-testid": "version-pager", className: "nbstream-pager" }, this.prev, this.pageLabel, this.next);
+    this.pager = h(
+      "span",
+      { "data-testid": "version-pager", className: "nbstream-pager" },
+      this.prev,
+      this.pageLabel,
+      this.next,
+    );
     this.showConfidence = false; // UI-only
-    this.confidenceButton = h("button", { "data-testid": "confidence-toggle", className: "nbstream-btn", "aria-pressed": "false", title: "Colour each token by its probability (hover a token for the alternatives)", onclick: () => { this.showConfidence = !this.showConfidence; this.invalidate(); } }, "Token confidence");
-    this.toolbar = h("div", { className: "nbstream-toolbar" }, this.stopButton, this.regenButton, this.resumeButton, this.copyButton, this.confidenceButton, this.pager);
+    this.confidenceButton = h(
+      "button",
+      {
+        "data-testid": "confidence-toggle",
+        className: "nbstream-btn",
+        "aria-pressed": "false",
+        title: "Colour each token by its probability (hover a token for the alternatives)",
+        onclick: () => {
+          this.showConfidence = !this.showConfidence;
+          this.invalidate();
+        },
+      },
+      "Token confidence",
+    );
+    this.toolbar = h(
+      "div",
+      { className: "nbstream-toolbar" },
+      this.stopButton,
+      this.regenButton,
+      this.resumeButton,
+      this.copyButton,
+      this.confidenceButton,
+      this.pager,
+    );
     this.tabs = h("div", { "data-testid": "choice-tabs", className: "nbstream-tabs", role: "tablist", hidden: true });
     this.reasoningLabel = h("summary", { "data-testid": "reasoning-label", text: "Thinking" });
-    this.reasoning = h("details", { "data-testid": "reasoning", className: "nbstream-reasoning", open: "" }, this.reasoningLabel, h("div", { className: "nbstream-reasoning-text", "data-testid": "reasoning-text" }));
+    this.reasoning = h(
+      "details",
+      { "data-testid": "reasoning", className: "nbstream-reasoning", open: "" },
+      this.reasoningLabel,
+      h("div", { className: "nbstream-reasoning-text", "data-testid": "reasoning-text" }),
+    );
     this.refusalText = h("div", { className: "nbstream-refusal-text", "data-testid": "refusal-text" });
-    this.refusal = h("div", { "data-testid": "refusal", className: "nbstream-refusal", role: "note" }, h("div", { className: "nbstream-refusal-label", text: "⊘ The model refused" }), this.refusalText);
+    this.refusal = h(
+      "div",
+      { "data-testid": "refusal", className: "nbstream-refusal", role: "note" },
+      h("div", { className: "nbstream-refusal-label", text: "⊘ The model refused" }),
+      this.refusalText,
+    );
     this.answer = h("div", { "data-testid": "answer", className: "nbstream-answer" });
     this.confidence = h("div", { "data-testid": "confidence", className: "nbstream-confidence", hidden: true });
     this.tools = h("div", { "data-testid": "tool-calls", className: "nbstream-tools" });
     this.finish = h("div", { "data-testid": "finish", className: "nbstream-finish", hidden: true });
     this.filter = h("details", { "data-testid": "content-filter", className: "nbstream-filter", hidden: true });
     this.toolCards = new ToolCards(this.tools);
-    this.hosted = h("div", { "data-testid": "hosted-tools", className: "nbstream-tools nbstream-hosted-tools", hidden: true });
+    this.hosted = h("div", {
+      "data-testid": "hosted-tools",
+      className: "nbstream-tools nbstream-hosted-tools",
+      hidden: true,
+    });
     this.hostedTools = new HostedTools(this.hosted);
     this.sources = h("div", { "data-testid": "citations", className: "nbstream-citations", hidden: true });
     this.tokens = new Confidence(this.confidence);
@@ -89,7 +204,26 @@ export class View {
     this.log = new LogPanel(model, doc, logs, () => this.versionShown());
     // which answer this is, when several stack in one output (background answers in a loop)
     this.heading = h("div", { "data-testid": "heading", className: "nbstream-heading", hidden: "" });
-    this.root = h("div", { className: "nbstream-root" }, this.heading, this.toolbar, this.tabs, this.reasoning, this.hosted, this.refusal, this.answer, this.sources, this.confidence, this.tools, this.finish, this.filter, this.error, this.status, this.notes, this.log.el);
+    this.root = h(
+      "div",
+      { className: "nbstream-root" },
+      this.heading,
+      this.toolbar,
+      this.tabs,
+      this.reasoning,
+      this.hosted,
+      this.refusal,
+      this.answer,
+      this.sources,
+      this.confidence,
+      this.tools,
+      this.finish,
+      this.filter,
+      this.error,
+      this.status,
+      this.notes,
+      this.log.el,
+    );
     /** @type {IncrementalMarkdown | null} */
     this.renderer = null;
     /** @type {string | null} */
@@ -159,7 +293,9 @@ export class View {
     } catch {
       this.copyButton.textContent = "Copy failed";
     }
-    setTimeout(() => { this.copyButton.textContent = "Copy"; }, 1500);
+    setTimeout(() => {
+      this.copyButton.textContent = "Copy";
+    }, 1500);
   }
 
   invalidate() {
@@ -193,7 +329,12 @@ export class View {
     if (!this.renderer || this.rendererVersion !== shownKey || this.renderer.format !== format) {
       this.answer.replaceChildren();
       this.renderer?.destroy();
-      this.renderer = new IncrementalMarkdown(this.answer, { format, language: this.model.get("language") ?? "", budget: this.budget, now: this.now });
+      this.renderer = new IncrementalMarkdown(this.answer, {
+        format,
+        language: this.model.get("language") ?? "",
+        budget: this.budget,
+        now: this.now,
+      });
       this.rendererVersion = shownKey;
     }
     const text = this.doc.text(vi, `${c}:text:`);
@@ -218,7 +359,15 @@ export class View {
     this.stopButton.title = STOP_TITLES[mode] ?? STOP_TITLES.idle;
     this.regenButton.hidden = !this.model.get("rerunnable") || !!gone;
     this.regenButton.disabled = live;
-    this.resumeButton.hidden = !!gone || !(this.model.get("resumable") && final && resumableStatus(status, this.doc.text(vi)) && vi === this.doc.current && !v?.resumeBlocked);
+    this.resumeButton.hidden =
+      !!gone ||
+      !(
+        this.model.get("resumable") &&
+        final &&
+        resumableStatus(status, this.doc.text(vi)) &&
+        vi === this.doc.current &&
+        !v?.resumeBlocked
+      );
     const n = this.doc.versions.length;
     this.pager.hidden = n < 2;
     this.pageLabel.textContent = `${vi + 1}/${n}`;
@@ -231,13 +380,17 @@ export class View {
       // it never ended here: the text up to then is all there is
       shownStatus = "stopped";
       this.root.dataset.status = shownStatus; // no "streaming" (a pulsing dot) for a dead stream
-      reason = gone ? `${gone} while this answer streamed: the text up to then is kept` : "The notebook was saved while this answer streamed: the text up to then is kept";
+      reason = gone
+        ? `${gone} while this answer streamed: the text up to then is kept`
+        : "The notebook was saved while this answer streamed: the text up to then is kept";
     } else if (gone) {
       reason = reason ?? `${gone}: this answer is kept; run the cell again to ask again`;
     }
     // a finish-reason notice (cut off, filtered) already says it: no second box
     const saidByNotice = !this.finish.hidden && typeof reason === "string" && reason.startsWith("finish_reason ");
-    this.error.hidden = saidByNotice || !(reason && (gone || shownStatus === "error" || shownStatus === "incomplete" || shownStatus === "stopped"));
+    this.error.hidden =
+      saidByNotice ||
+      !(reason && (gone || shownStatus === "error" || shownStatus === "incomplete" || shownStatus === "stopped"));
     this.error.textContent = this.error.hidden ? "" : reason;
     // the banner's kind sets its look: an error is an alert; a Stop the user chose, a cut
     // connection or a gone kernel are notices (a calm grey or amber, not red)
@@ -272,7 +425,13 @@ export class View {
     if (this.reported === key) return;
     /** @type {string | undefined} */
     this.reported = key;
-    const detail = { uid: this.model.get("uid"), snapshot: this.doc.toSnapshot(), format: this.model.get("format"), language: this.model.get("language"), heading: this.model.get("heading") ?? "" };
+    const detail = {
+      uid: this.model.get("uid"),
+      snapshot: this.doc.toSnapshot(),
+      format: this.model.get("format"),
+      language: this.model.get("language"),
+      heading: this.model.get("heading") ?? "",
+    };
     this.root.dispatchEvent(new CustomEvent(FINAL_EVENT, { bubbles: true, detail }));
   }
 
@@ -296,7 +455,9 @@ export class View {
    * @param {Version | undefined} v
    */
   paintTabs(v) {
-    const choices = v ? [...new Set([...v.parts.values()].map((p) => p.choice).filter((i) => i >= 0))].sort((a, b) => a - b) : [];
+    const choices = v
+      ? [...new Set([...v.parts.values()].map((p) => p.choice).filter((i) => i >= 0))].sort((a, b) => a - b)
+      : [];
     const finishes = v?.metrics?.finish_reasons ?? {};
     if (!choices.includes(this.choice)) this.choice = choices[0] ?? 0;
     this.tabs.hidden = choices.length < 2;
@@ -309,11 +470,26 @@ export class View {
     if (this.tabsSig !== sig) {
       /** @type {string | undefined} */
       this.tabsSig = sig;
-      this.tabs.replaceChildren(...choices.map((i, k) => h("button", {
-        className: `nbstream-tab${i === this.choice ? " nbstream-tab-active" : ""}`, role: "tab", "data-testid": "choice-tab",
-        "data-choice": String(i), "aria-selected": String(i === this.choice), "data-finish": finishes[i] ?? "",
-        onclick: () => { this.choice = i; this.invalidate(); },
-      }, labels[k])));
+      this.tabs.replaceChildren(
+        ...choices.map((i, k) =>
+          h(
+            "button",
+            {
+              className: `nbstream-tab${i === this.choice ? " nbstream-tab-active" : ""}`,
+              role: "tab",
+              "data-testid": "choice-tab",
+              "data-choice": String(i),
+              "aria-selected": String(i === this.choice),
+              "data-finish": finishes[i] ?? "",
+              onclick: () => {
+                this.choice = i;
+                this.invalidate();
+              },
+            },
+            labels[k],
+          ),
+        ),
+      );
     }
     return this.choice;
   }
@@ -350,16 +526,23 @@ export class View {
     const status = v?.status ?? "pending";
     const final = FINAL_STATUSES.has(status);
     const metrics = v?.metrics ?? {};
-    const finishReason = (metrics.finish_reasons ?? {})[c] ?? null;
+    const finishReason = metrics.finish_reasons?.[c] ?? null;
     const single = [...(v?.parts.values() ?? [])].every((p) => p.choice <= 0);
     const usage = metrics.usage ?? null;
 
     // Thinking: open while it streams, closed once the answer starts (the user can reopen it)
     const reasoning = this.doc.text(vi, `${c}:reasoning:`);
-    const tools = v ? [...v.parts.values()].filter((p) => p.kind === "tool" && p.choice === c).sort((a, b) => (a.index ?? 0) - (b.index ?? 0)) : [];
+    const tools = v
+      ? [...v.parts.values()]
+          .filter((p) => p.kind === "tool" && p.choice === c)
+          .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
+      : [];
     const refusal = this.doc.text(vi, `${c}:refusal:`);
     const answerStarted = !!(text || refusal || tools.length);
-    const reported = single && usage && Number.isFinite(usage.reasoning_tokens) && /** @type {number} */ (usage.reasoning_tokens) > 0 ? usage.reasoning_tokens : null;
+    const reported =
+      single && usage && Number.isFinite(usage.reasoning_tokens) && /** @type {number} */ (usage.reasoning_tokens) > 0
+        ? usage.reasoning_tokens
+        : null;
     this.reasoning.hidden = !reasoning && reported === null;
     if (this.reasoningKey !== shownKey) {
       /** @type {string | undefined} */
@@ -369,7 +552,10 @@ export class View {
     }
     this.paintReasoningText(reasoning || "(the server reported reasoning tokens but sent no reasoning text)", shownKey);
     this.reasoningLabel.textContent = thinkingLabel({
-      streaming: !final && !answerStarted, seconds: c === 0 ? metrics.thinking_s : undefined, chars: reasoning.length, reportedTokens: reported ?? undefined,
+      streaming: !final && !answerStarted,
+      seconds: c === 0 ? metrics.thinking_s : undefined,
+      chars: reasoning.length,
+      reportedTokens: reported ?? undefined,
     });
     if (answerStarted && !this.reasoningClosed) {
       this.reasoning.open = false;
@@ -383,7 +569,12 @@ export class View {
 
     // what the server ran itself (web search, code interpreter, MCP...) and the sources cited
     /** @param {string} kind */
-    const ofKind = (kind) => (v ? [...v.parts.values()].filter((p) => p.kind === kind && p.choice === c).sort((a, b) => (a.index ?? 0) - (b.index ?? 0)) : []);
+    const ofKind = (kind) =>
+      v
+        ? [...v.parts.values()]
+            .filter((p) => p.kind === kind && p.choice === c)
+            .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
+        : [];
     const hosted = ofKind("hosted");
     this.hosted.hidden = hosted.length === 0;
     this.hostedTools.update(hosted);
@@ -397,7 +588,10 @@ export class View {
     this.finish.dataset.reason = finishReason ?? "";
     this.finish.className = `nbstream-finish nbstream-finish-${notice?.kind ?? "none"}`;
 
-    const rows = [...filterRows(v?.parts.get("-1:filter:")?.meta?.results), ...filterRows(v?.parts.get(`${c}:filter:`)?.meta?.results)];
+    const rows = [
+      ...filterRows(v?.parts.get("-1:filter:")?.meta?.results),
+      ...filterRows(v?.parts.get(`${c}:filter:`)?.meta?.results),
+    ];
     this.filter.hidden = rows.length === 0;
     const filterSig = JSON.stringify(rows);
     if (rows.length && filterSig !== this.filterSig) {

@@ -90,6 +90,8 @@ def test_browser_figures_are_measured_in_real_jupyterlab():
     out = run_quick("bench_browser.py", timeout=900)
     figure(out, rf"nbstream frame time \(rAF delta\): +p50 ({NUMBER}) ms, p95 ({NUMBER}) ms")
     figure(out, rf"baseline \(full re-render each frame\) frame time: p50 ({NUMBER}) ms")
+    figure(out, rf"the whole answer at once .*: complete in ({NUMBER}) s, frame time p50")
+    figure(out, rf"scrolling through the answer .* per frame: frame time p50 ({NUMBER}) ms")
     figure(out, rf"stop latency, background mode: p50 (-?{NUMBER}) ms, p95 (-?{NUMBER}) ms")
     figure(out, rf"stop latency, waiting \(await\): p50 (-?{NUMBER}) ms")
     (p50,) = figure(out, rf"first token, SDK chunk -> DOM: p50 (-?{NUMBER}) ms")
