@@ -15,12 +15,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import heapq
-import itertools
 import json
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
@@ -47,6 +44,7 @@ from nbstream.run.state import ChoiceState, ToolCall
 from nbstream.run.stream_run import FINAL, StreamRun
 from nbstream.sources import to_source
 from nbstream.sources.surrogates import valid_obj
+from nbstream.timers import TIMERS, TailGate
 
 if TYPE_CHECKING:
     from nbstream.resilience.layer import Resilience
@@ -103,90 +101,6 @@ TEXT = PartKey(0, "text")
 _ABSENT = object()
 
 
-class _TimerThread:
-    """Runs delayed callbacks (the coalescer's tail flushes) on one shared daemon thread.
-
-    Why not ``threading.Timer``: a stream in a thread arms a timer every frame (~60/s per view),
-    and ``Thread.start()`` blocks until the OS has scheduled the new thread, which on a loaded
-    machine took milliseconds each time and made the consumer wait (bench/bench_consumer.py).
-    The thread exits after a few idle seconds and is started again on demand.
-    """
-
-    IDLE_S = 5.0
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._queue: list[tuple[float, int, Callable[[], None]]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
-        with self._cond:
-            heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), callback))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="nbstream-timers", daemon=True
-                )
-                self._thread.start()
-            else:
-                self._cond.notify()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(self.IDLE_S)
-                    if not self._queue:
-                        self._thread = None
-                        return
-                    continue
-                when, _, callback = self._queue[0]
-                wait = when - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                heapq.heappop(self._queue)
-            try:
-                callback()
-            except Exception:  # noqa: BLE001 - one failing flush must not stop the other views'
-                traceback.print_exc()  # shown as threading.Timer would show it
-
-
-_TIMERS = _TimerThread()
-
-
-class _TailGate:
-    """Holds a version's tail timer while its consumer is busy with data, and arms it when the
-    consumer is about to wait for the network (``StreamRun.watch_reads``). Called from the
-    consumer (``waiting``/``done``) and from any thread (``hold``, by the coalescer)."""
-
-    __slots__ = ("_lock", "_waiting", "_held")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiting = False  # the consumer is in a read that waits for the network
-        self._held: tuple[float, Callable[[], None]] | None = None
-
-    def hold(self, delay: float, callback: Callable[[], None]) -> bool:
-        """Keep the timer for the next wait; False when the consumer waits now (arm it now)."""
-        with self._lock:
-            if self._waiting:
-                return False
-            self._held = (time.monotonic() + delay, callback)
-            return True
-
-    def waiting(self) -> None:
-        with self._lock:
-            self._waiting = True
-            held, self._held = self._held, None
-        if held is not None:
-            _TIMERS.schedule(max(0.0, held[0] - time.monotonic()), held[1])
-
-    def done(self) -> None:
-        with self._lock:
-            self._waiting = False
-
-
 class _Version:
     """One answer of the view: its run, its coalescer and the text already sent in frames."""
 
@@ -203,7 +117,7 @@ class _Version:
         self.meta: dict[PartKey, dict[str, Any]] = {}
         self.seq = 0
         self.coalescer: Coalescer | None = None
-        self.gate = _TailGate()
+        self.gate = TailGate()
         self.done: concurrent.futures.Future[str] = concurrent.futures.Future()
         self.task: asyncio.Task[Any] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -748,7 +662,7 @@ class StreamView(anywidget.AnyWidget):
     def _scheduler(self, v: _Version) -> Callable[[float, Callable[[], None]], Any]:
         """The coalescer's tail timer. A sync stream whose reads are watched (SDK streams) holds
         it back while data keeps coming: it is armed only when the consumer is about to wait
-        for the network (``_TailGate``), so a fast stream never wakes the timer thread (each
+        for the network (``TailGate``), so a fast stream never wakes the timer thread (each
         wake-up takes the GIL from the consumer) and a paused one still gets its tail within
         an interval."""
         gate = v.gate
@@ -761,7 +675,7 @@ class StreamView(anywidget.AnyWidget):
             run = v.run  # held only while the consumer reads: after the run (a queued final
             if run.reads_watched and run.status not in FINAL and gate.hold(delay, callback):
                 return  # frame) nobody would arm it
-            _TIMERS.schedule(delay, callback)
+            TIMERS.schedule(delay, callback)
 
         return schedule
 
