@@ -39,6 +39,7 @@ from nbstream.frontend import hosts as frontends
 from nbstream.frontend import output, protocol, static_copy
 from nbstream.frontend.coalesce import DEFAULT_MAX_FPS, KERNEL_BUDGET, Coalescer, Frame, PartKey
 from nbstream.redact import redact_obj, redact_text
+from nbstream.run import log_view
 from nbstream.run.log import ChunkLog
 from nbstream.run.state import ChoiceState, ToolCall
 from nbstream.run.stream_run import FINAL, StreamRun
@@ -95,8 +96,6 @@ def _shared_bundle() -> _Bundle | None:
 
 
 METRICS_INTERVAL_S = 0.25  # live metrics ride along with frames at most 4 times a second
-LOG_PAGE_MAX = 1000
-JSONL_MAX_BYTES = 20_000_000
 TEXT = PartKey(0, "text")
 _ABSENT = object()
 
@@ -895,42 +894,9 @@ class StreamView(anywidget.AnyWidget):
             self._send_msg({"type": protocol.ERROR, "message": str(exc)})
 
     def _log_page(self, msg: dict[str, Any]) -> dict[str, Any]:
-        reply: dict[str, Any] = {"type": protocol.LOG_PAGE, "id": msg.get("id")}
-        try:
-            index = int(msg.get("version", len(self._versions) - 1))
-            log = self._versions[index].run.log
-        except (IndexError, TypeError, ValueError):
-            reply["error"] = f"no version {msg.get('version')!r}"
-            return reply
-        reply["version"] = index
-        reply["total"] = len(log)
-        if msg.get("jsonl"):
-            text = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in log)
-            if len(text) > JSONL_MAX_BYTES:
-                reply["error"] = (
-                    "the log is too large to download through the widget: use "
-                    "view.log.to_jsonl('run.jsonl') in a cell"
-                )
-            else:
-                reply["jsonl"] = text
-            return reply
-        start = max(0, int(msg.get("start", 0)))
-        count = max(0, min(LOG_PAGE_MAX, int(msg.get("count", 100))))
-        raw = bool(msg.get("raw"))
-        reply["rows"] = [
-            log_row(start + i, rec, raw=raw) for i, rec in enumerate(log.page(start, count))
-        ]
-        if msg.get("times"):
-            times: list[float] = []
-            requests: list[dict[str, Any]] = []
-            for rec in log:
-                if rec.get("type") == "chunk":
-                    times.append(rec.get("t", 0.0))
-                else:
-                    requests.append({k: v for k, v in rec.items() if k not in ("data", "params")})
-            reply["times"] = times
-            reply["requests"] = requests
-        return reply
+        """A page of a version's chunk log for the log panel (:mod:`nbstream.run.log_view`)."""
+        logs = [v.run.log for v in self._versions]
+        return {"type": protocol.LOG_PAGE, **log_view.page(logs, msg)}
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -979,58 +945,6 @@ def _joined(pieces: list[str]) -> str:
     if len(pieces) > 1:
         pieces[:] = ["".join(pieces)]
     return pieces[0] if pieces else ""
-
-
-def log_row(index: int, rec: dict[str, Any], *, raw: bool = False) -> dict[str, Any]:
-    """One chunk-log record as a row of the log panel: index, time, the delta it carried."""
-    kind = rec.get("type", "?")
-    row: dict[str, Any] = {
-        "index": index,
-        "type": kind,
-        "t": rec.get("t"),
-        "attempt": rec.get("attempt"),
-    }
-    if kind == "chunk":
-        row["chunk"] = rec.get("index")
-        row["delta"], row["note"] = _delta_text(rec.get("data", rec.get("text")))
-    else:
-        row["delta"] = " ".join(
-            f"{k}={v}"
-            for k, v in rec.items()
-            if k not in ("type", "t", "attempt", "data", "params") and v not in (None, "", {})
-        )
-    if raw:
-        row["raw"] = rec
-    return row
-
-
-def _delta_text(data: Any) -> tuple[str, str]:
-    """The human part of a raw chunk: (the text it adds, a note such as a finish reason)."""
-    if isinstance(data, str):
-        return data, ""
-    if not isinstance(data, dict):
-        return ("" if data is None else str(data)), ""
-    out: list[str] = []
-    notes: list[str] = []
-    for choice in data.get("choices") or []:
-        delta = (choice or {}).get("delta") or {}
-        for key in ("reasoning_content", "reasoning", "content", "refusal"):
-            if isinstance(delta.get(key), str):
-                out.append(delta[key])
-        for call in delta.get("tool_calls") or []:
-            fn = (call or {}).get("function") or {}
-            out.append(f"{fn.get('name') or ''}{fn.get('arguments') or ''}")
-        if choice.get("finish_reason"):
-            notes.append(f"finish: {choice['finish_reason']}")
-    if isinstance(data.get("delta"), str):
-        out.append(data["delta"])
-    elif data.get("type"):
-        notes.append(str(data["type"]))
-    if data.get("usage"):
-        notes.append("usage")
-    if data.get("error"):
-        notes.append("error")
-    return "".join(out), ", ".join(notes)
 
 
 def _count_message(now: float) -> None:
