@@ -377,7 +377,7 @@ class StreamView(anywidget.AnyWidget):
         button cannot reach the notebook's document). A Markdown answer becomes a ``%%markdown``
         cell; ``code_block=0`` inserts the first code block as a code cell, ``-1`` the last.
         """
-        from nbstream.notebook.cells import cell_source, insert_cell
+        from nbstream.frontend.cells import cell_source, insert_cell
 
         insert_cell(
             cell_source(self.text, code_block=code_block, format=self.format), replace=replace
