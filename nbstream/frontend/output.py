@@ -33,17 +33,15 @@ Run-to-run values (model ids, timings) live in output metadata, which nbval does
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from nbstream.frontend import static_copy
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 OUTPUT_MIME = "application/vnd.nbstream.output+json"
 
-T = TypeVar("T")
 Bundle = tuple[dict[str, Any], dict[str, Any]]  # (data, metadata) of one output
 
 
@@ -190,34 +188,3 @@ def _execution_count() -> int | None:
         return None
     shell = get_ipython()
     return getattr(shell, "execution_count", None) if shell is not None else None
-
-
-def start_detached(start: Callable[[], T]) -> T:
-    """Call ``start`` on a helper thread that has no running event loop, and return its result.
-
-    Why: ``nbstream.stream(..., background=True)`` called from a notebook cell schedules the
-    stream as a task on the kernel's event loop, which a cell that waits would block. Called from
-    a thread without a loop, the stream runs on its own thread instead, so the cell can display
-    the widget first and then wait for the end, with the interrupt button acting as Stop.
-    """
-    result: list[T] = []
-    error: list[BaseException] = []
-    context = contextvars.copy_context()  # the cell's context: outputs and comms stay with it
-
-    def target() -> None:
-        try:
-            result.append(context.run(start))
-        except BaseException as exc:  # re-raised on the caller's thread
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="nbstream-start", daemon=True)
-    thread.start()
-    try:
-        thread.join()
-    except KeyboardInterrupt:  # the interrupt button while starting: start, then stop at once
-        thread.join()
-        if result and hasattr(result[0], "stop"):
-            result[0].stop("stopped (kernel interrupt)")
-    if error:
-        raise error[0]
-    return result[0]
