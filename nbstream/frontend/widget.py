@@ -35,7 +35,7 @@ from nbstream.frontend.coalesce import DEFAULT_MAX_FPS
 from nbstream.frontend.publisher import Publisher, Version
 from nbstream.frontend.publisher import resume_blocked as _resume_blocked
 from nbstream.frontend.runner import Job, Runner
-from nbstream.redact import redact_obj, redact_text
+from nbstream.redact import redact_text
 from nbstream.run import log_view
 from nbstream.run.log import ChunkLog
 from nbstream.run.state import ChoiceState, ToolCall
@@ -396,45 +396,12 @@ class StreamView(anywidget.AnyWidget):
         through :func:`nbstream.redact.redact_text` (a model may repeat a key it was sent)."""
         v = self._current()
         if v is None:
-            return {"status": "pending", "summary": "still streaming when this copy was made"}
-        run = v.run
-        choice = run.state.choices[0] if run.state.choices else None
-        status, reason = run.status, redact_text(run.reason or "") or None
-        summary = f"{status}: {reason}" if status != "done" and reason else status
-        if status not in FINAL:  # a background answer's copy, made while it streams
-            summary = "still streaming when this copy was made"
-        if len(self._versions) > 1:
-            summary += f" · version {v.index + 1} of {len(self._versions)}"
-        calls = choice.tool_calls if choice is not None else []
-        return {
-            "text": redact_text(v.text),
-            "reasoning": redact_text(choice.reasoning) if choice is not None else "",
-            "refusal": redact_text(choice.refusal) if choice and choice.refusal else None,
-            "tool_calls": [
-                {
-                    "name": redact_text(t.name or ""),
-                    "id": redact_text(t.id or ""),
-                    "arguments": redact_text(t.arguments),
-                    "valid": t.valid,
-                    "parsed": redact_obj(t.parsed) if t.valid else None,
-                }  # fmt: skip
-                for t in calls
-            ],
-            "status": status,
-            "reason": reason,
-            "summary": summary,
-        }
+            return output.answer_parts(None, "")
+        return output.answer_parts(v.run, v.text, version=v.index, versions=len(self._versions))
 
     def static_plain(self) -> str:
         """The answer as plain text (``text/plain`` of the answer output)."""
-        parts = self.static_parts()
-        lines = [f"Refused: {parts['refusal']}"] if parts.get("refusal") else []
-        lines += [parts["text"]] if parts.get("text") else []
-        lines += [f"tool call {t['name']}({t['arguments']})" for t in parts.get("tool_calls", [])]
-        status = parts.get("status")
-        if status not in ("done", None):
-            lines.append(f"[{parts['summary']}]")
-        return "\n".join(lines)
+        return output.answer_plain(self.static_parts())
 
     def _answer_output(self) -> output.Bundle:
         html = static_copy.answer_html(
