@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from kernel_session import KernelSession
 
-from nbstream.notebook.cells import cell_source, code_blocks
+from nbstream.frontend.cells import cell_source, code_blocks
 
 ANSWER = """# Two ways
 
@@ -76,7 +76,7 @@ def test_view_insert_cell_sends_the_code_block_to_the_frontend(kernel: KernelSes
 
 
 def test_insert_cell_outside_a_kernel_says_to_run_it_in_a_cell():
-    from nbstream.notebook.cells import insert_cell
+    from nbstream.frontend.cells import insert_cell
 
     with pytest.raises(RuntimeError, match="run it in a cell"):
         insert_cell("x = 1")

@@ -187,7 +187,7 @@ def _artefacts(view: StreamView, tmp_path: Path, *extra: Any) -> dict[str, str]:
         "log panel times": json.dumps(panel_times, ensure_ascii=False),
         "log panel jsonl": json.dumps(panel_jsonl, ensure_ascii=False),
         "widget state": json.dumps(view.get_state(), ensure_ascii=False, default=str),
-        "snapshot": json.dumps(view._build_snapshot(), ensure_ascii=False),
+        "snapshot": json.dumps(view._publisher.snapshot(), ensure_ascii=False),
         "metrics": json.dumps(view.metrics.to_dict()) + repr(view.metrics),
         "reprs": "\n".join(
             [repr(view), repr(run), repr(run.source), repr(view.log), *map(repr, extra)]

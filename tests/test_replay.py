@@ -231,13 +231,13 @@ def test_bad_replay_speed_is_a_clear_error(tmp_path: Path, speed) -> None:
 
 def test_bad_resilience_is_refused_before_a_widget_is_shown(monkeypatch, tmp_path: Path) -> None:
     from nbstream.frontend import hosts as frontends
-    from nbstream.frontend.widget import StreamView
+    from nbstream.frontend.output import CellOutputs
 
     shown = []
     monkeypatch.setattr(frontends, "frontend", lambda: "ipython")  # as in a notebook
-    monkeypatch.setattr(StreamView, "_display_live", lambda self, **kw: shown.append(self))
+    monkeypatch.setattr(CellOutputs, "show", lambda self, **kw: shown.append(self))
     with pytest.raises(TypeError, match="resilience must be a nbstream.Resilience"):
         nbstream.stream(["Hello"], resilience="strong")
     assert shown == []
     view = nbstream.stream(["Hello"], resilience=None)  # what is valid still shows
-    assert shown == [view] and view.text == "Hello"
+    assert shown == [view._outputs] and view.text == "Hello"

@@ -8,7 +8,8 @@ import nbstream
 from nbstream.events import ReasoningDelta, TextDelta
 from nbstream.frontend import protocol
 from nbstream.frontend.protocol import PartKey
-from nbstream.frontend.widget import StreamView, _sent_text, _Version
+from nbstream.frontend.publisher import Version, sent_text
+from nbstream.frontend.widget import StreamView
 from nbstream.run.stream_run import StreamRun
 
 
@@ -65,7 +66,7 @@ def test_reasoning_and_other_choices_are_read_back_from_the_state() -> None:
     """Mid-stream: cut to the sent length without joining the state's pieces in place; at the
     end: the state's own strings."""
     run = StreamRun(["unused"])
-    v = _Version(0, run)
+    v = Version(0, run)
     state = run.state
     for i in range(5_000):
         state.apply([TextDelta(f"a{i} "), ReasoningDelta(f"r{i} "), TextDelta(f"b{i} ", 1)])
@@ -76,14 +77,14 @@ def test_reasoning_and_other_choices_are_read_back_from_the_state() -> None:
     run.status = "streaming"
     pieces_before = len(state.choices[0]._text)
     for key, letter in keys.items():
-        assert _sent_text(v, key) == "".join(f"{letter}{i} " for i in range(5_000))[:1_000]
+        assert sent_text(v, key) == "".join(f"{letter}{i} " for i in range(5_000))[:1_000]
     assert len(state.choices[0]._text) == pieces_before  # read without joining in place
     run.status = "done"
     for key in keys:
         v.sent_len[key] = len(_full(state, key))
-    assert _sent_text(v, PartKey(0, "text")) is state.choices[0].text
-    assert _sent_text(v, PartKey(0, "reasoning")) is state.choices[0].reasoning
-    assert _sent_text(v, PartKey(1, "text")) is state.choices[1].text
+    assert sent_text(v, PartKey(0, "text")) is state.choices[0].text
+    assert sent_text(v, PartKey(0, "reasoning")) is state.choices[0].reasoning
+    assert sent_text(v, PartKey(1, "text")) is state.choices[1].text
 
 
 def _full(state, key: PartKey) -> str:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from nbstream.resilience.stall import StallPolicy, Watchdog
+from nbstream.timers import TIMERS
 
 
 def expect_stall(dog: Watchdog, policy: StallPolicy) -> tuple[threading.Event, list[str], object]:
@@ -46,14 +47,14 @@ def test_cancelled_watch_never_fires_and_many_watches_share_one_thread() -> None
     dog = Watchdog()
     fired, _, watch = expect_stall(dog, StallPolicy(first_chunk_s=0.05, inter_chunk_s=None))
     watch.cancel()
-    thread = dog._thread
+    thread = TIMERS.thread
     before = threading.active_count()
     others = [expect_stall(dog, StallPolicy(first_chunk_s=0.05 + i * 0.01)) for i in range(5)]
     assert threading.active_count() == before  # no thread per stream
     for other_fired, _, _ in others:
         assert other_fired.wait(2)
     assert not fired.is_set()
-    assert dog._thread is thread
+    assert TIMERS.thread is thread
 
 
 def test_no_timeouts_means_no_watch() -> None:

@@ -10,9 +10,10 @@ import time
 import openai
 import pytest
 
-import nbstream.frontend.widget as widget_module
+import nbstream.timers as timers_module
 from nbstream.frontend import protocol
-from nbstream.frontend.widget import StreamView, _TailGate
+from nbstream.frontend.widget import StreamView
+from nbstream.timers import TailGate
 
 
 class RecordingTimers:
@@ -25,8 +26,8 @@ class RecordingTimers:
 
 def test_gate_holds_the_timer_until_the_consumer_waits(monkeypatch) -> None:
     timers = RecordingTimers()
-    monkeypatch.setattr(widget_module, "_TIMERS", timers)
-    gate = _TailGate()
+    monkeypatch.setattr(timers_module, "TIMERS", timers)
+    gate = TailGate()
 
     def poll() -> None:
         pass

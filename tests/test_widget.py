@@ -133,7 +133,7 @@ def test_snapshot_and_repr_are_deterministic(local_server):
     data, metadata = view._answer_output()  # the answer output: the static copy
     assert data["text/plain"] == view.text
     (answer,) = metadata["application/vnd.nbstream.output+json"]["answers"]
-    assert answer["uid"] == view.uid and answer["snapshot"] == view._build_snapshot()
+    assert answer["uid"] == view.uid and answer["snapshot"] == view._publisher.snapshot()
     snap = view.snapshot
     assert snap["current"] == 0
     assert snap["versions"][0]["status"] == "done"
@@ -185,7 +185,7 @@ def test_async_source_in_background_then_await(local_server):
         view = StreamView(chat_request(local_server, client=client, tokens=3000, tokens_per_s=200))
         sent = capture(view)
         view.start(background=True)
-        assert view._versions[0].task is not None  # a task on this loop, not a thread
+        assert view._runner.jobs[0].task is not None  # a task on this loop, not a thread
         await asyncio.sleep(0.4)
         loop = asyncio.get_running_loop()
         threading.Timer(0.1, lambda: loop.call_soon_threadsafe(view.stop)).start()
@@ -447,4 +447,4 @@ def test_the_code_travels_once_per_kernel_and_on_request():
     sent = capture(first)
     first._on_frontend_msg(first, {"type": "bundle"}, [])
     assert sent[-1]["type"] == "bundle" and sent[-1]["js"] == first.bundle.js
-    assert sent[-1]["css"] and first._frontend_ready is False
+    assert sent[-1]["css"] and first._publisher.frontend_ready is False

@@ -95,7 +95,7 @@ def test_what_python_sends_uses_only_those_keys(wire: dict[str, Any]) -> None:
         for part in frame["p"]:
             assert set(part) <= set(wire["partKeys"]), part
 
-    snapshot = view._build_snapshot()
+    snapshot = view._publisher.snapshot()
     assert set(snapshot) == set(wire["snapshot"])
     for version in snapshot["versions"]:
         assert set(version) == set(wire["version"])

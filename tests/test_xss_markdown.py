@@ -13,7 +13,7 @@ import pytest
 import xss_corpus
 
 from nbstream.frontend import static_copy
-from nbstream.notebook.cells import cell_source
+from nbstream.frontend.cells import cell_source
 
 cmarkgfm = pytest.importorskip("cmarkgfm", reason="pip install cmarkgfm (test extra)")
 pytest.importorskip("html5lib", reason="pip install html5lib (test extra)")

@@ -33,17 +33,20 @@ Run-to-run values (model ids, timings) live in output metadata, which nbval does
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from nbstream.frontend import static_copy
+from nbstream.redact import redact_obj, redact_text
+from nbstream.run.stream_run import FINAL
+
+if TYPE_CHECKING:
+    from nbstream.run.stream_run import StreamRun
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 OUTPUT_MIME = "application/vnd.nbstream.output+json"
 
-T = TypeVar("T")
 Bundle = tuple[dict[str, Any], dict[str, Any]]  # (data, metadata) of one output
 
 
@@ -85,6 +88,53 @@ def answer_output(widget: Any, answers: Sequence[dict[str, Any]], html: str, pla
         "text/plain": static_copy.plain(plain),
     }
     return data, {OUTPUT_MIME: {"answers": list(answers)}}
+
+
+def answer_parts(
+    run: StreamRun | None, text: str, *, version: int = 0, versions: int = 1
+) -> dict[str, Any]:
+    """One version of an answer (``run``, its ``text``: a resumed version's is joined) for
+    ``static_copy.answer_html`` and :func:`answer_plain`, every text passed through
+    :func:`nbstream.redact.redact_text` (a model may repeat a key it was sent)."""
+    if run is None:
+        return {"status": "pending", "summary": "still streaming when this copy was made"}
+    choice = run.state.choices[0] if run.state.choices else None
+    status, reason = run.status, redact_text(run.reason or "") or None
+    summary = f"{status}: {reason}" if status != "done" and reason else status
+    if status not in FINAL:  # a background answer's copy, made while it streams
+        summary = "still streaming when this copy was made"
+    if versions > 1:
+        summary += f" · version {version + 1} of {versions}"
+    calls = choice.tool_calls if choice is not None else []
+    return {
+        "text": redact_text(text),
+        "reasoning": redact_text(choice.reasoning) if choice is not None else "",
+        "refusal": redact_text(choice.refusal) if choice and choice.refusal else None,
+        "tool_calls": [
+            {
+                "name": redact_text(t.name or ""),
+                "id": redact_text(t.id or ""),
+                "arguments": redact_text(t.arguments),
+                "valid": t.valid,
+                "parsed": redact_obj(t.parsed) if t.valid else None,
+            }  # fmt: skip
+            for t in calls
+        ],
+        "status": status,
+        "reason": reason,
+        "summary": summary,
+    }
+
+
+def answer_plain(parts: dict[str, Any]) -> str:
+    """The answer as plain text (``text/plain`` of the answer output), from :func:`answer_parts`."""
+    lines = [f"Refused: {parts['refusal']}"] if parts.get("refusal") else []
+    lines += [parts["text"]] if parts.get("text") else []
+    lines += [f"tool call {t['name']}({t['arguments']})" for t in parts.get("tool_calls", [])]
+    status = parts.get("status")
+    if status not in ("done", None):
+        lines.append(f"[{parts['summary']}]")
+    return "\n".join(lines)
 
 
 class CellOutputs:
@@ -190,34 +240,3 @@ def _execution_count() -> int | None:
         return None
     shell = get_ipython()
     return getattr(shell, "execution_count", None) if shell is not None else None
-
-
-def start_detached(start: Callable[[], T]) -> T:
-    """Call ``start`` on a helper thread that has no running event loop, and return its result.
-
-    Why: ``nbstream.stream(..., background=True)`` called from a notebook cell schedules the
-    stream as a task on the kernel's event loop, which a cell that waits would block. Called from
-    a thread without a loop, the stream runs on its own thread instead, so the cell can display
-    the widget first and then wait for the end, with the interrupt button acting as Stop.
-    """
-    result: list[T] = []
-    error: list[BaseException] = []
-    context = contextvars.copy_context()  # the cell's context: outputs and comms stay with it
-
-    def target() -> None:
-        try:
-            result.append(context.run(start))
-        except BaseException as exc:  # re-raised on the caller's thread
-            error.append(exc)
-
-    thread = threading.Thread(target=target, name="nbstream-start", daemon=True)
-    thread.start()
-    try:
-        thread.join()
-    except KeyboardInterrupt:  # the interrupt button while starting: start, then stop at once
-        thread.join()
-        if result and hasattr(result[0], "stop"):
-            result[0].stop("stopped (kernel interrupt)")
-    if error:
-        raise error[0]
-    return result[0]

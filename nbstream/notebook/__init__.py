@@ -2,5 +2,6 @@
 
 ``api`` (``nbstream.stream`` / ``nbstream.chat``), ``magic`` (``%%stream``), ``compare`` (several
 streams side by side), and their helpers: ``interpolate`` (``{name}`` in prompts),
-``conversations`` (``--chat NAME``), ``cells`` (insert an answer as a cell).
+``conversations`` (``--chat NAME``). (Inserting an answer as a cell is ``frontend.cells``:
+``StreamView.insert_cell`` uses it, and the frontend stage imports nothing from this one.)
 """

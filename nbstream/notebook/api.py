@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nbstream.frontend import hosts as frontends
 from nbstream.frontend.coalesce import DEFAULT_MAX_FPS
+from nbstream.frontend.runner import wait_in_cell
 from nbstream.frontend.widget import StreamView
 
 if TYPE_CHECKING:
@@ -73,11 +74,12 @@ def stream(
     if shown and kind == "marimo":
         frontends.display_marimo(view)  # no notebook outputs to write: the widget alone
         shown = False
-    elif shown:
-        view._display_live(waiting=not background)
-    view.start(background=background)
-    if shown and not background:
-        view._ended_in_cell()  # the answer output, in this cell (see nbstream.frontend.output)
+    if background:
+        if shown:
+            view._display_live(waiting=False)
+        return view.start(background=True)
+    # the live output, the run to its end here, the answer output in this cell
+    wait_in_cell([view], view._outputs if shown else None, run=view.start)
     return view
 
 

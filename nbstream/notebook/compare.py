@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbstream.frontend import output, static_copy
-from nbstream.frontend.output import start_detached
+from nbstream.frontend.runner import start_detached, wait_all, wait_in_cell
 
 if TYPE_CHECKING:
     from nbstream.frontend.widget import StreamView
@@ -67,13 +67,7 @@ class Comparison:
 
     def wait(self, timeout: float | None = None) -> list[str]:
         """Block until every column has ended; the interrupt button (■) stops them all."""
-        try:
-            for view in self.views:
-                view.wait(timeout)
-        except KeyboardInterrupt:
-            self.stop("stopped (kernel interrupt)")
-            for view in self.views:
-                view.wait(5)
+        wait_all(self.views, timeout)
         return self.texts
 
     async def wait_async(self) -> list[str]:
@@ -247,23 +241,13 @@ def compare(
         raise ValueError(f"{len(starters)} columns but {len(titles)} labels")
 
     if background:
-        views = [start() for start in starters]
-    else:
-        # each column on its own thread, so they stream concurrently while this cell waits
-        views = [start_detached(start) for start in starters]
-        for view in views:
-            view.mode = "blocking"
-    board = Comparison(views, titles)
-    if display:
-        board._outputs.show(waiting=not background)
-    if background:
+        board = Comparison([start() for start in starters], titles)
+        if display:
+            board._outputs.show(waiting=False)
         return board
-    board.wait()
-    for view in views:
-        if view.mode == "blocking":
-            view.mode = "idle"
-    if display:
-        board._outputs.finished_in_cell()
+    # each column on its own thread, so they stream concurrently while this cell waits
+    board = Comparison([start_detached(start) for start in starters], titles)
+    wait_in_cell(board.views, board._outputs if display else None)
     return board
 
 

@@ -25,7 +25,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CFloat, CInt, Enum, Unicode
 from traitlets.config import Configurable
 
-from nbstream.frontend.output import start_detached
+from nbstream.frontend.runner import start_detached, wait_in_cell
 from nbstream.notebook.conversations import Conversations
 from nbstream.notebook.interpolate import InterpolationError, fill
 
@@ -481,15 +481,10 @@ class StreamMagics(Magics):
             when_done(view, finish)
             return
         view = start_detached(start)  # its own thread, so this cell can wait for it
-        view.mode = "blocking"  # a Stop click reaches this busy kernel as an interrupt
-        view._display_live(waiting=True)
         if inv.view is not None:
             self.shell.user_ns[inv.view] = view
-        view.wait()  # the interrupt button (■) stops the stream and keeps the partial text
-        if view.mode == "blocking":
-            view.mode = "idle"
-        finish(view)
-        view._ended_in_cell()
+        # the interrupt button (■) stops the stream and keeps the partial text
+        wait_in_cell([view], view._outputs, then=lambda: finish(view))
 
     def _store(self, inv: Invocation, view: Any) -> None:
         if inv.out is not None:

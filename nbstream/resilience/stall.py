@@ -6,18 +6,19 @@ either well (the SDK's default is 10 minutes, and it is per socket read, not per
 loop blocked in ``next()`` cannot check a clock. So one daemon thread, shared by every stream of the
 process, sleeps until the earliest deadline and calls that stream's ``on_stall(reason)`` - which
 closes the HTTP response from outside (``StreamRun.stop`` is thread-safe), works the same for
-sync and async runs, and costs nothing per chunk but one clock read (:meth:`Watch.tick`).
+sync and async runs, and costs nothing per chunk but one clock read (:meth:`Watch.tick`). That
+thread is the process's timer thread (:mod:`nbstream.timers`), shared with the views.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from nbstream.timers import TIMERS
 
 
 @dataclass(frozen=True)
@@ -84,63 +85,39 @@ class Watch:
 
 
 class Watchdog:
-    """The shared thread behind every :class:`Watch`; started on first use, daemon."""
+    """Checks every :class:`Watch` on the process's shared timer thread (:mod:`nbstream.timers`,
+    which also runs the views' tail flushes: one thread, not one per job)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Watch]] = []
-        self._ids = itertools.count()
-        self._thread: threading.Thread | None = None
 
     def watch(self, policy: StallPolicy, on_stall: Callable[[str], None]) -> Watch:
-        """Start watching an attempt; ``on_stall(reason)`` runs on the watchdog thread."""
+        """Start watching an attempt; ``on_stall(reason)`` runs on the timer thread."""
         watch = Watch(self, policy, on_stall, self.clock)
         deadline = watch.deadline()
         if deadline is None and policy.inter_chunk_s is None:
             watch.active = False  # nothing to watch
             return watch
-        with self._cond:
-            heapq.heappush(self._heap, (deadline or watch.started, next(self._ids), watch))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._loop, name="nbstream-stall", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
+        self._arm(watch, deadline or watch.started)
         return watch
 
-    def _loop(self) -> None:
-        while True:
-            expired: list[Watch] = []
-            with self._cond:
-                while not self._heap:
-                    if not self._cond.wait(timeout=30.0) and not self._heap:
-                        self._thread = None
-                        return
-                now = self.clock()
-                when, _, watch = self._heap[0]
-                if not watch.active:
-                    heapq.heappop(self._heap)
-                    continue
-                deadline = watch.deadline()
-                if deadline is None:  # first chunk came, no inter-chunk timeout
-                    heapq.heappop(self._heap)
-                    continue
-                if deadline > when:  # it ticked since: re-file under its new deadline
-                    heapq.heapreplace(self._heap, (deadline, next(self._ids), watch))
-                    continue
-                if deadline > now:
-                    self._cond.wait(timeout=deadline - now)
-                    continue
-                heapq.heappop(self._heap)
-                expired.append(watch)
-            for watch in expired:
-                if watch.active:
-                    try:
-                        watch._expire()
-                    except Exception:  # a failing callback must not kill the shared thread
-                        logging.getLogger(__name__).exception("on_stall callback failed")
+    def _arm(self, watch: Watch, when: float) -> None:
+        TIMERS.schedule(max(0.0, when - self.clock()), lambda: self._check(watch, when))
+
+    def _check(self, watch: Watch, when: float) -> None:
+        """The timer for ``when`` fired: expire the watch, or re-arm it if it ticked since."""
+        if not watch.active:
+            return
+        deadline = watch.deadline()
+        if deadline is None:  # first chunk came, no inter-chunk timeout
+            return
+        if deadline > when or deadline > self.clock():  # it ticked since (or woke early)
+            self._arm(watch, deadline)
+            return
+        try:
+            watch._expire()
+        except Exception:  # a failing callback must not kill the shared thread
+            logging.getLogger(__name__).exception("on_stall callback failed")
 
 
 _DOG: Watchdog | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from nbstream.events import (
     Citation,
@@ -221,6 +221,12 @@ class ChoiceState:
         text = self._joined(self._reasoning)
         self._reasoning_blocks = len(self._reasoning)
         return text
+
+    def peek(self, kind: Literal["text", "reasoning"] = "text") -> str:
+        """The text (or reasoning) so far, read from another thread while the consumer may still
+        append: joined from a copy of the pieces, which stay as they are (``text`` and
+        ``reasoning`` join them in place, for the consumer or once it is done)."""
+        return "".join(list(self._text if kind == "text" else self._reasoning))
 
     def tool(self, index: int) -> ToolCall:
         for call in self.tool_calls:

@@ -34,7 +34,7 @@ def test_final_text_is_sent_once_and_saved_state_and_reload_have_it(
             [
                 setup_cell(llm.base_url),
                 "view = nbstream.stream(ask(tokens_per_s=400), background=True)",
-                "print(view._frontend_ready, view.snapshot_bytes < len(view.text) // 2,"
+                "print(view._publisher.frontend_ready, view.snapshot_bytes < len(view.text) // 2,"
                 " view.snapshot['versions'][0]['parts'][0]['text'] == view.text)",
             ]
         )
