@@ -43,6 +43,20 @@ def test_ticks_keep_a_stream_alive_then_a_gap_stalls_it() -> None:
     assert watch.reason == reasons[0]
 
 
+def test_an_inter_chunk_timeout_alone_still_catches_a_stall() -> None:
+    """first_chunk_s=None (a slow thinker may take its time) with an inter-chunk timeout: the
+    watch waits for the first chunk without expiring, then catches the gap after it (the
+    first check, at the start, used to drop the watch for good)."""
+    dog = Watchdog()
+    fired, reasons, watch = expect_stall(dog, StallPolicy(first_chunk_s=None, inter_chunk_s=0.1))
+    time.sleep(0.35)  # no first chunk for longer than the inter-chunk timeout: not a stall
+    assert not fired.is_set()
+    watch.tick()
+    watch.tick()
+    assert fired.wait(2)
+    assert reasons == ["stalled: no chunk for 0.1 s (after chunk 2)"]
+
+
 def test_cancelled_watch_never_fires_and_many_watches_share_one_thread() -> None:
     dog = Watchdog()
     fired, _, watch = expect_stall(dog, StallPolicy(first_chunk_s=0.05, inter_chunk_s=None))

@@ -109,8 +109,14 @@ class Watchdog:
         if not watch.active:
             return
         deadline = watch.deadline()
-        if deadline is None:  # first chunk came, no inter-chunk timeout
-            return
+        if deadline is None:
+            inter = watch.policy.inter_chunk_s
+            if watch.chunks == 0 and inter is not None:
+                # no first-chunk timeout but an inter-chunk one: look again one interval later
+                # (tick() arms nothing, it stays lock-free); once a chunk came, the re-arm
+                # below goes to its deadline, so the stall is still caught on time
+                self._arm(watch, self.clock() + inter)
+            return  # else: the first chunk came and there is no inter-chunk timeout
         if deadline > when or deadline > self.clock():  # it ticked since (or woke early)
             self._arm(watch, deadline)
             return
