@@ -84,12 +84,14 @@ class _Capture:
         return self.data if self.data is not self.used else None
 
 
-def _share_json(sse: Any, cap: _Capture) -> None:
+def _share_json(sse: Any, data: str, cap: _Capture) -> None:
     """Parse the event's data once (orjson; ``json``'s result and errors) for the adapter and the
     SDK both: the SDK's ``sse.json()`` then returns the same dict instead of parsing again."""
-    parsed = cap.parsed = loads(sse.data)
-    with contextlib.suppress(AttributeError):  # a ServerSentEvent with slots: the SDK parses
+    parsed = cap.parsed = loads(data)
+    try:  # noqa: SIM105 - contextlib.suppress costs ~0.5 us per chunk
         sse.json = lambda: parsed
+    except AttributeError:  # a ServerSentEvent with slots: the SDK parses it again
+        pass
 
 
 def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
@@ -103,11 +105,11 @@ def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
 
         async def aiter_events() -> Any:
             async for sse in original():
-                cap.data = sse.data
-                if sse.data.startswith("[DONE]"):
+                data = cap.data = sse.data
+                if data.startswith("[DONE]"):
                     cap.done = True
                 else:
-                    _share_json(sse, cap)
+                    _share_json(sse, data, cap)
                 yield sse
 
         stream._iter_events = aiter_events
@@ -116,8 +118,8 @@ def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
         def iter_events() -> Any:
             events = original()
             for sse in events:
-                cap.data = sse.data
-                if sse.data.startswith("[DONE]"):
+                data = cap.data = sse.data
+                if data.startswith("[DONE]"):
                     cap.done = True
                     # The SDK stops reading at [DONE] and closes the response with the end of
                     # the chunked body unread, which drops the connection: read to the end so
@@ -125,7 +127,7 @@ def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
                     for _rest in events:
                         pass
                 else:
-                    _share_json(sse, cap)
+                    _share_json(sse, data, cap)
                 yield sse
 
         stream._iter_events = iter_events
