@@ -50,6 +50,13 @@ def test_consumer_overhead_prints_the_medians_and_both_ratios():
     assert out.count(" bare ") >= 2
 
 
+def test_sse_decoders_and_json_parsers_are_timed_per_event():
+    out = run_quick("bench_sse.py")
+    for name in ("sdk SSEDecoder", "nbstream SSEDecoder", "json.loads", "sse.loads"):
+        (per_event,) = figure(out, rf"{name} +median +({NUMBER}) us per event")
+        assert float(per_event) > 0
+
+
 def test_messages_and_bytes_are_counted_at_each_rate():
     out = run_quick("bench_messages.py")
     for rate in ("50", "1,000", "20,000"):
