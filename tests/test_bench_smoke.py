@@ -40,13 +40,21 @@ def figure(output: str, pattern: str) -> list[str]:
     return list(match.groups())
 
 
-def test_consumer_overhead_prints_both_medians_and_the_ratio():
+def test_consumer_overhead_prints_the_medians_and_both_ratios():
     out = run_quick("bench_consumer.py")
-    figure(out, rf"baseline \(bare SDK loop\): median ({NUMBER}) s")
-    figure(out, rf"nbstream \(run\+log\+view\):  median ({NUMBER}) s")
-    (ratio,) = figure(out, rf"ratio nbstream / bare: +({NUMBER})x")
-    assert float(ratio) > 0
-    assert out.count("bare ") >= 2 and out.count("with_nbstream") >= 2  # alternating reps
+    figure(out, rf"baseline \(bare SDK loop\): median ({NUMBER}) s wall")
+    for name in ("sdk_path", "fast_path"):
+        (ratio,) = figure(out, rf"{name} +median {NUMBER} s wall, .*CPU ratio ({NUMBER})x")
+        assert float(ratio) > 0
+        assert out.count(f" {name} ") >= 2  # every repetition
+    assert out.count(" bare ") >= 2
+
+
+def test_sse_decoders_and_json_parsers_are_timed_per_event():
+    out = run_quick("bench_sse.py")
+    for name in ("sdk SSEDecoder", "nbstream SSEDecoder", "json.loads", "sse.loads"):
+        (per_event,) = figure(out, rf"{name} +median +({NUMBER}) us per event")
+        assert float(per_event) > 0
 
 
 def test_messages_and_bytes_are_counted_at_each_rate():

@@ -1,9 +1,13 @@
 """The openai floor that pyproject.toml declares is the real one (issue 15).
 
-nbstream reads ``ChatCompletionChunk.moderation`` on every chunk (openai >= 2.41) and builds the
-Responses API's event types (>= 1.66). The SDK's HTTP library is ``httpx`` before openai 3 and
-``httpx2`` from 3 on: nbstream imports neither and works with both (``_watch_reads`` takes the
-byte-stream class from the module of the SDK's own response).
+The floor was set for ``ChatCompletionChunk.moderation`` (openai >= 2.41), which nbstream read on
+every chunk. Since issue 16 §1 the adapters read each chunk's JSON dict, not the SDK's models: the
+release below the floor streams too, and the floor stays where it is (conservative) until a lower
+one is tested. The SDK's HTTP library is ``httpx`` before openai 3 and ``httpx2`` from 3 on:
+nbstream imports neither and works with both (``_watch_reads`` takes the byte-stream class from
+the module of the SDK's own response). Both ways of reading a stream are checked: a ``Stream`` the
+caller made (the SDK path) and a ``ChatRequest`` / ``ResponsesRequest`` (nbstream's fast path
+through ``with_streaming_response``).
 
 The quick tests install nothing. The floor test installs the floor and the release just below it
 with ``pip install --no-deps --target`` (next to this environment's own dependencies: pydantic,
@@ -81,6 +85,12 @@ with serve() as server:
         ),
         "responses": lambda: client.responses.create(model="demo", input="hi", stream=True),
     }
+    from nbstream.sources.request import ChatRequest, ResponsesRequest
+
+    makers["chat_request"] = ChatRequest(
+        {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}, client
+    )
+    makers["responses_request"] = ResponsesRequest({"model": "demo", "input": "hi"}, client)
     out = {"version": openai.__version__}
     for api, make in makers.items():
         view = StreamView(make)
@@ -125,12 +135,15 @@ def test_floor_streams_through_a_view(tmp_path: Path) -> None:
 
     at_floor = _stream_with(FLOOR, tmp_path / "floor")
     assert at_floor["version"] == FLOOR
-    for api in ("chat", "responses"):
+    apis = ("chat", "responses", "chat_request", "responses_request")
+    for api in apis:
         status, chars, reason = at_floor[api]
         assert (status, reason) == ("done", None), (api, at_floor)
         assert chars > 100, (api, at_floor)
 
     below = _stream_with(BELOW_FLOOR, tmp_path / "below")
     assert below["version"] == BELOW_FLOOR
-    # without ChatCompletionChunk.moderation every chat chunk's events are lost
-    assert below["chat"][1] == 0, below
+    # nothing reads ChatCompletionChunk.moderation any more: the release below streams as well
+    for api in apis:
+        status, chars, reason = below[api]
+        assert (status, reason) == ("done", None) and chars > 100, (api, below)

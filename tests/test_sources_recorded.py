@@ -2,7 +2,12 @@
 providers), served byte for byte by the local server and read by the real openai client (sync and
 async), through StreamRun; checked against an oracle computed from the file's ``data:`` lines with
 plain ``json`` (tests/recorded_oracle.py, independent of the adapters): text per choice,
-reasoning, refusal, tool calls, hosted-tool activity, citations, usage, finish reason, status."""
+reasoning, refusal, tool calls, hosted-tool activity, citations, usage, finish reason, status.
+
+Each recording goes both ways nbstream reads an OpenAI stream: the fast path of the requests it
+makes itself (``ChatRequest`` / ``ResponsesRequest``: nbstream's SSE decoder and orjson, no SDK
+models) and the SDK path (``fast = False``, and a ``Stream`` the caller opened): each is checked
+against the oracle, and the two against each other (every event, the state, usage, the log)."""
 
 from __future__ import annotations
 
@@ -118,21 +123,23 @@ def _same_or_redacted(got: Any, want: Any) -> bool:
     return got == want and type(got) is type(want)
 
 
-def _request(name: str, client: Any) -> Any:
+def _request(name: str, client: Any, fast: bool = True) -> Any:
     if "responses" in name:
-        return ResponsesRequest({"model": f"replay:{name}", "input": "hello"}, client)
-    return ChatRequest({"model": f"replay:{name}", "messages": USER}, client)
+        req: Any = ResponsesRequest({"model": f"replay:{name}", "input": "hello"}, client)
+    else:
+        req = ChatRequest({"model": f"replay:{name}", "messages": USER}, client)
+    req.fast = fast
+    return req
 
 
 @pytest.mark.parametrize("key", SSE_FILES)
 def test_pure_adapter(key: str) -> None:
-    """The adapters alone, fed chunks built by the SDK's own models from the file."""
+    """The adapters alone, fed the file's chunks as JSON dicts."""
     _, _, exp = _split(key)
     adapter = ResponsesAdapter() if exp.api == "responses" else ChatAdapter()
-    build = event_from_json if exp.api == "responses" else chunk_from_json
     state = AnswerState()
     for data in exp.datas:
-        state.apply(adapter.handle(build(data)))
+        state.apply(adapter.handle(data))
     for i, c in enumerate(state.choices):
         assert c.text == exp.text.get(i, "")
         assert [(t.id, t.name, t.arguments) for t in c.tool_calls] == exp.tools.get(i, [])
@@ -142,11 +149,92 @@ def test_pure_adapter(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", SSE_FILES)
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydantic's serializer on lenient unions
+def test_sdk_models_give_the_same_events(key: str) -> None:
+    """The adapters read JSON dicts; the SDK's models dumped to JSON read the same (the dict
+    path sees every field the SDK's models keep, declared or extra)."""
+    _, _, exp = _split(key)
+    api = exp.api
+    a, b = (
+        (ResponsesAdapter(), ResponsesAdapter())
+        if api == "responses"
+        else (ChatAdapter(), ChatAdapter())
+    )
+    build = event_from_json if api == "responses" else chunk_from_json
+    for data in exp.datas:
+        dumped = build(data).model_dump(mode="json", exclude_unset=True)
+        assert a.handle(data) == b.handle(dumped)
+
+
+def _events_of(run: StreamRun) -> list[Any]:
+    """What the run's listeners saw: every event of every chunk, in order."""
+    return run._seen  # type: ignore[attr-defined, no-any-return]
+
+
+def _watched(req: Any) -> StreamRun:
+    run = StreamRun(req)
+    seen: list[Any] = []
+    run._seen = seen  # type: ignore[attr-defined]
+    run.hooks.append(lambda _run, events: seen.extend(events))
+    return run
+
+
+def same_runs(fast: StreamRun, sdk: StreamRun) -> None:
+    """The fast path and the SDK path: the same events, state, usage, status and log."""
+    assert _events_of(fast) == _events_of(sdk)
+    assert (fast.status, fast.reason) == (sdk.status, sdk.reason)
+    assert [_choice(c) for c in fast.state.choices] == [_choice(c) for c in sdk.state.choices]
+    assert fast.state.usage == sdk.state.usage
+    assert fast.metrics.chunks == sdk.metrics.chunks
+    assert fast.metrics.tokens == sdk.metrics.tokens
+    assert fast.metrics.http_status == sdk.metrics.http_status == 200
+    assert fast.metrics.request_id and sdk.metrics.request_id
+    records = [_log_shape(r) for r in fast.log], [_log_shape(r) for r in sdk.log]
+    assert records[0] == records[1]
+
+
+def _choice(c: Any) -> tuple[Any, ...]:
+    """All a choice holds, as values (tool calls and hosted tools compare by identity)."""
+    tools = [(t.index, t.id, t.name, t.kind, t.arguments) for t in c.tool_calls]
+    hosted = [
+        (h.index, h.kind, h.id, h.status, h.name, h.input, h.output, h.images)
+        for h in c.hosted_tools
+    ]
+    return (
+        c.index,
+        c.text,
+        c.refusal,
+        c.reasoning,
+        c.finish_reason,
+        c.logprobs,
+        c.refusal_logprobs,
+        c.content_filter,
+        c.citations,
+        c.chars,
+        tools,
+        hosted,
+    )
+
+
+def _log_shape(rec: dict[str, Any]) -> dict[str, Any]:
+    """A log record without what differs between two requests (times, request ids, the values
+    of rate-limit headers)."""
+    out = {k: v for k, v in rec.items() if k not in ("t", "request_id", "wall_time")}
+    if isinstance(out.get("headers"), dict):  # the same headers (values count down per request)
+        out["headers"] = sorted(out["headers"])
+    return out
+
+
+@pytest.mark.parametrize("key", SSE_FILES)
 def test_sync_over_http(key: str, servers: dict[str, LocalServer]) -> None:
+    """The fast path and the SDK path (fast = False): each against the oracle and each other."""
     folder, name, exp = _split(key)
     client = openai.OpenAI(base_url=servers[folder].base_url, api_key="local", max_retries=0)
-    run = StreamRun(_request(name, client)).run()
-    check(run, exp)
+    fast = _watched(_request(name, client)).run()
+    check(fast, exp)
+    sdk = _watched(_request(name, client, fast=False)).run()
+    check(sdk, exp)
+    same_runs(fast, sdk)
     client.close()
 
 
@@ -154,13 +242,18 @@ def test_sync_over_http(key: str, servers: dict[str, LocalServer]) -> None:
 def test_async_over_http(key: str, servers: dict[str, LocalServer]) -> None:
     folder, name, exp = _split(key)
 
-    async def main() -> StreamRun:
+    async def main() -> tuple[StreamRun, StreamRun]:
         async with openai.AsyncOpenAI(
             base_url=servers[folder].base_url, api_key="local", max_retries=0
         ) as client:
-            return await StreamRun(_request(name, client)).arun()
+            fast = await _watched(_request(name, client)).arun()
+            sdk = await _watched(_request(name, client, fast=False)).arun()
+            return fast, sdk
 
-    check(asyncio.run(main()), exp)
+    fast, sdk = asyncio.run(main())
+    check(fast, exp)
+    check(sdk, exp)
+    same_runs(fast, sdk)
 
 
 @pytest.mark.parametrize("key", SSE_FILES)
@@ -246,7 +339,7 @@ def test_unknown_content_blocks_degrade_to_the_text_they_carry() -> None:
         ],
     }
     state = AnswerState()
-    state.apply(ChatAdapter().handle(chunk_from_json(chunk)))
+    state.apply(ChatAdapter().handle(chunk))
     assert state.text == "shownbare string"
     assert state.choices[0].reasoning == "plain-string thinking"
 

@@ -126,13 +126,12 @@ class ChunkAdapter:
     kind = KIND
 
     def __init__(self) -> None:
-        from nbstream.sources.openai_chat import ChatAdapter, chunk_from_json
+        from nbstream.sources.openai_chat import ChatAdapter
 
         self._chat = ChatAdapter()
-        self._build = chunk_from_json
 
     def handle(self, d: dict[str, Any]) -> list[Event]:
-        return self._chat.handle(self._build(normalise(d)))
+        return self._chat.handle(normalise(d))
 
     def end(self) -> list[Event]:
         return self._chat.end()

@@ -1,4 +1,5 @@
-"""Chat Completions chunks -> events: a pure state machine over the SDK's ``ChatCompletionChunk``.
+"""Chat Completions chunks -> events: a pure state machine over a chunk's JSON dict (as
+``json.loads`` gives it: the shape of the SDK's ``ChatCompletionChunk``, with every extra field).
 
 Handles what real servers send: ``n > 1`` interleaved choices, refusal deltas, parallel tool
 calls, ``delta.reasoning`` / ``reasoning_content`` / ``reasoning_details`` (extra fields of
@@ -18,6 +19,7 @@ from typing import Any
 from openai._models import construct_type
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk
+from openai.types.responses import ResponseUsage
 
 from nbstream.events import (
     Citation,
@@ -56,34 +58,52 @@ def _text_delta(text: str, choice: int) -> TextDelta:
     return event
 
 
+# Keys of a chunk / a delta that need no look beyond the hot path (anything else: the slow path)
+_PLAIN_CHUNK = frozenset(
+    {"id", "object", "created", "model", "system_fingerprint", "service_tier", "choices"}
+    | {"usage", "obfuscation"}
+)
+_PLAIN_DELTA = frozenset({"role", "content", "refusal", "tool_calls", "function_call", "audio"})
+
+
 def chunk_from_json(data: dict[str, Any]) -> ChatCompletionChunk:
-    """Build a chunk from its JSON the way the SDK does (lenient: Azure's ``object: ""`` passes)."""
+    """Build a chunk from its JSON the way the SDK does (lenient: Azure's ``object: ""`` passes).
+    The adapter reads the JSON dict itself; this is for comparing with the SDK's models."""
     return construct_type(type_=ChatCompletionChunk, value=data)  # type: ignore[return-value]
 
 
+# the fields the SDK's usage models declare: any other key is an extra (``Usage.extra``)
+_USAGE_FIELDS = frozenset(CompletionUsage.model_fields) | frozenset(ResponseUsage.model_fields)
+
+
 def usage_event(usage: Any) -> Usage:
-    """``CompletionUsage`` (or a Responses usage) -> :class:`Usage`; unreported fields stay None."""
-    prompt = getattr(usage, "prompt_tokens", None)
-    completion = getattr(usage, "completion_tokens", None)
+    """A usage dict (Chat Completions or Responses names) -> :class:`Usage`; unreported fields
+    stay None. An SDK model is read through its JSON dump."""
+    if not isinstance(usage, dict):
+        usage = usage.model_dump(mode="json", exclude_unset=True)
+    get = usage.get
+    prompt = get("prompt_tokens")
+    completion = get("completion_tokens")
     if prompt is None and completion is None:  # Responses API names
-        prompt = getattr(usage, "input_tokens", None)
-        completion = getattr(usage, "output_tokens", None)
-        out_details = getattr(usage, "output_tokens_details", None)
-        in_details = getattr(usage, "input_tokens_details", None)
+        prompt = get("input_tokens")
+        completion = get("output_tokens")
+        out_details = get("output_tokens_details")
+        in_details = get("input_tokens_details")
     else:
-        out_details = getattr(usage, "completion_tokens_details", None)
-        in_details = getattr(usage, "prompt_tokens_details", None)
-    extra = getattr(usage, "model_extra", None) or {}
-    cached = getattr(in_details, "cached_tokens", None) if in_details else None
+        out_details = get("completion_tokens_details")
+        in_details = get("prompt_tokens_details")
+    extra = {k: v for k, v in usage.items() if k not in _USAGE_FIELDS}
+    cached = in_details.get("cached_tokens") if isinstance(in_details, dict) else None
     if cached is None and isinstance(extra.get("cached_tokens"), int):
         cached = extra["cached_tokens"]  # Together reports it at the top level
+    reasoning = out_details.get("reasoning_tokens") if isinstance(out_details, dict) else None
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=getattr(usage, "total_tokens", None),
-        reasoning_tokens=getattr(out_details, "reasoning_tokens", None) if out_details else None,
+        total_tokens=get("total_tokens"),
+        reasoning_tokens=reasoning,
         cached_tokens=cached,
-        extra=dict(extra),
+        extra=extra,
     )
 
 
@@ -123,9 +143,9 @@ def _details_text(details: Any) -> str:
 def _logprobs(items: Any) -> tuple[TokenLogprob, ...]:
     return tuple(
         TokenLogprob(
-            token=lp.token,
-            logprob=lp.logprob,
-            top=tuple((t.token, t.logprob) for t in (lp.top_logprobs or ())),
+            token=lp["token"],
+            logprob=lp["logprob"],
+            top=tuple((t["token"], t["logprob"]) for t in (lp.get("top_logprobs") or ())),
         )
         for lp in items
     )
@@ -146,43 +166,43 @@ class ChatAdapter:
         self._hosted: dict[int, dict[int, int]] = {}
         self._hosted_sent: dict[tuple[int, int], int] = {}  # (choice, index) -> input chars sent
 
-    def handle(self, chunk: ChatCompletionChunk) -> list[Event]:
-        """Events carried by one chunk, in wire order (text before finish, usage last).
+    def handle(self, chunk: dict[str, Any]) -> list[Event]:
+        """Events carried by one chunk (its JSON dict), in wire order (text before finish,
+        usage last).
 
-        The hot path: plain attribute reads; ``__pydantic_extra__`` holds the fields the SDK's
-        model does not declare (``reasoning``, ``content_filter_results``...).
+        The hot path: a plain OpenAI delta (``content`` and maybe ``role`` / ``refusal``) costs
+        a few dict reads; any other field of the delta, the choice or the chunk (``reasoning``,
+        ``content_filter_results``...) is looked at only when the dict has more keys than that.
         """
         events: list[Event] = []
-        if not self._started and chunk.model:
+        if not self._started and chunk.get("model"):
             self._started = True
-            events.append(Started(model=chunk.model, response_id=chunk.id or None))
-        extra = chunk.__pydantic_extra__
+            events.append(Started(model=chunk["model"], response_id=chunk.get("id") or None))
+        choices = chunk.get("choices") or ()
         groq_usage = None
-        if extra:
-            pfr = extra.get("prompt_filter_results")
+        if not chunk.keys() <= _PLAIN_CHUNK:
+            pfr = chunk.get("prompt_filter_results")
             if pfr:
                 events.append(ContentFilter(results={"prompt_filter_results": pfr}, choice=None))
-            urls = extra.get("citations")  # Perplexity: the whole source list on every chunk
+            urls = chunk.get("citations")  # Perplexity: the whole source list on every chunk
             if urls and isinstance(urls, list):
-                for i in [c.index for c in chunk.choices] or [0]:
+                for i in [c["index"] for c in choices] or [0]:
                     for url in urls:
                         if isinstance(url, str):
                             self._cite(events, i, url, None)
-            xg = extra.get("x_groq")
+            xg = chunk.get("x_groq")
             if isinstance(xg, dict) and isinstance(xg.get("usage"), dict):
                 groq_usage = xg["usage"]
-        if chunk.moderation is not None:
-            events.append(
-                ContentFilter(results={"moderation": chunk.moderation.to_dict()}, choice=None)
-            )
-        for choice in chunk.choices:
-            i = choice.index
-            delta = choice.delta
+            moderation = chunk.get("moderation")
+            if moderation is not None:
+                events.append(ContentFilter(results={"moderation": moderation}, choice=None))
+        for choice in choices:
+            i = choice["index"]
+            delta = choice.get("delta")
             if delta is not None:
-                dextra = delta.__pydantic_extra__
-                if dextra:
-                    self._extras(events, dextra, i)
-                content = delta.content
+                if not delta.keys() <= _PLAIN_DELTA:
+                    self._extras(events, delta, i)
+                content = delta.get("content")
                 if content and type(content) is not str:  # a list of blocks (Mistral)
                     for kind, text in content_blocks(content):
                         if kind == "reasoning":
@@ -194,41 +214,42 @@ class ChatAdapter:
                         events.append(_text_delta(content, i))
                     else:
                         self._text(events, content, i)
-                if delta.refusal:
-                    events.append(RefusalDelta(delta.refusal, i))
-                if delta.tool_calls:
-                    for tc in delta.tool_calls:
-                        fn = tc.function
+                refusal = delta.get("refusal")
+                if refusal:
+                    events.append(RefusalDelta(refusal, i))
+                tool_calls = delta.get("tool_calls")
+                if tool_calls:
+                    for tc in tool_calls:
+                        fn = tc.get("function")
                         events.append(
                             ToolCallDelta(
-                                index=tc.index,
-                                arguments=(fn.arguments or "") if fn else "",
-                                id=tc.id,
-                                name=fn.name if fn else None,
+                                index=tc["index"],
+                                arguments=(fn.get("arguments") or "") if fn else "",
+                                id=tc.get("id"),
+                                name=fn.get("name") if fn else None,
                                 choice=i,
                             )
                         )
-            lp = choice.logprobs
+            lp = choice.get("logprobs")
             if lp is not None:
-                if lp.content:
-                    events.append(LogprobsDelta(_logprobs(lp.content), i, "content"))
-                if lp.refusal:
-                    events.append(LogprobsDelta(_logprobs(lp.refusal), i, "refusal"))
-            cextra = choice.__pydantic_extra__
-            if cextra:
-                cfr = cextra.get("content_filter_results")
-                if cfr:
-                    events.append(ContentFilter(results=cfr, choice=i))
-            if choice.finish_reason:
+                if lp.get("content"):
+                    events.append(LogprobsDelta(_logprobs(lp["content"]), i, "content"))
+                if lp.get("refusal"):
+                    events.append(LogprobsDelta(_logprobs(lp["refusal"]), i, "refusal"))
+            cfr = choice.get("content_filter_results")
+            if cfr:
+                events.append(ContentFilter(results=cfr, choice=i))
+            finish = choice.get("finish_reason")
+            if finish:
                 splitter = self._think.get(i)
                 if splitter is not None and not splitter.done:
                     self._split(events, splitter.flush(), i)
-                events.append(Finished(choice.finish_reason, i))
-        if chunk.usage is not None:
-            events.append(usage_event(chunk.usage))
-        elif groq_usage is not None:  # Groq without stream_options: usage only in x_groq
-            usage = construct_type(type_=CompletionUsage, value=groq_usage)
+                events.append(Finished(finish, i))
+        usage = chunk.get("usage")
+        if usage is not None:
             events.append(usage_event(usage))
+        elif groq_usage is not None:  # Groq without stream_options: usage only in x_groq
+            events.append(usage_event(groq_usage))
         return events
 
     def _text(self, events: list[Event], content: str, i: int) -> None:
@@ -246,7 +267,7 @@ class ChatAdapter:
             self._split(events, splitter.feed(content), i)
 
     def _extras(self, events: list[Event], dextra: dict[str, Any], i: int) -> None:
-        """Fields of the delta the SDK does not declare: reasoning, citations, server tools."""
+        """Fields of the delta beyond OpenAI's own: reasoning, citations, server tools."""
         for name in _REASONING_FIELDS:
             value = dextra.get(name)
             if value and isinstance(value, str):

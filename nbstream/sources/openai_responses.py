@@ -1,4 +1,5 @@
-"""Responses API events -> events: a pure state machine over the SDK's ``ResponseStreamEvent``.
+"""Responses API events -> events: a pure state machine over each event's JSON dict (the shape
+of the SDK's ``ResponseStreamEvent``).
 
 Text and refusal deltas, reasoning (summary or full text) deltas, function-call and custom
 (freeform) tool-call input deltas, hosted tools the server runs (web search, file search, code
@@ -47,12 +48,13 @@ _ARGUMENT_DELTAS = frozenset(
 
 
 def event_from_json(data: dict[str, Any]) -> Any:
-    """Build a Responses event from its JSON the way the SDK does (unknown types stay lenient)."""
+    """Build a Responses event from its JSON the way the SDK does (unknown types stay lenient).
+    The adapter reads the JSON dict itself; this is for comparing with the SDK's models."""
     return construct_type(type_=ResponseStreamEvent, value=data)
 
 
 def _get(obj: Any, name: str) -> Any:
-    """A field of an SDK model or of a plain dict (unknown item types stay dicts)."""
+    """A field of a JSON dict (or of an SDK model)."""
     if isinstance(obj, dict):
         return obj.get(name)
     return getattr(obj, name, None)
@@ -61,9 +63,9 @@ def _get(obj: Any, name: str) -> Any:
 def _logprobs(items: Any) -> tuple[TokenLogprob, ...]:
     return tuple(
         TokenLogprob(
-            token=lp.token,
-            logprob=lp.logprob,
-            top=tuple((t.token, t.logprob) for t in (getattr(lp, "top_logprobs", None) or ())),
+            token=lp["token"],
+            logprob=lp["logprob"],
+            top=tuple((t["token"], t["logprob"]) for t in (lp.get("top_logprobs") or ())),
         )
         for lp in items
     )
@@ -180,66 +182,76 @@ class ResponsesAdapter:
         self._cited[key] = len(self._cited)
         return [Citation(index=self._cited[key], **fields)]
 
-    def handle(self, event: Any) -> list[Event]:
-        """Events carried by one Responses API event (most carry none: bookkeeping events)."""
-        etype = getattr(event, "type", None)
+    def handle(self, event: dict[str, Any]) -> list[Event]:
+        """Events carried by one Responses API event, its JSON dict (most carry none: bookkeeping
+        events)."""
+        etype = event.get("type")
         if etype == "response.output_text.delta":
-            out = self._piece("text", event.output_index, event.content_index, event.delta)
-            lps = getattr(event, "logprobs", None)
+            out = self._piece("text", event["output_index"], event["content_index"], event["delta"])
+            lps = event.get("logprobs")
             if lps:
                 out.append(LogprobsDelta(_logprobs(lps)))
             return out
         if etype in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
-            part = getattr(event, "summary_index", None)
+            part = event.get("summary_index")
             if part is None:
-                part = getattr(event, "content_index", 0)
-            return self._piece("reasoning", event.output_index, part or 0, event.delta)
+                part = event.get("content_index", 0)
+            return self._piece("reasoning", event["output_index"], part or 0, event["delta"])
         if etype == "response.output_text.done":
-            return self._catch_up("text", event.output_index, event.content_index, event.text)
+            return self._catch_up(
+                "text", event["output_index"], event["content_index"], event["text"]
+            )
         if etype in ("response.reasoning_summary_text.done", "response.reasoning_text.done"):
-            part = getattr(event, "summary_index", None)
+            part = event.get("summary_index")
             if part is None:
-                part = getattr(event, "content_index", 0)
-            return self._catch_up("reasoning", event.output_index, part or 0, event.text)
+                part = event.get("content_index", 0)
+            return self._catch_up("reasoning", event["output_index"], part or 0, event["text"])
         if etype == "response.output_text.annotation.added":
-            return self._cite(getattr(event, "annotation", None))
+            return self._cite(event.get("annotation"))
         if etype == "response.refusal.delta":
-            return [RefusalDelta(event.delta)] if event.delta else []
+            return [RefusalDelta(event["delta"])] if event["delta"] else []
         if etype in _ARGUMENT_DELTAS:
-            idx = self._tool(event.output_index)
-            self._tool_args[idx] = self._tool_args.get(idx, 0) + len(event.delta)
-            return [ToolCallDelta(index=idx, arguments=event.delta)]
+            idx = self._tool(event["output_index"])
+            self._tool_args[idx] = self._tool_args.get(idx, 0) + len(event["delta"])
+            return [ToolCallDelta(index=idx, arguments=event["delta"])]
         if etype in ("response.output_item.added", "response.output_item.done"):
-            return self._item(etype == "response.output_item.added", event.output_index, event.item)
+            return self._item(
+                etype == "response.output_item.added", event["output_index"], event["item"]
+            )
         if etype in ("response.created", "response.in_progress", "response.queued"):
             if self._started:
                 return []
             self._started = True  # a resumed background stream starts without "created"
-            response = event.response
-            return [Started(model=response.model or None, response_id=response.id or None)]
+            response = event["response"]
+            return [
+                Started(model=response.get("model") or None, response_id=response.get("id") or None)
+            ]
         if etype == "response.completed":
-            response = event.response
-            out = [usage_event(response.usage)] if response.usage is not None else []
-            called = any(_get(o, "type") in _CALLS for o in response.output or ())
+            response = event["response"]
+            out = [usage_event(response["usage"])] if response.get("usage") is not None else []
+            called = any(_get(o, "type") in _CALLS for o in response.get("output") or ())
             out.append(Finished("tool_calls" if called or self._tool_index else "stop"))
             return out
         if etype == "response.incomplete":
-            response = event.response
-            details = response.incomplete_details
-            reason = (details.reason if details else None) or "incomplete"
-            out = [usage_event(response.usage)] if response.usage is not None else []
+            response = event["response"]
+            details = response.get("incomplete_details")
+            reason = (details.get("reason") if details else None) or "incomplete"
+            out = [usage_event(response["usage"])] if response.get("usage") is not None else []
             out.append(Finished(reason))
             out.append(Failed(f"response incomplete: {reason}", code=reason, incomplete=True))
             return out
         if etype == "response.failed":
-            response = event.response
-            err = response.error
-            message = (err.message if err else None) or "response failed"
-            usage = [usage_event(response.usage)] if response.usage is not None else []
-            return [*usage, Failed(message, code=str(err.code) if err and err.code else None)]
+            response = event["response"]
+            err = response.get("error")
+            message = (err.get("message") if err else None) or "response failed"
+            usage = [usage_event(response["usage"])] if response.get("usage") is not None else []
+            return [
+                *usage,
+                Failed(message, code=str(err["code"]) if err and err.get("code") else None),
+            ]
         if etype == "error":
-            code = getattr(event, "code", None)
-            return [Failed(getattr(event, "message", None) or "error event", code=code)]
+            code = event.get("code")
+            return [Failed(event.get("message") or "error event", code=code)]
         if isinstance(etype, str) and etype.startswith("response."):
             return self._hosted_event(etype, event)
         return []
@@ -289,9 +301,9 @@ class ResponsesAdapter:
             return [self._hosted_delta(output_index, itype.removesuffix("_call"), **fields)]
         return []
 
-    def _hosted_event(self, etype: str, event: Any) -> list[Event]:
+    def _hosted_event(self, etype: str, event: dict[str, Any]) -> list[Event]:
         """``response.<item>.<what>`` of a hosted tool: its status, input or partial images."""
-        output_index = getattr(event, "output_index", None)
+        output_index = event.get("output_index")
         if not isinstance(output_index, int):
             return []
         base, _, what = etype[len("response.") :].rpartition(".")
@@ -299,9 +311,9 @@ class ResponsesAdapter:
             if output_index not in self._hosted:
                 return []
             if what == "delta":
-                text = self._hosted_input(output_index, getattr(event, "delta", None), False)
+                text = self._hosted_input(output_index, event.get("delta"), False)
             elif what == "done":
-                whole = getattr(event, "code", None) or getattr(event, "arguments", None)
+                whole = event.get("code") or event.get("arguments")
                 text = self._hosted_input(output_index, whole, True)
             else:
                 text = ""
@@ -313,5 +325,5 @@ class ResponsesAdapter:
             idx = self._hosted_slot(output_index, kind)[0]
             self._images[idx] = self._images.get(idx, 0) + 1
             return [self._hosted_delta(output_index, kind, images=self._images[idx])]
-        item_id = getattr(event, "item_id", None)
+        item_id = event.get("item_id")
         return [self._hosted_delta(output_index, kind, id=item_id, status=what)]

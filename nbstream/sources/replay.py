@@ -28,16 +28,6 @@ def _adapter_for(data: Any) -> Any:
     return ChatAdapter() if isinstance(data, dict) and "choices" in data else ResponsesAdapter()
 
 
-def _model_for(adapter: Any) -> Callable[[dict[str, Any]], Any]:
-    if adapter.kind == "chat":
-        from nbstream.sources.openai_chat import chunk_from_json
-
-        return chunk_from_json
-    from nbstream.sources.openai_responses import event_from_json
-
-    return event_from_json
-
-
 def _record_problem(rec: Any) -> str | None:
     """What is wrong with one decoded log line (None when it can be replayed)."""
     if not isinstance(rec, dict) or not isinstance(rec.get("type"), str):
@@ -84,10 +74,6 @@ def _check_log_file(path: Path) -> list[int]:
                 raise ValueError(f"{where}: {problem}")
             lines.append(lineno)
     return lines
-
-
-def _as_is(data: Any) -> Any:
-    return data
 
 
 _KIND_NAMES = {"chat": "chat", "chunks": "chat", "anthropic": "Anthropic", "gemini": "Gemini"}
@@ -152,7 +138,6 @@ class ReplaySource:
 
     def _steps(self, chunks: list[dict[str, Any]]) -> Iterator[tuple[float, Any, list[Event]]]:
         adapter = None
-        build: Callable[[Any], Any] | None = None
         for rec in chunks:
             if "text" in rec:
                 text = rec["text"]
@@ -163,15 +148,9 @@ class ReplaySource:
                 if adapter is None:
                     from nbstream.sources.native import adapter_for_kind
 
-                    # native adapters read the chunks' JSON dicts as logged; OpenAI's SDK models
-                    adapter = adapter_for_kind(self.kind)
-                    if adapter is not None:
-                        build = _as_is
-                    else:
-                        adapter = _adapter_for(data)
-                        build = _model_for(adapter)
-                assert build is not None
-                events = adapter.handle(build(data))
+                    # every adapter reads the chunks' JSON dicts as logged
+                    adapter = adapter_for_kind(self.kind) or _adapter_for(data)
+                events = adapter.handle(data)
             except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
                 # a record that parses but is not a chunk the adapters know: say where it is
                 raise ValueError(

@@ -1,6 +1,9 @@
 """Re-runnable requests: the parameters and the client, so Regenerate, Resume and retries can ask
-again. ``open()`` calls ``client.chat.completions.create(**params, stream=True)`` (or
-``client.responses.create``); the SDK does the HTTP, the SSE decoding and the typing.
+again. ``open()`` calls ``client.chat.completions.with_streaming_response.create(**params,
+stream=True)`` (or ``client.responses...``): the SDK does the HTTP (URL, auth, headers, timeouts,
+the connection pool, HTTP errors -> its exceptions) and nbstream reads the SSE body itself,
+without building the SDK's typed chunks (``openai_raw``: ~5x less CPU per chunk than the SDK's
+loop). ``fast = False`` (on the class or one request) takes the SDK's own ``Stream`` instead.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import openai
 
 from nbstream.redact import redact_text, register_client, register_params, scrub_url
 from nbstream.sources.base import AOpened, Opened
+from nbstream.sources.openai_raw import aopen_response, open_response
 from nbstream.sources.openai_stream import open_async_stream, open_stream
 
 _NO_RETRY: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -21,6 +25,8 @@ _NO_RETRY: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 class _Request:
     kind = "chat"
     rerunnable = True
+    # read the SSE body ourselves (openai_raw) rather than through the SDK's typed Stream
+    fast = True
 
     def __init__(self, params: Mapping[str, Any], client: Any = None) -> None:
         if not isinstance(params, Mapping):
@@ -62,15 +68,37 @@ class _Request:
             cached = _NO_RETRY[client] = client.with_options(max_retries=0)
         return cached
 
-    def _create(self, client: Any) -> Any:  # pragma: no cover - overridden
+    def _resource(self, client: Any) -> Any:  # pragma: no cover - overridden
+        """``client.chat.completions`` or ``client.responses``."""
         raise NotImplementedError
 
+    def _params(self) -> dict[str, Any]:
+        return self.params
+
+    def _create(self, client: Any) -> Any:
+        return self._resource(client).create(**self._params(), stream=True)
+
+    def _raw(self, client: Any) -> Any:
+        """The resource's ``with_streaming_response`` (None for a client without one)."""
+        if not self.fast:
+            return None
+        return getattr(self._resource(client), "with_streaming_response", None)
+
     def open(self) -> Opened:
-        return open_stream(self._create(self._client(False)), kind=self.kind)
+        client = self._client(False)
+        raw = self._raw(client)
+        if raw is None:
+            return open_stream(self._create(client), kind=self.kind)
+        # the request is sent and its head read (an HTTP error raises here, as create() does)
+        return open_response(raw.create(**self._params(), stream=True).__enter__(), self.kind)
 
     async def aopen(self) -> AOpened:
-        stream = await self._create(self._client(True))
-        return open_async_stream(stream, kind=self.kind)
+        client = self._client(True)
+        raw = self._raw(client)
+        if raw is None:
+            return open_async_stream(await self._create(client), kind=self.kind)
+        manager = raw.create(**self._params(), stream=True)
+        return aopen_response(await manager.__aenter__(), self.kind)
 
     def sync_twin(self) -> _Request | None:
         """This request with a synchronous client of the same settings, or None when it is not
@@ -92,11 +120,14 @@ class _Request:
                 default_query=c._custom_query,
             )
             twin = self._sync_twin = type(self)(self.params, client=client)
+            twin.fast = self.fast
         return twin
 
     def with_params(self, **changes: Any) -> _Request:
         """A copy with some parameters changed (e.g. a resume prompt)."""
-        return type(self)({**self.params, **changes}, client=self.client)
+        copy = type(self)({**self.params, **changes}, client=self.client)
+        copy.fast = self.fast
+        return copy
 
     def __repr__(self) -> str:
         model = self.params.get("model")
@@ -120,11 +151,14 @@ class ChatRequest(_Request):
         super().__init__(params, client)
         self.params.setdefault("stream_options", {"include_usage": True})
 
-    def _create(self, client: Any) -> Any:
+    def _resource(self, client: Any) -> Any:
+        return client.chat.completions
+
+    def _params(self) -> dict[str, Any]:
         params = self.params
         if params.get("stream_options", ...) is None:  # the caller turned it off: omit it
             params = {k: v for k, v in params.items() if k != "stream_options"}
-        return client.chat.completions.create(**params, stream=True)
+        return params
 
 
 class ResponsesRequest(_Request):
@@ -132,5 +166,5 @@ class ResponsesRequest(_Request):
 
     kind = "responses"
 
-    def _create(self, client: Any) -> Any:
-        return client.responses.create(**self.params, stream=True)
+    def _resource(self, client: Any) -> Any:
+        return client.responses

@@ -1,0 +1,169 @@
+"""The fast path of requests nbstream makes itself: the SDK's HTTP, our SSE and JSON, no models.
+
+``ChatRequest`` / ``ResponsesRequest`` open their request with
+``client.chat.completions.with_streaming_response.create(..., stream=True)`` (or
+``client.responses...``): the SDK still builds the URL, auth and headers, applies the timeouts,
+uses the client's connection pool and maps an HTTP error (4xx / 5xx / 429 with Retry-After, a
+connection failure, a timeout before the head) to its exception; the body is left unread. This
+module reads it: :class:`~nbstream.sources.sse.SSEDecoder` per HTTP read, ``orjson`` for the
+``data`` (:func:`~nbstream.sources.sse.loads`), and the adapters get the JSON dicts, never
+pydantic models (building them is ~90% of the SDK loop's CPU). What the SDK's ``Stream`` does
+while iterating is kept: ``[DONE]`` ends the stream, a ``data`` payload with an ``error`` raises
+``openai.APIError`` (same message and body), a transport failure while reading the body raises
+``APITimeoutError`` / ``APIConnectionError`` as the SDK version in use does. The log gets each
+``data`` text as received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import openai
+
+from nbstream.events import Event
+from nbstream.sources.base import AOpened, Opened
+from nbstream.sources.openai_stream import (
+    _events,
+    _shutdown_socket,
+    _watch_reads,
+    adapter_for,
+    response_meta,
+)
+from nbstream.sources.sse import SSEDecoder, loads
+
+_STREAMING_ERROR = "An error occurred during streaming"
+
+
+def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(timeouts, other request errors) that the SDK in use turns into its own exceptions while
+    reading a stream's body: openai >= 3 maps httpx2's and httpx's; openai 2.x lets them through
+    unchanged (so does this, then)."""
+    try:
+        from openai._httpx2 import request_exceptions, timeout_exceptions
+    except ImportError:  # pragma: no cover - openai 2.x
+        return (), ()
+    return timeout_exceptions(), request_exceptions()
+
+
+def _payload_error(obj: Any, response: Any) -> openai.APIError | None:
+    """The SDK's ``APIError`` for a ``data`` payload carrying an ``error`` (as ``Stream`` does)."""
+    if not isinstance(obj, Mapping) or not obj.get("error"):
+        return None
+    error = obj["error"]
+    message = error.get("message") if isinstance(error, Mapping) else None
+    if not message or not isinstance(message, str):
+        message = _STREAMING_ERROR
+    return openai.APIError(message=message, request=response.request, body=error)
+
+
+class _State:
+    """The ``data`` text decoded but not handed out (a mid-stream error's payload)."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending: str | None = None
+
+
+def open_response(api_response: Any, kind: str) -> Opened:
+    """One sync attempt over an unread streaming response (``with_streaming_response``)."""
+    response = api_response.http_response
+    adapter = adapter_for(kind)
+    state = _State()
+    finished = False
+    timeouts, request_errors = _transport_errors()
+
+    def items() -> Iterator[tuple[Any, list[Event]]]:
+        nonlocal finished
+        decoder = SSEDecoder()
+        feed = decoder.feed
+        reads = response.iter_bytes()
+        try:
+            for read in reads:
+                for _event, data in feed(read):
+                    if data.startswith("[DONE]"):
+                        opened.expects_finish = False
+                        for _rest in reads:  # read to the end: the connection goes back to the pool
+                            pass
+                        finished = True
+                        return
+                    state.pending = data
+                    obj = loads(data)
+                    if type(obj) is not dict or "error" in obj:
+                        err = _payload_error(obj, response)
+                        if err is not None:
+                            raise err
+                    state.pending = None
+                    yield data, _events(adapter, obj)  # a chunk it trips on costs that chunk
+        except timeouts as err:
+            raise openai.APITimeoutError(request=response.request) from err
+        except request_errors as err:
+            raise openai.APIConnectionError(request=response.request) from err
+        finished = True
+
+    def close() -> None:
+        if not finished:
+            # Stop: wake a read blocked in another thread; the run sees Stop. A body read to
+            # the end is only closed, which gives the connection back to the pool (keep-alive).
+            _shutdown_socket(response)
+        with contextlib.suppress(Exception):
+            response.close()
+
+    opened = Opened(
+        items(),
+        kind=kind,
+        meta=response_meta(response),
+        close=close,
+        pending_raw=lambda: state.pending,
+        adapter=adapter,
+        watch_reads=lambda before, after: _watch_reads(response, before, after),
+    )
+    return opened
+
+
+def aopen_response(api_response: Any, kind: str) -> AOpened:
+    """One async attempt over an unread streaming response."""
+    response = api_response.http_response
+    adapter = adapter_for(kind)
+    state = _State()
+    timeouts, request_errors = _transport_errors()
+
+    async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
+        decoder = SSEDecoder()
+        feed = decoder.feed
+        reads = response.aiter_bytes()
+        try:
+            async for read in reads:
+                for _event, data in feed(read):
+                    if data.startswith("[DONE]"):
+                        opened.expects_finish = False
+                        async for _rest in reads:  # read to the end: keep-alive
+                            pass
+                        return
+                    state.pending = data
+                    obj = loads(data)
+                    if type(obj) is not dict or "error" in obj:
+                        err = _payload_error(obj, response)
+                        if err is not None:
+                            raise err
+                    state.pending = None
+                    yield data, _events(adapter, obj)
+        except timeouts as err:
+            raise openai.APITimeoutError(request=response.request) from err
+        except request_errors as err:
+            raise openai.APIConnectionError(request=response.request) from err
+
+    async def aclose() -> None:
+        await response.aclose()
+
+    opened = AOpened(
+        items(),
+        kind=kind,
+        meta=response_meta(response),
+        aclose=aclose,
+        pending_raw=lambda: state.pending,
+        adapter=adapter,
+    )
+    return opened
