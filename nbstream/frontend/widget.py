@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
@@ -95,6 +96,10 @@ def _shared_bundle() -> _Bundle | None:
             _shared[:] = [_Bundle(js=_BUNDLE.read_text("utf-8"), css=_STYLES.read_text("utf-8"))]
         return _shared[0]
 
+
+# this kernel's views by uid: a page says `ready` once for all the views it initialized together
+# (js/widget.js), through one of them, naming the others by uid
+_views: weakref.WeakValueDictionary[str, StreamView] = weakref.WeakValueDictionary()
 
 METRICS_INTERVAL_S = 0.25  # live metrics ride along with frames at most 4 times a second
 LOG_PAGE_MAX = 1000
@@ -339,6 +344,7 @@ class StreamView(anywidget.AnyWidget):
         self._ending: dict[int, dict[str, Any]] = {}
         self.snapshot = self._build_snapshot()
         self.on_msg(self._on_frontend_msg)
+        _views[self.uid] = self
 
     # ---- public surface -------------------------------------------------------------------
 
@@ -967,7 +973,12 @@ class StreamView(anywidget.AnyWidget):
             return
         try:
             self._frontend_ready = True  # any message proves a frontend holds the document
-            if kind == protocol.STOP:
+            if kind == protocol.READY:
+                for uid in msg.get("uids") or ():
+                    view = _views.get(uid) if isinstance(uid, str) else None
+                    if view is not None:
+                        view._frontend_ready = True
+            elif kind == protocol.STOP:
                 self.stop()
             elif kind == protocol.RESYNC:
                 self._push_snapshot(force=True)
