@@ -23,14 +23,14 @@ nbstream's bytecode is compiled first (as an installed package has it). Then one
 kernel per cell with ``PYTHONPROFILEIMPORTTIME=1`` (``-X importtime``) gives the imports the cell
 did and their cumulative times (the kernel's stderr after a marker).
 
-Browser phase (``--browser``): real JupyterLab in headless Chromium, one page, the kernel
-restarted before each trial (fresh kernel, the page and nbstream's JupyterLab extension already
-loaded, as when a user restarts a kernel or opens a second notebook). An init script stamps the
-Shift+Enter keydown and a MutationObserver the first text in the cell's output (the widget's
-answer, or the bare cell's printed token); the widget's root element in the page is stamped
-too. ``--no-extension`` runs the same without nbstream's JupyterLab extension: the page then
-loads the widget's code from the kernel's bundle model (0.5 MB: transfer, import, evaluation),
-which is the bundle's share of the cold start where the extension is absent.
+Browser phase (``--browser``): real JupyterLab in headless Chromium, one browser page; each trial
+opens a new notebook with the one cell (a fresh kernel; JupyterLab and nbstream's extension load
+with the page, before the timing, as when a user opens a second notebook). An init script stamps
+the Shift+Enter keydown and a MutationObserver the first text in the cell's output (the widget's
+answer, or the bare cell's printed token) and the widget's root element. ``--no-extension`` runs
+the same without nbstream's JupyterLab extension: the page then loads the widget's code from the
+kernel's bundle model (0.5 MB: transfer, import, evaluation), which is the bundle's share of the
+cold start where the extension is absent.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ INIT_SCRIPT = """
   document.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && e.shiftKey && B.cell >= 0 && B.key === null) B.key = now();
   }, true);
-  B.watch = (cell) => {
+  B.watch = (cell, widget) => {
     Object.assign(B, { key: null, root: null, text: null, cell });
     const outputOf = () => document.querySelectorAll(".jp-Notebook .jp-Cell")[cell]
       ?.querySelector(".jp-OutputArea");
@@ -234,8 +234,7 @@ INIT_SCRIPT = """
       for (const out of area.querySelectorAll(".jp-OutputArea-output")) {
         if (old.has(out)) continue;
         const answer = out.querySelector(".nbstream-root [data-testid=answer]");
-        const widget = out.querySelector(".nbstream-root");
-        const text = answer ? answer.textContent : widget ? "" : out.textContent;
+        const text = widget ? answer?.textContent : out.textContent;
         if (text && text.trim().length > 0) { B.text = now(); obs.disconnect(); return; }
       }
     });
@@ -267,21 +266,18 @@ def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> N
                 context.add_init_script(INIT_SCRIPT)
                 page = context.new_page()
                 page.set_default_timeout(60_000)
-                name = write_notebook(server, "cold.ipynb", [CELLS["nbstream"], CELLS["bare"]])
-                nb = NotebookPage(page, server, name).open(timeout=120)
                 results: dict[str, list[float]] = {"bare": [], "nbstream": []}
                 roots: list[float] = []
                 ttfts = []
-                for _ in range(args.trials):
-                    for kind, cell in (("bare", 1), ("nbstream", 0)):
-                        kernel = server.kernel_for(name)
-                        assert kernel is not None
-                        server.api(f"api/kernels/{kernel['id']}/restart", method="POST")
-                        time.sleep(0.5)
-                        nb.wait_kernel_idle(90)
+                for trial in range(args.trials):
+                    for kind in ("bare", "nbstream"):
+                        # a new notebook, a new kernel (the page's code loads before the timing)
+                        name = write_notebook(server, f"cold-{trial}-{kind}.ipynb", [CELLS[kind]])
+                        nb = NotebookPage(page, server, name).open(timeout=120)
                         ttfts.append(server_ttft(base_url))
-                        page.evaluate(f"() => window.__cold.watch({cell})")
-                        nb.run_cell(cell, wait=False)
+                        widget = "true" if kind == "nbstream" else "false"
+                        page.evaluate(f"() => window.__cold.watch(0, {widget})")
+                        nb.run_cell(0, wait=False)
                         wait_until(
                             lambda: page.evaluate("() => window.__cold.text") is not None,
                             60,
@@ -292,7 +288,10 @@ def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> N
                         results[kind].append((got["text"] - got["key"]) / 1e3)
                         if kind == "nbstream" and got["root"] is not None:
                             roots.append((got["root"] - got["key"]) / 1e3)
-                        nb.wait_cell_done(cell, 60)
+                        nb.wait_cell_done(0, 60)
+                        kernel = server.kernel_for(name)
+                        if kernel is not None:  # one kernel at a time
+                            server.api(f"api/kernels/{kernel['id']}", method="DELETE")
             finally:
                 browser.close()
     finally:
@@ -300,7 +299,7 @@ def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> N
             server.stop()
         shutil.rmtree(home, ignore_errors=True)
     ttft = median(ttfts)
-    print(f"browser phase, real JupyterLab {label}, kernel restarted before each trial:")
+    print(f"browser phase, real JupyterLab {label}, a new notebook and kernel each trial:")
     print(f"  server TTFT (raw HTTP): {ms(ttfts)}")
     print(f"  bare SDK cell: Shift+Enter -> printed token: {ms(results['bare'])}")
     print(f"  nbstream.chat: Shift+Enter -> widget in the page: {ms(roots)}")
