@@ -321,6 +321,12 @@ def main() -> None:
         help="diagnosis: views carry a 1-line _esm instead of the 0.5 MB bundle (every comm_open "
         "carries it) to see what the bundle costs the launch and the pings",
     )
+    parser.add_argument(
+        "--turn-slice-ms",
+        type=float,
+        help="diagnosis: the streams' shared time slice on the kernel's loop "
+        "(nbstream/run/turns.py SLICE_S) in ms, instead of the default",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 streams of 40 tokens")
     args = parser.parse_args()
     if args.quick:
@@ -344,6 +350,9 @@ def main() -> None:
             execute(kc, SETUP.format(base_url=server.base_url, tokens=args.tokens, rate=args.rate))
             if args.tiny_bundle:
                 execute(kc, TINY_BUNDLE)
+            if args.turn_slice_ms is not None:
+                execute(kc, f"import nbstream.run.turns\nnbstream.run.turns.SLICE_S = "
+                            f"{args.turn_slice_ms / 1e3!r}")  # fmt: skip
             idle = [execute(kc, "1")[0] for _ in range(20)]
             base = run_phase(kc, counter, "baseline: bare SDK loops, no widget",
                              BARE_LAUNCH.format(n=n), BARE_DONE,
