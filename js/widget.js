@@ -95,7 +95,7 @@ export { StreamDocument, View };
 // (their uids) sent through the first of them; a single view still says it within a few ms.
 const READY_QUIET_MS = 20; // send once no new view came for this long...
 const READY_MAX_MS = 250; // ...or this long after the first view waiting
-/** @type {Map<unknown, {model: Model, uids: string[], first: number, timer: ReturnType<typeof setTimeout> | null}>} */
+/** @type {Map<unknown, {models: Model[], uids: string[], first: number, timer: ReturnType<typeof setTimeout> | null}>} */
 const readyBatches = new Map(); // widget manager (one per kernel connection) -> views waiting
 
 /** @param {Model} model */
@@ -104,15 +104,24 @@ function sayReady(model) {
   const now = Date.now();
   let batch = readyBatches.get(key);
   if (!batch) {
-    batch = { model, uids: [], first: now, timer: null };
+    batch = { models: [], uids: [], first: now, timer: null };
     readyBatches.set(key, batch);
   }
   batch.uids.push(model.get("uid") || "default");
+  batch.models.push(model);
   if (batch.timer !== null) clearTimeout(batch.timer);
   const due = batch;
   const send = () => {
     readyBatches.delete(key);
-    due.model.send(ready(due.uids));
+    // through the first view whose comm still works (one closed meanwhile throws or drops it)
+    for (const m of due.models) {
+      try {
+        m.send(ready(due.uids));
+        return;
+      } catch {
+        // the next one
+      }
+    }
   };
   batch.timer = setTimeout(send, Math.max(0, Math.min(READY_QUIET_MS, due.first + READY_MAX_MS - now)));
 }

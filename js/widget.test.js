@@ -103,6 +103,25 @@ describe("ready, once per page", () => {
     }
   });
 
+  it("a first view whose comm closed meanwhile: the next one carries the message", async () => {
+    vi.useFakeTimers();
+    try {
+      const { default: widget } = await import("./widget.js");
+      const sent = [];
+      const manager = {};
+      const closed = viewModel("gone", manager, sent);
+      closed.send = () => {
+        throw new Error("comm closed");
+      };
+      widget.initialize({ model: closed });
+      widget.initialize({ model: viewModel("kept", manager, sent) });
+      vi.advanceTimersByTime(25);
+      expect(sent).toEqual([["kept", { type: "ready", uids: ["gone", "kept"] }]]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("a steady flow of views is named at most 250 ms after the first waited", async () => {
     vi.useFakeTimers();
     try {
