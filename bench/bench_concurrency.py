@@ -327,6 +327,12 @@ def main() -> None:
         help="diagnosis: the streams' shared time slice on the kernel's loop "
         "(nbstream/run/turns.py SLICE_S) in ms, instead of the default",
     )
+    parser.add_argument(
+        "--frame-budget",
+        type=float,
+        help="diagnosis: the kernel-wide FrameBudget in messages/s (coalesce.KERNEL_BUDGET), "
+        "instead of the default 300",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 streams of 40 tokens")
     args = parser.parse_args()
     if args.quick:
@@ -350,6 +356,9 @@ def main() -> None:
             execute(kc, SETUP.format(base_url=server.base_url, tokens=args.tokens, rate=args.rate))
             if args.tiny_bundle:
                 execute(kc, TINY_BUNDLE)
+            if args.frame_budget is not None:
+                execute(kc, "from nbstream.frontend.coalesce import KERNEL_BUDGET\n"
+                            f"KERNEL_BUDGET.frames_per_s = {args.frame_budget!r}")  # fmt: skip
             if args.turn_slice_ms is not None:
                 execute(kc, f"import nbstream.run.turns\nnbstream.run.turns.SLICE_S = "
                             f"{args.turn_slice_ms / 1e3!r}")  # fmt: skip
