@@ -1,7 +1,8 @@
 """200 concurrent streams in one real kernel: all finish, the kernel stays responsive, messages
 stay bounded.
 
-Run: ``.venv/bin/python bench/bench_concurrency.py [--streams 200] [--ready] [--quick]``
+Run: ``.venv/bin/python bench/bench_concurrency.py [--streams 200] [--rate 50] [--ready
+[--ready-per-view]] [--profile out.txt] [--quick]``
 
 A real ipykernel (``jupyter_client``, this interpreter) runs the same ``--streams`` requests
 twice, against the local server in a child process (each ``demo`` answer ``--tokens`` long at
@@ -18,13 +19,16 @@ themselves, and the difference is what nbstream adds. Every iopub message is cou
 ``update_display_data`` and ``comm_open`` come on top) to give messages per second.
 
 Headless by default (nobody says ``ready``, as under nbclient/nbval: the final snapshot is sent);
-``--ready`` acts as JupyterLab does: a second client answers each StreamView's ``comm_open`` with
-the widget's ``ready`` message, so the kernel takes the browser's path.
+``--ready`` acts as JupyterLab does: a second client answers the StreamViews' ``comm_open`` with
+the widget's ``ready`` message as js/widget.js sends it (one message for the views that came
+within 20 ms of each other, at most 250 ms after the first, naming them by uid), so the kernel
+takes the browser's path; ``--ready-per-view`` sends one per view, as pages did before issue 16.
 
 A stream counts as finished once it is ``done`` and its end went out (``mode`` back to ``idle``:
 background views' final frames may wait for their slot in the kernel-wide budget); messages are
 counted until 1 s after the last one finished. ``--profile out.txt`` samples the kernel with
-py-spy during the nbstream phase and prints where its main thread spent the time.
+py-spy (next to this interpreter or on PATH) during the nbstream phase and prints where its
+main thread spent the time.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import collections
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,22 +65,40 @@ def execute(kc, code: str, timeout: float = 60.0) -> tuple[float, dict]:
 class IopubCounter(threading.Thread):
     """Drains iopub, counting messages per type with their arrival times; keeps the stdout.
 
-    With ``frontend`` (a second client), answers every StreamView's ``comm_open`` with the
-    widget's ``ready`` custom message, as the frontend's ``initialize`` does."""
+    With ``frontend`` (a second client), says the widget's ``ready`` for every StreamView's
+    ``comm_open`` as the page's ``initialize`` does (js/widget.js): views that come together are
+    named in one message (their uids) once none came for 20 ms or 250 ms after the first, sent
+    through the first of them; ``per_view`` sends one message per view (what pages did before)."""
 
-    def __init__(self, kc, frontend=None) -> None:
+    QUIET_S = 0.020  # js/widget.js READY_QUIET_MS
+    MAX_S = 0.250  # js/widget.js READY_MAX_MS
+
+    def __init__(self, kc, frontend=None, per_view: bool = False) -> None:
         super().__init__(daemon=True)
         self.kc = kc
         self.frontend = frontend
+        self.per_view = per_view
         self.times: dict[str, list[float]] = collections.defaultdict(list)
         self.stdout: list[str] = []
-        self.readies = 0
+        self.readies = 0  # views said ready
+        self.ready_messages = 0
         self.running = True
+        self._batch: list[tuple[str, str]] = []  # (comm_id, uid) waiting
+        self._first = self._last = 0.0
 
     def run(self) -> None:
         while self.running:
+            if self._batch:
+                now = time.monotonic()
+                due = min(self._last + self.QUIET_S, self._first + self.MAX_S)
+                if now >= due:
+                    self._send_batch()
+                    continue
+                timeout = due - now
+            else:
+                timeout = 0.2
             try:
-                msg = self.kc.get_iopub_msg(timeout=0.2)
+                msg = self.kc.get_iopub_msg(timeout=timeout)
             except queue.Empty:
                 continue
             kind = msg["msg_type"]
@@ -85,14 +108,28 @@ class IopubCounter(threading.Thread):
             elif kind == "comm_open" and self.frontend is not None:
                 state = (msg["content"].get("data") or {}).get("state") or {}
                 if "snapshot" in state:  # a StreamView (not its Layout)
-                    self._say_ready(msg["content"]["comm_id"])
+                    self._ready(msg["content"]["comm_id"], state.get("uid", ""))
 
-    def _say_ready(self, comm_id: str) -> None:
-        content = {"comm_id": comm_id, "data": {"method": "custom", "content": {"type": "ready"}}}
-        self.frontend.session.send(
-            self.frontend.shell_channel.socket, self.frontend.session.msg("comm_msg", content)
-        )
+    def _ready(self, comm_id: str, uid: str) -> None:
         self.readies += 1
+        if self.per_view:
+            self._send(comm_id, {"type": "ready"})
+            return
+        self._last = time.monotonic()
+        if not self._batch:
+            self._first = self._last
+        self._batch.append((comm_id, uid))
+
+    def _send_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        self._send(batch[0][0], {"type": "ready", "uids": [uid for _, uid in batch]})
+
+    def _send(self, comm_id: str, content: dict) -> None:
+        data = {"comm_id": comm_id, "data": {"method": "custom", "content": content}}
+        self.frontend.session.send(
+            self.frontend.shell_channel.socket, self.frontend.session.msg("comm_msg", data)
+        )
+        self.ready_messages += 1
 
     def clear(self) -> None:
         self.times.clear()
@@ -195,6 +232,8 @@ def run_phase(kc, counter, name, launch, count_done, check, n) -> Phase:
 
 def start_profiler(pid: int, out: Path) -> subprocess.Popen:
     spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():  # or anywhere on PATH (pip install --target ... py-spy)
+        spy = Path(shutil.which("py-spy") or spy)
     cmd = [str(spy), "record", "--pid", str(pid), "--rate", "50", "--format", "raw", "-o", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # attached
@@ -256,6 +295,12 @@ def report(phase: Phase, idle: list[float], n: int) -> None:
     print(f"  iopub by type: {kinds}")
 
 
+def ready_kind(args: argparse.Namespace) -> str:
+    if not args.ready:
+        return "headless"
+    return "frontend says ready " + ("per view" if args.ready_per_view else "in batches")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--streams", type=int, default=200)
@@ -264,6 +309,11 @@ def main() -> None:
     parser.add_argument(
         "--ready", action="store_true", help="act as a frontend: say `ready` for every view"
     )
+    parser.add_argument(
+        "--ready-per-view",
+        action="store_true",
+        help="with --ready: one `ready` message per view, as pages did before issue 16",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy the kernel during the nbstream phase")
     parser.add_argument(
         "--tiny-bundle",
@@ -271,13 +321,25 @@ def main() -> None:
         help="diagnosis: views carry a 1-line _esm instead of the 0.5 MB bundle (every comm_open "
         "carries it) to see what the bundle costs the launch and the pings",
     )
+    parser.add_argument(
+        "--turn-slice-ms",
+        type=float,
+        help="diagnosis: the streams' shared time slice on the kernel's loop "
+        "(nbstream/run/turns.py SLICE_S) in ms, instead of the default",
+    )
+    parser.add_argument(
+        "--frame-budget",
+        type=float,
+        help="diagnosis: the kernel-wide FrameBudget in messages/s (coalesce.KERNEL_BUDGET), "
+        "instead of the default 300",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 streams of 40 tokens")
     args = parser.parse_args()
     if args.quick:
         args.streams, args.tokens, args.rate = 20, 40, 40.0
     header(
         f"{args.streams} concurrent streams in one kernel ({args.tokens} tokens at "
-        f"{args.rate:g} tokens/s each), {'frontend says ready' if args.ready else 'headless'}"
+        f"{args.rate:g} tokens/s each), {ready_kind(args)}"
     )
     n = args.streams
     with serve(process=True) as server:
@@ -288,12 +350,18 @@ def main() -> None:
             frontend = BlockingKernelClient(connection_file=km.connection_file)
             frontend.load_connection_file()
             frontend.start_channels(iopub=False, stdin=False, hb=False, control=False)
-        counter = IopubCounter(kc, frontend)
+        counter = IopubCounter(kc, frontend, per_view=args.ready_per_view)
         counter.start()
         try:
             execute(kc, SETUP.format(base_url=server.base_url, tokens=args.tokens, rate=args.rate))
             if args.tiny_bundle:
                 execute(kc, TINY_BUNDLE)
+            if args.frame_budget is not None:
+                execute(kc, "from nbstream.frontend.coalesce import KERNEL_BUDGET\n"
+                            f"KERNEL_BUDGET.frames_per_s = {args.frame_budget!r}")  # fmt: skip
+            if args.turn_slice_ms is not None:
+                execute(kc, f"import nbstream.run.turns\nnbstream.run.turns.SLICE_S = "
+                            f"{args.turn_slice_ms / 1e3!r}")  # fmt: skip
             idle = [execute(kc, "1")[0] for _ in range(20)]
             base = run_phase(kc, counter, "baseline: bare SDK loops, no widget",
                              BARE_LAUNCH.format(n=n), BARE_DONE,
@@ -321,7 +389,10 @@ def main() -> None:
     report(base, idle, n)
     report(ours, idle, n)
     if args.ready:
-        print(f"  `ready` messages sent as a frontend: {counter.readies}")
+        print(
+            f"  views said `ready` as a frontend: {counter.readies}, in "
+            f"{counter.ready_messages} messages"
+        )
     print(
         f"nbstream vs baseline (same run): ping p50 {median(ours.pings) * 1e3:.0f} vs "
         f"{median(base.pings) * 1e3:.0f} ms, p95 {percentile(ours.pings, 95) * 1e3:.0f} vs "

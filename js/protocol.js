@@ -138,7 +138,7 @@ export const PROTOCOL_VERSION = 1;
  */
 /**
  * JS -> Python custom messages (nbstream/frontend/protocol.py INBOUND).
- * @typedef {{type: "ready"} | {type: "stop"} | {type: "regenerate"} | {type: "resume"} | {type: "retry"}
+ * @typedef {{type: "ready", uids?: string[]} | {type: "stop"} | {type: "regenerate"} | {type: "resume"} | {type: "retry"}
  *   | {type: "resync", version: number} | LogPageRequest | BundleRequest} ToKernel
  */
 /** Python -> JS custom messages (nbstream/frontend/protocol.py OUTBOUND). @typedef {WireFrame | LogPageReply | ErrorMessage | BundleReply} FromKernel */
@@ -353,8 +353,13 @@ export const retry = () => ({ type: RETRY });
  * @returns {ToKernel}
  */
 export const resync = (version) => ({ type: RESYNC, version });
-/** @returns {ToKernel} */
-export const ready = () => ({ type: READY });
+/**
+ * A frontend holds these views' documents (`uids`: every view of the page that initialized
+ * together, sent once through one of them; without it, the view that sends it).
+ * @param {string[]} [uids]
+ * @returns {ToKernel}
+ */
+export const ready = (uids) => (uids ? { type: READY, uids } : { type: READY });
 /** @returns {BundleRequest} */
 export const bundle = () => ({ type: BUNDLE });
 /**

@@ -88,6 +88,44 @@ export function renderSaved(el, saved) {
 
 export { StreamDocument, View };
 
+// `ready` once per page and kernel, not once per view: ipykernel handles every message from the
+// page as a shell request (busy/idle status, stdout and stderr flushed through its iopub thread:
+// 60-80 ms each under load), so 200 views each saying `ready` held the kernel's next cell for
+// 11-16 s (BENCHMARKS.md, issue 16). The views that initialize together are named in one message
+// (their uids) sent through the first of them; a single view still says it within a few ms.
+const READY_QUIET_MS = 20; // send once no new view came for this long...
+const READY_MAX_MS = 250; // ...or this long after the first view waiting
+/** @type {Map<unknown, {models: Model[], uids: string[], first: number, timer: ReturnType<typeof setTimeout> | null}>} */
+const readyBatches = new Map(); // widget manager (one per kernel connection) -> views waiting
+
+/** @param {Model} model */
+function sayReady(model) {
+  const key = model.widget_manager ?? model;
+  const now = Date.now();
+  let batch = readyBatches.get(key);
+  if (!batch) {
+    batch = { models: [], uids: [], first: now, timer: null };
+    readyBatches.set(key, batch);
+  }
+  batch.uids.push(model.get("uid") || "default");
+  batch.models.push(model);
+  if (batch.timer !== null) clearTimeout(batch.timer);
+  const due = batch;
+  const send = () => {
+    readyBatches.delete(key);
+    // through the first view whose comm still works (one closed meanwhile throws or drops it)
+    for (const m of due.models) {
+      try {
+        m.send(ready(due.uids));
+        return;
+      } catch {
+        // the next one
+      }
+    }
+  };
+  batch.timer = setTimeout(send, Math.max(0, Math.min(READY_QUIET_MS, due.first + READY_MAX_MS - now)));
+}
+
 /** @param {Model} model */
 function documentFor(model) {
   const uid = model.get("uid") || "default";
@@ -138,7 +176,7 @@ export default {
     };
     model.on("change:snapshot", onSnapshot);
     model.on("msg:custom", onCustom);
-    model.send(ready()); // frames reach a document here: the kernel may skip the final snapshot
+    sayReady(model); // frames reach a document here: the kernel may skip the final snapshot
     // A reloaded page joins a running stream with a stale snapshot: ask for the current text now.
     if (doc.isStreaming()) doc.requestResync();
     return () => {

@@ -1,5 +1,5 @@
 // @ts-check
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { StreamDocument } from "./document.js";
 import { decodeFrame } from "./protocol.js";
 import { applyFrame } from "./widget.js";
@@ -65,5 +65,77 @@ describe("the end of a version in one message", () => {
     const doc = new StreamDocument();
     applyFrame(model, doc, decodeFrame({ t: "f", s: 1, p: [{ o: 0, x: "a" }], st: "stopped", fin: 1 }));
     expect(model.changes).toEqual([]);
+  });
+});
+
+describe("ready, once per page", () => {
+  /** @returns {any} an anywidget model of one view: what initialize() uses */
+  function viewModel(uid, manager, sent) {
+    return {
+      get: (k) => ({ uid, snapshot: { versions: [] }, mode: "background" })[k],
+      set() {},
+      on() {},
+      off() {},
+      send: (msg) => sent.push([uid, msg]),
+      widget_manager: manager,
+    };
+  }
+
+  it("views initialized together say ready in one message naming them all", async () => {
+    vi.useFakeTimers();
+    try {
+      const { default: widget } = await import("./widget.js");
+      const sent = [];
+      const manager = {};
+      for (const uid of ["a", "b", "c"]) widget.initialize({ model: viewModel(uid, manager, sent) });
+      widget.initialize({ model: viewModel("other-kernel", {}, sent) });
+      expect(sent).toEqual([]);
+      vi.advanceTimersByTime(25);
+      expect(sent).toEqual([
+        ["a", { type: "ready", uids: ["a", "b", "c"] }],
+        ["other-kernel", { type: "ready", uids: ["other-kernel"] }],
+      ]);
+      widget.initialize({ model: viewModel("d", manager, sent) }); // a later view: a new message
+      vi.advanceTimersByTime(25);
+      expect(sent.at(-1)).toEqual(["d", { type: "ready", uids: ["d"] }]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a first view whose comm closed meanwhile: the next one carries the message", async () => {
+    vi.useFakeTimers();
+    try {
+      const { default: widget } = await import("./widget.js");
+      const sent = [];
+      const manager = {};
+      const closed = viewModel("gone", manager, sent);
+      closed.send = () => {
+        throw new Error("comm closed");
+      };
+      widget.initialize({ model: closed });
+      widget.initialize({ model: viewModel("kept", manager, sent) });
+      vi.advanceTimersByTime(25);
+      expect(sent).toEqual([["kept", { type: "ready", uids: ["gone", "kept"] }]]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a steady flow of views is named at most 250 ms after the first waited", async () => {
+    vi.useFakeTimers();
+    try {
+      const { default: widget } = await import("./widget.js");
+      const sent = [];
+      const manager = {};
+      for (let i = 0; i < 30; i++) {
+        widget.initialize({ model: viewModel(`v${i}`, manager, sent) });
+        vi.advanceTimersByTime(10);
+      }
+      expect(sent.length).toBe(1);
+      expect(sent[0][1].uids.length).toBeGreaterThanOrEqual(24);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -81,6 +81,16 @@ def test_concurrent_streams_all_finish_in_a_real_kernel():
     figure(out, rf"nbstream vs baseline \(same run\): ping p50 ({NUMBER}) vs ({NUMBER}) ms")
 
 
+def test_cold_start_times_the_first_token_against_the_bare_sdk_in_fresh_kernels():
+    out = run_quick("bench_cold_start.py")
+    figure(out, rf"server TTFT \(raw HTTP, first content line\): median ({NUMBER}) ms")
+    for kind in ("idle", "bare", "nbstream"):
+        figure(out, rf"  {kind} +median ({NUMBER}) ms")
+    figure(out, rf"nbstream - server TTFT: (-?{NUMBER}) ms")
+    (imports,) = figure(out, rf"imports of the nbstream cell .*: ({NUMBER}) ms")
+    assert float(imports) > 0
+
+
 def test_memory_peak_is_compared_with_the_text():
     out = run_quick("bench_memory.py")
     (ratio,) = figure(out, rf"nbstream peak RSS growth / text: ({NUMBER})x")

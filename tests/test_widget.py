@@ -370,6 +370,28 @@ def test_final_snapshot_is_not_resent_to_a_frontend_that_has_the_frames(local_se
         assert len(full) == 1 and full[0] == state
 
 
+def test_one_ready_message_names_every_view_a_page_initialized_together(local_server):
+    """A page says ``ready`` once for the views it initialized together (js/widget.js): one
+    message through one view, naming each by uid; every view named ends as for a ready
+    frontend (no final snapshot re-sent), a view not named still gets its final snapshot."""
+    views = [StreamView(chat_request(local_server, tokens=30), resilience=None) for _ in range(3)]
+    updates = [_record_state_updates(v) for v in views]
+    first = views[0]
+    uids = [views[0].uid, views[1].uid, "no-such-view", 7]
+    first._on_frontend_msg(first, {"type": protocol.READY, "uids": uids}, [])
+    assert [v._publisher.frontend_ready for v in views] == [True, True, False]
+    for v in views:
+        v.start()
+        assert v.status == "done"
+    resent = [
+        any(
+            "snapshot" in u and u["snapshot"]["versions"][0]["status"] == "done" for u in updates[i]
+        )
+        for i in range(3)
+    ]
+    assert resent == [False, False, True]
+
+
 def test_final_frame_carries_reason_and_short_keys(local_server):
     view = StreamView(chat_request(local_server, tokens=200, delay=0.01))
     sent = capture(view)

@@ -23,18 +23,20 @@ The widget's own renderer (``js/markdown.js`` + DOMPurify) follows the same poli
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nh3
-from markdown_it import MarkdownIt
-from markdown_it.renderer import RendererHTML
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
-from mdit_py_plugins.dollarmath import dollarmath_plugin
+# markdown-it-py, its math plugin and nh3 load on the first static copy (an answer's end), not
+# with the widget: they were ~25-90 ms of the ~0.3-0.5 s of imports before a first token
+# (python -X importtime, bench/bench_cold_start.py; BENCHMARKS.md issue 16 §4)
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 # ---- HTML ----------------------------------------------------------------------------------
 
@@ -107,30 +109,39 @@ def _highlight(code: str, language: str) -> str:
     return _escape(code)
 
 
-class _Renderer(RendererHTML):
-    """markdown-it-py's HTML renderer with the answer's policy for code and images (math: the
-    dollarmath rules set in :func:`_parser`)."""
-
-    def fence(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-        token = tokens[idx]
-        language = token.info.strip().split(" ")[0] if token.info else ""
-        return _code(token.content, language)
-
-    def code_block(
-        self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
-    ) -> str:  # noqa: E501
-        return _code(tokens[idx].content, "")
-
-    def image(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
-        token = tokens[idx]
-        src = str(token.attrGet("src") or "")
-        alt = _escape(self.renderInlineAsText(token.children or [], options, env) or "image")
-        if src.lower().startswith(("http://", "https://")):
-            return f'<a href="{_escape(src)}">[image: {alt}]</a>'
-        return f"<span>[image: {alt}]</span>"
-
-
+@functools.cache
 def _parser() -> MarkdownIt:
+    """The answer's Markdown renderer (built once, on first use)."""
+    from markdown_it import MarkdownIt
+    from markdown_it.renderer import RendererHTML
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    class _Renderer(RendererHTML):
+        """markdown-it-py's HTML renderer with the answer's policy for code and images (math:
+        the dollarmath rules set below)."""
+
+        def fence(
+            self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+        ) -> str:
+            token = tokens[idx]
+            language = token.info.strip().split(" ")[0] if token.info else ""
+            return _code(token.content, language)
+
+        def code_block(
+            self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+        ) -> str:
+            return _code(tokens[idx].content, "")
+
+        def image(
+            self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+        ) -> str:
+            token = tokens[idx]
+            src = str(token.attrGet("src") or "")
+            alt = _escape(self.renderInlineAsText(token.children or [], options, env) or "image")
+            if src.lower().startswith(("http://", "https://")):
+                return f'<a href="{_escape(src)}">[image: {alt}]</a>'
+            return f"<span>[image: {alt}]</span>"
+
     md = MarkdownIt(
         "commonmark",
         {"html": False, "linkify": False, "typographer": False},
@@ -153,13 +164,12 @@ def _parser() -> MarkdownIt:
     return md
 
 
-_MD = _parser()
-
-
 def clean_html(fragment: str) -> str:
     """nh3 (ammonia) with the static copy's allowlist: no script, no event handlers, no ids or
     names (DOM clobbering), http(s)/mailto links only, no images, no forms, no styles but the
     table alignment markdown-it writes."""
+    import nh3
+
     return nh3.clean(
         fragment,
         tags=_TAGS,
@@ -189,7 +199,7 @@ def markdown_html(text: str, format: str = "markdown", language: str = "") -> st
     elif format == "text":
         body = f'<pre class="nbstream-plain">{_escape(text)}</pre>'
     else:
-        body = _MD.render(text)
+        body = _parser().render(text)
     return clean_html(body)
 
 
@@ -323,7 +333,7 @@ def safe_markdown(text: str) -> str:
     lines = text.split("\n")
     out: list[str] = []
     code_lines: dict[int, tuple[int, str, str]] = {}  # first line -> (end line, info, content)
-    for token in _CODE_PARSER.parse(text):
+    for token in _code_parser().parse(text):
         if token.type in ("fence", "code_block") and token.map:
             start, end = token.map
             code_lines[start] = (end, token.info.strip().split(" ")[0] if token.info else "",
@@ -352,4 +362,9 @@ def safe_markdown(text: str) -> str:
     return "\n".join(out)
 
 
-_CODE_PARSER = MarkdownIt("commonmark", {"html": True})
+@functools.cache
+def _code_parser() -> MarkdownIt:
+    """CommonMark with HTML on: finds code blocks exactly as a renderer will (built once)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True})

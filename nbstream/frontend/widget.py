@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,11 @@ def _shared_bundle() -> _Bundle | None:
         if not _shared or getattr(_shared[0], "comm", None) is None:
             _shared[:] = [_Bundle(js=_BUNDLE.read_text("utf-8"), css=_STYLES.read_text("utf-8"))]
         return _shared[0]
+
+
+# this kernel's views by uid: a page says `ready` once for all the views it initialized together
+# (js/widget.js), through one of them, naming the others by uid
+_views: weakref.WeakValueDictionary[str, StreamView] = weakref.WeakValueDictionary()
 
 
 class StreamView(anywidget.AnyWidget):
@@ -182,6 +188,7 @@ class StreamView(anywidget.AnyWidget):
         self._runner = Runner(self, self._finish)
         self.snapshot = self._publisher.snapshot()
         self.on_msg(self._on_frontend_msg)
+        _views[self.uid] = self
 
     # ---- public surface -------------------------------------------------------------------
 
@@ -498,7 +505,12 @@ class StreamView(anywidget.AnyWidget):
             return
         try:
             self._publisher.frontend_ready = True  # any message proves a frontend has the document
-            if kind == protocol.STOP:
+            if kind == protocol.READY:
+                for uid in msg.get("uids") or ():
+                    view = _views.get(uid) if isinstance(uid, str) else None
+                    if view is not None:
+                        view._publisher.frontend_ready = True
+            elif kind == protocol.STOP:
                 self.stop()
             elif kind == protocol.RESYNC:
                 self._publisher.push_snapshot(force=True)

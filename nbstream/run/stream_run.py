@@ -38,6 +38,8 @@ from nbstream.redact import redact_text, refresh_env, scrub_exception
 from nbstream.run.log import ChunkLog
 from nbstream.run.metrics import Metrics, compute
 from nbstream.run.state import AnswerState
+from nbstream.run.turns import due as turns_due
+from nbstream.run.turns import give_back
 from nbstream.sources import AOpened, Opened, Source, describe_error, to_source
 from nbstream.sources.surrogates import SurrogateMender
 
@@ -409,6 +411,8 @@ class StreamRun:
                 self._notify(listeners, events)
             if self._stop_requested:
                 break
+            if turns_due():  # other streams and the kernel's messages get the loop (turns.py)
+                await give_back()
 
     async def _arun_in_thread(self) -> StreamRun:
         """A sync-only source under ``await``: consume in a worker thread, Stop still works."""

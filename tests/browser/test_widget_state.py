@@ -74,3 +74,36 @@ def _saved_snapshot(nb) -> dict | None:
         if snap and snap.get("versions") and snap["versions"][0].get("status") == "done":
             return snap
     return None
+
+
+COUNT_READIES = """
+from nbstream.frontend.widget import StreamView
+READIES = []  # the `uids` of each ready message the views receive
+_on_frontend_msg = StreamView._on_frontend_msg
+def _counting(self, widget, content, buffers):
+    if isinstance(content, dict) and content.get("type") == "ready":
+        READIES.append(content.get("uids") or [self.uid])
+    return _on_frontend_msg(self, widget, content, buffers)
+StreamView._on_frontend_msg = _counting
+"""
+
+
+def test_a_page_says_ready_once_for_views_that_appear_together(open_notebook, llm):
+    """Every message from the page is a shell request that holds the kernel's next cell: the
+    views one cell shows at once say ``ready`` in one message (or a few), naming them all."""
+    nb = open_notebook(
+        [
+            setup_cell(llm.base_url) + "\n" + COUNT_READIES,
+            "views = [nbstream.stream(ask(tokens=20, tokens_per_s=40), background=True)"
+            " for _ in range(12)]",
+            "import asyncio\nawait asyncio.gather(*views)\n"
+            "named = {u for uids in READIES for u in uids}\n"
+            "print(len(READIES), all(v._publisher.frontend_ready and v.uid in named for v in views))",
+        ]
+    )
+    nb.run_cells([0, 1])
+    wait_until(lambda: nb.cell(1).locator(".nbstream-root").count() == 12, 60, what="12 widgets")
+    nb.run_cell(2, timeout=90)
+    messages, all_ready = nb.output_text(2).split()
+    assert all_ready == "True"
+    assert 1 <= int(messages) <= 3  # was one per view
