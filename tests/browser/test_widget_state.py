@@ -98,7 +98,8 @@ def test_a_page_says_ready_once_for_views_that_appear_together(open_notebook, ll
             " for _ in range(12)]",
             "import asyncio\nawait asyncio.gather(*views)\n"
             "named = {u for uids in READIES for u in uids}\n"
-            "print(len(READIES), all(v._publisher.frontend_ready and v.uid in named for v in views))",
+            "ready = [v._publisher.frontend_ready and v.uid in named for v in views]\n"
+            "print(len(READIES), all(ready))",
         ]
     )
     nb.run_cells([0, 1])
