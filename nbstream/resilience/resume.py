@@ -306,8 +306,10 @@ class ResumeSource(SourceWrapper):
         def items() -> Iterator[tuple[Any, list[Event]]]:
             for raw, events in opened.items:
                 yield raw, transform(events)
+            # the inner attempt decides this while it is read ([DONE] without a finish reason)
+            outer.expects_finish = opened.expects_finish
 
-        return Opened(
+        outer = Opened(
             items(),
             kind=opened.kind,
             meta=opened.meta,
@@ -317,6 +319,7 @@ class ResumeSource(SourceWrapper):
             adapter=_Joined(lambda: opened.kind, lambda: self._end(opened.end_events())),
             watch_reads=opened.watch_reads,
         )
+        return outer
 
     async def aopen(self) -> AOpened:
         self.joiner = OverlapJoiner(self.partial)
@@ -326,8 +329,9 @@ class ResumeSource(SourceWrapper):
         async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
             async for raw, events in opened.items:
                 yield raw, transform(events)
+            outer.expects_finish = opened.expects_finish
 
-        return AOpened(
+        outer = AOpened(
             items(),
             kind=opened.kind,
             meta=opened.meta,
@@ -336,6 +340,7 @@ class ResumeSource(SourceWrapper):
             expects_finish=opened.expects_finish,
             adapter=_Joined(lambda: opened.kind, lambda: self._end(opened.end_events())),
         )
+        return outer
 
 
 class _Joined:

@@ -16,7 +16,9 @@ while iterating is kept: ``[DONE]`` ends the stream, a ``data`` payload with an 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -32,8 +34,12 @@ from nbstream.sources.openai_stream import (
     response_meta,
 )
 from nbstream.sources.sse import SSEDecoder, loads
+from nbstream.timers import TIMERS
 
 _STREAMING_ERROR = "An error occurred during streaming"
+# after [DONE], how long the async path waits for the body's end (keep-alive) before giving up
+# the connection instead: a server or proxy that leaves the body open must not hold the run
+_DRAIN_S = 0.25
 
 
 def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -67,6 +73,31 @@ class _State:
         self.pending: str | None = None
 
 
+def _drain(reads: Iterator[bytes], response: Any, errors: tuple[type[BaseException], ...]) -> bool:
+    """After [DONE]: read the body to its end so the connection goes back to the pool, for at
+    most ``_DRAIN_S``. A server or proxy that leaves the body open must not hold the run until
+    the read timeout (600 s by default): its socket is shut down then, which ends the read, and
+    only that connection's reuse is lost. True when the body ended by itself."""
+    lock = threading.Lock()
+    state = {"drained": False, "cut": False}
+
+    def cut() -> None:
+        with lock:  # never after the body ended: the connection may be back in the pool
+            if not state["drained"]:
+                state["cut"] = True
+                _shutdown_socket(response)
+
+    TIMERS.schedule(_DRAIN_S, cut)
+    try:
+        for _rest in reads:
+            pass
+    except errors:
+        return False
+    with lock:
+        state["drained"] = not state["cut"]
+    return state["drained"]
+
+
 def open_response(api_response: Any, kind: str) -> Opened:
     """One sync attempt over an unread streaming response (``with_streaming_response``)."""
     response = api_response.http_response
@@ -85,9 +116,7 @@ def open_response(api_response: Any, kind: str) -> Opened:
                 for _event, data in feed(read):
                     if data.startswith("[DONE]"):
                         opened.expects_finish = False
-                        for _rest in reads:  # read to the end: the connection goes back to the pool
-                            pass
-                        finished = True
+                        finished = _drain(reads, response, timeouts + request_errors)
                         return
                     state.pending = data
                     obj = loads(data)
@@ -139,8 +168,15 @@ def aopen_response(api_response: Any, kind: str) -> AOpened:
                 for _event, data in feed(read):
                     if data.startswith("[DONE]"):
                         opened.expects_finish = False
-                        async for _rest in reads:  # read to the end: keep-alive
-                            pass
+
+                        async def drain() -> None:
+                            async for _rest in reads:  # read to the end: keep-alive
+                                pass
+
+                        # bounded: the SDK's AsyncStream returns at [DONE]; a body left open
+                        # costs the connection, never the run (aclose drops it)
+                        with contextlib.suppress(asyncio.TimeoutError, *timeouts, *request_errors):
+                            await asyncio.wait_for(drain(), _DRAIN_S)
                         return
                     state.pending = data
                     obj = loads(data)

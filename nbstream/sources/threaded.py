@@ -53,6 +53,8 @@ def read_in_thread(opened: Opened) -> AOpened:
             if item is _END:
                 if exc is not None:
                     raise exc
+                # decided while the body was read ([DONE] without a finish reason)
+                outer.expects_finish = opened.expects_finish
                 return
             yield item
 
@@ -60,7 +62,7 @@ def read_in_thread(opened: Opened) -> AOpened:
         closing.set()
         opened.close()
 
-    return AOpened(
+    outer = AOpened(
         items(),
         kind=opened.kind,
         meta=opened.meta,
@@ -69,3 +71,4 @@ def read_in_thread(opened: Opened) -> AOpened:
         expects_finish=opened.expects_finish,
         adapter=getattr(opened, "_adapter", None),
     )
+    return outer
