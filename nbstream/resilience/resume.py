@@ -19,12 +19,12 @@ after the partial answer). ``Resilience.resume(run)`` and ``StreamView.resume()`
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbstream.events import Event, Finished, TextDelta
 from nbstream.redact import redact_text
+from nbstream.run.state import join_pieces
 from nbstream.sources.base import AOpened, Opened, Source, SourceWrapper
 
 if TYPE_CHECKING:
@@ -101,7 +101,6 @@ class OverlapJoiner:
         # what was released, as pieces: ``+=`` on an attribute copies the whole string each time
         # (quadratic over a long continuation); joined only when read, like AnswerState's text
         self._appended: list[str] = []
-        self._lock = threading.Lock()
 
     def _could_still_repeat(self) -> bool:
         b, p = self._buffer, self.partial
@@ -150,14 +149,7 @@ class OverlapJoiner:
     @property
     def appended(self) -> str:
         """The text released so far (the continuation minus the overlap)."""
-        pieces = self._appended
-        if len(pieces) > 1:
-            with self._lock:  # the consumer may append meanwhile: join only what was counted
-                n = len(pieces)
-                text = "".join(pieces[:n])
-                pieces[:n] = [text]
-            return text
-        return pieces[0] if pieces else ""
+        return join_pieces(self._appended)  # the consumer may append meanwhile
 
     @property
     def joined(self) -> str:

@@ -176,6 +176,18 @@ def _compact(parts: list[str], blocks: int) -> int:
     return blocks
 
 
+def join_pieces(parts: list[str]) -> str:
+    """The text of pieces a consumer appends on another thread, joined once and kept joined
+    (``parts`` becomes one string): only the pieces counted are joined (see ``_JOIN_LOCK``)."""
+    if len(parts) > 1:
+        with _JOIN_LOCK:
+            n = len(parts)
+            text = "".join(parts[:n])
+            parts[:n] = [text]
+        return text
+    return parts[0] if parts else ""
+
+
 @dataclass
 class ChoiceState:
     """Everything streamed for one choice (``n > 1`` gives several)."""
@@ -195,30 +207,20 @@ class ChoiceState:
     _text_blocks: int = field(default=0, repr=False)  # leading items of _text already joined
     _reasoning_blocks: int = field(default=0, repr=False)
 
-    @staticmethod
-    def _joined(parts: list[str]) -> str:
-        if len(parts) > 1:
-            with _JOIN_LOCK:  # see _compact: the consumer may append while we join
-                n = len(parts)
-                text = "".join(parts[:n])
-                parts[:n] = [text]
-            return text
-        return parts[0] if parts else ""
-
     @property
     def text(self) -> str:
-        text = self._joined(self._text)
+        text = join_pieces(self._text)
         self._text_blocks = len(self._text)
         return text
 
     @property
     def refusal(self) -> str | None:
         """The refusal text, or None when the model did not refuse."""
-        return self._joined(self._refusal) if self._refusal else None
+        return join_pieces(self._refusal) if self._refusal else None
 
     @property
     def reasoning(self) -> str:
-        text = self._joined(self._reasoning)
+        text = join_pieces(self._reasoning)
         self._reasoning_blocks = len(self._reasoning)
         return text
 

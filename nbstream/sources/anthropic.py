@@ -37,7 +37,8 @@ from nbstream.events import (
     Usage,
 )
 from nbstream.sources.base import AOpened, Opened, StreamError
-from nbstream.sources.native import close_response, dump, response_meta
+from nbstream.sources.native import dump, response_meta
+from nbstream.sources.sockets import close_response
 
 KIND = "anthropic"
 RAW_TYPES = frozenset(

@@ -1,4 +1,4 @@
-"""What the native-SDK sources share: HTTP response heads, closing a socket from another thread,
+"""What the native-SDK sources share: HTTP response heads (closing one: sources/sockets.py),
 turning an SDK's typed chunk into its JSON dict, and finding the HTTP response of an SDK that
 hides it inside a generator.
 
@@ -10,13 +10,13 @@ received) and a replayed chunk log (the dicts the log kept). No SDK is imported 
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from nbstream.events import Event, TextDelta
 from nbstream.sources.base import AOpened, Opened, ResponseMeta, Source, StreamError
+from nbstream.sources.sockets import close_response
 
 # What each provider calls its request id and rate-limit headers (never the Authorization or
 # x-api-key / x-goog-api-key headers of the request: these are response headers only).
@@ -49,29 +49,6 @@ def meta_from_headers(headers: Mapping[str, str] | None, status: int | None = No
     request_id = next((lower[h] for h in _REQUEST_ID_HEADERS if lower.get(h)), None)
     kept = {k: v for k, v in lower.items() if k.startswith(_KEPT_PREFIXES)}
     return ResponseMeta(status=status, request_id=request_id, headers=kept)
-
-
-def shutdown_socket(response: Any) -> None:
-    """Wake a read blocked in another thread: shut the connection's socket down (httpx and
-    httpx2 responses expose it the same way). Closing alone would not wake a blocked ``recv``."""
-    try:
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-    except Exception:
-        sock = None
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def close_response(response: Any, finished: bool) -> None:
-    """Stop: shut the socket down unless the body was read to the end, then close the response."""
-    if response is None:
-        return
-    if not finished:
-        shutdown_socket(response)
-    with contextlib.suppress(Exception):
-        response.close()
 
 
 def dump(item: Any) -> Any:

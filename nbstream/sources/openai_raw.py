@@ -25,14 +25,14 @@ from typing import Any
 import openai
 
 from nbstream.events import Event
-from nbstream.sources.base import AOpened, Opened
+from nbstream.sources.base import Adapter, AOpened, Opened
 from nbstream.sources.openai_stream import (
     _events,
-    _shutdown_socket,
     _watch_reads,
     adapter_for,
     response_meta,
 )
+from nbstream.sources.sockets import close_response, shutdown_socket
 from nbstream.sources.sse import SSEDecoder, loads
 from nbstream.timers import TIMERS
 
@@ -65,12 +65,25 @@ def _payload_error(obj: Any, response: Any) -> openai.APIError | None:
 
 
 class _State:
-    """The ``data`` text decoded but not handed out (a mid-stream error's payload)."""
+    """One attempt's ``data`` payloads to events, the same for the sync and async reads; keeps
+    the payload decoded but not handed out (a mid-stream error's) as ``pending``."""
 
-    __slots__ = ("pending",)
+    __slots__ = ("pending", "adapter", "response")
 
-    def __init__(self) -> None:
+    def __init__(self, adapter: Adapter, response: Any) -> None:
         self.pending: str | None = None
+        self.adapter = adapter
+        self.response = response
+
+    def events(self, data: str) -> list[Event]:
+        self.pending = data
+        obj = loads(data)
+        if type(obj) is not dict or "error" in obj:
+            err = _payload_error(obj, self.response)
+            if err is not None:
+                raise err
+        self.pending = None
+        return _events(self.adapter, obj)  # a chunk the adapter trips on costs that chunk
 
 
 def _drain(reads: Iterator[bytes], response: Any, errors: tuple[type[BaseException], ...]) -> bool:
@@ -85,7 +98,7 @@ def _drain(reads: Iterator[bytes], response: Any, errors: tuple[type[BaseExcepti
         with lock:  # never after the body ended: the connection may be back in the pool
             if not state["drained"]:
                 state["cut"] = True
-                _shutdown_socket(response)
+                shutdown_socket(response)
 
     TIMERS.schedule(_DRAIN_S, cut)
     try:
@@ -102,7 +115,7 @@ def open_response(api_response: Any, kind: str) -> Opened:
     """One sync attempt over an unread streaming response (``with_streaming_response``)."""
     response = api_response.http_response
     adapter = adapter_for(kind)
-    state = _State()
+    state = _State(adapter, response)
     finished = False
     timeouts, request_errors = _transport_errors()
 
@@ -118,14 +131,7 @@ def open_response(api_response: Any, kind: str) -> Opened:
                         opened.expects_finish = False
                         finished = _drain(reads, response, timeouts + request_errors)
                         return
-                    state.pending = data
-                    obj = loads(data)
-                    if type(obj) is not dict or "error" in obj:
-                        err = _payload_error(obj, response)
-                        if err is not None:
-                            raise err
-                    state.pending = None
-                    yield data, _events(adapter, obj)  # a chunk it trips on costs that chunk
+                    yield data, state.events(data)
         except timeouts as err:
             raise openai.APITimeoutError(request=response.request) from err
         except request_errors as err:
@@ -133,12 +139,7 @@ def open_response(api_response: Any, kind: str) -> Opened:
         finished = True
 
     def close() -> None:
-        if not finished:
-            # Stop: wake a read blocked in another thread; the run sees Stop. A body read to
-            # the end is only closed, which gives the connection back to the pool (keep-alive).
-            _shutdown_socket(response)
-        with contextlib.suppress(Exception):
-            response.close()
+        close_response(response, finished)  # Stop: the run sees it; else keep-alive
 
     opened = Opened(
         items(),
@@ -156,7 +157,7 @@ def aopen_response(api_response: Any, kind: str) -> AOpened:
     """One async attempt over an unread streaming response."""
     response = api_response.http_response
     adapter = adapter_for(kind)
-    state = _State()
+    state = _State(adapter, response)
     timeouts, request_errors = _transport_errors()
 
     async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
@@ -178,14 +179,7 @@ def aopen_response(api_response: Any, kind: str) -> AOpened:
                         with contextlib.suppress(asyncio.TimeoutError, *timeouts, *request_errors):
                             await asyncio.wait_for(drain(), _DRAIN_S)
                         return
-                    state.pending = data
-                    obj = loads(data)
-                    if type(obj) is not dict or "error" in obj:
-                        err = _payload_error(obj, response)
-                        if err is not None:
-                            raise err
-                    state.pending = None
-                    yield data, _events(adapter, obj)
+                    yield data, state.events(data)
         except timeouts as err:
             raise openai.APITimeoutError(request=response.request) from err
         except request_errors as err:

@@ -14,10 +14,8 @@ dumped from its model instead, and the adapters read the dump.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import select
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -29,6 +27,7 @@ from nbstream.redact import register_client
 from nbstream.sources.base import Adapter, AOpened, Opened, ResponseMeta, select_headers
 from nbstream.sources.openai_chat import ChatAdapter
 from nbstream.sources.openai_responses import ResponsesAdapter
+from nbstream.sources.sockets import close_response
 from nbstream.sources.sse import loads
 
 _log = logging.getLogger("nbstream")
@@ -145,18 +144,6 @@ def response_meta(response: Any) -> ResponseMeta:
     )
 
 
-def _shutdown_socket(response: Any) -> None:
-    """Wake a read blocked in another thread: shut the connection's socket down."""
-    try:
-        stream = response.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-    except Exception:
-        sock = None
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 def _readable(sock: Any) -> bool:
     """True when a read would not wait: bytes are in the socket (or in its TLS buffer)."""
     pending = getattr(sock, "pending", None)
@@ -255,13 +242,7 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
             opened.expects_finish = False
 
     def close() -> None:
-        response = stream.response
-        if not finished:
-            # Stop: wake a read blocked in another thread; the run sees Stop. A body read to
-            # the end is only closed, which gives the connection back to the pool (keep-alive).
-            _shutdown_socket(response)
-        with contextlib.suppress(Exception):
-            response.close()
+        close_response(stream.response, finished)  # Stop: the run sees it; else keep-alive
 
     opened = Opened(
         items(),
