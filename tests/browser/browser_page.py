@@ -209,6 +209,7 @@ class StreamWidget:
     def __init__(self, notebook: NotebookPage, cell: int) -> None:
         self.notebook = notebook
         self.page = notebook.page
+        self.cell = cell
         self.root = notebook.cell(cell).locator(".nbstream-root").first
 
     def part(self, testid: str) -> Locator:
@@ -220,6 +221,16 @@ class StreamWidget:
 
     def wait_rendered(self, timeout: float = 30.0) -> StreamWidget:
         self.root.wait_for(timeout=timeout * 1000)
+        return self
+
+    def wait_live(self, timeout: float = 30.0) -> StreamWidget:
+        """Wait for the kernel's widget: after a reload a cell first shows its stored answer
+        (read-only, ``.nbstream-saved``), then swaps it for the live view once mounted."""
+        cell = self.notebook.cell(self.cell)
+        wait_until(
+            lambda: self.root.count() and not cell.locator(".nbstream-saved").count(),
+            timeout, 0.05, f"the live widget in cell {self.cell}",
+        )  # fmt: skip
         return self
 
     def status(self) -> str:
@@ -252,9 +263,21 @@ class StreamWidget:
     def copied_text(self) -> str:
         """Press Copy and read the clipboard: the answer's source text exactly as the widget holds
         it (the context must grant clipboard permissions)."""
-        self.part("copy").click()
-        wait_until(lambda: self.part("copy").inner_text() != "Copy", 15, 0.02, "the copy to finish")
-        assert self.part("copy").inner_text() == "Copied", self.part("copy").inner_text()
+        # One element, watched from inside the page: the label says "Copied" for 1.5 s only, and
+        # a reloaded cell may swap its stored render for the live view between two reads from here
+        # (a CI run under load read "Copy" again after seeing it change).
+        button = self.part("copy").element_handle()
+        button.evaluate(
+            """b => { b.__labels = [];
+                      new MutationObserver(() => b.__labels.push(b.textContent))
+                        .observe(b, { childList: true, characterData: true, subtree: true }); }"""
+        )
+        button.click()
+        labels = wait_until(
+            lambda: [x for x in button.evaluate("b => b.__labels") if x != "Copy"],
+            15, 0.02, "the copy to finish",
+        )  # fmt: skip
+        assert labels[0] == "Copied", labels
         return self.page.evaluate("() => navigator.clipboard.readText()")
 
     def click(self, testid: str) -> None:

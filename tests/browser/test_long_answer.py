@@ -65,6 +65,18 @@ def scroll_to(widget: StreamWidget, marker: str) -> float:
     )
 
 
+def settle(widget: StreamWidget, marker: str) -> None:
+    """Wait until the part's heading stays put: groups coming into view get their real height
+    (a CI run under load pressed the mouse where the heading had been a moment before)."""
+    tops: list[float | None] = []
+
+    def still() -> bool:
+        tops.append(heading_top(widget, marker))
+        return len(tops) >= 3 and tops[-1] is not None and tops[-1] == tops[-2] == tops[-3]
+
+    wait_until(still, 10, 0.1, f"{marker} to stay put (tops {tops[-5:]})")
+
+
 def test_long_answer_complete_copyable_searchable_selectable(
     open_notebook, llm, page, page_events, jupyter_lab
 ):
@@ -138,6 +150,7 @@ def test_long_answer_complete_copyable_searchable_selectable(
 
     # A mouse selection across blocks on screen copies both blocks' text.
     scroll_to(widget, f"marker-{PARTS // 2:04d}")
+    settle(widget, f"marker-{PARTS // 2:04d}")
     heading = widget.answer.locator("h2", has_text=f"marker-{PARTS // 2:04d}")
     para = heading.locator(
         "xpath=ancestor::div[@class='nbstream-block'][1]/following-sibling::div[1]"
@@ -149,7 +162,7 @@ def test_long_answer_complete_copyable_searchable_selectable(
     page.mouse.move(p_box["x"] + p_box["width"] - 2, p_box["y"] + p_box["height"] - 4, steps=5)
     page.mouse.up()
     selected = page.evaluate("() => getSelection().toString()")
-    assert f"marker-{PARTS // 2:04d}" in selected
+    assert f"marker-{PARTS // 2:04d}" in selected, (selected[:200], h_box, heading.bounding_box())
     assert para.inner_text().strip()[:20] in selected, (selected[:200], para.inner_text()[:50])
 
     # Pictures mid-scroll, light and dark (the dark one after a reload: the whole answer arrives

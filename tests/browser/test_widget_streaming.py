@@ -191,7 +191,7 @@ def test_second_view_saved_notebook_and_reloaded_page_show_the_complete_answer(
     # A reloaded page rebuilds both views from the kernel's widget state: the complete answer.
     nb.reload()
     for cell in (1, 2):
-        widget = StreamWidget(nb, cell).wait_rendered()
+        widget = StreamWidget(nb, cell).wait_live()
         assert widget.status() == "done"
         assert widget.copied_text() == DEMO_TEXT
 
