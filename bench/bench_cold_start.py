@@ -244,7 +244,9 @@ INIT_SCRIPT = """
 """
 
 
-def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> None:
+def browser_phase(
+    args: argparse.Namespace, base_url: str, extension: bool, openai_env: dict[str, str]
+) -> None:
     sys.path.insert(0, str(REPO / "tests" / "browser"))
     from browser_jupyter import start_jupyter
     from browser_page import NotebookPage, wait_until, write_notebook
@@ -259,7 +261,12 @@ def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> N
     try:
         with sync_playwright() as pw:
             disabled = () if extension else ("nbstream",)
-            server = start_jupyter("lab", home / "jupyter", disabled_extensions=disabled)
+            # the kernels talk to this script's server (start_jupyter drops the OpenAI variables
+            # from the environment it inherits: without them the bare cell failed at once and
+            # nbstream's used the bundled server, at its demo pace)
+            server = start_jupyter(
+                "lab", home / "jupyter", disabled_extensions=disabled, extra_env=openai_env
+            )
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -289,6 +296,10 @@ def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> N
                         if kind == "nbstream" and got["root"] is not None:
                             roots.append((got["root"] - got["key"]) / 1e3)
                         nb.wait_cell_done(0, 60)
+                        shown = nb.output_text(0)
+                        wrong = ("Traceback", "Missing credentials", "bundled local demo server")
+                        if any(w in shown for w in wrong):
+                            raise SystemExit(f"the {kind} cell did not reach {base_url}: {shown}")
                         kernel = server.kernel_for(name)
                         if kernel is not None:  # one kernel at a time
                             server.api(f"api/kernels/{kernel['id']}", method="DELETE")
@@ -341,8 +352,9 @@ def main() -> None:
         if not args.browser_only:
             kernel_phase(args, llm.base_url, env)
         if args.browser or args.browser_only:
-            os.environ.update(env)  # JupyterLab's kernels inherit it
-            browser_phase(args, llm.base_url, extension=not args.no_extension)
+            openai_env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "local"}
+            os.environ["PYTHONPATH"] = env["PYTHONPATH"]  # JupyterLab's kernels inherit it
+            browser_phase(args, llm.base_url, not args.no_extension, openai_env)
 
 
 if __name__ == "__main__":
