@@ -163,7 +163,7 @@ def kernel_trial(kind: str, env: dict[str, str], stderr_path: Path | None = None
 SPLIT_STEPS = {
     "S1": "import nbstream.notebook.api: anywidget, ipywidgets, nbstream's view modules",
     "S2": "nbstream's request, resilience and run modules",
-    "S3": "the HTTP library (httpx2 / httpx; chat() imports it to warm the endpoint)",
+    "S3": "the HTTP library (httpx2 / httpx, imported by the first request)",
 }
 SPLIT_CELL = (
     "import sys\n"
@@ -230,8 +230,8 @@ def split_phase(args: argparse.Namespace, base_url: str, env: dict[str, str]) ->
         ("view", "chat(): the request made, the view built and shown (display_data)"),
         (
             "token",
-            "the HTTP client (transport import; the TLS context warmed meanwhile), the request, "
-            "the first chunk, the first frame",
+            "the HTTP client (its transport's import, the TLS context), the request, the first "
+            "chunk, the first frame",
         ),
     ]
     print(f"split of the nbstream cell, {len(trials)} fresh kernels (medians, ms):")

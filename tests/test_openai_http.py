@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 import threading
@@ -107,20 +106,6 @@ def test_endpoint_defaults_are_the_sdks() -> None:
         limits._max_keepalive_connections,
     )
     assert KEY not in repr(endpoint) and "api.openai.com" in repr(endpoint)
-
-
-def test_warm_builds_the_tls_context_the_client_uses(local_server: LocalServer) -> None:
-    """``chat()`` warms the endpoint before it shows the view: the TLS context built on the
-    thread is the one the client verifies with, and is the library's default one."""
-    endpoint = Endpoint(local_server.base_url, KEY)
-    endpoint.warm()
-    endpoint.warm()  # once
-    assert endpoint._tls is not None
-    context = endpoint._tls.result(timeout=10)
-    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-    assert endpoint.http()._transport._pool._ssl_context is context
-    run = StreamRun(ChatRequest({"model": "demo?tokens=2&ttft=0", "messages": USER}, endpoint))
-    assert run.run().status == "done"
 
 
 def test_keep_alive_across_requests(local_server: LocalServer) -> None:

@@ -136,8 +136,6 @@ def chat(
         request = ResponsesRequest({"model": model, "input": messages, **params}, client)
     else:
         raise ValueError(f"api must be 'chat' or 'responses', got {api!r}")
-    if not background:  # a synchronous run: its TLS context is built while the view is shown
-        request.warm()
     return stream(
         request, format=format, background=background, display=display, resilience=resilience
     )

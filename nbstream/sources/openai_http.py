@@ -37,7 +37,6 @@ server sees a difference:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import copy
 import importlib
 import json
@@ -244,7 +243,6 @@ class Endpoint:
         self.project = project or os.environ.get("OPENAI_PROJECT_ID") or None
         self._lock = threading.Lock()
         self._sync: Any = None
-        self._tls: concurrent.futures.Future[ssl.SSLContext] | None = None  # see warm()
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
@@ -279,36 +277,11 @@ class Endpoint:
             "follow_redirects": True,
         }
 
-    def warm(self) -> None:
-        """Start building the synchronous client's TLS context on a thread, for :meth:`http` to
-        take. Called when a cell is about to run a request here, before its view is built and
-        shown: loading the CA certificates is 30-55 ms of a cold start, spent in OpenSSL with the
-        GIL released, so it overlaps with the view and the HTTP library's transport import on the
-        cell's thread (BENCHMARKS.md §4). The context is the library's own
-        (``create_ssl_context()``, as ``Client(verify=True)`` makes it); once per endpoint."""
-        with self._lock:
-            if self._sync is not None or self._tls is not None:
-                return
-            future = self._tls = concurrent.futures.Future()
-        create = http_library().create_ssl_context
-
-        def build() -> None:
-            try:
-                future.set_result(create())
-            except BaseException as exc:  # noqa: BLE001 - http() builds it again and raises
-                future.set_exception(exc)
-
-        threading.Thread(target=build, name="nbstream-tls", daemon=True).start()
-
     def http(self) -> Any:
         """The synchronous client (one pool per endpoint)."""
         with self._lock:
             if self._sync is None:
-                options = self._options()
-                tls = self._tls
-                if tls is not None and tls.exception() is None:  # waits for warm()'s thread
-                    options["verify"] = tls.result()
-                self._sync = http_library().Client(**options)
+                self._sync = http_library().Client(**self._options())
             return self._sync
 
     def ahttp(self) -> Any:

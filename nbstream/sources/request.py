@@ -78,17 +78,6 @@ class _Request:
             cached = _NO_RETRY[client] = client.with_options(max_retries=0)
         return cached
 
-    def warm(self) -> None:
-        """Before a synchronous run's view is built: let the endpoint start what it can build on
-        another thread (its TLS context; see :meth:`Endpoint.warm`). Nothing for an SDK client."""
-        client = self.client
-        if client is None:
-            from nbstream.sources.client import default_client
-
-            client = default_client()
-        if isinstance(client, Endpoint):
-            client.warm()
-
     def _resource(self, client: Any) -> Any:  # pragma: no cover - overridden
         """``client.chat.completions`` or ``client.responses``."""
         raise NotImplementedError
