@@ -106,6 +106,13 @@ def test_endpoint_defaults_are_the_sdks() -> None:
         limits._max_keepalive_connections,
     )
     assert KEY not in repr(endpoint) and "api.openai.com" in repr(endpoint)
+    # the SDK's per-request ``timeout``: absent = the client's, None = none, a number = that
+    timeouts = [
+        endpoint._request(http, "chat/completions", {"model": "m", **extra}).extensions["timeout"]
+        for extra in ({}, {"timeout": None}, {"timeout": 7.5})
+    ]
+    assert timeouts[0] == sdk.timeout.as_dict()
+    assert set(timeouts[1].values()) == {None} and set(timeouts[2].values()) == {7.5}
 
 
 def test_keep_alive_across_requests(local_server: LocalServer) -> None:

@@ -305,14 +305,15 @@ class Endpoint:
         extra_headers = params.get("extra_headers")
         if isinstance(extra_headers, Mapping):
             headers.update({str(k): str(v) for k, v in extra_headers.items() if not _omitted(v)})
-        timeout = params.get("timeout")
+        # the SDK's per-request ``timeout``: a number or the library's Timeout, None for none
+        given = "timeout" in params and not _omitted(params["timeout"])
         return http.build_request(
             "POST",
             self.base_url + path,
             content=_dumps(body),
             headers=headers,
             params=params.get("extra_query") or None,
-            **({"timeout": timeout} if timeout is not None and not _omitted(timeout) else {}),
+            **({"timeout": params["timeout"]} if given else {}),
         )
 
     def send(self, path: str, params: Mapping[str, Any]) -> Any:
