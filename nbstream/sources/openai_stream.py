@@ -8,6 +8,10 @@ before iteration starts), and parse it once with orjson for the adapters (which 
 and for the SDK (its ``sse.json()`` returns that dict). If that is not possible, the chunk is
 dumped from its model instead, and the adapters read the dump.
 
+While the next chunk is already in the socket, the SDK decodes a batch of chunks (``BATCH``)
+before they are handed out one by one: the SDK's work and nbstream's then each run over a batch
+instead of alternating per chunk (issue 16 §1; a live stream goes out chunk by chunk).
+
 ``close()`` from another thread first shuts the socket down (which wakes a read blocked in
 ``recv`` at once, and the server sees the disconnect), then closes the response.
 """
@@ -158,10 +162,13 @@ def _readable(sock: Any) -> bool:
 # hooks, view): while the next chunk is already in the socket, the SDK decodes it first, so its
 # pydantic work and nbstream's each run over a batch instead of alternating per chunk, which
 # kept both out of the CPU's caches: nbstream's ~5 us of own work per chunk cost 11-12 us
-# interleaved, 5 us batched (10k chunks x 12, same run, load 2-3; bench/bench_consumer.py for
-# the figure). A chunk is held only while the socket has data (a live stream, whose reads wait,
-# is handed out chunk by chunk), never before the first content, never after Stop, and the
-# batch is bounded: 32 chunks are ~3 ms of the SDK's work.
+# interleaved, 5 us batched (10k chunks x 12, same run, load 2-3); bench/bench_consumer.py,
+# 100k chunks: 1.062-1.075x the bare SDK loop's CPU, main 1.133-1.145x in the same hour
+# (BENCHMARKS.md §1). A chunk is held only while the socket has data (a live stream, whose
+# reads wait, is handed out chunk by chunk; conservative: chunks already in the SDK's and
+# httpcore's buffers, a burst read whole by one recv, are not seen and go out one by one),
+# never before the first content, never after Stop, and the batch is bounded: 32 chunks are
+# ~3 ms of the SDK's work.
 BATCH = 32
 
 
