@@ -1,3 +1,4 @@
+// @ts-check
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { GROUP_BLOCKS, IncrementalMarkdown, renderMarkdown, SPLIT_CHARS, splitBlocks } from "./markdown.js";
 
@@ -188,7 +189,7 @@ describe("IncrementalMarkdown frame budget", () => {
     let flushes = 1;
     expect(r.renders + r.upgrades - work).toBeLessThanOrEqual(5);
     expect(done).toBe(false);
-    expect(el.querySelector(".nbstream-tail").hidden).toBe(true); // blocks before it still queued
+    expect(/** @type {HTMLElement} */ (el.querySelector(".nbstream-tail")).hidden).toBe(true); // blocks before it still queued
     while (!done) {
       work = r.renders + r.upgrades;
       done = r.flush();

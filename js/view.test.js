@@ -1,3 +1,4 @@
+// @ts-check
 // The view in jsdom with a minimal stand-in for the anywidget model (get/on/off/send): what a
 // frontend sees after frames and snapshots, and what the buttons send.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -7,7 +8,12 @@ import { View } from "./view.js";
 
 const makeModel = fakeModel;
 
-const text = (offset, t) => ({ choice: 0, kind: "text", offset, text: t });
+/** @returns {import("./protocol.js").FramePart} */
+const text = (/** @type {number} */ offset, /** @type {string} */ t) => ({ choice: 0, kind: "text", offset, text: t });
+
+/** The element a query finds, typed as the HTML element the test uses (null if none).
+ * @param {ParentNode} root @param {string} selector */
+const find = (root, selector) => /** @type {HTMLElement} */ (root.querySelector(selector));
 
 describe("View", () => {
   let rafs;
@@ -36,18 +42,18 @@ describe("View", () => {
     expect(rafs.length).toBe(1); // the first token painted at once, the other 99 frames: one rAF
     flush();
     expect(view.paints).toBe(paints + 2);
-    const root = el.querySelector(".nbstream-root");
+    const root = find(el, ".nbstream-root");
     expect(root.dataset.status).toBe("streaming");
-    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("w ".repeat(100).trim());
-    expect(el.querySelector("[data-testid=stop]").hidden).toBe(false);
-    expect(el.querySelector("[data-testid=regenerate]").disabled).toBe(true);
+    expect(find(el, "[data-testid=answer]").textContent.trim()).toBe("w ".repeat(100).trim());
+    expect(find(el, "[data-testid=stop]").hidden).toBe(false);
+    expect(/** @type {HTMLButtonElement} */ (find(el, "[data-testid=regenerate]")).disabled).toBe(true);
   });
 
   it("a background answer shows its heading; none without one", () => {
     const model = makeModel({ heading: "Explain SSE in one line" });
     const el = document.createElement("div");
     new View(el, model, new StreamDocument());
-    const heading = el.querySelector("[data-testid=heading]");
+    const heading = find(el, "[data-testid=heading]");
     expect(heading.hidden).toBe(false);
     expect(heading.textContent).toBe("Explain SSE in one line");
     model.set("heading", "");
@@ -70,7 +76,7 @@ describe("View", () => {
       final: true,
     });
     flush();
-    const banner = el.querySelector("[data-testid=error]");
+    const banner = find(el, "[data-testid=error]");
     expect([banner.textContent, banner.dataset.kind, banner.getAttribute("role")]).toEqual([
       "stopped by user",
       "stopped",
@@ -96,20 +102,17 @@ describe("View", () => {
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Partial")], status: "streaming" });
     flush();
-    const root = el.querySelector(".nbstream-root");
+    const root = find(el, ".nbstream-root");
     root.dispatchEvent(new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }));
     flush();
     expect(root.dataset.kernel).toBe("gone");
     expect(root.dataset.status).toBe("stopped");
-    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Partial");
-    expect(el.querySelector("[data-testid=error]").textContent).toMatch(
-      /^The kernel restarted while this answer streamed/,
-    );
-    expect(el.querySelector("[data-testid=error]").dataset.kind).toBe("kernel");
-    expect(el.querySelector("[data-testid=status]").textContent).not.toContain("streaming");
-    for (const id of ["stop", "regenerate", "resume"])
-      expect(el.querySelector(`[data-testid=${id}]`).hidden).toBe(true);
-    expect(el.querySelector(".nbstream-log").hidden).toBe(true); // the chunk log was in the kernel
+    expect(find(el, "[data-testid=answer]").textContent.trim()).toBe("Partial");
+    expect(find(el, "[data-testid=error]").textContent).toMatch(/^The kernel restarted while this answer streamed/);
+    expect(find(el, "[data-testid=error]").dataset.kind).toBe("kernel");
+    expect(find(el, "[data-testid=status]").textContent).not.toContain("streaming");
+    for (const id of ["stop", "regenerate", "resume"]) expect(find(el, `[data-testid=${id}]`).hidden).toBe(true);
+    expect(find(el, ".nbstream-log").hidden).toBe(true); // the chunk log was in the kernel
   });
 
   it("the first token is painted at once, later ones at the next animation frame", () => {
@@ -118,12 +121,12 @@ describe("View", () => {
     const el = document.createElement("div");
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "Hi")], status: "streaming" });
-    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Hi");
+    expect(find(el, "[data-testid=answer]").textContent.trim()).toBe("Hi");
     expect(rafs.length).toBe(0);
     doc.apply({ type: "frame", version: 0, seq: 2, parts: [text(2, " there")] });
-    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Hi");
+    expect(find(el, "[data-testid=answer]").textContent.trim()).toBe("Hi");
     flush();
-    expect(el.querySelector("[data-testid=answer]").textContent.trim()).toBe("Hi there");
+    expect(find(el, "[data-testid=answer]").textContent.trim()).toBe("Hi there");
   });
 
   it("Stop sends stop; in blocking mode with no notebook to interrupt the kernel it says to use ■", () => {
@@ -133,11 +136,11 @@ describe("View", () => {
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
     flush();
-    const stop = el.querySelector("[data-testid=stop]");
+    const stop = find(el, "[data-testid=stop]");
     expect(stop.title).toContain("interrupts this cell");
     stop.click();
     expect(model.sent).toEqual([{ type: "stop" }]);
-    expect(el.querySelector("[data-testid=status]").textContent).toContain("interrupt button (■)");
+    expect(find(el, "[data-testid=status]").textContent).toContain("interrupt button (■)");
   });
 
   it("Stop in blocking mode asks the notebook around for the kernel interrupt", () => {
@@ -146,15 +149,16 @@ describe("View", () => {
     const el = document.createElement("div");
     const asked = [];
     el.addEventListener("nbstream:interrupt", (event) => {
-      asked.push(event.detail.uid);
-      event.detail.handled = true;
+      const { detail } = /** @type {CustomEvent} */ (event);
+      asked.push(detail.uid);
+      detail.handled = true;
     });
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
     flush();
-    el.querySelector("[data-testid=stop]").click();
+    find(el, "[data-testid=stop]").click();
     expect(asked).toEqual(["u1"]);
-    expect(el.querySelector("[data-testid=status]").textContent).toBe("Stopping…");
+    expect(find(el, "[data-testid=status]").textContent).toBe("Stopping…");
   });
 
   it("a Stop click after the version ended asks for no interrupt (the kernel may run another cell)", () => {
@@ -162,7 +166,7 @@ describe("View", () => {
     const doc = new StreamDocument();
     const el = document.createElement("div");
     const asked = [];
-    el.addEventListener("nbstream:interrupt", (event) => asked.push(event.detail.uid));
+    el.addEventListener("nbstream:interrupt", (event) => asked.push(/** @type {CustomEvent} */ (event).detail.uid));
     const view = new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "all")], status: "streaming" });
     doc.apply({ type: "frame", version: 0, seq: 2, parts: [], status: "done", final: true });
@@ -178,16 +182,14 @@ describe("View", () => {
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "partial")], status: "streaming" });
     flush();
-    el.querySelector(".nbstream-root").dispatchEvent(
-      new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }),
-    );
+    find(el, ".nbstream-root").dispatchEvent(new CustomEvent("nbstream:kernel", { detail: { status: "restarting" } }));
     flush();
-    const q = (id) => el.querySelector(`[data-testid=${id}]`);
+    const q = (id) => find(el, `[data-testid=${id}]`);
     expect(q("answer").textContent).toContain("partial");
     expect(q("stop").hidden).toBe(true);
     expect(q("regenerate").hidden).toBe(true);
     expect(q("error").textContent).toContain("The kernel restarted");
-    expect(el.querySelector(".nbstream-root").dataset.kernel).toBe("gone");
+    expect(find(el, ".nbstream-root").dataset.kernel).toBe("gone");
   });
 
   it("done: status line, usage shown as absent, Regenerate enabled, pager across versions", () => {
@@ -230,9 +232,9 @@ describe("View", () => {
       ],
     });
     flush();
-    const q = (id) => el.querySelector(`[data-testid=${id}]`);
+    const q = (id) => find(el, `[data-testid=${id}]`);
     expect(q("stop").hidden).toBe(true);
-    expect(q("regenerate").disabled).toBe(false);
+    expect(/** @type {HTMLButtonElement} */ (q("regenerate")).disabled).toBe(false);
     expect(q("version-label").textContent).toBe("2/2");
     expect(q("status").title).toContain("req_2");
     expect(q("status").title).toContain("usage 5 in / 30 out");
@@ -254,8 +256,8 @@ describe("View", () => {
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "cut")], status: "stopped", final: true });
     flush();
-    expect(el.querySelector("[data-testid=regenerate]").hidden).toBe(true);
-    const resume = el.querySelector("[data-testid=resume]");
+    expect(find(el, "[data-testid=regenerate]").hidden).toBe(true);
+    const resume = find(el, "[data-testid=resume]");
     expect(resume.hidden).toBe(false);
     resume.click();
     expect(model.sent).toEqual([{ type: "resume" }]);
@@ -286,7 +288,7 @@ describe("View", () => {
         },
       ],
     });
-    const answerEl = el.querySelector("[data-testid=answer]");
+    const answerEl = find(el, "[data-testid=answer]");
     let frames = 0;
     while (rafs.length) {
       const before = view.renderer.renders + view.renderer.upgrades;
@@ -297,11 +299,11 @@ describe("View", () => {
     }
     expect(frames).toBeGreaterThan(20); // spread over many frames, not one long task
     expect(answerEl.dataset.rendered).toBe("complete");
-    expect(el.querySelector("[data-testid=status]").textContent).toContain("done");
+    expect(find(el, "[data-testid=status]").textContent).toContain("done");
     expect(answerEl.querySelectorAll("h2").length).toBe(40);
     expect(answerEl.querySelectorAll(".katex").length).toBe(40);
     expect(answerEl.querySelectorAll(".hljs-keyword").length).toBe(80);
-    expect(answerEl.querySelector(".nbstream-tex, [data-nbstream-hl]")).toBeNull();
+    expect(find(answerEl, ".nbstream-tex, [data-nbstream-hl]")).toBeNull();
   });
 
   it("once the version has ended, catch-up frames may use the larger end budget", () => {
@@ -344,10 +346,10 @@ describe("View", () => {
     new View(el, model, doc);
     doc.apply({ type: "frame", version: 0, seq: 1, parts: [text(0, "x")], status: "done", final: true });
     flush();
-    expect(el.querySelector("[data-testid=log-panel]").hidden).toBe(true);
+    expect(find(el, "[data-testid=log-panel]").hidden).toBe(true);
     expect(model.sent).toEqual([]); // nothing fetched while collapsed
-    el.querySelector("[data-testid=log-toggle]").click();
-    const req = model.sent.at(-1);
+    find(el, "[data-testid=log-toggle]").click();
+    const req = /** @type {import("./protocol.js").LogPageRequest} */ (model.sent.at(-1));
     expect(req).toMatchObject({ type: "log_page", version: 0, start: 0, times: true });
     doc.emit({
       type: "log_page",
@@ -364,14 +366,14 @@ describe("View", () => {
         requests: [{ type: "response", request_id: "req_9", status: 200 }],
       },
     });
-    const rows = el.querySelectorAll("[data-testid=log-row]");
+    const rows = /** @type {NodeListOf<HTMLElement>} */ (el.querySelectorAll("[data-testid=log-row]"));
     expect(rows.length).toBe(1);
     expect(rows[0].dataset.index).toBe("0");
     expect(rows[0].querySelector("img")).toBeNull(); // deltas are text, never HTML
     expect(rows[0].textContent).toContain("<img src=x onerror=alert(1)>");
     expect(el.querySelectorAll("[data-testid=log-record]").length).toBe(2);
-    expect(el.querySelector("[data-testid=log-requests]").textContent).toContain("req_9");
-    expect(el.querySelector("[data-testid=log-timeline]")).not.toBeNull();
+    expect(find(el, "[data-testid=log-requests]").textContent).toContain("req_9");
+    expect(find(el, "[data-testid=log-timeline]")).not.toBeNull();
   });
 });
 
@@ -429,9 +431,9 @@ describe("chunk log pieces", () => {
 
   it("draws an axis and says which chunk the pointer is on", () => {
     const box = timeline([0.1, 0.2, 0.9, 1.0]);
-    const axis = box.querySelector("[data-testid=log-timeline-axis]");
+    const axis = find(box, "[data-testid=log-timeline-axis]");
     expect([...axis.children].map((s) => s.textContent)).toEqual(["0", "200 ms", "400 ms", "600 ms", "800 ms", "1 s"]);
-    const readout = box.querySelector("[data-testid=log-timeline-readout]");
+    const readout = find(box, "[data-testid=log-timeline-readout]");
     expect(readout.textContent).toBe("4 chunks over 1.00 s; longest gap 700 ms");
     box.hover(0.85);
     expect(readout.textContent).toBe("chunk 2 at 900 ms · 700 ms after the one before");

@@ -4,11 +4,12 @@ The floor was set for ``ChatCompletionChunk.moderation`` (openai >= 2.41), which
 every chunk. Since issue 16 §1 the adapters read each chunk's JSON dict, not the SDK's models: the
 release below the floor streams too, and the floor stays where it is (conservative) until a lower
 one is tested. The SDK's HTTP library is ``httpx`` before openai 3 and ``httpx2`` from 3 on:
-no nbstream module imports either by name and nbstream works with both (``_watch_reads`` takes the
-byte-stream class from the module of the response; nbstream's own request, sent without the SDK,
-takes ``httpx2`` where installed, else ``httpx``: ``sources/openai_http.http_library``). Both ways
-of reading a stream are checked: a ``Stream`` the caller made (the SDK path) and a
-``ChatRequest`` / ``ResponsesRequest`` (nbstream's fast path through ``with_streaming_response``).
+no nbstream module imports either by name and nbstream works with both (``_watch_reads`` and the
+SDK path's batches use the connection's ``network_stream``, the same in httpcore and httpcore2;
+nbstream's own request, sent without the SDK, takes ``httpx2`` where installed, else ``httpx``:
+``sources/openai_http.http_library``). Both ways of reading a stream are checked: a ``Stream`` the
+caller made (the SDK path) and a ``ChatRequest`` / ``ResponsesRequest`` (nbstream's fast path
+through ``with_streaming_response``, and the own request).
 
 The quick tests install nothing. The floor test installs the floor and the release just below it
 with ``pip install --no-deps --target`` (next to this environment's own dependencies: pydantic,

@@ -173,3 +173,32 @@ def test_the_view_does_not_offer_continue_after_a_hook_stop(client: openai.OpenA
     with pytest.raises(RuntimeError, match="not continued: stopped by keyword"):
         view.resume()
     assert len(view.versions) == 1
+
+
+def test_nearly_spent_rate_limit_says_when_it_resets_as_a_clock_time() -> None:
+    """The rate-limit note is saved with the answer: "resets in 40 s" read in a notebook reopened
+    tomorrow would be wrong, so it names the clock time, from the response's own headers."""
+    import time
+
+    from nbstream.server import RateLimit
+
+    with serve(rate_limit=RateLimit(requests=10, window_s=60.0)) as limited:
+        client = openai.OpenAI(base_url=limited.base_url, api_key="local")
+        for _ in range(9):  # 9 of the window's 10 requests: one left, 10 % of the budget
+            client.chat.completions.create(
+                model="demo", messages=[{"role": "user", "content": "?"}]
+            )
+        before = time.time()
+        view = nbstream.chat("hi", model="demo", client=client, display=False)
+        after = time.time()
+    assert view.status == "done" and view.text == FULL
+    response = next(r for r in view.log if r["type"] == "response")
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    reset_s = float(headers["x-ratelimit-reset-requests"].removesuffix("s"))
+    notes = [n for n in view.snapshot["versions"][-1]["notes"] if n.startswith("rate limit")]
+    assert len(notes) == 1 and "resets in" not in notes[0], notes
+    clock = notes[0].split("requests 0/10 left (resets at ", 1)[1][:8]
+    seconds = range(int(before + reset_s), int(after + reset_s) + 1)  # the headers came between
+    possible = {time.strftime("%H:%M:%S", time.localtime(t)) for t in seconds}
+    assert clock in possible, (notes, possible)

@@ -169,6 +169,27 @@ def test_a_waiting_cell_running_its_view_here() -> None:
     assert log == ["show waiting=True modes=['blocking']", "answer modes=['idle']"]
 
 
+def test_a_late_stop_while_the_cell_writes_its_answer_is_dropped() -> None:
+    """The interrupt of a Stop clicked as the answer ended reaches the kernel while the cell
+    writes the answer output: no KeyboardInterrupt there (a traceback, a lost answer output, Run
+    All dropping the next cells); the interrupt works again after the cell."""
+    import signal
+
+    view = nbstream.StreamView(["a", "b"], mode="blocking")
+    log: list[str] = []
+
+    class LateStop(Outputs):
+        def finished_in_cell(self) -> None:
+            signal.raise_signal(signal.SIGINT)  # what the kernel's interrupt is, mid-write
+            super().finished_in_cell()
+
+    wait_in_cell([view], LateStop([view], log), run=view.start)
+    assert view.status == "done" and log[-1] == "answer modes=['idle']"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+
+
 def test_start_detached_runs_without_a_loop_and_reraises() -> None:
     async def cell() -> tuple[bool, str]:
         def start() -> tuple[bool, str]:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
+import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from nbstream.frontend import hosts as frontends
@@ -241,10 +243,33 @@ def wait_in_cell(
         wait_all(views)
         for view in views:
             view._runner.released()
-    if then is not None:
-        then()
-    if outputs is not None:
-        outputs.finished_in_cell()
+    with late_stops_dropped():
+        if then is not None:
+            then()
+        if outputs is not None:
+            outputs.finished_in_cell()
+
+
+@contextlib.contextmanager
+def late_stops_dropped() -> Iterator[None]:
+    """Drop the kernel interrupt while a waiting cell finishes after its answers ended.
+
+    In a waiting cell Stop is the kernel's interrupt. A click as the answer ends (the page has not
+    heard of the end yet) interrupts what the cell does next: ``then()`` and the answer output (the
+    static copy: its Markdown libraries load here, 25-100 ms under load). A KeyboardInterrupt
+    there would print a traceback, lose the answer output, and make Run All drop the next cells
+    (a CI run saw the next cell never run). The answers have ended, so such a Stop has nothing to
+    stop: it is dropped. Only on the main thread (where Python runs signal handlers), and only for
+    this short tail; the previous handler is back afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def wait_all(views: Sequence[_Waited], timeout: float | None = None) -> None:

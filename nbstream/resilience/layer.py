@@ -40,6 +40,7 @@ and connection pool per server and key); an SDK client's no-retry copy shares it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,6 +164,7 @@ class RunGuard:
         self._active = bool(config.hooks) or self.budget is not None
         self.watch: Watch | None = None
         self.rate_limit: RateLimitInfo | None = None
+        self.rate_limit_at: float | None = None  # wall clock of those headers ("resets at")
         self.decisions: list[RetryDecision] = []
         self.resumed_from: str | None = None
         self.queued_s = 0.0
@@ -194,7 +196,7 @@ class RunGuard:
         # the budget only when it is nearly spent: "9,999/10,000 left" under every answer is noise
         # (every response's headers are in the chunk log)
         if self.rate_limit is not None and self.rate_limit.known and self.rate_limit.near:
-            out.append(f"rate limit: {self.rate_limit.summary()}")
+            out.append(f"rate limit: {self.rate_limit.summary(self.rate_limit_at)}")
         if self.queued_s >= 0.05:
             out.append(f"queued {self.queued_s:.1f} s for the rate limit")
         if self.budget is not None and self.budget.completion_tokens:
@@ -340,6 +342,7 @@ class LimitedSource(SourceWrapper):
         info = ticket.observe(headers)
         if info.known:
             self.guard.rate_limit = info
+            self.guard.rate_limit_at = time.time()
 
     def _report_error(self, ticket: Any, exc: BaseException) -> None:
         """The attempt failed: a 429 blocks the endpoint (Retry-After, read by the same reader

@@ -99,8 +99,13 @@ class RateLimitInfo:
                 return True
         return False
 
-    def summary(self) -> str:
-        """Status-line text: ``"requests 59/60 left (resets in 1 s) · tokens ..."``."""
+    def summary(self, received_at: float | None = None) -> str:
+        """Status-line text: ``"requests 59/60 left (resets in 1 s) · tokens ..."``.
+
+        With ``received_at`` (the wall-clock time the headers arrived, ``time.time()``) a reset
+        is a clock time, ``"(resets at 14:03:12)"``: the note is saved with the answer, and
+        "in 1 s" read in a notebook reopened tomorrow would be wrong (and is wrong even live,
+        once the note outlives the response it came from)."""
         parts = []
         for name, remaining, limit, reset in (
             ("requests", self.remaining_requests, self.limit_requests, self.reset_requests_s),
@@ -109,7 +114,9 @@ class RateLimitInfo:
             if remaining is None and limit is None:
                 continue
             text = f"{name} {_n(remaining)}/{_n(limit)} left"
-            if reset is not None:
+            if reset is not None and received_at is not None:
+                text += f" (resets at {_clock(received_at + reset)})"
+            elif reset is not None:
                 text += f" (resets in {_dur(reset)})"
             parts.append(text)
         return " · ".join(parts)
@@ -121,6 +128,14 @@ class RateLimitInfo:
 
 def _n(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
+
+
+def _clock(epoch: float) -> str:
+    """Local time of day; the date too when it is not today (a reset hours away, past midnight)."""
+    when = time.localtime(epoch)
+    if time.strftime("%Y-%m-%d", when) != time.strftime("%Y-%m-%d"):
+        return time.strftime("%Y-%m-%d %H:%M:%S", when)
+    return time.strftime("%H:%M:%S", when)
 
 
 def _dur(seconds: float) -> str:

@@ -8,6 +8,10 @@ before iteration starts), and parse it once with orjson for the adapters (which 
 and for the SDK (its ``sse.json()`` returns that dict). If that is not possible, the chunk is
 dumped from its model instead, and the adapters read the dump.
 
+While the next chunk is already in the socket, the SDK decodes a batch of chunks (``BATCH``)
+before they are handed out one by one: the SDK's work and nbstream's then each run over a batch
+instead of alternating per chunk (issue 16 §1; a live stream goes out chunk by chunk).
+
 ``close()`` from another thread first shuts the socket down (which wakes a read blocked in
 ``recv`` at once, and the server sees the disconnect), then closes the response.
 """
@@ -16,11 +20,10 @@ from __future__ import annotations
 
 import logging
 import select
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from nbstream.events import Event
+from nbstream.events import Event, Started
 from nbstream.redact import register_client
 from nbstream.sources.base import Adapter, AOpened, Opened, ResponseMeta, select_headers
 from nbstream.sources.openai_chat import ChatAdapter
@@ -156,52 +159,79 @@ def _readable(sock: Any) -> bool:
         return True
 
 
-def _watch_reads(response: Any, before: Callable[[], None], after: Callable[[], None]) -> bool:
-    """Wrap the HTTP response's byte stream so that a read that will wait for the network is
-    announced (``before``) and its end too (``after``). Needs the connection's socket and a
-    response not yet read; otherwise False and nothing changes."""
-    # the byte-stream class of the SDK's own HTTP library, already imported by it: ``httpx2``
-    # (openai >= 3) or ``httpx`` (openai 1.x and 2.x)
-    http = sys.modules.get(type(response).__module__.partition(".")[0])
-    byte_stream: Any = getattr(http, "SyncByteStream", None)
-    inner = getattr(response, "stream", None)
-    if (
-        response is None
-        or inner is None
-        or byte_stream is None
-        or not isinstance(inner, byte_stream)
-        or getattr(response, "is_stream_consumed", True)
-    ):
-        return False
+# SDK chunks decoded in a row, at most, before nbstream's own work on them (adapter, log, state,
+# hooks, view): while the next chunk is already in the socket, the SDK decodes it first, so its
+# pydantic work and nbstream's each run over a batch instead of alternating per chunk, which
+# kept both out of the CPU's caches: nbstream's ~5 us of own work per chunk cost 11-12 us
+# interleaved, 5 us batched (10k chunks x 12, same run, load 2-3); bench/bench_consumer.py,
+# 100k chunks: 1.062-1.075x the bare SDK loop's CPU, main 1.133-1.145x in the same hour
+# (BENCHMARKS.md §1). A chunk is held only while the socket has data (a live stream, whose
+# reads wait, is handed out chunk by chunk; conservative: chunks already in the SDK's and
+# httpcore's buffers, a burst read whole by one recv, are not seen and go out one by one),
+# never before the first content, never after Stop, and the batch is bounded: 32 chunks are
+# ~3 ms of the SDK's work.
+BATCH = 32
+
+
+def _socket_of(response: Any) -> Any:
+    """The socket of an HTTP/1.1 response (its own connection), else None: an HTTP/2
+    connection's socket carries other responses too, so its data says nothing of this one's."""
+    if response is None or getattr(response, "http_version", None) != "HTTP/1.1":
+        return None
     try:
-        network = response.extensions.get("network_stream")
-        sock = network.get_extra_info("socket") if network is not None else None
+        return response.extensions.get("network_stream").get_extra_info("socket")
     except Exception:
-        sock = None
-    if sock is None:
+        return None
+
+
+def _has_content(events: list[Event]) -> bool:
+    """Whether a chunk carried more than its start (the first token has gone out)."""
+    return any(type(e) is not Started for e in events)
+
+
+def _watch_reads(response: Any, before: Callable[[], None], after: Callable[[], None]) -> bool:
+    """Announce each network read of the HTTP response that will wait (``before``, on the
+    reading thread) and its end (``after``). Needs an HTTP/1.1 connection with a socket and a
+    response not yet read; otherwise False and nothing changes.
+
+    The check sits on the connection's socket reads (``network_stream.read``), not on the
+    response's byte iterator: httpcore hands the body out one chunked-encoding piece at a time
+    (~2 per SSE event from the local server), while one ``recv`` of a consumer that is behind
+    brings up to 64 kB (hundreds of events). A ``select`` per piece cost ~0.8 us twice per
+    chunk; per ``recv`` it is ~0 at full speed and one per chunk on a live stream, where reads
+    wait anyway. The read is restored when the response closes (the connection goes back to
+    the pool without it)."""
+    sock = _socket_of(response)
+    if sock is None or getattr(response, "is_stream_consumed", True):
         return False
-    body: Any = inner  # checked above (a nested class does not keep the narrowing)
+    network = response.extensions["network_stream"]
+    read, close = network.read, response.close
 
-    class WatchedBytes(byte_stream):  # type: ignore[misc]  # httpx's or httpx2's base (Any)
-        def __iter__(self) -> Iterator[bytes]:
-            chunks = iter(body)
-            while True:
-                if _readable(sock):
-                    data = next(chunks, None)
-                else:
-                    before()
-                    try:
-                        data = next(chunks, None)
-                    finally:
-                        after()
-                if data is None:
-                    return
-                yield data
+    def watched_read(max_bytes: int, timeout: float | None = None) -> bytes:
+        if _readable(sock):
+            return read(max_bytes, timeout)  # type: ignore[no-any-return]
+        before()
+        try:
+            return read(max_bytes, timeout)  # type: ignore[no-any-return]
+        finally:
+            after()
 
-        def close(self) -> None:
-            body.close()
+    def unwatch() -> None:
+        if getattr(network, "__dict__", {}).get("read") is watched_read:
+            del network.read
+        if getattr(response, "__dict__", {}).get("close") is closing:
+            del response.close
 
-    response.stream = WatchedBytes()
+    def closing() -> None:
+        unwatch()
+        close()
+
+    try:
+        network.read = watched_read
+        response.close = closing
+    except AttributeError:  # a stream class with slots: not watched
+        unwatch()
+        return False
     return True
 
 
@@ -227,20 +257,40 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
     adapter = adapter_for(kind)
 
     finished = False
+    sock = _socket_of(stream.response)
 
     def items() -> Iterator[tuple[Any, list[Event]]]:
         nonlocal finished
-        for item in stream:
-            raw = cap.data
-            if raw is None or raw is cap.used:
-                raw = parsed = _dump(item)
-            else:
-                cap.used = raw
-                parsed = cap.parsed
-            yield raw, _events(adapter, parsed)
-        finished = True
+        held: list[tuple[Any, Any]] = []  # decoded by the SDK, not yet handed out (see BATCH)
+        batching = False  # from the first content on: the first token is never held
+        try:
+            for item in stream:
+                raw = cap.data
+                if raw is None or raw is cap.used:
+                    raw = parsed = _dump(item)
+                else:
+                    cap.used = raw
+                    parsed = cap.parsed
+                if batching and len(held) < BATCH - 1 and not opened.closed and _readable(sock):
+                    held.append((raw, parsed))  # the next chunk is there: decode it first
+                    continue
+                if held:
+                    for h_raw, h_parsed in held:
+                        yield h_raw, _events(adapter, h_parsed)
+                    held.clear()
+                events = _events(adapter, parsed)
+                yield raw, events
+                if not batching and sock is not None:
+                    batching = _has_content(events)
+        except Exception:
+            for h_raw, h_parsed in held:  # what was received, then the error
+                yield h_raw, _events(adapter, h_parsed)
+            raise
+        finished = True  # read to the end (the SDK closed the response): keep-alive
         if cap.done:
             opened.expects_finish = False
+        for h_raw, h_parsed in held:
+            yield h_raw, _events(adapter, h_parsed)
 
     def close() -> None:
         close_response(stream.response, finished)  # Stop: the run sees it; else keep-alive
@@ -264,17 +314,38 @@ def open_async_stream(stream: openai.AsyncStream[Any], kind: str = "openai") -> 
     _install_capture(stream, cap, is_async=True)
     adapter = adapter_for(kind)
 
+    sock = _socket_of(stream.response)
+
     async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
-        async for item in stream:
-            raw = cap.data
-            if raw is None or raw is cap.used:
-                raw = parsed = _dump(item)
-            else:
-                cap.used = raw
-                parsed = cap.parsed
-            yield raw, _events(adapter, parsed)
+        held: list[tuple[Any, Any]] = []  # as in open_stream
+        batching = False
+        try:
+            async for item in stream:
+                raw = cap.data
+                if raw is None or raw is cap.used:
+                    raw = parsed = _dump(item)
+                else:
+                    cap.used = raw
+                    parsed = cap.parsed
+                if batching and len(held) < BATCH - 1 and not opened.closed and _readable(sock):
+                    held.append((raw, parsed))
+                    continue
+                if held:
+                    for h_raw, h_parsed in held:
+                        yield h_raw, _events(adapter, h_parsed)
+                    held.clear()
+                events = _events(adapter, parsed)
+                yield raw, events
+                if not batching and sock is not None:
+                    batching = _has_content(events)
+        except Exception:
+            for h_raw, h_parsed in held:
+                yield h_raw, _events(adapter, h_parsed)
+            raise
         if cap.done:
             opened.expects_finish = False
+        for h_raw, h_parsed in held:
+            yield h_raw, _events(adapter, h_parsed)
 
     async def aclose() -> None:
         await stream.close()

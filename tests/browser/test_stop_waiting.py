@@ -91,6 +91,8 @@ def test_a_late_stop_interrupts_nothing(open_notebook):
     _run_all(nb)
     widget = StreamWidget(nb, 0).wait_rendered()
     widget.wait_status("done", timeout=30)
+    # (JupyterLab shows [*] on every queued cell: the second one runs once the first has its number)
+    nb.wait_cell_done(0, timeout=30)
     wait_until(lambda: nb.prompt(1) == "[*]:", 10, 0.02, "the second cell to run")
     # what a click on a view that still believes its cell holds the kernel sends: the button
     # itself (hidden by now, clicked through the DOM) and the event the view dispatches
