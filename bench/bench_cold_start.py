@@ -1,7 +1,7 @@
 """Cold start: Shift+Enter on ``nbstream.chat("…")`` in a fresh kernel -> the first token.
 
-Run: ``.venv/bin/python bench/bench_cold_start.py [--trials 5] [--browser] [--no-extension]
-[--quick]``
+Run: ``.venv/bin/python bench/bench_cold_start.py [--trials 5] [--split] [--browser]
+[--no-extension] [--quick]``
 
 nbstream's local server runs in a child process; the kernels reach it through
 ``OPENAI_BASE_URL`` (with ``OPENAI_API_KEY`` set, as a user talking to a real server: the bundled
@@ -22,6 +22,11 @@ first token:
 nbstream's bytecode is compiled first (as an installed package has it). Then one more fresh
 kernel per cell with ``PYTHONPROFILEIMPORTTIME=1`` (``-X importtime``) gives the imports the cell
 did and their cumulative times (the kernel's stderr after a marker).
+
+Split (``--split``): more fresh kernels run the nbstream cell in steps that each print a marker
+as they end (the widget stack's import, nbstream's request and run modules, the HTTP library,
+then ``chat()``): the arrival of each marker, of the view's ``display_data`` and of the first
+frame with text on iopub give each step's time.
 
 Browser phase (``--browser``): real JupyterLab in headless Chromium, one browser page; each trial
 opens a new notebook with the one cell (a fresh kernel; JupyterLab and nbstream's extension load
@@ -153,6 +158,95 @@ def kernel_trial(kind: str, env: dict[str, str], stderr_path: Path | None = None
             stderr.close()
 
 
+# The nbstream cell in steps, each announced on stdout as it ends (its stream message's arrival
+# on iopub timestamps it, as the first token's does): what a cold nbstream.chat spends where.
+SPLIT_STEPS = {
+    "S1": "import nbstream.notebook.api: anywidget, ipywidgets, nbstream's view modules",
+    "S2": "nbstream's request, resilience and run modules",
+    "S3": "the HTTP library (httpx2 / httpx, imported by the first request)",
+}
+SPLIT_CELL = (
+    "import sys\n"
+    "import nbstream.notebook.api\n"
+    "print('S1', flush=True)\n"
+    "import nbstream.sources.request, nbstream.resilience.layer, nbstream.run.stream_run\n"
+    "print('S2', flush=True)\n"
+    "from nbstream.sources.openai_http import http_library\n"
+    "http_library()\n"
+    "print('S3', flush=True)\n"
+    f"view = nbstream.chat({PROMPT!r}, model='demo')"
+)
+
+
+def split_trial(env: dict[str, str]) -> dict[str, float]:
+    """One fresh kernel runs SPLIT_CELL: seconds from the request to each step's end, to the
+    view's display_data and to the first frame with text."""
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=90, env=env)
+    try:
+        while True:
+            try:
+                kc.get_iopub_msg(timeout=0.3)
+            except queue.Empty:
+                break
+        started = time.perf_counter()
+        msg_id = kc.execute(SPLIT_CELL, store_history=False)
+        marks: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        while "token" not in marks and time.monotonic() < deadline:
+            msg = kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            now = time.perf_counter() - started
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "execute_input":
+                marks.setdefault("input", now)
+            elif kind == "stream":
+                for line in content.get("text", "").split():
+                    if line in SPLIT_STEPS:
+                        marks.setdefault(line, now)
+            elif kind == "display_data":
+                marks.setdefault("view", now)
+            elif first_token_message("nbstream", msg):
+                marks["token"] = now
+            elif kind == "error":
+                raise SystemExit(f"split: the cell failed: {content.get('evalue')}")
+        while True:
+            reply = kc.get_shell_msg(timeout=60)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        return marks
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def split_phase(args: argparse.Namespace, base_url: str, env: dict[str, str]) -> None:
+    """The nbstream cell's steps in fresh kernels (medians of each step's own time)."""
+    trials = [split_trial(env) for _ in range(args.trials)]
+    ttft = median([server_ttft(base_url) for _ in range(args.trials)])
+    order = [
+        ("input", "the kernel's own start of the cell (execute_input)"),
+        *SPLIT_STEPS.items(),
+        ("view", "chat(): the request made, the view built and shown (display_data)"),
+        (
+            "token",
+            "the HTTP client (its transport's import, the TLS context), the request, the first "
+            "chunk, the first frame",
+        ),
+    ]
+    print(f"split of the nbstream cell, {len(trials)} fresh kernels (medians, ms):")
+    previous = "start"
+    for key, what in order:
+        steps = [t[key] - (t[previous] if previous != "start" else 0.0) for t in trials]
+        print(f"  {median(steps) * 1e3:7.1f}  {what}")
+        previous = key
+    total = median([t["token"] for t in trials])
+    print(
+        f"  first token {total * 1e3:.0f} ms; minus the server's TTFT ({ttft * 1e3:.0f} ms): "
+        f"{(total - ttft) * 1e3:.0f} ms"
+    )
+
+
 def import_split(text: str, top: int = 12) -> tuple[float, list[tuple[float, str]]]:
     """The cell's imports from ``-X importtime`` lines after the marker: total seconds of the
     top-level ones and the heaviest modules (cumulative)."""
@@ -244,7 +338,9 @@ INIT_SCRIPT = """
 """
 
 
-def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> None:
+def browser_phase(
+    args: argparse.Namespace, base_url: str, extension: bool, openai_env: dict[str, str]
+) -> None:
     sys.path.insert(0, str(REPO / "tests" / "browser"))
     from browser_jupyter import start_jupyter
     from browser_page import NotebookPage, wait_until, write_notebook
@@ -259,7 +355,12 @@ def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> N
     try:
         with sync_playwright() as pw:
             disabled = () if extension else ("nbstream",)
-            server = start_jupyter("lab", home / "jupyter", disabled_extensions=disabled)
+            # the kernels talk to this script's server (start_jupyter drops the OpenAI variables
+            # from the environment it inherits: without them the bare cell failed at once and
+            # nbstream's used the bundled server, at its demo pace)
+            server = start_jupyter(
+                "lab", home / "jupyter", disabled_extensions=disabled, extra_env=openai_env
+            )
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -289,6 +390,10 @@ def browser_phase(args: argparse.Namespace, base_url: str, extension: bool) -> N
                         if kind == "nbstream" and got["root"] is not None:
                             roots.append((got["root"] - got["key"]) / 1e3)
                         nb.wait_cell_done(0, 60)
+                        shown = nb.output_text(0)
+                        wrong = ("Traceback", "Missing credentials", "bundled local demo server")
+                        if any(w in shown for w in wrong):
+                            raise SystemExit(f"the {kind} cell did not reach {base_url}: {shown}")
                         kernel = server.kernel_for(name)
                         if kernel is not None:  # one kernel at a time
                             server.api(f"api/kernels/{kernel['id']}", method="DELETE")
@@ -321,6 +426,9 @@ def main() -> None:
         help="with --browser: JupyterLab without nbstream's extension (the page loads the bundle)",
     )
     parser.add_argument("--browser-only", action="store_true", help="skip the kernel phase")
+    parser.add_argument(
+        "--split", action="store_true", help="also the nbstream cell step by step (fresh kernels)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 trial")
     args = parser.parse_args()
     if args.quick:
@@ -340,9 +448,12 @@ def main() -> None:
         }
         if not args.browser_only:
             kernel_phase(args, llm.base_url, env)
+        if args.split:
+            split_phase(args, llm.base_url, env)
         if args.browser or args.browser_only:
-            os.environ.update(env)  # JupyterLab's kernels inherit it
-            browser_phase(args, llm.base_url, extension=not args.no_extension)
+            openai_env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "local"}
+            os.environ["PYTHONPATH"] = env["PYTHONPATH"]  # JupyterLab's kernels inherit it
+            browser_phase(args, llm.base_url, not args.no_extension, openai_env)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import nbstream.sources.client as nbclient
 from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer, stop_background
 from nbstream.server.demo import demo_tokens
+from nbstream.sources.openai_http import Endpoint
 from nbstream.sources.request import ChatRequest
 
 
@@ -41,26 +42,38 @@ def test_no_key_starts_the_local_server_and_says_so(
     assert run.status == "done" and run.text == "".join(demo_tokens(4))
 
 
-def test_env_base_url_wins_and_async_clients_are_per_loop(
+def test_env_base_url_wins_and_async_pools_are_per_loop(
     fresh, monkeypatch: pytest.MonkeyPatch, local_server: LocalServer
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_BASE_URL", local_server.base_url)
-    assert isinstance(nbclient.default_client(), openai.OpenAI)
+    endpoint = nbclient.default_client()
+    # nbstream's own endpoint, not an SDK client: no openai import for requests it makes
+    assert isinstance(endpoint, Endpoint) and endpoint.base_url == local_server.base_url + "/"
+    assert endpoint.api_key == nbclient.LOCAL_KEY  # a key-less server still gets a value
 
     async def one() -> tuple[object, str]:
-        client = nbclient.default_client(is_async=True)
-        assert nbclient.default_client(is_async=True) is client
+        assert nbclient.default_client() is endpoint
         req = ChatRequest(
             {"model": "demo?tokens=3", "messages": [{"role": "user", "content": "x"}]}
         )
-        return client, (await StreamRun(req).arun()).text
+        text = (await StreamRun(req).arun()).text
+        return endpoint.ahttp(), text
 
     first, text1 = asyncio.run(one())
     second, text2 = asyncio.run(one())  # a new loop must not reuse the old loop's pool
     assert first is not second
     assert text1 == text2 == "".join(demo_tokens(3))
     assert {r.path for r in local_server.requests} == {"/v1/chat/completions"}
+
+
+def test_one_endpoint_per_server_and_key(fresh, local_server: LocalServer) -> None:
+    """``%%stream --base-url``: an explicit server, the key from the environment (or the
+    placeholder), one endpoint and pool per (server, key)."""
+    a = nbclient.client_for(local_server.base_url, "sk-one")
+    assert nbclient.client_for(local_server.base_url, "sk-one") is a
+    assert nbclient.client_for(local_server.base_url, "sk-two") is not a
+    assert "sk-one" not in repr(a)
 
 
 def test_explicit_client_is_never_replaced(local_server: LocalServer) -> None:

@@ -11,7 +11,8 @@ default ``Resilience()``.
 
 Modes: ``waiting`` (the default: the call returns at the end) and ``background`` (returns at once,
 ``view.wait()`` waits). Sources: a ``ChatRequest`` made by ``nbstream.chat`` with a sync or an
-async client, and a user's ``lambda`` around ``create(stream=True)``.
+async client or with none (nbstream's own request, no SDK: the same failures must read the same),
+and a user's ``lambda`` around ``create(stream=True)``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ import nbstream
 from nbstream.resilience.layer import Resilience
 from nbstream.resilience.retry import RetryPolicy
 from nbstream.server import LocalServer
+from nbstream.sources.client import client_for
 
 MODES = ["waiting", "background"]
-CLIENTS = ["sync", "async", "lambda"]
+# "own": no client of the user's (the endpoint ``%%stream --base-url`` gives): nbstream's own
+# request, without the SDK (sources/openai_http.py); every failure must read the same
+CLIENTS = ["sync", "async", "lambda", "own"]
 ATTEMPTS = 2
 # short, through public knobs only: the draw in [0, 0.1) is random.random, as for a user
 QUICK = RetryPolicy(max_attempts=ATTEMPTS, base_delay=0.05, max_delay=0.1)
@@ -223,10 +227,17 @@ def start(
     model: str = "m",
     **params: Any,
 ) -> nbstream.StreamView:
-    """``nbstream.chat(...)`` (sync or async client) or ``nbstream.stream(lambda: ...)``."""
+    """``nbstream.chat(...)`` (sync or async client, or none) or ``nbstream.stream(lambda:
+    ...)``."""
     background = mode == "background"
     options = {"resilience": resilience if resilience is not None else quick()}
     messages = [{"role": "user", "content": "hi"}]
+    if client_kind == "own":
+        # the timeout as the SDK's per-request option, which the own request honours too
+        return nbstream.chat(
+            messages, model=model, client=client_for(base_url, "sk-test"), timeout=TIMEOUT,
+            background=background, display=False, **options, **params,
+        )  # fmt: skip
     if client_kind == "lambda":
         # a user's own client: its SDK retries are the user's setting (0 keeps the test short)
         client = openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=TIMEOUT)
@@ -291,7 +302,7 @@ def test_closed_port(client_kind: str, mode: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("client_kind", ["sync", "async"])
+@pytest.mark.parametrize("client_kind", ["sync", "async", "own"])
 def test_dns_failure(client_kind: str, mode: str, tmp_path: Path) -> None:
     view = start("http://nbstream-test.invalid/v1", client_kind, mode)
     reason = ended(view, tmp_path)
@@ -365,7 +376,7 @@ def test_status_without_retry_after(
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("client_kind", ["sync", "async"])
+@pytest.mark.parametrize("client_kind", ["sync", "async", "own"])
 @pytest.mark.parametrize("status", [429, 503])
 def test_status_with_retry_after(
     status: int, client_kind: str, mode: str, local_server: LocalServer, tmp_path: Path

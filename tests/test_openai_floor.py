@@ -4,10 +4,12 @@ The floor was set for ``ChatCompletionChunk.moderation`` (openai >= 2.41), which
 every chunk. Since issue 16 §1 the adapters read each chunk's JSON dict, not the SDK's models: the
 release below the floor streams too, and the floor stays where it is (conservative) until a lower
 one is tested. The SDK's HTTP library is ``httpx`` before openai 3 and ``httpx2`` from 3 on:
-nbstream imports neither and works with both (``_watch_reads`` and the SDK path's batches use the
-connection's ``network_stream``, the same in httpcore and httpcore2). Both ways of reading a
-stream are checked: a ``Stream`` the caller made (the SDK path) and a ``ChatRequest`` /
-``ResponsesRequest`` (nbstream's fast path through ``with_streaming_response``).
+no nbstream module imports either by name and nbstream works with both (``_watch_reads`` and the
+SDK path's batches use the connection's ``network_stream``, the same in httpcore and httpcore2;
+nbstream's own request, sent without the SDK, takes ``httpx2`` where installed, else ``httpx``:
+``sources/openai_http.http_library``). Both ways of reading a stream are checked: a ``Stream`` the
+caller made (the SDK path) and a ``ChatRequest`` / ``ResponsesRequest`` (nbstream's fast path
+through ``with_streaming_response``, and the own request).
 
 The quick tests install nothing. The floor test installs the floor and the release just below it
 with ``pip install --no-deps --target`` (next to this environment's own dependencies: pydantic,
@@ -59,7 +61,8 @@ def test_what_the_code_needs_is_in_the_installed_sdk() -> None:
 
 def test_no_module_imports_an_http_library() -> None:
     # openai 2.x comes with httpx only, 3.x with httpx2 only: an import of either breaks the other
-    # generation (every sync stream driven by a view ended "error" on openai 2.x)
+    # generation (every sync stream driven by a view ended "error" on openai 2.x); the own
+    # request picks the installed one at run time (openai_http.http_library)
     pattern = re.compile(r"^\s*(import|from)\s+httpx2?\b", re.MULTILINE)
     found = [
         str(path.relative_to(ROOT))
@@ -91,6 +94,13 @@ with serve() as server:
         {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}, client
     )
     makers["responses_request"] = ResponsesRequest({"model": "demo", "input": "hi"}, client)
+    from nbstream.sources.client import client_for
+
+    # no SDK client: nbstream's own request, on the HTTP library this SDK generation has
+    makers["own_request"] = ChatRequest(
+        {"model": "demo", "messages": [{"role": "user", "content": "hi"}]},
+        client_for(server.base_url, "local"),
+    )
     out = {"version": openai.__version__}
     for api, make in makers.items():
         view = StreamView(make)
@@ -135,7 +145,7 @@ def test_floor_streams_through_a_view(tmp_path: Path) -> None:
 
     at_floor = _stream_with(FLOOR, tmp_path / "floor")
     assert at_floor["version"] == FLOOR
-    apis = ("chat", "responses", "chat_request", "responses_request")
+    apis = ("chat", "responses", "chat_request", "responses_request", "own_request")
     for api in apis:
         status, chars, reason = at_floor[api]
         assert (status, reason) == ("done", None), (api, at_floor)

@@ -4,10 +4,12 @@ async), through StreamRun; checked against an oracle computed from the file's ``
 plain ``json`` (tests/recorded_oracle.py, independent of the adapters): text per choice,
 reasoning, refusal, tool calls, hosted-tool activity, citations, usage, finish reason, status.
 
-Each recording goes both ways nbstream reads an OpenAI stream: the fast path of the requests it
+Each recording goes every way nbstream reads an OpenAI stream: the fast path of the requests it
 makes itself (``ChatRequest`` / ``ResponsesRequest``: nbstream's SSE decoder and orjson, no SDK
-models) and the SDK path (``fast = False``, and a ``Stream`` the caller opened): each is checked
-against the oracle, and the two against each other (every event, the state, usage, the log)."""
+models), sent by nbstream's own request when no client is given (``sources/openai_http.py``, no
+SDK at all) and by the SDK client's ``with_streaming_response`` when one is; and the SDK path
+(``fast = False``, and a ``Stream`` the caller opened): each is checked against the oracle, and
+the ways against each other (every event, the state, usage, the log)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from nbstream.run.state import AnswerState
 from nbstream.run.stream_run import StreamRun
 from nbstream.server import LocalServer, serve
 from nbstream.sources import to_source
+from nbstream.sources.client import client_for
 from nbstream.sources.openai_chat import ChatAdapter, chunk_from_json
 from nbstream.sources.openai_responses import ResponsesAdapter, event_from_json
 from nbstream.sources.request import ChatRequest, ResponsesRequest
@@ -166,6 +169,18 @@ def test_sdk_models_give_the_same_events(key: str) -> None:
         assert a.handle(data) == b.handle(dumped)
 
 
+def test_usage_fields_are_the_sdk_models_fields() -> None:
+    """The adapters read chunks without the SDK; the usage fields they tell from extras are
+    written out and must stay the installed SDK's (``CompletionUsage``, ``ResponseUsage``)."""
+    from openai.types import CompletionUsage
+    from openai.types.responses import ResponseUsage
+
+    from nbstream.sources.openai_chat import USAGE_FIELDS
+
+    sdk = set(CompletionUsage.model_fields) | set(ResponseUsage.model_fields)
+    assert sdk == USAGE_FIELDS
+
+
 def _events_of(run: StreamRun) -> list[Any]:
     """What the run's listeners saw: every event of every chunk, in order."""
     return run._seen  # type: ignore[attr-defined, no-any-return]
@@ -227,14 +242,18 @@ def _log_shape(rec: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("key", SSE_FILES)
 def test_sync_over_http(key: str, servers: dict[str, LocalServer]) -> None:
-    """The fast path and the SDK path (fast = False): each against the oracle and each other."""
+    """The fast path (nbstream's own request, and an SDK client's) and the SDK path (fast =
+    False): each against the oracle and each other."""
     folder, name, exp = _split(key)
     client = openai.OpenAI(base_url=servers[folder].base_url, api_key="local", max_retries=0)
+    own = _watched(_request(name, client_for(servers[folder].base_url, "local"))).run()
+    check(own, exp)
     fast = _watched(_request(name, client)).run()
     check(fast, exp)
     sdk = _watched(_request(name, client, fast=False)).run()
     check(sdk, exp)
     same_runs(fast, sdk)
+    same_runs(own, sdk)
     client.close()
 
 
@@ -242,18 +261,22 @@ def test_sync_over_http(key: str, servers: dict[str, LocalServer]) -> None:
 def test_async_over_http(key: str, servers: dict[str, LocalServer]) -> None:
     folder, name, exp = _split(key)
 
-    async def main() -> tuple[StreamRun, StreamRun]:
+    async def main() -> tuple[StreamRun, StreamRun, StreamRun]:
+        endpoint = client_for(servers[folder].base_url, "local")
+        own = await _watched(_request(name, endpoint)).arun()
         async with openai.AsyncOpenAI(
             base_url=servers[folder].base_url, api_key="local", max_retries=0
         ) as client:
             fast = await _watched(_request(name, client)).arun()
             sdk = await _watched(_request(name, client, fast=False)).arun()
-            return fast, sdk
+            return own, fast, sdk
 
-    fast, sdk = asyncio.run(main())
+    own, fast, sdk = asyncio.run(main())
+    check(own, exp)
     check(fast, exp)
     check(sdk, exp)
     same_runs(fast, sdk)
+    same_runs(own, sdk)
 
 
 @pytest.mark.parametrize("key", SSE_FILES)
@@ -274,9 +297,14 @@ def test_sdk_stream_object_autodetected(key: str, servers: dict[str, LocalServer
     client.close()
 
 
-def test_http_error_body_is_an_error_status(module_server: LocalServer) -> None:
+@pytest.mark.parametrize("own", [False, True], ids=["sdk-client", "own-request"])
+def test_http_error_body_is_an_error_status(module_server: LocalServer, own: bool) -> None:
     body = json.loads((STREAMS / "20-openai-http400-error-body.json").read_text())
-    client = openai.OpenAI(base_url=module_server.base_url, api_key="local", max_retries=0)
+    client: Any = (
+        client_for(module_server.base_url, "local")
+        if own
+        else openai.OpenAI(base_url=module_server.base_url, api_key="local", max_retries=0)
+    )
     run = StreamRun(
         ChatRequest({"model": "replay:20-openai-http400-error-body.json", "messages": USER}, client)
     ).run()
@@ -285,7 +313,7 @@ def test_http_error_body_is_an_error_status(module_server: LocalServer) -> None:
     assert run.metrics.http_status == 400
     err = [r for r in run.log if r["type"] == "error"][0]
     assert err["status"] == 400 and err["data"]["code"] == body["error"]["code"]
-    client.close()
+    assert err["error_type"] == "BadRequestError"
 
 
 SNOWFLAKE = "15-snowflake-cortex-chat-no-finish-reasoning-details.sse"

@@ -388,8 +388,8 @@ class StreamMagics(Magics):
         elif inv.base_url is not None:
             from nbstream.sources.client import client_for
 
-            # background streams run on the kernel's event loop: they need the async client
-            options["client"] = client_for(inv.base_url, is_async=inv.background)
+            # one endpoint serves both modes (an async pool per event loop)
+            options["client"] = client_for(inv.base_url)
         return options
 
     def _chat(self, inv: Invocation, prompt: str, system: str | None) -> None:

@@ -34,8 +34,8 @@ What goes where:
   repeated part. **Retry** is simply :meth:`Resilience.build` on the same
   source again (a new version).
 
-Keep-alive: request sources without a client use ``sources.client.default_client`` (one client and
-connection pool per endpoint); the no-retry copy shares that pool.
+Keep-alive: request sources without a client use ``sources.client.default_client`` (one endpoint
+and connection pool per server and key); an SDK client's no-retry copy shares its pool.
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ class LimitedSource(SourceWrapper):
         super().__init__(inner)
         self.guard = guard
 
-    def _limiter(self, is_async: bool) -> Limiter:
+    def _limiter(self) -> Limiter:
         if self.guard.config.limiter is not None:
             return self.guard.config.limiter
         request = request_of(self.inner)
@@ -320,7 +320,7 @@ class LimitedSource(SourceWrapper):
         if client is None:
             from nbstream.sources.client import default_client
 
-            client = default_client(is_async=is_async)
+            client = default_client()
         return limiter_for(str(client.base_url), **self.guard.config.limiter_options)
 
     def _admitted(self, waited: float) -> None:
@@ -357,7 +357,7 @@ class LimitedSource(SourceWrapper):
             ticket.release()
 
     def open(self) -> Opened:
-        limiter = self._limiter(False)
+        limiter = self._limiter()
         self.guard.stop_watch()  # queueing is not stalling
         self._queued(limiter)
         ticket = limiter.acquire(cancelled=self.guard.stop_requested)
@@ -374,7 +374,7 @@ class LimitedSource(SourceWrapper):
         return opened
 
     async def aopen(self) -> AOpened:
-        limiter = self._limiter(True)
+        limiter = self._limiter()
         self.guard.stop_watch()
         self._queued(limiter)
         ticket = await limiter.aacquire()

@@ -109,11 +109,25 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
     return None
 
 
-def sdk_error_is(exc: BaseException, name: str) -> bool:
-    """``isinstance(exc, openai.<name>)`` when the SDK is loaded (never imports it)."""
+def sdk_isinstance(obj: object, name: str) -> bool:
+    """``isinstance(obj, openai.<name>)`` when the SDK is loaded (never imports it: an object of
+    the SDK's was made with it loaded)."""
     openai = sys.modules.get("openai")
     cls = getattr(openai, name, None) if openai is not None else None
-    return isinstance(cls, type) and isinstance(exc, cls)
+    return isinstance(cls, type) and isinstance(obj, cls)
+
+
+_OWN_ERRORS = "nbstream.sources.openai_http"  # the errors of nbstream's own requests
+
+
+def sdk_error_is(exc: BaseException, name: str) -> bool:
+    """``isinstance(exc, openai.<name>)``, or ``exc`` is of nbstream's own class of that name
+    (``sources/openai_http.py``: the requests sent without the SDK raise errors of the SDK's
+    names and attributes). Imports neither."""
+    for cls in type(exc).__mro__:
+        if cls.__name__ == name and cls.__module__ == _OWN_ERRORS:
+            return True
+    return sdk_isinstance(exc, name)
 
 
 def describe_error(exc: BaseException) -> ErrorInfo:

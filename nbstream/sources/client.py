@@ -1,14 +1,16 @@
-"""Which OpenAI client to use when none is given: one place, one client per endpoint.
+"""Which endpoint to use when no client is given: one place, one endpoint per server and key.
 
 Order: an explicit client (passed by the caller, never replaced) > ``OPENAI_API_KEY`` /
-``OPENAI_BASE_URL`` from the environment > the bundled local server started in-process, announced
-with a one-line notice so nobody mistakes the demo model for a real one. Clients are cached per
-(endpoint, key, sync/async) so their connection pools are reused across runs.
+``OPENAI_BASE_URL`` from the environment (as the SDK's ``OpenAI()`` reads them; with a base URL
+and no key, a placeholder key for key-less servers) > the bundled local server started
+in-process, announced with a one-line notice so nobody mistakes the demo model for a real one.
+What is returned is nbstream's own :class:`~nbstream.sources.openai_http.Endpoint`, not an SDK
+client: requests nbstream makes itself never import openai (issue 16 §4). Endpoints are cached
+per (base URL, key) so their connection pools are reused across runs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import sys
@@ -16,12 +18,11 @@ import threading
 import weakref
 from typing import Any
 
-import openai
-
 from nbstream.redact import register_client, register_secret, register_url
+from nbstream.sources.openai_http import Endpoint
 
 LOCAL_KEY = "nbstream-local"
-_clients: dict[tuple[str, str, bool, int], Any] = {}
+_clients: dict[tuple[str, str], Endpoint] = {}
 _lock = threading.Lock()
 _announced = False
 _local_clients: weakref.WeakSet[Any] = weakref.WeakSet()  # default clients of the local server
@@ -81,39 +82,29 @@ def resolve_endpoint() -> tuple[str | None, str, bool]:
     return server.base_url, LOCAL_KEY, True
 
 
-def _cached(base_url: str | None, key: str, is_async: bool) -> Any:
-    loop_id = 0
-    if is_async:  # an async client's pooled connections belong to one event loop
-        try:
-            loop_id = id(asyncio.get_running_loop())
-        except RuntimeError:
-            loop_id = 0
-    cache_key = (base_url or "", _key_id(key), is_async, loop_id)
+def _cached(base_url: str | None, key: str) -> Endpoint:
+    cache_key = (base_url or "", _key_id(key))
     with _lock:
         client = _clients.get(cache_key)
         if client is None:
-            cls = openai.AsyncOpenAI if is_async else openai.OpenAI
-            client = cls(api_key=key, base_url=base_url)
-            _clients[cache_key] = client
+            client = _clients[cache_key] = Endpoint(base_url, key)
     register_client(client)
     return client
 
 
-def default_client(is_async: bool = False) -> Any:
-    """The client to use when none was given (``OpenAI``/``AsyncOpenAI``), cached per endpoint."""
+def default_client() -> Endpoint:
+    """The endpoint to use when no client was given, cached per server and key."""
     base_url, key, local = resolve_endpoint()
-    client = _cached(base_url, key, is_async)
+    client = _cached(base_url, key)
     if local:
         with _lock:
             _local_clients.add(client)
     return client
 
 
-def client_for(
-    base_url: str | None = None, api_key: str | None = None, is_async: bool = False
-) -> Any:
-    """A cached client for an explicit endpoint (e.g. the ``%%stream --base-url`` option)."""
+def client_for(base_url: str | None = None, api_key: str | None = None) -> Endpoint:
+    """A cached endpoint for an explicit server (e.g. the ``%%stream --base-url`` option)."""
     if base_url is None and api_key is None:
-        return default_client(is_async)
+        return default_client()
     key = api_key or os.environ.get("OPENAI_API_KEY") or LOCAL_KEY
-    return _cached(base_url, key, is_async)  # registers the key and the URL's credentials
+    return _cached(base_url, key)  # registers the key and the URL's credentials

@@ -14,12 +14,7 @@ find is shown, the rest stays in the chunk log (every raw chunk is logged).
 
 from __future__ import annotations
 
-from typing import Any
-
-from openai._models import construct_type
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionChunk
-from openai.types.responses import ResponseUsage
+from typing import TYPE_CHECKING, Any
 
 from nbstream.events import (
     Citation,
@@ -37,6 +32,9 @@ from nbstream.events import (
     Usage,
 )
 from nbstream.sources.think import ThinkSplitter
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionChunk
 
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 # reasoning_details entries (OpenRouter's normalised format) and the field holding their text;
@@ -68,12 +66,22 @@ _PLAIN_DELTA = frozenset({"role", "content", "refusal", "tool_calls", "function_
 
 def chunk_from_json(data: dict[str, Any]) -> ChatCompletionChunk:
     """Build a chunk from its JSON the way the SDK does (lenient: Azure's ``object: ""`` passes).
-    The adapter reads the JSON dict itself; this is for comparing with the SDK's models."""
+    The adapter reads the JSON dict itself; this is for comparing with the SDK's models (the SDK
+    is imported here only: the adapters never need it, issue 16 §4)."""
+    from openai._models import construct_type
+    from openai.types.chat import ChatCompletionChunk
+
     return construct_type(type_=ChatCompletionChunk, value=data)  # type: ignore[return-value]
 
 
-# the fields the SDK's usage models declare: any other key is an extra (``Usage.extra``)
-_USAGE_FIELDS = frozenset(CompletionUsage.model_fields) | frozenset(ResponseUsage.model_fields)
+# The fields the SDK's usage models declare (``CompletionUsage`` and ``ResponseUsage``): any
+# other key is an extra (``Usage.extra``). Written out so that reading a chunk needs no SDK
+# import; tests/test_sources_recorded.py checks them against the installed SDK's models.
+USAGE_FIELDS = frozenset(
+    {"prompt_tokens", "completion_tokens", "total_tokens"}
+    | {"prompt_tokens_details", "completion_tokens_details"}
+    | {"input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"}
+)
 
 
 def usage_event(usage: Any) -> Usage:
@@ -92,7 +100,7 @@ def usage_event(usage: Any) -> Usage:
     else:
         out_details = get("completion_tokens_details")
         in_details = get("prompt_tokens_details")
-    extra = {k: v for k, v in usage.items() if k not in _USAGE_FIELDS}
+    extra = {k: v for k, v in usage.items() if k not in USAGE_FIELDS}
     cached = in_details.get("cached_tokens") if isinstance(in_details, dict) else None
     if cached is None and isinstance(extra.get("cached_tokens"), int):
         cached = extra["cached_tokens"]  # Together reports it at the top level

@@ -1,17 +1,16 @@
-"""The fast path of requests nbstream makes itself: the SDK's HTTP, our SSE and JSON, no models.
+"""The fast path of requests nbstream makes itself: our SSE and JSON, no SDK models.
 
-``ChatRequest`` / ``ResponsesRequest`` open their request with
+The response comes unread from :meth:`~nbstream.sources.openai_http.Endpoint.send` (no client
+given: no openai import at all, issue 16 §4) or from an SDK client's
 ``client.chat.completions.with_streaming_response.create(..., stream=True)`` (or
-``client.responses...``): the SDK still builds the URL, auth and headers, applies the timeouts,
-uses the client's connection pool and maps an HTTP error (4xx / 5xx / 429 with Retry-After, a
-connection failure, a timeout before the head) to its exception; the body is left unread. This
-module reads it: :class:`~nbstream.sources.sse.SSEDecoder` per HTTP read, ``orjson`` for the
-``data`` (:func:`~nbstream.sources.sse.loads`), and the adapters get the JSON dicts, never
-pydantic models (building them is ~90% of the SDK loop's CPU). What the SDK's ``Stream`` does
-while iterating is kept: ``[DONE]`` ends the stream, a ``data`` payload with an ``error`` raises
-``openai.APIError`` (same message and body), a transport failure while reading the body raises
-``APITimeoutError`` / ``APIConnectionError`` as the SDK version in use does. The log gets each
-``data`` text as received.
+``client.responses...``), which sends the request as the SDK does. Either way this module reads
+the body: :class:`~nbstream.sources.sse.SSEDecoder` per HTTP read, ``orjson`` for the ``data``
+(:func:`~nbstream.sources.sse.loads`), and the adapters get the JSON dicts, never pydantic models
+(building them is ~90% of the SDK loop's CPU). What the SDK's ``Stream`` does while iterating is
+kept: ``[DONE]`` ends the stream, a ``data`` payload with an ``error`` raises ``APIError`` (same
+message and body), a transport failure while reading the body raises ``APITimeoutError`` /
+``APIConnectionError`` (as openai >= 3 does): nbstream's own classes of those names
+(``openai_http``), read like the SDK's. The log gets each ``data`` text as received.
 """
 
 from __future__ import annotations
@@ -22,10 +21,14 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-import openai
-
 from nbstream.events import Event
 from nbstream.sources.base import Adapter, AOpened, Opened
+from nbstream.sources.openai_http import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    transport_errors,
+)
 from nbstream.sources.openai_stream import (
     _events,
     _watch_reads,
@@ -42,18 +45,7 @@ _STREAMING_ERROR = "An error occurred during streaming"
 _DRAIN_S = 0.25
 
 
-def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(timeouts, other request errors) that the SDK in use turns into its own exceptions while
-    reading a stream's body: openai >= 3 maps httpx2's and httpx's; openai 2.x lets them through
-    unchanged (so does this, then)."""
-    try:
-        from openai._httpx2 import request_exceptions, timeout_exceptions
-    except ImportError:  # pragma: no cover - openai 2.x
-        return (), ()
-    return timeout_exceptions(), request_exceptions()
-
-
-def _payload_error(obj: Any, response: Any) -> openai.APIError | None:
+def _payload_error(obj: Any, response: Any) -> APIError | None:
     """The SDK's ``APIError`` for a ``data`` payload carrying an ``error`` (as ``Stream`` does)."""
     if not isinstance(obj, Mapping) or not obj.get("error"):
         return None
@@ -61,7 +53,7 @@ def _payload_error(obj: Any, response: Any) -> openai.APIError | None:
     message = error.get("message") if isinstance(error, Mapping) else None
     if not message or not isinstance(message, str):
         message = _STREAMING_ERROR
-    return openai.APIError(message=message, request=response.request, body=error)
+    return APIError(message, response.request, body=error)
 
 
 class _State:
@@ -111,13 +103,12 @@ def _drain(reads: Iterator[bytes], response: Any, errors: tuple[type[BaseExcepti
     return state["drained"]
 
 
-def open_response(api_response: Any, kind: str) -> Opened:
-    """One sync attempt over an unread streaming response (``with_streaming_response``)."""
-    response = api_response.http_response
+def open_response(response: Any, kind: str) -> Opened:
+    """One sync attempt over an unread streaming HTTP response."""
     adapter = adapter_for(kind)
     state = _State(adapter, response)
     finished = False
-    timeouts, request_errors = _transport_errors()
+    timeouts, request_errors = transport_errors(response)
 
     def items() -> Iterator[tuple[Any, list[Event]]]:
         nonlocal finished
@@ -133,9 +124,9 @@ def open_response(api_response: Any, kind: str) -> Opened:
                         return
                     yield data, state.events(data)
         except timeouts as err:
-            raise openai.APITimeoutError(request=response.request) from err
+            raise APITimeoutError(response.request) from err
         except request_errors as err:
-            raise openai.APIConnectionError(request=response.request) from err
+            raise APIConnectionError(request=response.request) from err
         finished = True
 
     def close() -> None:
@@ -153,12 +144,11 @@ def open_response(api_response: Any, kind: str) -> Opened:
     return opened
 
 
-def aopen_response(api_response: Any, kind: str) -> AOpened:
-    """One async attempt over an unread streaming response."""
-    response = api_response.http_response
+def aopen_response(response: Any, kind: str) -> AOpened:
+    """One async attempt over an unread streaming HTTP response."""
     adapter = adapter_for(kind)
     state = _State(adapter, response)
-    timeouts, request_errors = _transport_errors()
+    timeouts, request_errors = transport_errors(response)
 
     async def items() -> AsyncIterator[tuple[Any, list[Event]]]:
         decoder = SSEDecoder()
@@ -181,9 +171,9 @@ def aopen_response(api_response: Any, kind: str) -> AOpened:
                         return
                     yield data, state.events(data)
         except timeouts as err:
-            raise openai.APITimeoutError(request=response.request) from err
+            raise APITimeoutError(response.request) from err
         except request_errors as err:
-            raise openai.APIConnectionError(request=response.request) from err
+            raise APIConnectionError(request=response.request) from err
 
     async def aclose() -> None:
         await response.aclose()

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from openai._models import construct_type
-from openai.types.responses import ResponseStreamEvent
-
 from nbstream.events import (
     Citation,
     Event,
@@ -49,7 +46,11 @@ _ARGUMENT_DELTAS = frozenset(
 
 def event_from_json(data: dict[str, Any]) -> Any:
     """Build a Responses event from its JSON the way the SDK does (unknown types stay lenient).
-    The adapter reads the JSON dict itself; this is for comparing with the SDK's models."""
+    The adapter reads the JSON dict itself; this is for comparing with the SDK's models (the SDK
+    is imported here only)."""
+    from openai._models import construct_type
+    from openai.types.responses import ResponseStreamEvent
+
     return construct_type(type_=ResponseStreamEvent, value=data)
 
 

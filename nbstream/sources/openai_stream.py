@@ -21,9 +21,7 @@ from __future__ import annotations
 import logging
 import select
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from nbstream.events import Event, Started
 from nbstream.redact import register_client
@@ -32,6 +30,9 @@ from nbstream.sources.openai_chat import ChatAdapter
 from nbstream.sources.openai_responses import ResponsesAdapter
 from nbstream.sources.sockets import close_response
 from nbstream.sources.sse import loads
+
+if TYPE_CHECKING:  # a stream of the SDK is only ever handed in: it is loaded by then
+    import openai
 
 _log = logging.getLogger("nbstream")
 
@@ -367,6 +368,8 @@ class StreamSource:
     params = None
 
     def __init__(self, stream: Any) -> None:
+        import openai  # the caller's stream is the SDK's: loaded already
+
         self._stream = stream
         self._used = False
         self.supports_sync = isinstance(stream, openai.Stream)

@@ -1,9 +1,15 @@
 """Re-runnable requests: the parameters and the client, so Regenerate, Resume and retries can ask
-again. ``open()`` calls ``client.chat.completions.with_streaming_response.create(**params,
-stream=True)`` (or ``client.responses...``): the SDK does the HTTP (URL, auth, headers, timeouts,
-the connection pool, HTTP errors -> its exceptions) and nbstream reads the SSE body itself,
-without building the SDK's typed chunks (``openai_raw``: ~5x less CPU per chunk than the SDK's
-loop). ``fast = False`` (on the class or one request) takes the SDK's own ``Stream`` instead.
+again.
+
+Without a client of the caller's (``nbstream.chat``, ``%%stream``, compare), ``open()`` sends the
+request through the endpoint ``sources/client.py`` resolves (an
+:class:`~nbstream.sources.openai_http.Endpoint`: the SDK's HTTP library, no openai import: issue 16
+§4). With an SDK client (``OpenAI(...)`` / ``AsyncOpenAI(...)``) it calls
+``client.chat.completions.with_streaming_response.create(**params, stream=True)`` (or
+``client.responses...``): the SDK does the HTTP (URL, auth, headers, timeouts, the connection
+pool, HTTP errors -> its exceptions). Either way nbstream reads the SSE body itself, without
+building the SDK's typed chunks (``openai_raw``: ~5x less CPU per chunk than the SDK's loop).
+``fast = False`` (on the class or one request) takes the SDK client's own ``Stream`` instead.
 """
 
 from __future__ import annotations
@@ -12,10 +18,9 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-import openai
-
 from nbstream.redact import redact_text, register_client, register_params, scrub_url
-from nbstream.sources.base import AOpened, Opened
+from nbstream.sources.base import AOpened, Opened, sdk_isinstance
+from nbstream.sources.openai_http import Endpoint
 from nbstream.sources.openai_raw import aopen_response, open_response
 from nbstream.sources.openai_stream import open_async_stream, open_stream
 
@@ -25,7 +30,9 @@ _NO_RETRY: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 class _Request:
     kind = "chat"
     rerunnable = True
-    # read the SSE body ourselves (openai_raw) rather than through the SDK's typed Stream
+    path = "chat/completions"  # below the base URL
+    # an SDK client's response: read the SSE body ourselves (openai_raw) rather than through the
+    # SDK's typed Stream (an Endpoint's is always read so)
     fast = True
 
     def __init__(self, params: Mapping[str, Any], client: Any = None) -> None:
@@ -46,18 +53,21 @@ class _Request:
         self.notice: str | None = None  # a line for the widget about the endpoint (local demo)
         register_client(client)  # its key, auth headers and URL credentials are scrubbed anywhere
         register_params(params)  # extra_headers / extra_query tokens given per request
-        self.supports_sync = client is None or isinstance(client, openai.OpenAI)
-        self.supports_async = client is None or isinstance(client, openai.AsyncOpenAI)
+        own = client is None or isinstance(client, Endpoint)
+        self.supports_sync = own or sdk_isinstance(client, "OpenAI")
+        self.supports_async = own or sdk_isinstance(client, "AsyncOpenAI")
 
-    def _client(self, is_async: bool) -> Any:
-        """The client for one attempt, with the SDK's own retries off: nbstream owns retries
-        (resilience/retry.py), so every HTTP attempt is visible and none is doubled. The
-        copy shares the original client's connection pool (keep-alive across cells)."""
+    def _client(self) -> Any:
+        """The client for one attempt: the caller's, else the endpoint resolved now (the
+        environment is read again for each attempt). An SDK client's own retries are turned off:
+        nbstream owns retries (resilience/retry.py), so every HTTP attempt is visible and none
+        is doubled. The copy shares the original client's connection pool (keep-alive across
+        cells)."""
         client = self.client
         if client is None:
             from nbstream.sources.client import default_client
 
-            client = default_client(is_async=is_async)
+            client = default_client()
         from nbstream.sources.client import local_notice
 
         self.notice = local_notice(client)  # the widget says the demo server answered
@@ -85,30 +95,37 @@ class _Request:
         return getattr(self._resource(client), "with_streaming_response", None)
 
     def open(self) -> Opened:
-        client = self._client(False)
+        client = self._client()
+        # the request is sent and its head read (an HTTP error raises here, as create() does)
+        if isinstance(client, Endpoint):
+            return open_response(client.send(self.path, self._params()), self.kind)
         raw = self._raw(client)
         if raw is None:
             return open_stream(self._create(client), kind=self.kind)
-        # the request is sent and its head read (an HTTP error raises here, as create() does)
-        return open_response(raw.create(**self._params(), stream=True).__enter__(), self.kind)
+        api_response = raw.create(**self._params(), stream=True).__enter__()
+        return open_response(api_response.http_response, self.kind)
 
     async def aopen(self) -> AOpened:
-        client = self._client(True)
+        client = self._client()
+        if isinstance(client, Endpoint):
+            return aopen_response(await client.asend(self.path, self._params()), self.kind)
         raw = self._raw(client)
         if raw is None:
             return open_async_stream(await self._create(client), kind=self.kind)
         manager = raw.create(**self._params(), stream=True)
-        return aopen_response(await manager.__aenter__(), self.kind)
+        return aopen_response((await manager.__aenter__()).http_response, self.kind)
 
     def sync_twin(self) -> _Request | None:
         """This request with a synchronous client of the same settings, or None when it is not
         async. For a synchronous cell: an async client's pooled connections belong to the event
         loop that the cell is blocking, so it cannot be driven from there."""
         c = self.client
-        if not isinstance(c, openai.AsyncOpenAI):
+        if not sdk_isinstance(c, "AsyncOpenAI"):
             return None
         twin = getattr(self, "_sync_twin", None)
         if twin is None:
+            import openai  # the caller's client is the SDK's: loaded already
+
             client = openai.OpenAI(
                 api_key=c.api_key,
                 organization=c.organization,
@@ -165,6 +182,7 @@ class ResponsesRequest(_Request):
     """A Responses API request: ``ResponsesRequest({"model": ..., "input": ...}, client)``."""
 
     kind = "responses"
+    path = "responses"
 
     def _resource(self, client: Any) -> Any:
         return client.responses

@@ -157,14 +157,22 @@ def prepare_home(home: Path) -> dict[str, str]:
 
 
 def start_jupyter(
-    app: App, home: Path, timeout: float = 90.0, disabled_extensions: tuple[str, ...] = ()
+    app: App,
+    home: Path,
+    timeout: float = 90.0,
+    disabled_extensions: tuple[str, ...] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> JupyterServer:
     """Start ``jupyter lab`` or ``jupyter notebook`` under ``home`` and wait until it answers.
 
     ``disabled_extensions``: frontend extensions turned off as ``jupyter labextension disable``
     does it (``labconfig/page_config.json`` in the throwaway config dir), e.g. the widget
-    manager, to see what a person without it sees."""
+    manager, to see what a person without it sees. ``extra_env``: variables for the server and
+    its kernels on top of the cleaned environment (the OpenAI variables are dropped from it, so
+    tests get the bundled demo server: a benchmark that points kernels at its own server passes
+    them here)."""
     env = prepare_home(home)
+    env.update(extra_env or {})
     if disabled_extensions:
         labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
         labconfig.mkdir(parents=True, exist_ok=True)
