@@ -235,3 +235,125 @@ def test_an_error_comes_after_the_chunks_before_it(name: str, module_server: Loc
         pytest.skip(f"{name} not recorded here")
     run, _ = _sync_run(module_server, name)
     check(run, oracle(STREAMS / name))  # the partial text and the error, both exact
+
+
+# -- a raw server: a burst, then a keep-alive comment and a pause; a body left open after [DONE]
+
+
+def _chunk(i: int) -> bytes:
+    data = (
+        '{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+        f'[{{"index":0,"delta":{{"content":"t{i} "}},"finish_reason":null}}]}}'
+    )
+    return f"data: {data}\n\n".encode()
+
+
+def _piece(body: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(body), body)
+
+
+def _raw_server(script: Any) -> Any:
+    """A one-connection-at-a-time HTTP/1.1 server on 127.0.0.1 that answers every request with a
+    chunked event stream written by ``script(send)``; returns its base URL."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(65536)
+            header, _, body = head.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in header.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+            )
+            script(lambda data: conn.sendall(_piece(data)))
+            conn.sendall(b"0\r\n\r\n")
+
+    def serve() -> None:
+        with listener:
+            listener.settimeout(30)
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+
+
+PAUSE = 2.0
+
+
+def _burst_then_ping(send: Any) -> None:
+    send(_chunk(0))
+    time.sleep(0.05)
+    send(b"".join(_chunk(i) for i in range(1, 50)))  # more than the reader takes at once
+    time.sleep(0.1)
+    send(b": ping\n\n")  # the socket is readable, with no event in it
+    time.sleep(PAUSE)
+    send(_chunk(50) + b"data: [DONE]\n\n")
+
+
+def test_no_chunk_is_held_across_a_keepalive_comment_and_a_pause() -> None:
+    """Readable is not enough to hold a chunk: the bytes there may be a comment, and the SDK then
+    waits in its next read (a review saw 31 chunks shown only after the pause)."""
+    client = openai.OpenAI(base_url=_raw_server(_burst_then_ping), api_key="k", max_retries=0)
+    opened = openai_stream.open_stream(
+        client.chat.completions.create(model="m", messages=USER, stream=True), "chat"
+    )
+    start, shown = time.monotonic(), []
+    for _raw, _events in opened.items:
+        shown.append(time.monotonic() - start)
+        time.sleep(0.005)  # a consumer (view, hooks) a little slower than the burst
+    opened.close()
+    assert len(shown) == 51
+    assert sum(t < PAUSE for t in shown) == 50, shown  # the burst, all before the pause ends
+
+
+def test_async_no_chunk_is_held_across_a_keepalive_comment_and_a_pause() -> None:
+    base_url = _raw_server(_burst_then_ping)
+
+    async def main() -> list[float]:
+        client = openai.AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0)
+        stream = await client.chat.completions.create(model="m", messages=USER, stream=True)
+        opened = openai_stream.open_async_stream(stream, "chat")
+        start, shown = time.monotonic(), []
+        async for _raw, _events in opened.items:
+            shown.append(time.monotonic() - start)
+            await asyncio.sleep(0.005)
+        await opened.aclose()
+        await client.close()
+        return shown
+
+    shown = asyncio.run(main())
+    assert len(shown) == 51
+    assert sum(t < PAUSE for t in shown) == 50, shown
+
+
+def _done_then_open(send: Any) -> None:
+    send(b"".join(_chunk(i) for i in range(20)) + b"data: [DONE]\n\n")
+    time.sleep(PAUSE)  # the body stays open after [DONE] (a proxy keeping it alive)
+
+
+def test_a_body_left_open_after_done_ends_the_answer_at_once() -> None:
+    """After [DONE] the rest of the body is read for a bounded time (keep-alive), not until the
+    read timeout: the answer is complete, not "streaming" for as long as a proxy keeps it open."""
+    client = openai.OpenAI(base_url=_raw_server(_done_then_open), api_key="k", max_retries=0)
+    stream = client.chat.completions.create(model="m", messages=USER, stream=True)
+    start = time.monotonic()
+    run = StreamRun(stream)
+    run.run()
+    assert run.status == "done" and run.text == "".join(f"t{i} " for i in range(20))
+    assert time.monotonic() - start < PAUSE / 2, time.monotonic() - start

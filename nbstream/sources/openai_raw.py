@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -35,14 +34,10 @@ from nbstream.sources.openai_stream import (
     adapter_for,
     response_meta,
 )
-from nbstream.sources.sockets import close_response, shutdown_socket
+from nbstream.sources.sockets import DRAIN_S, close_response, drain
 from nbstream.sources.sse import SSEDecoder, loads
-from nbstream.timers import TIMERS
 
 _STREAMING_ERROR = "An error occurred during streaming"
-# after [DONE], how long the async path waits for the body's end (keep-alive) before giving up
-# the connection instead: a server or proxy that leaves the body open must not hold the run
-_DRAIN_S = 0.25
 
 
 def _payload_error(obj: Any, response: Any) -> APIError | None:
@@ -78,31 +73,6 @@ class _State:
         return _events(self.adapter, obj)  # a chunk the adapter trips on costs that chunk
 
 
-def _drain(reads: Iterator[bytes], response: Any, errors: tuple[type[BaseException], ...]) -> bool:
-    """After [DONE]: read the body to its end so the connection goes back to the pool, for at
-    most ``_DRAIN_S``. A server or proxy that leaves the body open must not hold the run until
-    the read timeout (600 s by default): its socket is shut down then, which ends the read, and
-    only that connection's reuse is lost. True when the body ended by itself."""
-    lock = threading.Lock()
-    state = {"drained": False, "cut": False}
-
-    def cut() -> None:
-        with lock:  # never after the body ended: the connection may be back in the pool
-            if not state["drained"]:
-                state["cut"] = True
-                shutdown_socket(response)
-
-    TIMERS.schedule(_DRAIN_S, cut)
-    try:
-        for _rest in reads:
-            pass
-    except errors:
-        return False
-    with lock:
-        state["drained"] = not state["cut"]
-    return state["drained"]
-
-
 def open_response(response: Any, kind: str) -> Opened:
     """One sync attempt over an unread streaming HTTP response."""
     adapter = adapter_for(kind)
@@ -120,7 +90,7 @@ def open_response(response: Any, kind: str) -> Opened:
                 for _event, data in feed(read):
                     if data.startswith("[DONE]"):
                         opened.expects_finish = False
-                        finished = _drain(reads, response, timeouts + request_errors)
+                        finished = drain(reads, response, timeouts + request_errors)
                         return
                     yield data, state.events(data)
         except timeouts as err:
@@ -167,7 +137,7 @@ def aopen_response(response: Any, kind: str) -> AOpened:
                         # bounded: the SDK's AsyncStream returns at [DONE]; a body left open
                         # costs the connection, never the run (aclose drops it)
                         with contextlib.suppress(asyncio.TimeoutError, *timeouts, *request_errors):
-                            await asyncio.wait_for(drain(), _DRAIN_S)
+                            await asyncio.wait_for(drain(), DRAIN_S)
                         return
                     yield data, state.events(data)
         except timeouts as err:

@@ -19,7 +19,6 @@ instead of alternating per chunk (issue 16 §1; a live stream goes out chunk by 
 from __future__ import annotations
 
 import logging
-import select
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ from nbstream.redact import register_client
 from nbstream.sources.base import Adapter, AOpened, Opened, ResponseMeta, select_headers
 from nbstream.sources.openai_chat import ChatAdapter
 from nbstream.sources.openai_responses import ResponsesAdapter
-from nbstream.sources.sockets import close_response
+from nbstream.sources.sockets import available_bytes, close_response, drain, readable
 from nbstream.sources.sse import loads
 
 if TYPE_CHECKING:  # a stream of the SDK is only ever handed in: it is loaded by then
@@ -126,9 +125,10 @@ def _install_capture(stream: Any, cap: _Capture, is_async: bool) -> None:
                     cap.done = True
                     # The SDK stops reading at [DONE] and closes the response with the end of
                     # the chunked body unread, which drops the connection: read to the end so
-                    # the pool can reuse it (keep-alive across streams and cells).
-                    for _rest in events:
-                        pass
+                    # the pool can reuse it (keep-alive across streams and cells), for a bounded
+                    # time (a proxy that leaves the body open must not keep a complete answer
+                    # "streaming" until the read timeout).
+                    drain(events, stream.response, (Exception,))
                 else:
                     _share_json(sse, data, cap)
                 yield sse
@@ -148,17 +148,6 @@ def response_meta(response: Any) -> ResponseMeta:
     )
 
 
-def _readable(sock: Any) -> bool:
-    """True when a read would not wait: bytes are in the socket (or in its TLS buffer)."""
-    pending = getattr(sock, "pending", None)
-    if pending is not None and pending():
-        return True
-    try:
-        return bool(select.select((sock,), (), (), 0)[0])
-    except (OSError, ValueError):  # closed under us (Stop): let the read report it
-        return True
-
-
 # SDK chunks decoded in a row, at most, before nbstream's own work on them (adapter, log, state,
 # hooks, view): while the next chunk is already in the socket, the SDK decodes it first, so its
 # pydantic work and nbstream's each run over a batch instead of alternating per chunk, which
@@ -171,6 +160,18 @@ def _readable(sock: Any) -> bool:
 # never before the first content, never after Stop, and the batch is bounded: 32 chunks are
 # ~3 ms of the SDK's work.
 BATCH = 32
+# ... and only while this much more is waiting in the socket: readable alone is not enough, the
+# bytes there may be a keep-alive comment, half an event or the body's end after [DONE], and the
+# SDK would then wait in its next read with the held chunks unseen (a review showed 31 chunks
+# held across a 2 s pause). With 8 kB waiting (~40 events of the local server) the SDK's next
+# events are there; a live stream, or a pause's first bytes, goes out chunk by chunk.
+HOLD_BYTES = 8192
+
+
+def _more_waiting(sock: Any) -> bool:
+    """Whether a batch may hold one more chunk: ``HOLD_BYTES`` waiting in the socket."""
+    waiting = available_bytes(sock)
+    return waiting is not None and waiting >= HOLD_BYTES
 
 
 def _socket_of(response: Any) -> Any:
@@ -208,7 +209,7 @@ def _watch_reads(response: Any, before: Callable[[], None], after: Callable[[], 
     read, close = network.read, response.close
 
     def watched_read(max_bytes: int, timeout: float | None = None) -> bytes:
-        if _readable(sock):
+        if readable(sock):
             return read(max_bytes, timeout)  # type: ignore[no-any-return]
         before()
         try:
@@ -271,7 +272,7 @@ def open_stream(stream: openai.Stream[Any], kind: str = "openai") -> Opened:
                 else:
                     cap.used = raw
                     parsed = cap.parsed
-                if batching and len(held) < BATCH - 1 and not opened.closed and _readable(sock):
+                if batching and len(held) < BATCH - 1 and not opened.closed and _more_waiting(sock):
                     held.append((raw, parsed))  # the next chunk is there: decode it first
                     continue
                 if held:
@@ -327,7 +328,7 @@ def open_async_stream(stream: openai.AsyncStream[Any], kind: str = "openai") -> 
                 else:
                     cap.used = raw
                     parsed = cap.parsed
-                if batching and len(held) < BATCH - 1 and not opened.closed and _readable(sock):
+                if batching and len(held) < BATCH - 1 and not opened.closed and _more_waiting(sock):
                     held.append((raw, parsed))
                     continue
                 if held:
