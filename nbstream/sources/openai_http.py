@@ -31,7 +31,8 @@ server sees a difference:
   as it reads the SDK's, and :func:`~nbstream.sources.base.sdk_error_is` knows them by name, so
   retries, rate limits, the log and the messages in words are the same for both.
 - no credential in an error: the request an error carries has no ``Authorization`` header (as the
-  SDK's ``_error_request``); an endpoint's ``repr`` shows no key.
+  SDK's ``_error_request``), nor has any redirect hop in its response's ``history`` or a
+  ``next_request`` (as the SDK's ``_error_response``); an endpoint's ``repr`` shows no key.
 """
 
 from __future__ import annotations
@@ -175,11 +176,22 @@ def _safe_request(request: Any) -> Any:
 
 
 def _safe_response(response: Any, request: Any) -> Any:
-    if response.request is request:
+    """The response with ``request`` (its request without credentials) and a cleaned copy of
+    each redirect hop in its ``history`` (and of any ``next_request``): a 307 followed keeps the
+    first request, ``Authorization`` and all, in the history (the SDK's ``_error_response``)."""
+    history = getattr(response, "history", None) or []
+    if response.request is request and not history and response.next_request is None:
         return response
-    safe = copy.copy(response)
-    safe.request = request
-    return safe
+    hops: list[Any] = []
+    for hop in [*history, response]:
+        safe = copy.copy(hop)
+        safe.extensions = hop.extensions.copy()
+        safe.request = request if hop is response else _safe_request(hop.request)
+        if hop.next_request is not None:
+            safe.next_request = _safe_request(hop.next_request)
+        safe.history = hops.copy()
+        hops.append(safe)
+    return hops[-1]
 
 
 def status_error(response: Any) -> APIStatusError:
