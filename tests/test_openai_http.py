@@ -140,6 +140,7 @@ class Scripted(ThreadingHTTPServer):
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.answer = (status, headers, body)
         self.seen: list[dict[str, str]] = []
+        self.raw: list[list[tuple[str, str]]] = []  # as sent: a header twice is seen twice
         super().__init__(("127.0.0.1", 0), _Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -155,6 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
+        self.server.raw.append(list(self.headers.items()))
         status, headers, body = self.server.answer
         self.send_response(status)
         for name, value in {"content-length": str(len(body)), **headers}.items():
@@ -380,6 +382,46 @@ def test_scrub_exception_cleans_the_redirect_history() -> None:
             for request in (hop.request, hop.next_request):
                 if request is not None:
                     assert KEY not in repr(request.headers.raw), request
+
+
+# ---- the per-request options: headers and timeout -----------------------------------------------
+
+
+def test_extra_headers_replace_the_defaults_whatever_their_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``extra_headers`` merged as the SDK merges them: case-insensitively (one header of each
+    name, the per-request value wins); ``omit`` / ``NOT_GIVEN`` removes a default header."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-env")
+    server = Scripted(*_sse((None, _chunk("x"))))
+    try:
+        endpoint = Endpoint(server.base_url, KEY)
+        per_request = {
+            "authorization": "Bearer per-request",
+            "user-agent": "myapp/1",
+            "OPENAI-ORGANIZATION": "org-call",
+        }
+        for extra in (
+            per_request,
+            {"OpenAI-Organization": openai.omit},
+            {"openai-organization": openai.NOT_GIVEN},
+        ):
+            endpoint.send("chat/completions", {"model": "m", "extra_headers": extra}).close()
+    finally:
+        server.shutdown()
+    replaced, *omitted = server.raw
+
+    def values(raw: list[tuple[str, str]], name: str) -> list[str]:
+        return [v for k, v in raw if k.lower() == name]
+
+    assert values(replaced, "authorization") == ["Bearer per-request"]
+    assert values(replaced, "user-agent") == ["myapp/1"]
+    assert values(replaced, "openai-organization") == ["org-call"]
+    assert values(replaced, "accept") == ["application/json"]  # the other defaults stay
+    for raw in omitted:
+        assert values(raw, "openai-organization") == []
+        assert values(raw, "authorization") == [f"Bearer {KEY}"]
+        assert values(raw, "user-agent") == [USER_AGENT]
 
 
 # ---- Stop --------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ server sees a difference:
 - the request: ``POST {base_url}chat/completions`` (or ``responses``), the parameters as JSON with
   ``"stream": true``; headers ``Authorization: Bearer``, ``Content-Type`` and ``Accept:
   application/json``, ``OpenAI-Organization`` / ``OpenAI-Project`` when set, ``User-Agent:
-  nbstream/<version>``; the SDK's per-request options ``extra_headers``, ``extra_query``,
+  nbstream/<version>``; the SDK's per-request options ``extra_headers`` (merged over the
+  defaults case-insensitively, ``omit`` / ``NOT_GIVEN`` removing one), ``extra_query``,
   ``extra_body`` and ``timeout``;
 - the connection: timeout 600 s (connect 5 s), up to 1,000 connections (100 kept alive),
   redirects followed, proxies and certificates from the environment (the library's defaults);
@@ -313,10 +314,17 @@ class Endpoint:
         if isinstance(extra_body, Mapping):
             body.update(extra_body)
         body["stream"] = True
-        headers = self.default_headers
+        # case-insensitive, as the SDK merges them: a per-request header replaces the default of
+        # the same name whatever its case, and ``omit`` / ``NOT_GIVEN`` removes it
+        lib = http_library()
+        headers = lib.Headers(self.default_headers)
         extra_headers = params.get("extra_headers")
         if isinstance(extra_headers, Mapping):
-            headers.update({str(k): str(v) for k, v in extra_headers.items() if not _omitted(v)})
+            for name, value in extra_headers.items():
+                if _omitted(value):
+                    headers.pop(str(name), None)
+                else:
+                    headers[str(name)] = str(value)
         # the SDK's per-request ``timeout``: a number or the library's Timeout, None for none
         given = "timeout" in params and not _omitted(params["timeout"])
         return http.build_request(
