@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -422,6 +423,31 @@ def test_extra_headers_replace_the_defaults_whatever_their_case(
         assert values(raw, "openai-organization") == []
         assert values(raw, "authorization") == [f"Bearer {KEY}"]
         assert values(raw, "user-agent") == [USER_AGENT]
+
+
+@pytest.mark.parametrize("kind", ["httpx", "library"])
+def test_a_timeout_object_is_taken(
+    kind: str, local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``timeout=httpx.Timeout(...)`` (what a user of openai 2.x writes) works with httpx2 as
+    with openai 3 (converted), the library's own ``Timeout`` as is."""
+    lib: Any = httpx if kind == "httpx" else http_library()
+    timeout = lib.Timeout(60.0, read=5.0, write=10.0, connect=2.0)
+    endpoint = Endpoint(local_server.base_url, KEY)
+    request = endpoint._request(endpoint.http(), "chat/completions", {"timeout": timeout})
+    assert request.extensions["timeout"] == timeout.as_dict()
+    monkeypatch.setenv("OPENAI_BASE_URL", local_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    view = nbstream.chat(
+        "hi",
+        model="demo?tokens=5&ttft=0",
+        display=False,
+        background=False,
+        timeout=lib.Timeout(5.0),
+        resilience=None,
+    )
+    assert view.run.status == "done", view.run.reason
+    assert view.run.text
 
 
 # ---- Stop --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ server sees a difference:
   application/json``, ``OpenAI-Organization`` / ``OpenAI-Project`` when set, ``User-Agent:
   nbstream/<version>``; the SDK's per-request options ``extra_headers`` (merged over the
   defaults case-insensitively, ``omit`` / ``NOT_GIVEN`` removing one), ``extra_query``,
-  ``extra_body`` and ``timeout``;
+  ``extra_body`` and ``timeout`` (a number, None, or an ``httpx`` / ``httpx2`` ``Timeout``);
 - the connection: timeout 600 s (connect 5 s), up to 1,000 connections (100 kept alive),
   redirects followed, proxies and certificates from the environment (the library's defaults);
   one pool per endpoint for synchronous runs and one per event loop for async ones (keep-alive
@@ -325,7 +325,8 @@ class Endpoint:
                     headers.pop(str(name), None)
                 else:
                     headers[str(name)] = str(value)
-        # the SDK's per-request ``timeout``: a number or the library's Timeout, None for none
+        # the SDK's per-request ``timeout``: a number, None for none, or a Timeout (the other
+        # library's too: an ``httpx.Timeout`` given with httpx2, converted as openai 3 does)
         given = "timeout" in params and not _omitted(params["timeout"])
         return http.build_request(
             "POST",
@@ -333,7 +334,7 @@ class Endpoint:
             content=_dumps(body),
             headers=headers,
             params=params.get("extra_query") or None,
-            **({"timeout": params["timeout"]} if given else {}),
+            **({"timeout": _timeout(lib, params["timeout"])} if given else {}),
         )
 
     def send(self, path: str, params: Mapping[str, Any]) -> Any:
@@ -384,6 +385,16 @@ class Endpoint:
 def _omitted(value: Any) -> bool:
     """The SDK's ``NOT_GIVEN`` / ``omit`` markers (a user with the SDK may pass them): not sent."""
     return type(value).__name__ in ("NotGiven", "Omit")
+
+
+def _timeout(lib: ModuleType, value: Any) -> Any:
+    """A per-request ``timeout`` for ``lib``: a number and None as given, the library's own
+    ``Timeout`` as is, another library's (``httpx.Timeout`` with ``httpx2``) rebuilt from its
+    ``as_dict()`` (the library rejects it: "Invalid timeout")."""
+    as_dict = getattr(value, "as_dict", None)
+    if isinstance(value, lib.Timeout) or not callable(as_dict):
+        return value
+    return lib.Timeout(**as_dict())
 
 
 def _jsonable(value: Any) -> Any:
