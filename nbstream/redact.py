@@ -413,10 +413,25 @@ def _scrub_http(message: Any) -> None:
                     headers[name] = redact_text(value)
 
 
+def _scrub_response(response: Any) -> None:
+    """Scrub the requests an ``httpx.Response`` holds, in place: its own, and each redirect
+    hop's in its ``history`` with their ``next_request`` (a 307 followed keeps the first request,
+    ``Authorization`` and all, there)."""
+    hops: list[Any] = []
+    with contextlib.suppress(Exception):
+        hops = [*(getattr(response, "history", None) or ()), response]
+    for hop in hops:
+        with contextlib.suppress(Exception):
+            _scrub_http(hop.request)
+        with contextlib.suppress(Exception):
+            _scrub_http(getattr(hop, "next_request", None))
+
+
 def scrub_exception(exc: BaseException | None) -> BaseException | None:
     """The same exception (type, status, body kept: code reads them) with every secret removed
     from what it shows or carries: ``args`` and text attributes (``message``...), a ``body``, the
-    ``request``/``response`` it holds (URL userinfo, auth headers), ``__notes__``, and the same
+    ``request``/``response`` it holds (URL userinfo, auth headers; a response's redirect
+    ``history`` and ``next_request`` too), ``__notes__``, and the same
     for each exception in its ``__cause__``/``__context__`` chain. In place, once it ended a run."""
     seen: set[int] = set()
     current = exc
@@ -436,7 +451,7 @@ def scrub_exception(exc: BaseException | None) -> BaseException | None:
                 elif name in ("request", "_request"):
                     _scrub_http(value)
                 elif name == "response":
-                    _scrub_http(getattr(value, "request", None))
+                    _scrub_response(value)
         current = current.__cause__ or current.__context__
     return exc
 

@@ -24,9 +24,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
+import nbstream
+from nbstream.redact import scrub_exception
 from nbstream.resilience.layer import Resilience
 from nbstream.resilience.retry import RetryPolicy
 from nbstream.run.stream_run import StreamRun
@@ -35,8 +38,10 @@ from nbstream.sources.client import client_for
 from nbstream.sources.openai_http import (
     USER_AGENT,
     APIStatusError,
+    AuthenticationError,
     Endpoint,
     RateLimitError,
+    http_library,
 )
 from nbstream.sources.request import ChatRequest, ResponsesRequest
 
@@ -136,6 +141,7 @@ class Scripted(ThreadingHTTPServer):
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.answer = (status, headers, body)
         self.seen: list[dict[str, str]] = []
+        self.raw: list[list[tuple[str, str]]] = []  # as sent: a header twice is seen twice
         super().__init__(("127.0.0.1", 0), _Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -151,6 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
+        self.server.raw.append(list(self.headers.items()))
         status, headers, body = self.server.answer
         self.send_response(status)
         for name, value in {"content-length": str(len(body)), **headers}.items():
@@ -258,6 +265,189 @@ def test_a_status_error_carries_no_credential() -> None:
     for request in (exc.request, exc.response.request):
         assert "authorization" not in request.headers
     assert KEY not in repr(exc) + str(exc) + repr(vars(exc))
+
+
+class Redirecting(ThreadingHTTPServer):
+    """A POST to ``/old/...`` answers 307 to ``/v1/...``, which answers 401 (a moved endpoint
+    behind which the key is rejected): the error comes after a redirect was followed."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []  # (path, Authorization) of each request
+        super().__init__(("127.0.0.1", 0), _RedirectHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/old"
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Redirecting
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.server.seen.append((self.path, self.headers.get("authorization")))
+        if self.path.startswith("/old/"):
+            self.send_response(307)
+            self.send_header("location", "/v1/" + self.path[len("/old/") :])
+            body = b""
+        else:
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            body = json.dumps({"error": {"message": "Bad key", "code": "invalid_api_key"}}).encode()
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _no_key_in_http(exc: BaseException) -> None:
+    """No key in the error's request, its response's, nor any redirect hop's (nor their
+    ``next_request``), nor in what the error shows."""
+    requests = [getattr(exc, "request", None)]
+    response = getattr(exc, "response", None)
+    if response is not None:
+        hops = [*response.history, response]
+        assert len(hops) == 2 and hops[0].status_code == 307  # the redirect is kept
+        requests += [hop.request for hop in hops] + [hop.next_request for hop in hops]
+    for request in requests:
+        if request is not None:
+            assert KEY not in repr(request.headers.raw), request
+    assert KEY not in repr(exc) + str(exc) + repr(vars(exc))
+
+
+def test_an_error_after_a_redirect_carries_no_credential() -> None:
+    """A 307 followed, then a 401: the first request (``Authorization`` and all) is in the
+    response's history; the error carries a cleaned copy of every hop (the SDK's
+    ``_error_response``)."""
+    server = Redirecting()
+    try:
+        with pytest.raises(AuthenticationError) as caught:
+            Endpoint(server.base_url, KEY).send("chat/completions", {"model": "m"})
+    finally:
+        server.shutdown()
+    assert [path for path, _ in server.seen] == ["/old/chat/completions", "/v1/chat/completions"]
+    assert all(auth == f"Bearer {KEY}" for _, auth in server.seen)  # it was sent, both times
+    _no_key_in_http(caught.value)
+    # the original response is untouched (the stream reader may still use it)
+    assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
+
+
+def test_chat_after_a_redirect_keeps_the_key_out_of_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``nbstream.chat`` through ``OPENAI_BASE_URL`` moved by a 307: no key in the run's
+    exception (nor its request, response, history), its log, its reason."""
+    server = Redirecting()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    try:
+        view = nbstream.chat("hi", model="m", display=False, background=False)
+    finally:
+        server.shutdown()
+    run = view.run
+    assert run.status == "error" and isinstance(run.exception, AuthenticationError)
+    assert len(server.seen) == 2
+    _no_key_in_http(run.exception)
+    shown = [json.dumps(list(run.log)), view.reason, run.error_message, repr(view)]
+    assert all(KEY not in str(text) for text in shown)
+
+
+def test_scrub_exception_cleans_the_redirect_history() -> None:
+    """Defence in depth: an exception holding a raw response (its redirect history unclean, as a
+    library's own error may) is scrubbed hop by hop, ``next_request`` too."""
+    server = Redirecting()
+    lib = http_library()
+    try:
+        with lib.Client(follow_redirects=True) as http:
+            followed = http.post(
+                server.base_url + "/chat/completions", headers={"Authorization": f"Bearer {KEY}"}
+            )
+        with lib.Client(follow_redirects=False) as http:
+            stopped = http.post(
+                server.base_url + "/chat/completions", headers={"Authorization": f"Bearer {KEY}"}
+            )
+    finally:
+        server.shutdown()
+    assert followed.history and stopped.next_request is not None
+    for response in (followed, stopped):
+        exc = RuntimeError("failed")
+        exc.response = response  # type: ignore[attr-defined]
+        scrub_exception(exc)
+        for hop in [*response.history, response]:
+            for request in (hop.request, hop.next_request):
+                if request is not None:
+                    assert KEY not in repr(request.headers.raw), request
+
+
+# ---- the per-request options: headers and timeout -----------------------------------------------
+
+
+def test_extra_headers_replace_the_defaults_whatever_their_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``extra_headers`` merged as the SDK merges them: case-insensitively (one header of each
+    name, the per-request value wins); ``omit`` / ``NOT_GIVEN`` removes a default header."""
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-env")
+    server = Scripted(*_sse((None, _chunk("x"))))
+    try:
+        endpoint = Endpoint(server.base_url, KEY)
+        per_request = {
+            "authorization": "Bearer per-request",
+            "user-agent": "myapp/1",
+            "OPENAI-ORGANIZATION": "org-call",
+        }
+        for extra in (
+            per_request,
+            {"OpenAI-Organization": openai.omit},
+            {"openai-organization": openai.NOT_GIVEN},
+        ):
+            endpoint.send("chat/completions", {"model": "m", "extra_headers": extra}).close()
+    finally:
+        server.shutdown()
+    replaced, *omitted = server.raw
+
+    def values(raw: list[tuple[str, str]], name: str) -> list[str]:
+        return [v for k, v in raw if k.lower() == name]
+
+    assert values(replaced, "authorization") == ["Bearer per-request"]
+    assert values(replaced, "user-agent") == ["myapp/1"]
+    assert values(replaced, "openai-organization") == ["org-call"]
+    assert values(replaced, "accept") == ["application/json"]  # the other defaults stay
+    for raw in omitted:
+        assert values(raw, "openai-organization") == []
+        assert values(raw, "authorization") == [f"Bearer {KEY}"]
+        assert values(raw, "user-agent") == [USER_AGENT]
+
+
+@pytest.mark.parametrize("kind", ["httpx", "library"])
+def test_a_timeout_object_is_taken(
+    kind: str, local_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``timeout=httpx.Timeout(...)`` (what a user of openai 2.x writes) works with httpx2 as
+    with openai 3 (converted), the library's own ``Timeout`` as is."""
+    lib: Any = httpx if kind == "httpx" else http_library()
+    timeout = lib.Timeout(60.0, read=5.0, write=10.0, connect=2.0)
+    endpoint = Endpoint(local_server.base_url, KEY)
+    request = endpoint._request(endpoint.http(), "chat/completions", {"timeout": timeout})
+    assert request.extensions["timeout"] == timeout.as_dict()
+    monkeypatch.setenv("OPENAI_BASE_URL", local_server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    view = nbstream.chat(
+        "hi",
+        model="demo?tokens=5&ttft=0",
+        display=False,
+        background=False,
+        timeout=lib.Timeout(5.0),
+        resilience=None,
+    )
+    assert view.run.status == "done", view.run.reason
+    assert view.run.text
 
 
 # ---- Stop --------------------------------------------------------------------------------------

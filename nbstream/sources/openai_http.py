@@ -17,8 +17,9 @@ server sees a difference:
 - the request: ``POST {base_url}chat/completions`` (or ``responses``), the parameters as JSON with
   ``"stream": true``; headers ``Authorization: Bearer``, ``Content-Type`` and ``Accept:
   application/json``, ``OpenAI-Organization`` / ``OpenAI-Project`` when set, ``User-Agent:
-  nbstream/<version>``; the SDK's per-request options ``extra_headers``, ``extra_query``,
-  ``extra_body`` and ``timeout``;
+  nbstream/<version>``; the SDK's per-request options ``extra_headers`` (merged over the
+  defaults case-insensitively, ``omit`` / ``NOT_GIVEN`` removing one), ``extra_query``,
+  ``extra_body`` and ``timeout`` (a number, None, or an ``httpx`` / ``httpx2`` ``Timeout``);
 - the connection: timeout 600 s (connect 5 s), up to 1,000 connections (100 kept alive),
   redirects followed, proxies and certificates from the environment (the library's defaults);
   one pool per endpoint for synchronous runs and one per event loop for async ones (keep-alive
@@ -31,7 +32,8 @@ server sees a difference:
   as it reads the SDK's, and :func:`~nbstream.sources.base.sdk_error_is` knows them by name, so
   retries, rate limits, the log and the messages in words are the same for both.
 - no credential in an error: the request an error carries has no ``Authorization`` header (as the
-  SDK's ``_error_request``); an endpoint's ``repr`` shows no key.
+  SDK's ``_error_request``), nor has any redirect hop in its response's ``history`` or a
+  ``next_request`` (as the SDK's ``_error_response``); an endpoint's ``repr`` shows no key.
 """
 
 from __future__ import annotations
@@ -175,11 +177,22 @@ def _safe_request(request: Any) -> Any:
 
 
 def _safe_response(response: Any, request: Any) -> Any:
-    if response.request is request:
+    """The response with ``request`` (its request without credentials) and a cleaned copy of
+    each redirect hop in its ``history`` (and of any ``next_request``): a 307 followed keeps the
+    first request, ``Authorization`` and all, in the history (the SDK's ``_error_response``)."""
+    history = getattr(response, "history", None) or []
+    if response.request is request and not history and response.next_request is None:
         return response
-    safe = copy.copy(response)
-    safe.request = request
-    return safe
+    hops: list[Any] = []
+    for hop in [*history, response]:
+        safe = copy.copy(hop)
+        safe.extensions = hop.extensions.copy()
+        safe.request = request if hop is response else _safe_request(hop.request)
+        if hop.next_request is not None:
+            safe.next_request = _safe_request(hop.next_request)
+        safe.history = hops.copy()
+        hops.append(safe)
+    return hops[-1]
 
 
 def status_error(response: Any) -> APIStatusError:
@@ -301,11 +314,19 @@ class Endpoint:
         if isinstance(extra_body, Mapping):
             body.update(extra_body)
         body["stream"] = True
-        headers = self.default_headers
+        # case-insensitive, as the SDK merges them: a per-request header replaces the default of
+        # the same name whatever its case, and ``omit`` / ``NOT_GIVEN`` removes it
+        lib = http_library()
+        headers = lib.Headers(self.default_headers)
         extra_headers = params.get("extra_headers")
         if isinstance(extra_headers, Mapping):
-            headers.update({str(k): str(v) for k, v in extra_headers.items() if not _omitted(v)})
-        # the SDK's per-request ``timeout``: a number or the library's Timeout, None for none
+            for name, value in extra_headers.items():
+                if _omitted(value):
+                    headers.pop(str(name), None)
+                else:
+                    headers[str(name)] = str(value)
+        # the SDK's per-request ``timeout``: a number, None for none, or a Timeout (the other
+        # library's too: an ``httpx.Timeout`` given with httpx2, converted as openai 3 does)
         given = "timeout" in params and not _omitted(params["timeout"])
         return http.build_request(
             "POST",
@@ -313,7 +334,7 @@ class Endpoint:
             content=_dumps(body),
             headers=headers,
             params=params.get("extra_query") or None,
-            **({"timeout": params["timeout"]} if given else {}),
+            **({"timeout": _timeout(lib, params["timeout"])} if given else {}),
         )
 
     def send(self, path: str, params: Mapping[str, Any]) -> Any:
@@ -364,6 +385,16 @@ class Endpoint:
 def _omitted(value: Any) -> bool:
     """The SDK's ``NOT_GIVEN`` / ``omit`` markers (a user with the SDK may pass them): not sent."""
     return type(value).__name__ in ("NotGiven", "Omit")
+
+
+def _timeout(lib: ModuleType, value: Any) -> Any:
+    """A per-request ``timeout`` for ``lib``: a number and None as given, the library's own
+    ``Timeout`` as is, another library's (``httpx.Timeout`` with ``httpx2``) rebuilt from its
+    ``as_dict()`` (the library rejects it: "Invalid timeout")."""
+    as_dict = getattr(value, "as_dict", None)
+    if isinstance(value, lib.Timeout) or not callable(as_dict):
+        return value
+    return lib.Timeout(**as_dict())
 
 
 def _jsonable(value: Any) -> Any:
