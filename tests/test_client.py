@@ -65,6 +65,12 @@ def test_env_base_url_wins_and_async_pools_are_per_loop(
     assert first is not second
     assert text1 == text2 == "".join(demo_tokens(3))
     assert {r.path for r in local_server.requests} == {"/v1/chat/completions"}
+    # a script calling asyncio.run() in a loop: the closed loops' pools are let go (each one
+    # was kept, with its sockets, until the process ended)
+    for _ in range(3):
+        asyncio.run(one())
+    assert len(endpoint._async) == 1
+    assert sum(loop.is_closed() for loop in endpoint._async) == 1  # the last run's only
 
 
 def test_one_endpoint_per_server_and_key(fresh, local_server: LocalServer) -> None:

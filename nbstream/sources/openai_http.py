@@ -301,6 +301,11 @@ class Endpoint:
         """The async client of the running event loop: pooled connections belong to one loop."""
         loop = asyncio.get_running_loop()
         with self._lock:
+            # a closed loop's pool can never be used again, and its connections keep the loop
+            # alive (the weak key is never freed): each asyncio.run() kept a client and its
+            # sockets until the process ended. Dropped here, they are collected with the loop.
+            for old in [old for old in self._async if old.is_closed()]:
+                del self._async[old]
             client = self._async.get(loop)
             if client is None:
                 client = self._async[loop] = http_library().AsyncClient(**self._options())
