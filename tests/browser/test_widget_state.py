@@ -107,4 +107,6 @@ def test_a_page_says_ready_once_for_views_that_appear_together(open_notebook, ll
     nb.run_cell(2, timeout=90)
     messages, all_ready = nb.output_text(2).split()
     assert all_ready == "True"
-    assert 1 <= int(messages) <= 3  # was one per view
+    # was one per view (12). Views that appear within 20 ms of each other (250 ms at most) share
+    # one message: 1-3 on a quiet machine; a CI run under load, the 12 views spread out, sent 4
+    assert 1 <= int(messages) <= 6

@@ -155,7 +155,7 @@ def test_nbconvert_html_runs_none_of_the_corpus(corpus, chromium, sanitize):
             assert all(t in text for t in tex), text
             assert honest.locator("li").count() == 2 and honest.locator("strong").count() == 1
         else:
-            assert honest.locator("h1").inner_text() == "Streaming in notebooks"
+            assert honest.locator("h1").text_content() == "Streaming in notebooks"
             assert honest.locator("li").count() == 2 and honest.locator("strong").count() == 1
             assert honest.locator("td").all_inner_texts() == ["alpha", "1"]
             assert "return a < b" in honest.locator("pre code").inner_text()
@@ -305,7 +305,7 @@ def test_reopened_without_the_widget_extensions(corpus, bare_servers, page, chro
     nb, answers = _reopen(page, server, corpus.answers, static, n + 1)
     assert answers.clean(), answers
     honest = page.locator(".jp-OutputArea-output .nbstream-static").first
-    assert honest.locator("h1").inner_text() == "Streaming in notebooks"
+    assert honest.locator("h1").text_content() == "Streaming in notebooks"
     assert honest.locator("td").count() == 2 and honest.locator("pre code").count() == 1
     nb.screenshot(f"xss-bare-{app}-answers", nb.cell(1))
     _still_works(nb)
@@ -357,7 +357,7 @@ def test_reopened_with_nbstreams_extension(corpus, page, request, app):
     # one copy each: the static HTML copy stays hidden behind the extension's view
     assert page.locator(".jp-OutputArea-output .nbstream-static:visible").count() == 0
     honest = page.locator("[data-testid=saved-answer]").first
-    assert honest.locator("h1").inner_text() == "Streaming in notebooks"
+    assert honest.locator("h1").text_content() == "Streaming in notebooks"
     assert honest.locator(".katex").count() >= 2
     nb.screenshot(f"xss-extension-{app}", nb.cell(1))
     _still_works(nb)
